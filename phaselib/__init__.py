@@ -1,0 +1,17 @@
+"""phaselib: causal, dyadic phase-transport features for sequence models.
+
+The library behind the book "Beyond Attention". Each module is one concept; the names
+a chapter needs are re-exported here.
+"""
+
+from .pyramid import default_levels, leaky_pyramid, pyramid, pyramid_mask
+from .streaming import PyramidState, StreamingPyramid, pyramid_step
+from .transport import transport, transport_complex, transport_complex_exp, transport_exp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "transport", "transport_exp", "transport_complex", "transport_complex_exp",
+    "pyramid", "leaky_pyramid", "pyramid_mask", "default_levels",
+    "PyramidState", "StreamingPyramid", "pyramid_step",
+]

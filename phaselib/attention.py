@@ -1,0 +1,108 @@
+"""Scaled dot-product attention, written out, and the fused path beside it.
+
+Book: Part I, "Attention from scratch". Shapes: q [B, H, Tq, dh], k and v [B, H, Tk, dh].
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_float_tensor
+from .taps import Tap
+
+__all__ = ["causal_mask", "attention", "fused_attention", "split_heads", "merge_heads",
+           "CausalSelfAttention"]
+
+
+def causal_mask(T: int, device=None) -> torch.Tensor:
+    """[T, T] bool, True where query i may attend to key j (j <= i)."""
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+def _check_qkv(q, k, v) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_float_tensor(name, t, ndim=4, shape_doc="of shape [B, H, T, dh]")
+    if q.shape[:2] != k.shape[:2] or k.shape[:3] != v.shape[:3] or q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q [B, H, Tq, dh], k [B, H, Tk, dh], v [B, H, Tk, dv] do not agree: "
+                         f"got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
+              mask: torch.Tensor | None = None,
+              scale: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q k^T * scale + mask) v, returning (out [B, H, Tq, dv], weights [B, H, Tq, Tk]).
+
+    `causal` lets query i see keys j <= i + (Tk - Tq) (the queries are the last Tq
+    positions, as in decoding with a cache); `mask` [Tq, Tk] bool adds further
+    restrictions (True = may attend). Every row of weights sums to one.
+    """
+    _check_qkv(q, k, v)
+    Tq, Tk = q.shape[-2], k.shape[-2]
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ k.transpose(-2, -1)) * scale
+    allowed = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device)
+    if causal:
+        allowed = allowed.tril(diagonal=Tk - Tq)
+    if mask is not None:
+        if mask.shape != (Tq, Tk) or mask.dtype != torch.bool:
+            raise ValueError(f"mask must be a bool tensor of shape [Tq, Tk] = {(Tq, Tk)}, "
+                             f"got {mask.dtype} {tuple(mask.shape)}")
+        allowed = allowed & mask
+    if not allowed.any(-1).all():
+        raise ValueError("mask leaves a query with no key to attend to (a row of all False)")
+    weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+    return weights @ v, weights
+
+
+def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
+                    scale: float | None = None) -> torch.Tensor:
+    """The same output through `F.scaled_dot_product_attention` (no weights are formed)."""
+    _check_qkv(q, k, v)
+    Tq, Tk = q.shape[-2], k.shape[-2]
+    if causal and Tq != Tk:
+        mask = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril(diagonal=Tk - Tq)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
+
+
+def split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """[B, T, H*dh] -> [B, H, T, dh]."""
+    B, T, C = x.shape
+    return x.view(B, T, n_head, C // n_head).transpose(1, 2)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """[B, H, T, dh] -> [B, T, H*dh]."""
+    B, H, T, dh = x.shape
+    return x.transpose(1, 2).reshape(B, T, H * dh)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention (nanoGPT's, with a tap on the pattern).
+
+    Uses the fused kernel unless the pattern is being captured, in which case it writes
+    the weights out so `tap_pattern` [B, H, T, T] can record them.
+    """
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = False):
+        super().__init__()
+        if n_embd % n_head:
+            raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+        self.n_head = n_head
+        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+        self.tap_pattern = Tap()  # [B, H, T, T]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = (split_heads(t, self.n_head) for t in self.qkv(x).chunk(3, dim=-1))
+        if self.tap_pattern.active:
+            y, w = attention(q, k, v, causal=True)
+            self.tap_pattern(w)
+        else:
+            y = fused_attention(q, k, v, causal=True)
+        return self.dropout(self.proj(merge_heads(y)))

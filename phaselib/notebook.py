@@ -1,0 +1,49 @@
+"""What every chapter's setup cell needs: seeds, a device, and `glue` for the prose."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["setup", "glue", "in_colab"]
+
+
+def in_colab() -> bool:
+    return "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
+
+
+def setup(seed: int = 0, device: str = "auto", threads: int | None = None) -> torch.device:
+    """Seed python, numpy and torch; pick `cuda` when present for device='auto'.
+
+    Returns the torch.device to use. `threads` caps torch's CPU threads (CI has two cores).
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA device is available")
+    return dev
+
+
+def glue(name: str, value, display: bool = False):
+    """Make `value` available to the book's prose as {glue:text}`name`.
+
+    Uses myst-nb when it is installed (the rendered book); elsewhere (a bare Colab
+    runtime) it shows the value, so the notebook still reads well.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        if display:
+            print(f"{name} = {value}")
+        return value
+    _glue(name, value, display=display)
+    return value
