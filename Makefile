@@ -1,0 +1,44 @@
+# The two commands of the README: `make book` and `make test`. Both set up .venv first.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# CPU PyTorch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+TORCH   ?= torch==2.13.0
+TRITON  ?= triton>=3.7,<3.8
+PYTEST  := $(BIN)/python -m pytest -p no:cacheprovider
+
+.PHONY: install book test test-unit test-notebooks test-notebook test-book clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)" "$(TRITON)"
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+# The rendered book in _build/html, every notebook executed (cached between builds).
+book: install
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+# Everything: unit tests, every notebook under nbval, then the book build and its pages.
+test: install
+	$(PYTEST) tests/unit book tests/book --nbval-lax --nbval-current-env
+
+test-unit: install
+	$(PYTEST) tests/unit
+
+test-notebooks: install
+	$(PYTEST) book --nbval-lax --nbval-current-env
+
+test-notebook: install
+	$(PYTEST) $(NB) --nbval-lax --nbval-current-env
+
+test-book: install
+	$(PYTEST) tests/book
+
+clean:
+	rm -rf _build
