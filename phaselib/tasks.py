@@ -2,14 +2,12 @@
 
 Each returns `(x, y)` long tensors of shape [B, T] for next-token training; positions
 whose target cannot be known from the past carry the target -1 (ignored by the loss).
+New generators are appended at the end of this file, one function each.
 """
 
 from __future__ import annotations
 
 import torch
-
-__all__ = ["induction_batch"]
-
 
 def induction_batch(batch: int, n: int, vocab: int, *, generator: torch.Generator | None = None,
                     device=None) -> tuple[torch.Tensor, torch.Tensor]:
