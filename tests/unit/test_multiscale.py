@@ -1,0 +1,114 @@
+"""PyramidFeatureEmbedding and MultiScaleTransformer: shapes, causality, masking, gradients, errors."""
+
+import pytest
+import torch
+
+from phaselib.multiscale import MultiScaleTransformer, PyramidFeatureEmbedding
+from phaselib.pyramid import pyramid_mask
+from phaselib.transformer import TinyTransformer, TransformerConfig
+
+
+def _x(B=2, T=23, C=12, seed=0):
+    return torch.randn(B, T, C, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("d_proj", [3, None])
+@pytest.mark.parametrize("T", [1, 2, 7, 23])
+def test_output_shape_matches_input(d_proj, T):
+    torch.manual_seed(0)
+    m = PyramidFeatureEmbedding(12, levels=4, d_proj=d_proj)
+    y = m(_x(T=T))
+    assert y.shape == (2, T, 12)
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("t0", [0, 5, 16, 22])
+def test_embedding_is_causal_under_perturbation(t0):
+    torch.manual_seed(1)
+    m = PyramidFeatureEmbedding(12, levels=5, d_proj=4)
+    x = _x(T=23)
+    x2 = x.clone()
+    x2[:, t0:] += torch.randn_like(x2[:, t0:])
+    y, y2 = m(x), m(x2)
+    assert torch.equal(y[:, :t0], y2[:, :t0])
+    if t0 >= 1:  # level 0 at t0 compares x[t0-1] with x[t0]: it must see the change
+        assert not torch.allclose(y[:, t0], y2[:, t0])
+
+
+def test_masked_levels_contribute_zero():
+    torch.manual_seed(2)
+    m = PyramidFeatureEmbedding(12, levels=4, d_proj=4)
+    with torch.no_grad():
+        m.up.normal_()
+    x = _x(T=17)
+    y = m(x)
+    # At t = 0 no level has two completed blocks: the output is exactly zero.
+    assert torch.equal(y[:, 0], torch.zeros_like(y[:, 0]))
+    # Zeroing the maps of the levels that are masked at t changes nothing at t.
+    mask = pyramid_mask(17, 4)
+    t = 5  # levels 0 and 1 are live, 2 and 3 masked
+    assert mask[t].tolist() == [True, True, False, False]
+    with torch.no_grad():
+        m.up[2:].zero_()
+    assert torch.allclose(m(x)[:, t], y[:, t])
+
+
+def test_gradient_reaches_input_and_every_weight():
+    torch.manual_seed(3)
+    m = PyramidFeatureEmbedding(12, levels=3, d_proj=5)
+    x = _x(T=19).requires_grad_(True)
+    m(x).square().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    for name, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_bad_inputs_raise_with_names():
+    m = PyramidFeatureEmbedding(12, levels=3, d_proj=4)
+    with pytest.raises(ValueError, match="x must have 3 dimensions"):
+        m(torch.randn(5, 12))
+    with pytest.raises(ValueError, match="n_embd = 12"):
+        m(torch.randn(2, 5, 11))
+    with pytest.raises(TypeError, match="floating-point"):
+        m(torch.ones(2, 5, 12, dtype=torch.long))
+    with pytest.raises(ValueError, match="levels"):
+        PyramidFeatureEmbedding(12, levels=0)
+    with pytest.raises(TypeError, match="d_proj"):
+        PyramidFeatureEmbedding(12, levels=2, d_proj=2.5)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        PyramidFeatureEmbedding(12, levels=2, d_proj=1)
+
+
+def _cfg():
+    return TransformerConfig(vocab_size=11, block_size=32, n_layer=2, n_head=2, n_embd=16)
+
+
+def test_multiscale_transformer_is_causal_and_trains():
+    torch.manual_seed(4)
+    model = MultiScaleTransformer(_cfg(), levels=4, d_proj=4)
+    idx = torch.randint(11, (3, 29), generator=torch.Generator().manual_seed(4))
+    idx2 = idx.clone()
+    idx2[:, 13:] = (idx2[:, 13:] + 1) % 11
+    logits, _ = model(idx)
+    logits2, _ = model(idx2)
+    assert logits.shape == (3, 29, 11)
+    assert torch.allclose(logits[:, :13], logits2[:, :13], atol=1e-6)
+    _, loss = model(idx, idx)
+    loss.backward()
+    assert model.multiscale.up.grad.abs().sum() > 0
+    assert model.multiscale.down.weight.grad.abs().sum() > 0
+
+
+def test_multiscale_transformer_adds_only_the_embedding_parameters():
+    cfg = _cfg()
+    base, ms = TinyTransformer(cfg), MultiScaleTransformer(cfg, levels=4, d_proj=4)
+    extra = 16 * 4 + 4 * 5 * 16
+    assert ms.num_params() - base.num_params() == extra
+
+
+def test_multiscale_transformer_rejects_bad_idx():
+    model = MultiScaleTransformer(_cfg(), levels=2)
+    with pytest.raises(ValueError, match="long tensor"):
+        model(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 33, dtype=torch.long))
