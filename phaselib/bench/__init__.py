@@ -7,4 +7,5 @@ Speed is measured here, never in timed unit tests.
 
 BENCHMARKS: dict[str, str] = {
     # name: module path (imported on demand)
+    "streaming": "phaselib.bench.streaming",
 }

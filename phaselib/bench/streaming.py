@@ -1,0 +1,177 @@
+"""Per-token cost of decoding: the streaming pyramid against attention with a KV cache.
+
+Book: Part IV, "Streaming". `python -m phaselib.bench streaming --out FILE.json
+[--max-t 65536 --dim 64 --device cpu]`.
+
+Stepping a stream 64k times to reach a long context is slow, and says nothing the cost of
+one step at that length does not. So, at each context length T, the state is *filled*
+as it would be after T tokens (random values: the arithmetic does not depend on them)
+and only the next steps are timed:
+
+  * attention: a KV cache of T keys and values [B, H, T, dh], one new query attends to
+    all of them (`phaselib.attention.attention`), and the new key and value are written
+    into the preallocated cache. Work and memory grow with T.
+  * pyramid: a `PyramidState` with t = T and random rings; `steps` consecutive
+    `pyramid_step` calls, averaged, since how many levels a token completes depends on
+    the bits of t (on average fewer than two). Levels = default_levels(T), log2 T.
+
+Only the mixing is timed: the projections that make q, k, v (or the pyramid's input)
+are the same on both sides and are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from ..attention import attention
+from ..kernels.pyramid.reference import default_levels
+from ..kernels.pyramid.streaming import PyramidState
+from ..streaming import pyramid_step
+from .io import write_results
+
+__all__ = ["context_lengths", "best_time", "attention_decode_cost", "pyramid_decode_cost",
+           "run", "main"]
+
+
+def context_lengths(min_t: int = 256, max_t: int = 65536) -> list[int]:
+    """Powers of four from min_t up to max_t (max_t itself always included)."""
+    ts, t = [], min_t
+    while t < max_t:
+        ts.append(t)
+        t *= 4
+    return ts + [max_t]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn, repeats: int = 5, inner: int = 1, device: torch.device | str = "cpu") -> float:
+    """Seconds per call of fn(): the best of `repeats` runs of `inner` calls (after a warm-up).
+
+    The best, not the mean: on a shared machine the slow runs are other people's work.
+    """
+    device = torch.device(device)
+    fn()
+    _sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        _sync(device)
+        best = min(best, (time.perf_counter() - t0) / inner)
+    return best
+
+
+@torch.no_grad()
+def attention_decode_cost(T: int, dim: int = 64, heads: int = 1, batch: int = 1, *,
+                          repeats: int = 5, inner: int = 4, device="cpu", seed: int = 0) -> dict:
+    """Time one decode step against a KV cache already holding T tokens.
+
+    Returns {"method": "attention", "T", "per_token_s", "state_bytes"}; state_bytes is the
+    cache (keys and values) after this step, T + 1 tokens.
+    """
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    dh = dim // heads
+    cache_k = torch.randn(batch, heads, T + 1, dh, generator=g, device=device)
+    cache_v = torch.randn(batch, heads, T + 1, dh, generator=g, device=device)
+    q, k_t, v_t = (torch.randn(batch, heads, 1, dh, generator=g, device=device) for _ in range(3))
+
+    def step():
+        cache_k[:, :, T:T + 1] = k_t          # append the new key and value
+        cache_v[:, :, T:T + 1] = v_t
+        out, _ = attention(q, cache_k, cache_v, causal=True)
+        return out
+
+    per = best_time(step, repeats, inner, device)
+    nbytes = (cache_k.numel() + cache_v.numel()) * cache_k.element_size()
+    return {"method": "attention", "T": T, "per_token_s": per, "state_bytes": nbytes,
+            "dim": dim, "heads": heads, "batch": batch}
+
+
+def filled_state(T: int, dim: int, levels: int, batch: int = 1, *, device="cpu",
+                 seed: int = 0) -> PyramidState:
+    """A PyramidState as it is after T tokens, with random centroids in its rings."""
+    g = torch.Generator(device=device).manual_seed(seed)
+    st = PyramidState.zeros(batch, levels, dim, device=device)
+    st.ring.copy_(torch.randn(st.ring.shape, generator=g, device=device))
+    st.pending.copy_(torch.randn(st.pending.shape, generator=g, device=device))
+    st.features.copy_(torch.randn(st.features.shape, generator=g, device=device))
+    st.t = T
+    return st
+
+
+@torch.no_grad()
+def pyramid_decode_cost(T: int, dim: int = 64, batch: int = 1, levels: int | None = None, *,
+                        steps: int = 64, repeats: int = 5, device="cpu", seed: int = 0) -> dict:
+    """Time `steps` consecutive pyramid steps from a state that has seen T tokens.
+
+    Returns {"method": "pyramid", "T", "per_token_s", "state_bytes", "levels"}: the mean
+    time per step over those steps (best of `repeats`), and the state's size.
+    """
+    device = torch.device(device)
+    L = default_levels(T) if levels is None else levels
+    g = torch.Generator(device=device).manual_seed(seed + 1)
+    xs = torch.randn(steps, batch, dim, generator=g, device=device)
+    base = filled_state(T, dim, L, batch, device=device, seed=seed)
+
+    def run_steps():
+        st = PyramidState(base.t, base.ring.clone(), base.pending.clone(), base.features.clone())
+        for i in range(steps):
+            _, st = pyramid_step(xs[i], st)
+
+    # The three clones are a few kilobytes, negligible next to `steps` steps.
+    per = best_time(run_steps, repeats, 1, device) / steps
+    return {"method": "pyramid", "T": T, "per_token_s": per, "state_bytes": base.nbytes(),
+            "dim": dim, "levels": L, "batch": batch}
+
+
+def run(ts: list[int], dim: int = 64, heads: int = 1, batch: int = 1, *, repeats: int = 5,
+        steps: int = 64, device="cpu") -> list[dict]:
+    """Both methods at every context length in `ts`: a list of result rows."""
+    rows = []
+    for T in ts:
+        rows.append(attention_decode_cost(T, dim, heads, batch, repeats=repeats, device=device))
+        rows.append(pyramid_decode_cost(T, dim, batch, steps=steps, repeats=repeats, device=device))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m phaselib.bench streaming", description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--min-t", type=int, default=256)
+    p.add_argument("--max-t", type=int, default=65536)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--heads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--steps", type=int, default=64, help="pyramid steps timed per repeat")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args(argv)
+    if a.min_t < 1 or a.max_t < a.min_t:
+        p.error(f"need 1 <= --min-t <= --max-t, got {a.min_t} and {a.max_t}")
+    if a.dim < 2 or a.dim % a.heads:
+        p.error(f"--dim must be >= 2 and divisible by --heads, got {a.dim} and {a.heads}")
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
+    ts = context_lengths(a.min_t, a.max_t)
+    rows = run(ts, a.dim, a.heads, a.batch, repeats=a.repeats, steps=a.steps, device=a.device)
+    path = write_results(a.out, "streaming", rows, device=a.device, dim=a.dim, heads=a.heads,
+                         batch=a.batch, steps=a.steps, repeats=a.repeats, threads=torch.get_num_threads(),
+                         timed="best of repeats; per decode step; mixing only (no projections)")
+    for r in rows:
+        print(f"{r['method']:>9}  T={r['T']:>7}  {r['per_token_s'] * 1e6:9.1f} us/token  "
+              f"{r['state_bytes'] / 2**10:10.1f} KiB")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
