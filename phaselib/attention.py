@@ -86,13 +86,25 @@ class CausalSelfAttention(nn.Module):
 
     Uses the fused kernel unless the pattern is being captured, in which case it writes
     the weights out so `tap_pattern` [B, H, T, T] can record them.
+
+    `attn_scale="log_n"` multiplies the query at position t by s_h * log(t + 1), t + 1
+    being the number of keys it sees, with s_h learnable per head (scalable softmax,
+    Part II "F5 Dynamic context collapse"); "standard" leaves the usual 1/sqrt(dh) alone.
     """
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = False):
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = False,
+                 attn_scale: str = "standard"):
         super().__init__()
         if n_embd % n_head:
             raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+        if attn_scale not in ("standard", "log_n"):
+            raise ValueError(f"attn_scale must be 'standard' or 'log_n', got {attn_scale!r}")
         self.n_head = n_head
+        self.attn_scale = attn_scale
+        if attn_scale == "log_n":
+            # s * log n = 1 at n = e**2.5 (about 12 keys): near the standard scale for short
+            # contexts, sharper for long ones; training moves s per head.
+            self.log_n_s = nn.Parameter(torch.full((n_head,), 0.4))
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=bias)
         self.proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.dropout = nn.Dropout(dropout)
@@ -100,6 +112,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = (split_heads(t, self.n_head) for t in self.qkv(x).chunk(3, dim=-1))
+        if self.attn_scale == "log_n":
+            n = torch.arange(1, q.shape[-2] + 1, device=q.device, dtype=q.dtype)
+            q = q * (self.log_n_s.view(1, -1, 1, 1) * n.log().view(1, 1, -1, 1)).to(q.dtype)
         if self.tap_pattern.active:
             y, w = attention(q, k, v, causal=True)
             self.tap_pattern(w)

@@ -27,6 +27,7 @@ class TransformerConfig:
     dropout: float = 0.0
     bias: bool = False
     mlp: bool = True          # False gives an attention-only model (easier to read)
+    attn_scale: str = "standard"  # "log_n": scalable softmax, query * s_h log(t+1) (Part II, F5)
 
 
 class MLP(nn.Module):
@@ -46,7 +47,8 @@ class Block(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
-        self.attn = CausalSelfAttention(cfg.n_embd, cfg.n_head, cfg.dropout, cfg.bias)
+        self.attn = CausalSelfAttention(cfg.n_embd, cfg.n_head, cfg.dropout, cfg.bias,
+                                        attn_scale=cfg.attn_scale)
         self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias) if cfg.mlp else None
         self.mlp = MLP(cfg) if cfg.mlp else None
         self.tap_resid_post = Tap()  # [B, T, C] the residual stream after this block
