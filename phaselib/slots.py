@@ -1,0 +1,142 @@
+"""Decision slots: a few persistent state vectors carried beside the residual stream.
+
+Book: Part IV, "Decision slots". Each of K slots is a vector of size C. At position t a
+layer may overwrite slot k with a new value written from the stream, or keep it, through
+a gate g[t, k] in [0, 1]:
+
+    s[t, k] = g[t, k] * write_k(x[t]) + (1 - g[t, k]) * s[t-1, k],    s[-1, k] = init_k
+
+with g = sigmoid(gate(x)) (soft), or g = 1[gate(x) > 0] forward and the sigmoid's
+gradient backward (hard, straight-through). The stream then reads the slots by attention
+of x[t] over the K slot vectors of position t. The slots are a separate state: residual
+updates never rewrite them, only the gate does, so a value written at t = 0 and never
+gated again reaches t = 10_000 unchanged (exactly, with hard gates).
+
+The recurrence is a linear scan s[t] = a[t] * s[t-1] + b[t] (a = 1 - g, b = g * write).
+`slot_scan_reference` is the plain loop over T; `slot_scan` computes the same thing
+in chunks: a Hillis-Steele scan inside each chunk, a loop over the T / chunk chunks.
+Both are causal and O(T K C) work (the chunk size is a constant).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_float_tensor, check_positive_int
+from .taps import Tap
+
+__all__ = ["slot_scan", "slot_scan_reference", "DecisionSlots"]
+
+
+def _check_scan(a, b, s0):
+    check_float_tensor("a", a, min_ndim=3, shape_doc="of shape [B, T, ...]")
+    check_float_tensor("b", b, min_ndim=3, shape_doc="of shape [B, T, ...]")
+    check_float_tensor("s0", s0, shape_doc="of shape [...] or [B, ...]")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape [B, T, ...], got {tuple(a.shape)} and {tuple(b.shape)}")
+    if s0.shape != a.shape[2:] and s0.shape != a.shape[:1] + a.shape[2:]:
+        raise ValueError(f"s0 must have shape {tuple(a.shape[2:])} or {tuple(a.shape[:1] + a.shape[2:])}, "
+                         f"got {tuple(s0.shape)}")
+
+
+def slot_scan_reference(a: torch.Tensor, b: torch.Tensor, s0: torch.Tensor) -> torch.Tensor:
+    """s[t] = a[t] * s[t-1] + b[t] with s[-1] = s0, as a loop: a, b [B, T, ...] -> [B, T, ...]."""
+    _check_scan(a, b, s0)
+    s = s0.expand(a.shape[:1] + a.shape[2:])
+    out = []
+    for t in range(a.shape[1]):
+        s = a[:, t] * s + b[:, t]
+        out.append(s)
+    return torch.stack(out, 1)
+
+
+def slot_scan(a: torch.Tensor, b: torch.Tensor, s0: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+    """The same recurrence as `slot_scan_reference`, in log2(chunk) + T / chunk tensor steps."""
+    _check_scan(a, b, s0)
+    check_positive_int("chunk", chunk)
+    B, T = a.shape[:2]
+    rest = a.shape[2:]
+    n = -(-T // chunk)
+    pad = n * chunk - T
+    if pad:  # identity steps (a = 1, b = 0) at the end change nothing before them
+        widths = (0, 0) * len(rest) + (0, pad)
+        a, b = F.pad(a, widths, value=1.0), F.pad(b, widths, value=0.0)
+    A, S = a.reshape(B, n, chunk, *rest), b.reshape(B, n, chunk, *rest)
+    d = 1
+    while d < chunk:  # inclusive scan within each chunk: S[i] is the state at i from a zero start
+        A_sh = torch.cat([torch.ones_like(A[:, :, :d]), A[:, :, :-d]], 2)
+        S_sh = torch.cat([torch.zeros_like(S[:, :, :d]), S[:, :, :-d]], 2)
+        A, S = A * A_sh, A * S_sh + S
+        d *= 2
+    s = s0.expand((B,) + rest)
+    out = []
+    for j in range(n):  # carry the state across chunks
+        sj = A[:, j] * s.unsqueeze(1) + S[:, j]
+        out.append(sj)
+        s = sj[:, -1]
+    return torch.cat(out, 1)[:, :T]
+
+
+class DecisionSlots(nn.Module):
+    """K gated, persistent slot vectors per sequence, written from and read by the stream.
+
+    forward(x [B, T, C]) -> (read [B, T, C], slots [B, T, K, C]). With W_g: C -> K,
+    W_w: C -> K*C, learned init [K, C] and W_q, W_o: C -> C,
+
+        g[t]    = sigmoid(W_g x[t])                         (soft)
+                  1[W_g x[t] > 0], sigmoid's gradient       (hard=True, straight-through)
+        s[t, k] = g[t, k] W_w,k x[t] + (1 - g[t, k]) s[t-1, k],      s[-1] = init
+        r[t]    = W_o sum_k softmax_k(W_q x[t] . s[t, k] / sqrt(C)) s[t, k]
+
+    `read` is r, for the caller to add to the stream. Causal: position t uses x[:, :t+1].
+    O(T K C^2) for the write projection, O(T K C) for the scan and the read. The gate's bias starts at
+    `gate_bias` (-2: the slots start out mostly holding, not writing).
+    """
+
+    def __init__(self, n_embd: int, n_slots: int = 4, hard: bool = False, gate_bias: float = -2.0,
+                 chunk: int = 32):
+        super().__init__()
+        check_positive_int("n_embd", n_embd)
+        check_positive_int("n_slots", n_slots)
+        check_positive_int("chunk", chunk)
+        self.n_embd, self.n_slots, self.hard, self.chunk = n_embd, n_slots, bool(hard), chunk
+        C, K = n_embd, n_slots
+        self.gate = nn.Linear(C, K)
+        self.write = nn.Linear(C, K * C, bias=False)
+        self.init = nn.Parameter(0.02 * torch.randn(K, C))
+        self.q, self.o = nn.Linear(C, C, bias=False), nn.Linear(C, C, bias=False)
+        for m in (self.gate, self.write, self.q, self.o):
+            nn.init.normal_(m.weight, std=0.02)
+        nn.init.constant_(self.gate.bias, gate_bias)
+        self.tap_gate = Tap()        # [B, T, K] the gate, 0 = hold, 1 = overwrite
+        self.tap_slots = Tap()       # [B, T, K, C] the slot state after position t
+        self.tap_read_weights = Tap()  # [B, T, K] how x[t] reads the slots
+
+    def gates(self, x: torch.Tensor) -> torch.Tensor:
+        """g [B, T, K]: soft sigmoid gates, or hard 0/1 gates with a straight-through gradient."""
+        logits = self.gate(x)
+        soft = torch.sigmoid(logits)
+        if not self.hard:
+            return soft
+        return (logits > 0).to(soft.dtype) - soft.detach() + soft
+
+    def forward(self, x: torch.Tensor):
+        check_float_tensor("x", x, ndim=3, shape_doc="of shape [B, T, C]")
+        B, T, C = x.shape
+        if C != self.n_embd:
+            raise ValueError(f"x must have C = n_embd = {self.n_embd} features, got shape {tuple(x.shape)}")
+        K = self.n_slots
+        g = self.tap_gate(self.gates(x)).unsqueeze(-1)              # [B, T, K, 1]
+        w = self.write(x).view(B, T, K, C)
+        s = self.tap_slots(slot_scan((1 - g).expand_as(w), g * w, self.init, self.chunk))
+        scores = torch.einsum("btc,btkc->btk", self.q(x), s) / math.sqrt(C)
+        att = self.tap_read_weights(torch.softmax(scores, -1))
+        read = self.o(torch.einsum("btk,btkc->btc", att, s))
+        return read, s
+
+    def extra_repr(self) -> str:
+        return f"n_embd={self.n_embd}, n_slots={self.n_slots}, hard={self.hard}"

@@ -1,0 +1,47 @@
+"""Tests for phaselib.probes.fit_linear_probe."""
+
+import pytest
+import torch
+
+from phaselib.probes import fit_linear_probe
+
+
+def test_linearly_separable_labels_are_decoded():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(3, (301,), generator=g)
+    X = torch.randn(301, 9, generator=g) + 4.0 * torch.nn.functional.one_hot(y, 9).float()
+    assert fit_linear_probe(X, y) > 0.95
+
+
+def test_random_labels_give_chance_accuracy():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(1001, 7, generator=g)
+    y = torch.randint(2, (1001,), generator=g)
+    assert 0.35 < fit_linear_probe(X, y) < 0.65
+
+
+def test_deterministic_given_the_seed_and_returns_train_accuracy():
+    g = torch.Generator().manual_seed(2)
+    X, y = torch.randn(97, 5, generator=g), torch.randint(2, (97,), generator=g)
+    assert fit_linear_probe(X, y, seed=3) == fit_linear_probe(X, y, seed=3)
+    te, tr = fit_linear_probe(X, y, return_train=True)
+    assert 0.0 <= te <= 1.0 and 0.0 <= tr <= 1.0
+
+
+def test_constant_feature_does_not_break_it():
+    g = torch.Generator().manual_seed(3)
+    y = torch.randint(2, (80,), generator=g)
+    X = torch.stack([y.float() * 2 - 1, torch.ones(80)], 1)
+    assert fit_linear_probe(X, y) == 1.0
+
+
+def test_bad_inputs_name_the_argument():
+    X = torch.randn(10, 3)
+    with pytest.raises(ValueError, match="features"):
+        fit_linear_probe(torch.randn(10), torch.zeros(10, dtype=torch.long))
+    with pytest.raises(TypeError, match="labels"):
+        fit_linear_probe(X, torch.zeros(10))
+    with pytest.raises(ValueError, match="labels"):
+        fit_linear_probe(X, torch.zeros(9, dtype=torch.long))
+    with pytest.raises(ValueError, match="test_frac"):
+        fit_linear_probe(X, torch.zeros(10, dtype=torch.long), test_frac=1.5)

@@ -1,0 +1,115 @@
+"""Tests for phaselib.slots: the scan, its reference twin, and DecisionSlots."""
+
+import pytest
+import torch
+
+from phaselib.slots import DecisionSlots, slot_scan, slot_scan_reference
+from phaselib.taps import capture
+
+
+def _rand(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("T,chunk", [(1, 4), (7, 4), (33, 8), (65, 32), (50, 1)])
+def test_chunked_scan_equals_the_loop(T, chunk):
+    g = torch.Generator().manual_seed(T)
+    a = torch.rand(3, T, 2, 5, generator=g)
+    b = torch.randn(3, T, 2, 5, generator=g)
+    s0 = torch.randn(2, 5, generator=g)
+    torch.testing.assert_close(slot_scan(a, b, s0, chunk), slot_scan_reference(a, b, s0))
+
+
+def test_chunked_scan_equals_the_loop_with_hard_gates_and_batched_init():
+    g = torch.Generator().manual_seed(1)
+    a = (torch.rand(2, 41, 3, 4, generator=g) > 0.7).float()
+    b = torch.randn(2, 41, 3, 4, generator=g) * (1 - a)
+    s0 = torch.randn(2, 3, 4, generator=g)
+    torch.testing.assert_close(slot_scan(a, b, s0, 8), slot_scan_reference(a, b, s0))
+
+
+def test_chunked_scan_gradients_equal_the_loop():
+    g = torch.Generator().manual_seed(2)
+    a0, b0, s00 = torch.rand(2, 19, 3, generator=g), torch.randn(2, 19, 3, generator=g), torch.randn(3, generator=g)
+    w = torch.randn(2, 19, 3, generator=g)
+    grads = []
+    for fn in (lambda a, b, s: slot_scan(a, b, s, 4), slot_scan_reference):
+        a, b, s0 = (t.clone().requires_grad_() for t in (a0, b0, s00))
+        (fn(a, b, s0) * w).sum().backward()
+        grads.append((a.grad, b.grad, s0.grad))
+    for x, y in zip(*grads):
+        torch.testing.assert_close(x, y)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_shapes(hard):
+    m = DecisionSlots(6, n_slots=3, hard=hard)
+    read, slots = m(_rand(2, 11, 6))
+    assert read.shape == (2, 11, 6)
+    assert slots.shape == (2, 11, 3, 6)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_causal(hard):
+    m = DecisionSlots(5, n_slots=2, hard=hard, chunk=4)
+    with torch.no_grad():
+        m.gate.bias.zero_()  # gates open and closed in both modes
+    x = _rand(2, 23, 5)
+    s = 9
+    r1, k1 = m(x)
+    x2 = x.clone()
+    x2[:, s] += 10.0
+    r2, k2 = m(x2)
+    torch.testing.assert_close(r1[:, :s], r2[:, :s])
+    torch.testing.assert_close(k1[:, :s], k2[:, :s])
+    assert not torch.allclose(k1[:, s:], k2[:, s:])
+
+
+def test_definition_matches_a_plain_loop():
+    m = DecisionSlots(4, n_slots=3)
+    x = _rand(2, 9, 4)
+    read, slots = m(x)
+    g = torch.sigmoid(m.gate(x))
+    w = m.write(x).view(2, 9, 3, 4)
+    s = m.init.expand(2, 3, 4)
+    for t in range(9):
+        s = g[:, t, :, None] * w[:, t] + (1 - g[:, t, :, None]) * s
+        torch.testing.assert_close(slots[:, t], s)
+        att = torch.softmax(torch.einsum("bc,bkc->bk", m.q(x[:, t]), s) / 2.0, -1)
+        torch.testing.assert_close(read[:, t], m.o(torch.einsum("bk,bkc->bc", att, s)))
+
+
+def test_hard_gates_are_zero_or_one_and_hold_exactly():
+    m = DecisionSlots(4, n_slots=2, hard=True)
+    x = _rand(1, 30, 4)
+    with torch.no_grad():
+        m.gate.weight.zero_()
+        m.gate.bias.fill_(-1.0)  # never write: the slots keep their initial value
+    with capture(m, ["tap_gate"]) as store:
+        _, slots = m(x)
+    assert ((store["tap_gate"] == 0) | (store["tap_gate"] == 1)).all()
+    assert torch.equal(slots, m.init.detach().expand(1, 30, 2, 4))
+
+
+def test_gradients_flow_through_hard_gates():
+    m = DecisionSlots(4, n_slots=2, hard=True, gate_bias=0.0)  # some gates open, some closed
+    read, slots = m(_rand(2, 13, 4))
+    (read.pow(2).sum() + slots.pow(2).sum()).backward()
+    assert m.gate.weight.grad.abs().sum() > 0
+    assert m.write.weight.grad.abs().sum() > 0
+
+
+def test_bad_inputs_name_the_argument():
+    with pytest.raises(ValueError, match="n_slots"):
+        DecisionSlots(4, n_slots=0)
+    with pytest.raises(ValueError, match="n_embd"):
+        DecisionSlots(0)
+    m = DecisionSlots(4)
+    with pytest.raises(ValueError, match="x"):
+        m(_rand(3, 4))
+    with pytest.raises(ValueError, match="n_embd"):
+        m(_rand(1, 3, 5))
+    with pytest.raises(TypeError, match="x"):
+        m(torch.ones(1, 3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="s0"):
+        slot_scan(_rand(1, 3, 2), _rand(1, 3, 2), _rand(3))
