@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_float_tensor, check_positive_int
+from ._checks import BACKENDS, check_backend, check_float_tensor, check_positive_int
 from .kernels.pyramid.streaming import PyramidState, pyramid_step_reference
 
 __all__ = ["PyramidState", "pyramid_step", "StreamingPyramid"]
 
 
-def pyramid_step(x_t: torch.Tensor, state: PyramidState) -> tuple[torch.Tensor, PyramidState]:
+def pyramid_step(x_t: torch.Tensor, state: PyramidState, *,
+                 backend: str = "auto") -> tuple[torch.Tensor, PyramidState]:
     """One step: `x_t [B, D]` and the state -> (`[B, L, D+1]` features at this position, state).
 
     O(L D) work and memory per token, independent of how many tokens came before.
+    `backend`: "auto" (the Triton step kernel on CUDA, the reference elsewhere), "triton"
+    or "reference".
     """
     check_float_tensor("x_t", x_t, ndim=2, shape_doc="of shape [B, D]")
     B, L, _, D = state.ring.shape
@@ -27,6 +30,10 @@ def pyramid_step(x_t: torch.Tensor, state: PyramidState) -> tuple[torch.Tensor, 
     if x_t.dtype != state.ring.dtype or x_t.device != state.ring.device:
         raise TypeError(f"x_t must be {state.ring.dtype} on {state.ring.device} like the state, "
                         f"got {x_t.dtype} on {x_t.device}")
+    if check_backend(backend, x_t) == "triton":
+        from .kernels.pyramid.streaming_triton import pyramid_step_triton
+
+        return pyramid_step_triton(x_t, state)
     return pyramid_step_reference(x_t, state)
 
 
@@ -38,12 +45,14 @@ class StreamingPyramid:
     The batch size, dtype and device are fixed by the first step after a reset.
     """
 
-    def __init__(self, dim: int, levels: int):
+    def __init__(self, dim: int, levels: int, *, backend: str = "auto"):
         check_positive_int("dim", dim)
         check_positive_int("levels", levels)
         if dim < 2:
             raise ValueError(f"dim must be >= 2, got {dim}")
-        self.dim, self.levels = dim, levels
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.dim, self.levels, self.backend = dim, levels, backend
         self.state: PyramidState | None = None
 
     def reset(self) -> None:
@@ -67,5 +76,5 @@ class StreamingPyramid:
         if self.state is None:
             self.state = PyramidState.zeros(x_t.shape[0], self.levels, self.dim,
                                             device=x_t.device, dtype=x_t.dtype)
-        y, self.state = pyramid_step(x_t, self.state)
+        y, self.state = pyramid_step(x_t, self.state, backend=self.backend)
         return y
