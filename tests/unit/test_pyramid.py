@@ -151,7 +151,7 @@ def test_bad_inputs_name_the_argument():
         pyramid(x, -2)
     with pytest.raises(TypeError, match="levels"):
         pyramid(x, 2.0)
-    with pytest.raises(ValueError, match="D >= 2"):
+    with pytest.raises(ValueError, match="x must have D >= 2"):
         pyramid(x[..., :1])
     with pytest.raises(ValueError, match="x"):
         pyramid(x[:, :0])
