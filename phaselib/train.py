@@ -1,7 +1,12 @@
 """One small training loop shared by every chapter: AdamW, warmup and cosine decay.
 
 Book: used from Part I on. `train(model, get_batch, cfg)` calls `get_batch(step)` for
-`(x, y)` and `model(x, y)` for `(logits, loss)`.
+`(x, y)` and `model(x, y)` for `(logits, loss)`. `evaluate_loss` scores every token of a
+held-out split exactly once; `sample` continues a prompt. The command line,
+
+    python -m phaselib.train --model phase|transformer [--text FILE] [--steps N] [--out ckpt.pt]
+
+trains with the same functions (see `main`; checkpoints in `phaselib.checkpoint`).
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TrainConfig", "History", "train", "lr_at"]
+__all__ = ["TrainConfig", "History", "train", "lr_at", "eval_windows", "evaluate_loss",
+           "position_losses", "sample", "main"]
 
 
 @dataclass
@@ -76,3 +83,108 @@ def train(model: nn.Module, get_batch: Callable[[int], tuple[torch.Tensor, torch
             model.train()
     model.eval()
     return hist
+
+
+def eval_windows(n: int, block: int, stride: int | None = None) -> list[tuple[int, int, int]]:
+    """Windows that score every target of a 1-D split of `n` tokens exactly once.
+
+    Returns (start, length, first_scored) triples: the window reads tokens
+    [start, start + length) and predicts [start + 1, start + length + 1); only its
+    predictions from index first_scored of the window on are counted. Targets 1 .. n-1
+    (every token but the first, which has no context) are each covered once. With
+    stride=None (= block) the windows do not overlap; a smaller stride slides them so
+    every scored token after the first window sees at least block - stride tokens of context.
+    """
+    for name, v in (("n", n), ("block", block)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if n < 2:
+        raise ValueError(f"n must be >= 2 (one token of context and one target), got {n}")
+    stride = block if stride is None else stride
+    if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= block:
+        raise ValueError(f"stride must be an int in [1, block={block}], got {stride!r}")
+    out, start, scored = [], 0, 0     # scored: targets 1..scored are done
+    while scored < n - 1:
+        length = min(block, n - 1 - start)
+        out.append((start, length, scored - start))
+        scored, start = start + length, start + stride
+    return out
+
+
+@torch.no_grad()
+def _window_losses(model: nn.Module, data: torch.Tensor, block: int, batch: int,
+                   stride: int | None, device):
+    """Yield (per-token losses [T], first_scored) for each window of eval_windows."""
+    if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.dtype != torch.long:
+        raise ValueError(f"data must be a 1-D long tensor of token ids, got "
+                         f"{getattr(data, 'dtype', type(data).__name__)} {tuple(getattr(data, 'shape', ()))}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    wins = eval_windows(len(data), block, stride)
+    device = device if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        i = 0
+        while i < len(wins):
+            length = wins[i][1]  # windows of one length go through together
+            group = [w for w in wins[i:i + batch] if w[1] == length]
+            x = torch.stack([data[s:s + length] for s, _, _ in group]).to(device)
+            y = torch.stack([data[s + 1:s + length + 1] for s, _, _ in group]).to(device)
+            logits, _ = model(x)
+            ce = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="none")
+            for row, (_, _, first) in zip(ce.view(len(group), length).cpu(), group):
+                yield row, first
+            i += len(group)
+    finally:
+        model.train(was_training)
+
+
+def evaluate_loss(model: nn.Module, data: torch.Tensor, block: int, batch: int = 64, *,
+                  stride: int | None = None, device=None) -> float:
+    """Mean cross-entropy (nats per token) over every target of `data` [N], each once.
+
+    Windows come from `eval_windows(N, block, stride)`; stride=None gives non-overlapping
+    windows (positions early in a window see little context, as in training).
+    """
+    total, count = 0.0, 0
+    for row, first in _window_losses(model, data, block, batch, stride, device):
+        total += row[first:].double().sum().item()
+        count += len(row) - first
+    return total / count
+
+
+def position_losses(model: nn.Module, data: torch.Tensor, block: int, batch: int = 64,
+                    device=None) -> torch.Tensor:
+    """[block] mean loss at each position t of non-overlapping windows (t + 1 tokens of
+    context); the final, shorter window is left out so every position averages the same tokens."""
+    rows = [row for row, _ in _window_losses(model, data, block, batch, None, device)
+            if len(row) == block]
+    if not rows:
+        raise ValueError(f"data must hold at least block + 1 = {block + 1} tokens, got {len(data)}")
+    return torch.stack(rows).double().mean(0)
+
+
+@torch.no_grad()
+def sample(model: nn.Module, tok, prompt: str, n_chars: int = 200, *, temperature: float = 1.0,
+           top_k: int | None = None, seed: int = 0) -> str:
+    """Continue `prompt` with `n_chars` sampled tokens (seeded); returns prompt + continuation."""
+    if not prompt:
+        raise ValueError("prompt must be a non-empty string")
+    device = next(model.parameters()).device
+    g = torch.Generator(device=device).manual_seed(seed)
+    model.eval()
+    idx = tok.encode(prompt)[None].to(device)
+    out = model.generate(idx, n_chars, temperature=temperature, top_k=top_k, generator=g)
+    return tok.decode(out[0].tolist())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """The command line (see the module docstring); returns what it prints, as a dict."""
+    from .checkpoint import run_cli
+
+    return run_cli(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The shared training loop, full-split evaluation, checkpoints and the command line."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from phaselib.checkpoint import build_model, load_checkpoint, load_corpus, save_checkpoint
+from phaselib.data import CharTokenizer
+from phaselib.train import (History, TrainConfig, eval_windows, evaluate_loss, main, position_losses,
+                            sample, train)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
+        "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 6
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class Bigram(nn.Module):
+    """Logits depend on the current token only, so the loss of every target is fixed."""
+
+    def __init__(self, V):
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(V, V, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, idx, targets=None):
+        return self.table[idx], None
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 80), block=st.integers(1, 17), data=st.data())
+def test_eval_windows_score_every_target_exactly_once(n, block, data):
+    stride = data.draw(st.one_of(st.none(), st.integers(1, block)))
+    seen = []
+    for start, length, first in eval_windows(n, block, stride):
+        assert 1 <= length <= block and 0 <= first < length and start + length <= n - 1
+        seen += range(start + 1 + first, start + 1 + length)
+    assert seen == list(range(1, n))
+
+
+@pytest.mark.parametrize("stride", [None, 1, 3, 7])
+@pytest.mark.parametrize("n", [2, 7, 50, 101])
+def test_evaluate_loss_is_the_mean_over_every_held_out_target(n, stride):
+    V = 9
+    data = torch.randint(V, (n,), generator=torch.Generator().manual_seed(n))
+    model = Bigram(V)
+    want = F.cross_entropy(model.table[data[:-1]], data[1:]).item()
+    got = evaluate_loss(model, data, block=7, batch=3, stride=stride)
+    assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_evaluate_loss_matches_the_model_loss_on_whole_windows():
+    torch.manual_seed(0)
+    model = build_model("transformer", 13, block_size=8, n_layer=1, n_head=2, n_embd=16).eval()
+    data = torch.randint(13, (8 * 5 + 1,))
+    x, y = data[:-1].view(5, 8), data[1:].view(5, 8)
+    _, want = model(x, y)
+    assert evaluate_loss(model, data, 8, batch=2) == pytest.approx(want.item(), rel=1e-5)
+    pos = position_losses(model, data, 8, batch=4)
+    assert pos.shape == (8,) and pos.mean().item() == pytest.approx(want.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("bad, err", [
+    (dict(data=torch.zeros(10)), ValueError), (dict(data=torch.zeros(2, 5, dtype=torch.long)), ValueError),
+    (dict(data=torch.zeros(1, dtype=torch.long)), ValueError), (dict(block=0), ValueError),
+    (dict(stride=9), ValueError), (dict(stride=0), ValueError), (dict(batch=0), ValueError),
+])
+def test_evaluate_loss_rejects_bad_input(bad, err):
+    kw = dict(model=Bigram(4), data=torch.zeros(20, dtype=torch.long), block=8, batch=2) | bad
+    with pytest.raises(err):
+        evaluate_loss(**kw)
+
+
+def test_train_keeps_its_old_interface():
+    torch.manual_seed(0)
+    model = build_model("transformer", 5, block_size=8, n_layer=1, n_head=1, n_embd=8)
+    x = torch.randint(5, (2, 8))
+    hist = train(model, lambda step: (x, x), TrainConfig(steps=6, eval_every=3, progress=False),
+                 eval_fn=lambda m: 1.5)
+    assert isinstance(hist, History) and hist.step == list(range(6))
+    assert hist.eval_step == [3, 6] and hist.eval == [1.5, 1.5]
+
+
+@pytest.mark.parametrize("kind, kw", [("transformer", dict(n_head=2)),
+                                      ("phase", dict(n_head=2, window=3, n_slots=2))])
+def test_checkpoint_round_trip_gives_the_same_logits(tmp_path, kind, kw):
+    torch.manual_seed(1)
+    model = build_model(kind, 17, block_size=19, n_layer=2, n_embd=14, **kw)
+    with torch.no_grad():  # move off the initialisation so the test sees trained weights
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    cfg = TrainConfig(steps=3, lr=1e-3)
+    hist = History(step=[0, 1], loss=[2.0, 1.5])
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, cfg, vocab=list("abc"), history=hist, extra={"val_loss": 1.25})
+    raw = torch.load(path, weights_only=True)  # plain data only
+    assert raw["kind"] == kind
+    ck = load_checkpoint(path)
+    idx = torch.randint(17, (2, 19))
+    torch.testing.assert_close(ck.model(idx)[0], model.eval()(idx)[0], rtol=0, atol=0)
+    assert ck.model.head.weight is ck.model.wte.weight
+    assert ck.train_config == cfg and ck.history == hist
+    assert ck.vocab == ["a", "b", "c"] and ck.extra == {"val_loss": 1.25}
+
+
+def test_load_checkpoint_rejects_other_files(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="checkpoint"):
+        load_checkpoint(tmp_path / "x.pt")
+
+
+def test_build_model_rejects_unknown_names():
+    with pytest.raises(ValueError, match="kind"):
+        build_model("rnn", 5)
+    with pytest.raises(ValueError, match="n_heads"):
+        build_model("transformer", 5, n_heads=2)
+
+
+def test_sample_is_seeded_and_continues_the_prompt():
+    tok = CharTokenizer(TEXT)
+    model = build_model("transformer", tok.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8)
+    a = sample(model, tok, "All:", 20, seed=3)
+    assert a.startswith("All:") and len(a) == 24 and a == sample(model, tok, "All:", 20, seed=3)
+    with pytest.raises(ValueError):
+        sample(model, tok, "", 5)
+
+
+def test_load_corpus_splits_a_text_file_in_order(tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    tok, tr, va = load_corpus(tmp_path / "t.txt")
+    cut = int(len(TEXT) * 0.9)
+    assert tok.decode(tr) == TEXT[:cut] and tok.decode(va) == TEXT[cut:]
+    with pytest.raises(ValueError, match="existing file"):
+        load_corpus(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize("kind, extra", [("transformer", []),
+                                         ("phase", ["--window", "4", "--n-slots", "2"])])
+def test_cli_trains_reports_and_saves(tmp_path, capsys, kind, extra):
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    out = main(["--model", kind, "--text", str(tmp_path / "t.txt"), "--steps", "4", "--block", "16",
+                "--batch", "3", "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--eval-batch", "5",
+                "--sample", "10", "--prompt", "All", "--out", str(tmp_path / "c.pt")] + extra)
+    text = capsys.readouterr().out
+    for key in ("val_loss", "params", "wall_time_s"):
+        assert f"\n{key} " in text
+    _, _, va = load_corpus(tmp_path / "t.txt")
+    assert out["val_tokens"] == len(va) - 1
+    ck = load_checkpoint(tmp_path / "c.pt")
+    assert evaluate_loss(ck.model, va, 16, 7) == pytest.approx(out["val_loss"], rel=1e-5)
+    assert ck.extra["params"] == ck.model.num_params() == out["params"]
+
+
+def test_cli_runs_as_a_module(tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "phaselib.train", "--model", "transformer", "--text",
+                        str(tmp_path / "t.txt"), "--steps", "2", "--block", "8", "--batch", "2",
+                        "--n-layer", "1", "--n-embd", "8", "--n-head", "1", "--threads", "1"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(" ", 1) for line in r.stdout.splitlines() if line[:1].islower() and " " in line)
+    assert float(lines["val_loss"].split()[0]) > 0
+    assert int(lines["params"]) > 0 and float(lines["wall_time_s"].split()[0]) >= 0
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--model", "rnn"], "invalid choice"),
+    (["--model", "transformer", "--text", "/nonexistent/file.txt"], "existing file"),
+    (["--model", "transformer", "--steps", "0"], "--steps"),
+    (["--model", "transformer", "--block", "400"], "too short"),
+])
+def test_cli_rejects_bad_input(tmp_path, capsys, args, msg):
+    (tmp_path / "t.txt").write_text(TEXT[:300], encoding="utf-8")
+    if "--text" not in args:
+        args = args + ["--text", str(tmp_path / "t.txt")]
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2 and msg in capsys.readouterr().err
