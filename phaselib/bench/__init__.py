@@ -8,4 +8,6 @@ Speed is measured here, never in timed unit tests.
 BENCHMARKS: dict[str, str] = {
     # name: module path (imported on demand)
     "streaming": "phaselib.bench.streaming",
+    "pyramid": "phaselib.bench.kernels",
+    "pyramid-bandwidth": "phaselib.bench.pyramid_bandwidth",
 }

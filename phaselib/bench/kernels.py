@@ -1,0 +1,285 @@
+"""Speed, memory and bandwidth of the pyramid against causal fused attention.
+
+Book: Part IV, "GPU kernels". Two benchmarks share this module:
+
+* `python -m phaselib.bench pyramid --out FILE.json [--device cuda --max-t 65536]`:
+  `phaselib.pyramid` (x [B, T, D]) and `F.scaled_dot_product_attention(causal)` (q, k, v
+  [B, H, T, D/H]), forward and forward+backward, at T = min_t, 2 min_t, ..., max_t.
+  Time: median of `repeats` runs after a warm-up, the device synchronised around each.
+  Peak memory: bytes allocated during the call above what was live before it (inputs
+  and the upstream gradient are made beforehand and not counted). On CUDA this is
+  `torch.cuda.max_memory_allocated`; on the CPU, which has no such counter, it is the
+  peak of the bytes of tensor storages made by PyTorch operators and still alive
+  (`LiveBytes`, a dispatch mode): scratch space inside one operator is not seen.
+* `python -m phaselib.bench pyramid-bandwidth --out FILE.json`: the bytes the pyramid
+  must move (read x, write the features; backward: read the upstream gradient and x,
+  write the gradient of x) divided by its time, as a fraction of what `clone` achieves
+  on a tensor with the same bytes moved, measured in the same run.
+
+On the CPU the pyramid runs its PyTorch reference ("auto"); on CUDA the Triton kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from ..kernels.pyramid.reference import default_levels
+from ..pyramid import pyramid
+from .io import write_results
+
+__all__ = ["LiveBytes", "median_time", "peak_bytes", "pyramid_cost", "sdpa_cost",
+           "bandwidth_cost", "lengths", "plot_cost", "plot_bandwidth", "main", "main_bandwidth"]
+
+
+class LiveBytes(TorchDispatchMode):
+    """Track the bytes of live tensor storages created by operators; `.peak` is the max.
+
+    A storage counts from the operator that makes it until the last tensor on it is
+    garbage; views of tensors made before the mode started are not counted.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.live, self.peak, self._refs = 0, 0, {}
+
+    def _free(self, key, nbytes):
+        self._refs[key] -= 1
+        if self._refs[key] == 0:
+            del self._refs[key]
+            self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
+                  if isinstance(t, torch.Tensor)}
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.device.type == "cpu":
+                st = t.untyped_storage()
+                key, nbytes = st.data_ptr(), st.nbytes()
+                if key in inputs and key not in self._refs:
+                    continue                   # a view of, or in place on, a tensor made before
+                if key not in self._refs:
+                    self._refs[key] = 0
+                    self.live += nbytes
+                    self.peak = max(self.peak, self.live)
+                self._refs[key] += 1
+                weakref.finalize(t, self._free, key, nbytes)
+        return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn, device: torch.device, repeats: int = 5, warmup: int = 1) -> float:
+    """Median seconds per call of fn() after `warmup` calls, synchronising the device."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def peak_bytes(fn, device: torch.device) -> int:
+    """Bytes allocated by one call of fn() above what was live before it (see module doc)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    with LiveBytes() as tracker:
+        fn()
+    return tracker.peak
+
+
+def _measure(fwd, bwd, device, repeats) -> list[tuple[str, float, int]]:
+    return [("forward", median_time(fwd, device, repeats), peak_bytes(fwd, device)),
+            ("forward+backward", median_time(bwd, device, repeats), peak_bytes(bwd, device))]
+
+
+def pyramid_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto", seed=0) -> list[dict]:
+    """Rows for the pyramid at length T: forward and forward+backward, time and peak bytes."""
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(batch, T, dim, generator=g, device=device, requires_grad=True)
+    L = default_levels(T)
+    gout = torch.randn(batch, T, L, dim + 1, generator=g, device=device)
+
+    def fwd():
+        with torch.no_grad():
+            return pyramid(x, L, backend=backend)[0]
+
+    def bwd():
+        return torch.autograd.grad(pyramid(x, L, backend=backend)[0], x, gout)[0]
+
+    return [{"method": "pyramid", "pass": p, "T": T, "time_s": s, "peak_bytes": b, "levels": L}
+            for p, s, b in _measure(fwd, bwd, device, repeats)]
+
+
+def sdpa_cost(T, dim=64, heads=1, batch=1, *, repeats=5, device="cpu", seed=0) -> list[dict]:
+    """Rows for causal F.scaled_dot_product_attention at length T (the same model width)."""
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    q, k, v, gout = (torch.randn(batch, heads, T, dim // heads, generator=g, device=device)
+                     for _ in range(4))
+    for t in (q, k, v):
+        t.requires_grad_(True)
+
+    def fwd():
+        with torch.no_grad():
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    def bwd():
+        return torch.autograd.grad(F.scaled_dot_product_attention(q, k, v, is_causal=True), (q, k, v), gout)
+
+    return [{"method": "sdpa", "pass": p, "T": T, "time_s": s, "peak_bytes": b}
+            for p, s, b in _measure(fwd, bwd, device, repeats)]
+
+
+def bandwidth_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto", seed=0) -> list[dict]:
+    """Achieved bytes/s of the pyramid and of `clone` moving the same bytes, per pass."""
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(batch, T, dim, generator=g, device=device, requires_grad=True)
+    L = default_levels(T)
+    gout = torch.randn(batch, T, L, dim + 1, generator=g, device=device)
+    esize = x.element_size()
+    moved = {"forward": (x.numel() + gout.numel()) * esize,
+             "backward": (gout.numel() + 2 * x.numel()) * esize}
+    out = pyramid(x, L, backend=backend)[0]
+    fns = {"forward": lambda: pyramid(x.detach(), L, backend=backend),
+           "backward": lambda: torch.autograd.grad(out, x, gout, retain_graph=True)}
+    rows = []
+    for p, nbytes in moved.items():
+        t_pyr = median_time(fns[p], device, repeats)
+        buf = torch.empty(nbytes // (2 * esize), device=device)   # clone reads and writes it
+        t_copy = median_time(buf.clone, device, repeats)
+        bw_pyr, bw_copy = nbytes / t_pyr, 2 * buf.numel() * esize / t_copy
+        rows.append({"pass": p, "T": T, "levels": L, "bytes": nbytes, "time_s": t_pyr,
+                     "copy_time_s": t_copy, "bytes_per_s": bw_pyr, "copy_bytes_per_s": bw_copy,
+                     "fraction_of_copy": bw_pyr / bw_copy})
+    return rows
+
+
+def lengths(min_t: int, max_t: int) -> list[int]:
+    """min_t, 2 min_t, 4 min_t, ... up to max_t (max_t itself always included)."""
+    ts, t = [], min_t
+    while t < max_t:
+        ts.append(t)
+        t *= 2
+    return ts + [max_t]
+
+
+def plot_cost(ax, doc: dict, metric: str = "time_s", pass_: str = "forward+backward"):
+    """Log-log `metric` ("time_s" or "peak_bytes") against T for each method of a result."""
+    scale, unit = (1e3, "ms") if metric == "time_s" else (2.0 ** -20, "MiB")
+    for method, marker in (("pyramid", "o"), ("sdpa", "s")):
+        rows = [r for r in doc["rows"] if r["method"] == method and r["pass"] == pass_ and r[metric] > 0]
+        ax.loglog([r["T"] for r in rows], [r[metric] * scale for r in rows], marker=marker,
+                  label="pyramid" if method == "pyramid" else "causal SDPA", base=2)
+    what = "time" if metric == "time_s" else "peak memory"
+    ax.set(xlabel="sequence length T (tokens)", ylabel=f"{what} ({unit})",
+           title=f"{pass_}: {what} on {doc['machine'].get('gpu', doc['machine']['device'])}")
+    ax.legend()
+    return ax
+
+
+def plot_bandwidth(ax, doc: dict):
+    """Fraction of a plain copy's bandwidth the pyramid reaches, against T, per pass."""
+    for p, marker in (("forward", "o"), ("backward", "s")):
+        rows = [r for r in doc["rows"] if r["pass"] == p]
+        ax.loglog([r["T"] for r in rows], [r["fraction_of_copy"] for r in rows], marker=marker,
+                  label=p, base=2)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_yscale("log", base=10)
+    ax.set(xlabel="sequence length T (tokens)", ylabel="bandwidth / copy bandwidth",
+           title=f"Pyramid bandwidth on {doc['machine'].get('gpu', doc['machine']['device'])}")
+    ax.legend()
+    return ax
+
+
+def _parser(prog: str, max_t_cpu: int, max_t_gpu: int) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python -m phaselib.bench {prog}", description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--device", default="auto", help="auto (cuda if present), cpu or cuda")
+    p.add_argument("--min-t", type=int, default=256)
+    p.add_argument("--max-t", type=int, default=None,
+                   help=f"largest T (default {max_t_cpu} on cpu, {max_t_gpu} on cuda)")
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--backend", default="auto", help="pyramid backend: auto, reference or triton")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.defaults = (max_t_cpu, max_t_gpu)
+    return p
+
+
+def _args(p, argv):
+    a = p.parse_args(argv)
+    if a.device == "auto":
+        a.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if a.max_t is None:
+        a.max_t = p.defaults[1] if a.device.startswith("cuda") else p.defaults[0]
+    if a.min_t < 2 or a.max_t < a.min_t:
+        p.error(f"need 2 <= --min-t <= --max-t, got {a.min_t} and {a.max_t}")
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser("pyramid", 8192, 65536)
+    p.add_argument("--heads", type=int, default=1, help="attention heads (head dim = dim / heads)")
+    a = _args(p, argv)
+    if a.dim < 2 or a.dim % a.heads:
+        p.error(f"--dim must be >= 2 and divisible by --heads, got {a.dim} and {a.heads}")
+    rows = []
+    for T in lengths(a.min_t, a.max_t):
+        rows += pyramid_cost(T, a.dim, a.batch, repeats=a.repeats, device=a.device, backend=a.backend)
+        rows += sdpa_cost(T, a.dim, a.heads, a.batch, repeats=a.repeats, device=a.device)
+        for r in rows[-4:]:
+            print(f"{r['method']:>8} {r['pass']:>16} T={T:>6} {r['time_s'] * 1e3:9.2f} ms "
+                  f"{r['peak_bytes'] / 2**20:9.2f} MiB", flush=True)
+    memory = ("torch.cuda.max_memory_allocated above the live bytes before the call"
+              if a.device.startswith("cuda") else
+              "peak bytes of live tensor storages made by operators during the call (LiveBytes)")
+    path = write_results(a.out, "pyramid", rows, device=a.device, dim=a.dim, heads=a.heads,
+                         batch=a.batch, repeats=a.repeats, backend=a.backend,
+                         threads=torch.get_num_threads(), timed="median of repeats after a warm-up",
+                         memory=memory)
+    print(f"wrote {path}")
+    return 0
+
+
+def main_bandwidth(argv: list[str] | None = None) -> int:
+    p = _parser("pyramid-bandwidth", 8192, 65536)
+    a = _args(p, argv)
+    rows = []
+    for T in lengths(a.min_t, a.max_t):
+        rows += bandwidth_cost(T, a.dim, a.batch, repeats=a.repeats, device=a.device, backend=a.backend)
+        for r in rows[-2:]:
+            print(f"{r['pass']:>9} T={T:>6} {r['bytes_per_s'] / 1e9:7.2f} GB/s, copy "
+                  f"{r['copy_bytes_per_s'] / 1e9:7.2f} GB/s: {r['fraction_of_copy']:.2f}", flush=True)
+    path = write_results(a.out, "pyramid-bandwidth", rows, device=a.device, dim=a.dim, batch=a.batch,
+                         repeats=a.repeats, backend=a.backend, threads=torch.get_num_threads(),
+                         moved="forward: read x, write features; backward: read grad and x, write grad x")
+    print(f"wrote {path}")
+    return 0
