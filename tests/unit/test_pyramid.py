@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phaselib import default_levels, leaky_pyramid, pyramid, pyramid_mask, transport
+from phaselib.exercises.pyramid import find_leaks
 
 LENGTHS = (1, 2, 3, 63, 64, 100, 257)
 
@@ -167,3 +168,12 @@ def test_pyramid_gradients_are_finite_and_causal():
     feats[:, 10].sum().backward()
     assert torch.isfinite(x.grad).all()
     assert x.grad[:, 11:].abs().max() == 0
+
+
+def test_find_leaks_flags_the_leaky_pyramid_and_passes_the_causal_one():
+    """The perturbation test as the exercise checkers run it, over every s at once."""
+    x = _x(1, 24, 3, seed=5)
+    assert find_leaks(lambda z: pyramid(z, 4)[0], x) == []
+    leaks = find_leaks(lambda z: leaky_pyramid(z, 4)[0], x)
+    assert leaks and all(t < s for s, t in leaks)
+    assert (5, 4) in leaks                       # x[5] is in level 1's block {4, 5}, read at t = 4

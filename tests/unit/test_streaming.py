@@ -5,6 +5,8 @@ Book: Part IV, "Streaming".
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from phaselib import PyramidState, StreamingPyramid, default_levels, pyramid, pyramid_mask, pyramid_step
 
@@ -107,3 +109,13 @@ def test_mask_t_follows_pyramid_mask():
     for t in range(20):
         sp.step(torch.ones(1, 3) * (t + 1))
         assert torch.equal(sp.mask_t, want[t])
+
+
+@settings(max_examples=20, deadline=None)
+@given(T=st.integers(1, 150), L=st.integers(1, 9), B=st.integers(1, 2), D=st.integers(2, 6))
+def test_streaming_equals_batch_for_any_shape(T, L, B, D):
+    x = _x(B, T, D, seed=T * 31 + L)
+    ys, masks, _ = _stream(x, L)
+    want, want_mask = pyramid(x, L)
+    torch.testing.assert_close(ys, want, atol=1e-5, rtol=1e-5)
+    assert torch.equal(masks, want_mask)
