@@ -28,3 +28,49 @@ def induction_batch(batch: int, n: int, vocab: int, *, generator: torch.Generato
     x, y = seq[:, :-1].clone(), seq[:, 1:].clone()
     y[:, : n - 1] = -1
     return x.to(device), y.to(device)
+
+
+def mode_batch(batch: int, T: int, vocab: int = 8, *, generator: torch.Generator | None = None,
+               device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A mode token at position 0 fixes a rule for the whole sequence: [B, T] inputs.
+
+    Vocabulary: content tokens 0 .. vocab-1 and the two mode tokens vocab (mode 0, "copy")
+    and vocab + 1 (mode 1, "add one"); vocab + 2 in all. Positions 1 .. T-1 hold uniform
+    random content tokens v, and their targets (transduction, not next-token) are v in
+    mode 0 and (v + 1) mod vocab in mode 1; position 0's target is -1. Without the mode
+    the best a model can do is 50%; the mode is `x[:, 0] - vocab`. Needs no position, so a
+    model without position embeddings can be run at any T.
+
+    Book: Part IV, "Decision slots".
+    """
+    if vocab < 2 or T < 2:
+        raise ValueError(f"mode_batch needs vocab >= 2 and T >= 2, got vocab={vocab}, T={T}")
+    mode = torch.randint(2, (batch, 1), generator=generator)
+    tok = torch.randint(vocab, (batch, T - 1), generator=generator)
+    x = torch.cat([vocab + mode, tok], dim=1)
+    y = torch.cat([torch.full((batch, 1), -1), (tok + mode) % vocab], dim=1)
+    return x.to(device), y.to(device)
+
+
+def dyadic_copy_batch(batch: int, T: int, vocab: int = 16, n_levels: int = 5, *,
+                      generator: torch.Generator | None = None,
+                      device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Copy the token 2**k positions back, with k announced by a marker at position 0: [B, T].
+
+    Vocabulary: content tokens 0 .. vocab-1 and markers vocab + k for k in 0 .. n_levels-1
+    (vocab + n_levels in all); k is drawn per sequence. Target at t (transduction) is
+    x[t - 2**k] when t - 2**k >= 1, else -1. The right scale changes from one sequence to
+    the next; the level is `x[:, 0] - vocab`.
+
+    Book: Part IV, "Selection, the open problem".
+    """
+    if vocab < 2 or n_levels < 1 or T < 2 ** (n_levels - 1) + 2:
+        raise ValueError(f"dyadic_copy_batch needs vocab >= 2, n_levels >= 1 and T >= 2**(n_levels-1) + 2, "
+                         f"got vocab={vocab}, n_levels={n_levels}, T={T}")
+    k = torch.randint(n_levels, (batch,), generator=generator)
+    tok = torch.randint(vocab, (batch, T - 1), generator=generator)
+    x = torch.cat([vocab + k[:, None], tok], dim=1)
+    t = torch.arange(T)
+    src = t[None, :] - 2 ** k[:, None]                        # [B, T] where to copy from
+    y = torch.where(src >= 1, x.gather(1, src.clamp(min=0)), torch.full_like(x, -1))
+    return x.to(device), y.to(device)
