@@ -148,7 +148,8 @@ def pyramid_fwd(x: torch.Tensor, L: int, block: int | None = None) -> tuple[torc
         _centroid_fwd_kernel[grid](C, offsets[level - 1], offsets[level], counts[level], Ctot, D,
                                    BLOCK_J=BJ, BLOCK_D=BD)
     flat = C.view(B * Ctot, D)
-    P = torch.zeros(B * Ctot, D + 1, device=x.device, dtype=x.dtype)
+    P = torch.empty(B * Ctot, D + 1, device=x.device, dtype=x.dtype)
+    P[-1].zero_()                       # the last row has no right neighbour; never read
     transport_rows_fwd(flat[:-1], flat[1:], out=P[:-1], block_n=block)
     out = torch.empty(B, T, L, D + 1, device=x.device, dtype=x.dtype)
     BT, BD1 = _blocks(D + 1, block)

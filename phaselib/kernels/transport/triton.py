@@ -164,19 +164,23 @@ def _transport_bwd_kernel(A, B, G, GA, GB, N, D, stride_a, stride_b, stride_g, s
     tl.store(GB + rows64[:, None] * stride_gb + cols[None, :], g_b.to(GB.dtype.element_ty), mask=m)
 
 
-def _tiles(N: int, D: int, block_n: int | None = None) -> tuple[int, int, tuple[int]]:
+def _tiles(N: int, D: int, block_n: int | None = None,
+           gpu_budget: int = 1 << 11) -> tuple[int, int, tuple[int]]:
     """(BLOCK_N, BLOCK_D, grid). The interpreter runs each program in Python, so it gets
-    few large tiles; a GPU gets tiles of about 4k elements (registers, occupancy).
+    few large tiles; on a GPU a tile has about `gpu_budget` elements, so that the dozen
+    live tiles of a transport fit in registers (the backward keeps more, and gets less).
     `block_n` (a power of two) overrides the rows per program, for tests."""
     BLOCK_D = triton.next_power_of_2(D)
-    budget = 1 << 14 if triton_interpreting() else 1 << 12
+    budget = 1 << 14 if triton_interpreting() else gpu_budget
     BLOCK_N = block_n or max(1, min(triton.next_power_of_2(max(N, 1)), budget // BLOCK_D))
     return BLOCK_N, BLOCK_D, (triton.cdiv(N, BLOCK_N),)
 
 
 def transport_rows_fwd(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
                        block_n: int | None = None) -> torch.Tensor:
-    """Launch the forward on row matrices a, b: [N, D] (unit stride along D) -> [N, D+1]."""
+    """Launch the forward on row matrices a, b: [N, D] (unit stride along D) -> [N, D+1].
+
+    Any float dtype; the arithmetic is fp32 in registers, the output has a's dtype."""
     N, D = a.shape
     if out is None:
         out = torch.empty(N, D + 1, device=a.device, dtype=a.dtype)
@@ -196,7 +200,7 @@ def transport_rows_bwd(a: torch.Tensor, b: torch.Tensor, g: torch.Tensor,
     gb = torch.empty(N, D, device=a.device, dtype=a.dtype)
     if N == 0:
         return ga, gb
-    BLOCK_N, BLOCK_D, grid = _tiles(N, D, block_n)
+    BLOCK_N, BLOCK_D, grid = _tiles(N, D, block_n, gpu_budget=1 << 10)
     _transport_bwd_kernel[grid](a, b, g, ga, gb, N, D, a.stride(0), b.stride(0), g.stride(0),
                                 ga.stride(0), gb.stride(0),
                                 EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
