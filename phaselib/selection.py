@@ -19,7 +19,7 @@ from ._checks import check_float_tensor, check_positive_int
 from .taps import Tap
 
 __all__ = ["KINDS", "sparsemax", "entmax15", "select_weights", "selection_entropy",
-           "ScaleSelector"]
+           "dyadic_lags", "ScaleSelector"]
 
 KINDS = ("softmax", "sparsemax", "entmax15", "hard_st", "gumbel")
 
@@ -117,7 +117,7 @@ def select_weights(scores: torch.Tensor, kind: str = "softmax", tau: float = 1.0
         u = torch.rand(z.shape, generator=generator, device=z.device, dtype=z.dtype)
         z = (scores - torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))) / tau
     soft = torch.softmax(z, -1)
-    return _one_hot_argmax(z) - soft.detach() + soft   # straight-through
+    return _one_hot_argmax(z) + (soft - soft.detach())   # exactly one-hot forward, softmax gradient
 
 
 def selection_entropy(weights: torch.Tensor) -> torch.Tensor:
@@ -128,6 +128,22 @@ def selection_entropy(weights: torch.Tensor) -> torch.Tensor:
     check_float_tensor("weights", weights, min_ndim=1, shape_doc="of shape [..., L]")
     w = weights.detach().clamp(min=0)
     return -(w * torch.where(w > 0, w.log(), torch.zeros_like(w))).sum(-1)
+
+
+def dyadic_lags(x: torch.Tensor, n_levels: int) -> torch.Tensor:
+    """The vectors 1, 2, 4, ..., 2**(n_levels-1) positions back: [B, T, C] -> [B, T, L, C].
+
+    out[:, t, l] = x[:, t - 2**l], zero where t - 2**l < 0. Strictly causal: position t
+    sees only earlier positions. The simplest set of scale candidates for a selector.
+    """
+    check_float_tensor("x", x, ndim=3, shape_doc="of shape [B, T, C]")
+    check_positive_int("n_levels", n_levels)
+    T = x.shape[1]
+    lags = []
+    for l in range(n_levels):
+        d = min(2 ** l, T)
+        lags.append(torch.cat([x.new_zeros(x.shape[0], d, x.shape[2]), x[:, : T - d]], 1))
+    return torch.stack(lags, 2)
 
 
 class ScaleSelector(nn.Module):

@@ -122,7 +122,7 @@ class DecisionSlots(nn.Module):
         soft = torch.sigmoid(logits)
         if not self.hard:
             return soft
-        return (logits > 0).to(soft.dtype) - soft.detach() + soft
+        return (logits > 0).to(soft.dtype) + (soft - soft.detach())  # exactly 0/1 forward
 
     def forward(self, x: torch.Tensor):
         check_float_tensor("x", x, ndim=3, shape_doc="of shape [B, T, C]")

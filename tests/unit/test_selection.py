@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from phaselib.selection import (KINDS, ScaleSelector, entmax15, select_weights,
+from phaselib.selection import (KINDS, ScaleSelector, dyadic_lags, entmax15, select_weights,
                                 selection_entropy, sparsemax)
 
 entmax = pytest.importorskip("entmax")
@@ -148,3 +148,16 @@ def test_bad_inputs_name_the_argument():
         select_weights(torch.ones(3, dtype=torch.long), "softmax")
     with pytest.raises(ValueError, match="tau"):
         select_weights(torch.randn(3), "softmax", tau=0.0)
+
+
+def test_dyadic_lags_look_exactly_2_to_the_l_back():
+    B, T, C, L = 2, 11, 3, 5
+    x = _scores(B, T, C)
+    lags = dyadic_lags(x, L)
+    assert lags.shape == (B, T, L, C)
+    for t in range(T):
+        for l in range(L):
+            want = x[:, t - 2 ** l] if t - 2 ** l >= 0 else torch.zeros(B, C)
+            torch.testing.assert_close(lags[:, t, l], want)
+    with pytest.raises(ValueError, match="x"):
+        dyadic_lags(torch.randn(3, 4), 2)
