@@ -22,7 +22,7 @@ from .phase_lm import PhaseLM, PhaseLMConfig
 from .train import History, TrainConfig, evaluate_loss, sample, train
 from .transformer import TinyTransformer, TransformerConfig
 
-__all__ = ["MODELS", "build_model", "load_corpus", "train_lm", "Checkpoint", "save_checkpoint",
+__all__ = ["MODELS", "build_model", "width_for_params", "load_corpus", "train_lm", "Checkpoint", "save_checkpoint",
            "load_checkpoint", "run_cli"]
 
 FORMAT = "phaselib-lm-checkpoint-v1"
@@ -41,6 +41,20 @@ def build_model(kind: str, vocab_size: int, **config) -> nn.Module:
         raise ValueError(f"config has fields {unknown} that {cfg_cls.__name__} does not have; "
                          f"it has {sorted(names)}")
     return model_cls(cfg_cls(vocab_size=vocab_size, **config))
+
+
+def width_for_params(kind: str, vocab_size: int, target: int, multiple: int = 8, **config) -> int:
+    """The n_embd (a multiple of `multiple`, up to 2048) whose model has the parameter count
+    closest to `target`, other fields from `config`. Models are built on the meta device."""
+    best, best_gap = multiple, None
+    with torch.device("meta"):
+        for width in range(multiple, 2049, multiple):
+            n = build_model(kind, vocab_size, n_embd=width, **config).num_params()
+            if best_gap is None or abs(n - target) < best_gap:
+                best, best_gap = width, abs(n - target)
+            if n > target:
+                break
+    return best
 
 
 def _kind_of(model: nn.Module) -> str:
