@@ -1,0 +1,102 @@
+"""Reference attention, its fused twin, and the tiny transformer built on them."""
+
+import pytest
+import torch
+
+from phaselib.attention import attention, causal_mask, fused_attention
+from phaselib.taps import capture
+from phaselib.transformer import TinyTransformer, TransformerConfig
+
+
+def qkv(seed, B=2, H=3, T=7, dh=5, Tk=None):
+    g = torch.Generator().manual_seed(seed)
+    Tk = T if Tk is None else Tk
+    return (torch.randn(B, H, T, dh, generator=g), torch.randn(B, H, Tk, dh, generator=g),
+            torch.randn(B, H, Tk, dh, generator=g))
+
+
+@pytest.mark.parametrize("T", [1, 2, 7, 33])
+@pytest.mark.parametrize("causal", [True, False])
+def test_reference_equals_fused(T, causal):
+    q, k, v = qkv(T, T=T)
+    out, w = attention(q, k, v, causal=causal)
+    assert torch.allclose(out, fused_attention(q, k, v, causal=causal), atol=1e-5)
+    assert torch.allclose(w.sum(-1), torch.ones(w.shape[:-1]), atol=1e-6)
+
+
+def test_decoding_queries_see_the_whole_cache():
+    q, k, v = qkv(1, T=3, Tk=10)
+    out, w = attention(q, k, v, causal=True)
+    assert torch.allclose(out, fused_attention(q, k, v, causal=True), atol=1e-5)
+    assert (w[..., 0, 8:] == 0).all() and (w[..., 2, :] > 0).all()
+
+
+def test_causal_weights_vanish_above_the_diagonal():
+    q, k, v = qkv(2, T=9)
+    _, w = attention(q, k, v)
+    assert torch.equal(w * ~causal_mask(9), torch.zeros_like(w))
+
+
+def test_future_keys_do_not_change_the_output():
+    q, k, v = qkv(3, T=12)
+    out, _ = attention(q, k, v)
+    k2, v2 = k.clone(), v.clone()
+    k2[..., 8:, :] += 10.0
+    v2[..., 8:, :] -= 3.0
+    out2, _ = attention(q, k2, v2)
+    assert torch.allclose(out[..., :8, :], out2[..., :8, :])
+
+
+def test_bad_shapes_and_masks_raise():
+    q, k, v = qkv(4)
+    with pytest.raises(ValueError, match="q must have 4 dimensions"):
+        attention(q[0], k, v)
+    with pytest.raises(ValueError, match="do not agree"):
+        attention(q, k[..., :3], v)
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        attention(q, k, v, mask=torch.ones(7, 7))
+    with pytest.raises(ValueError, match="no key"):
+        attention(q, k, v, mask=torch.zeros(7, 7, dtype=torch.bool))
+
+
+def tiny_model(**kw):
+    torch.manual_seed(0)
+    return TinyTransformer(TransformerConfig(vocab_size=11, block_size=16, n_layer=2, n_head=2, n_embd=16, **kw))
+
+
+def test_transformer_logits_are_causal():
+    model = tiny_model()
+    idx = torch.randint(11, (2, 13), generator=torch.Generator().manual_seed(0))
+    logits, _ = model(idx)
+    for s in (0, 5, 12):
+        idx2 = idx.clone()
+        idx2[:, s] = (idx2[:, s] + 1) % 11
+        logits2, _ = model(idx2)
+        assert torch.allclose(logits[:, :s], logits2[:, :s], atol=1e-6)
+        assert not torch.allclose(logits[:, s:], logits2[:, s:])
+
+
+def test_capturing_the_pattern_does_not_change_the_output():
+    model = tiny_model()
+    idx = torch.randint(11, (3, 10), generator=torch.Generator().manual_seed(1))
+    plain, _ = model(idx)
+    with capture(model, ["blocks.1.attn.tap_pattern", "blocks.0.tap_resid_post"]) as cache:
+        tapped, _ = model(idx)
+    assert torch.allclose(plain, tapped, atol=1e-5)
+    assert cache["blocks.1.attn.tap_pattern"].shape == (3, 2, 10, 10)
+    assert cache["blocks.0.tap_resid_post"].shape == (3, 10, 16)
+    assert not model.blocks[1].attn.tap_pattern.active  # hooks removed
+
+
+def test_capture_rejects_unknown_tap_names():
+    with pytest.raises(ValueError, match="taps that model does not have"):
+        with capture(tiny_model(), ["blocks.9.attn.tap_pattern"]):
+            pass
+
+
+def test_transformer_rejects_too_long_or_float_input():
+    model = tiny_model()
+    with pytest.raises(ValueError, match="block_size"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+    with pytest.raises(ValueError, match="long tensor"):
+        model(torch.zeros(1, 4))
