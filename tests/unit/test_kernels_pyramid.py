@@ -100,3 +100,15 @@ def test_streaming_rejects_unknown_backend():
         StreamingPyramid(4, 2, backend="cuda")
     with pytest.raises(ValueError, match="backend"):
         pyramid_step(torch.randn(1, 4), PyramidState.zeros(1, 2, 4), backend="fast")
+
+
+@pytest.mark.parametrize("dtype,ratio", [(torch.float64, 1e-5), (torch.float16, 3e-3)])
+def test_other_dtypes_keep_their_dtype_and_compute_in_fp32(dtype, ratio):
+    # (bfloat16 is not supported by the interpreter; it compiles on a GPU.)
+    x = torch.randn(2, 37, 6, dtype=torch.float64).to(dtype).requires_grad_(True)
+    ref, _ = pyramid_reference(x.detach().double(), 5)
+    tri, _ = pyramid_triton(x, 5)
+    assert tri.dtype == dtype
+    assert_close("features", ref, tri.double(), ratio)
+    (g,) = torch.autograd.grad(tri, x, torch.randn_like(tri))
+    assert g.dtype == dtype and torch.isfinite(g).all()

@@ -85,7 +85,7 @@ def _gather_bwd_kernel(GOUT, GP, T, L, Ctot, D1,
     k = (s1 >> level) - 2
     valid = (t >= 0) & (t < T) & (k >= 0)
     m = valid[:, None] & mask_d[None, :]
-    g = tl.load(GOUT + ((b * T + t) * L + level)[:, None] * D1 + cols[None, :], mask=m, other=0.0)
+    g = tl.load(GOUT + ((b * T + t) * L + level)[:, None] * D1 + cols[None, :], mask=m, other=0.0).to(tl.float32)
     if (1 << level) >= BLOCK_T:
         k0 = ((tl.program_id(0) * BLOCK_T) >> level) - 2   # one pair for the whole tile
         tot = tl.sum(g, axis=0)
