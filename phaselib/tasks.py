@@ -74,3 +74,60 @@ def dyadic_copy_batch(batch: int, T: int, vocab: int = 16, n_levels: int = 5, *,
     src = t[None, :] - 2 ** k[:, None]                        # [B, T] where to copy from
     y = torch.where(src >= 1, x.gather(1, src.clamp(min=0)), torch.full_like(x, -1))
     return x.to(device), y.to(device)
+
+
+def multiscale_batch(batch: int, T: int, vocab: int, scales: tuple[int, ...] = (1, 4, 16), *,
+                     generator: torch.Generator | None = None, device=None,
+                     return_scales: bool = False):
+    """Sequences whose next token is set by a pattern at one of several scales: [B, T].
+
+    Each sequence draws a scale s from `scales`. At s = 1 the rule is local: each token is
+    the successor of the one before (x[t+1] = x[t] + 1 mod vocab). At s > 1 the first s
+    tokens are random and the sequence then repeats with period s (x[t] = x[t-s]), so the
+    answer sits s positions back. Targets before position max(scales) - 1 are -1 (the
+    longest period has not been seen once yet), so every scored position is predictable
+    once the scale is recognised. With return_scales, also returns s: [B] long.
+
+    Book: Part II, "F3 No intrinsic multi-scale structure".
+    """
+    scales = tuple(int(s) for s in scales)
+    S = max(scales) if scales else 0
+    if not scales or min(scales) < 1 or vocab < 2 or T < S + 2:
+        raise ValueError(f"multiscale_batch needs scales >= 1, vocab >= 2 and T >= max(scales) + 2, "
+                         f"got scales={scales}, vocab={vocab}, T={T}")
+    s = torch.tensor(scales)[torch.randint(len(scales), (batch,), generator=generator)]
+    seq = torch.randint(vocab, (batch, T + 1), generator=generator)
+    t = torch.arange(T + 1)
+    succ = (seq[:, :1] + t[None, :]) % vocab                     # s == 1: counting
+    period = torch.gather(seq, 1, t[None, :] % s[:, None])       # s > 1: repeat the first s
+    seq = torch.where((s == 1)[:, None], succ, period)
+    x, y = seq[:, :-1].clone(), seq[:, 1:].clone()
+    y[:, : S - 1] = -1
+    out = (x.to(device), y.to(device))
+    return (*out, s.to(device)) if return_scales else out
+
+
+def needle_batch(batch: int, n_ctx: int, n_values: int = 8, n_distractors: int = 32, *,
+                 generator: torch.Generator | None = None, device=None):
+    """One relevant token among n_ctx - 1 distractors, then a query: [B, n_ctx + 1].
+
+    Vocabulary: values 0 .. n_values-1, distractors n_values .. n_values+n_distractors-1,
+    and the query token n_values + n_distractors (vocab = n_values + n_distractors + 1).
+    The context holds n_ctx - 1 random distractors and one value at a random position;
+    the last token is the query, and its target, the only one scored, is the value. The
+    answer needs no position, only content, so the same model can be run at any n_ctx.
+
+    Book: Part II, "F5 Dynamic context collapse" (token bombs, length generalisation).
+    """
+    if n_ctx < 1 or n_values < 1 or n_distractors < 1:
+        raise ValueError(f"needle_batch needs n_ctx, n_values, n_distractors >= 1, got "
+                         f"{n_ctx}, {n_values}, {n_distractors}")
+    ctx = n_values + torch.randint(n_distractors, (batch, n_ctx), generator=generator)
+    where = torch.randint(n_ctx, (batch,), generator=generator)
+    value = torch.randint(n_values, (batch,), generator=generator)
+    ctx[torch.arange(batch), where] = value
+    query = torch.full((batch, 1), n_values + n_distractors)
+    x = torch.cat([ctx, query], dim=1)
+    y = torch.full_like(x, -1)
+    y[:, -1] = value
+    return x.to(device), y.to(device)
