@@ -89,22 +89,28 @@ def train_lm(model: nn.Module, train_ids: torch.Tensor, cfg: TrainConfig, *, blo
     """Train on random windows of `train_ids` (seeded); returns (history, stats).
 
     With `val_ids` and cfg.eval_every, the curve's evaluations use the first `eval_tokens`
-    held-out tokens (a fixed subset, for speed). stats: train_s, tokens_per_s, params.
+    held-out tokens (a fixed subset, for speed). stats: train_s and tokens_per_s (both
+    leaving out the time spent in those evaluations), params.
     """
     if len(train_ids) < block + 2:
         raise ValueError(f"train_ids must hold more than block + 1 = {block + 1} tokens, got {len(train_ids)}")
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
     get_batch = lambda step: random_windows(train_ids, block, batch, generator=g, device=device)  # noqa: E731
-    eval_fn = None
+    eval_fn, eval_s = None, [0.0]
     if val_ids is not None:
         sub = val_ids[:eval_tokens]
-        eval_fn = lambda m: evaluate_loss(m, sub, block, eval_batch)  # noqa: E731
+
+        def eval_fn(m):  # timed, so that the training speed leaves the evaluations out
+            t = time.perf_counter()
+            loss = evaluate_loss(m, sub, block, eval_batch)
+            eval_s[0] += time.perf_counter() - t
+            return loss
     t0 = time.perf_counter()
     hist = train(model, get_batch, cfg, eval_fn)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    train_s = time.perf_counter() - t0
+    train_s = time.perf_counter() - t0 - eval_s[0]
     return hist, {"train_s": train_s, "tokens_per_s": cfg.steps * batch * block / train_s,
                   "params": model.num_params()}
 

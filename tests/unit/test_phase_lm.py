@@ -153,3 +153,26 @@ def test_overfits_a_tiny_fixed_batch(kw):
     logits, _ = model.eval()(x)
     loss = torch.nn.functional.cross_entropy(logits[:, 1:].flatten(0, 1), y[:, 1:].flatten())
     assert loss.item() < 0.05, loss.item()
+
+
+def test_exercise_checkers_accept_the_reference_and_catch_mistakes():
+    from phaselib.exercises import check_near_field_mask, check_sliding_windows, check_unigram_entropy
+    from phaselib.train import eval_windows
+
+    def entropy(ids, V):
+        p = torch.bincount(ids, minlength=V).double()
+        p = p[p > 0] / p.sum()
+        return float(-(p * p.log()).sum())
+
+    def stub(*args):
+        raise NotImplementedError
+
+    assert check_unigram_entropy(entropy) and check_near_field_mask(window_mask)
+    assert check_sliding_windows(eval_windows)
+    assert not check_sliding_windows(stub)
+    with pytest.raises(AssertionError, match="log2"):
+        check_unigram_entropy(lambda ids, V: entropy(ids, V) / 0.6931471805599453)
+    with pytest.raises(AssertionError, match="query"):
+        check_near_field_mask(lambda T, w: window_mask(T, w + 1))
+    with pytest.raises(AssertionError, match="context"):
+        check_sliding_windows(lambda n, b, s: [(i, min(b, n - 1 - i), 0) for i in range(0, n - 1, s)])
