@@ -18,7 +18,7 @@ from .pyramid import pyramid
 from .taps import Tap
 from .transformer import TinyTransformer, TransformerConfig
 
-__all__ = ["PyramidFeatureEmbedding", "MultiScaleTransformer"]
+__all__ = ["PyramidFeatureEmbedding", "MultiScaleTransformer", "attention_distance_profile"]
 
 
 class PyramidFeatureEmbedding(nn.Module):
@@ -95,3 +95,25 @@ class MultiScaleTransformer(TinyTransformer):
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
         return logits, loss
+
+
+def attention_distance_profile(weights: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """Mean attention mass at each distance, per head: `weights [B, H, T, T] -> [H, T]`.
+
+    profile[h, d] is the weight that a query i puts on key i - d, averaged over the batch
+    and over the queries i >= start (a query with i < d puts nothing there). Each row sums
+    to one when every row of weights does.
+    """
+    check_float_tensor("weights", weights, ndim=4, shape_doc="of shape [B, H, T, T]")
+    B, H, T, Tk = weights.shape
+    if T != Tk:
+        raise ValueError(f"weights must be square in its last two axes (self-attention), got "
+                         f"shape {tuple(weights.shape)}")
+    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < T:
+        raise ValueError(f"start must be an int in [0, T) = [0, {T}), got {start!r}")
+    i = torch.arange(start, T, device=weights.device)[:, None]
+    d = torch.arange(T, device=weights.device)[None, :]
+    j = i - d                                                  # [Tq, T] key at distance d
+    w = weights[:, :, start:].gather(-1, j.clamp(min=0).expand(B, H, -1, -1))
+    w = torch.where((j >= 0)[None, None], w, torch.zeros_like(w))
+    return w.mean(dim=(0, 2))

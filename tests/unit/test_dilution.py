@@ -74,3 +74,16 @@ def test_bad_inputs_raise():
         attention_entropy(torch.ones(3, dtype=torch.long))
     with pytest.raises(ValueError, match="T must be"):
         uniform_entropy(0)
+
+
+def test_needle_batch_has_one_value_and_scores_only_the_query():
+    from phaselib.tasks import needle_batch
+    x, y = needle_batch(50, 23, 5, 9, generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (50, 24)
+    assert ((x[:, :-1] < 5).sum(-1) == 1).all()                 # exactly one value in context
+    assert (x[:, -1] == 14).all()                               # the query token
+    value = x[:, :-1][x[:, :-1] < 5]
+    assert torch.equal(y[:, -1], value)
+    assert (y[:, :-1] == -1).all()
+    with pytest.raises(ValueError, match="n_ctx"):
+        needle_batch(2, 0)

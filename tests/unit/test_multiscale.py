@@ -112,3 +112,48 @@ def test_multiscale_transformer_rejects_bad_idx():
         model(torch.zeros(2, 5))
     with pytest.raises(ValueError, match="block_size"):
         model(torch.zeros(1, 33, dtype=torch.long))
+
+
+def test_distance_profile_rows_sum_to_one_and_match_a_loop():
+    g = torch.Generator().manual_seed(5)
+    B, H, T, start = 2, 3, 11, 3
+    scores = torch.randn(B, H, T, T, generator=g)
+    w = torch.softmax(scores.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf")), -1)
+    from phaselib.multiscale import attention_distance_profile
+    prof = attention_distance_profile(w, start)
+    assert prof.shape == (H, T)
+    assert torch.allclose(prof.sum(-1), torch.ones(H))
+    want = torch.zeros(H, T)
+    for i in range(start, T):
+        for d in range(i + 1):
+            want[:, d] += w[:, :, i, i - d].mean(0)
+    assert torch.allclose(prof, want / (T - start), atol=1e-6)
+
+
+def test_distance_profile_rejects_bad_input():
+    from phaselib.multiscale import attention_distance_profile
+    with pytest.raises(ValueError, match="square"):
+        attention_distance_profile(torch.rand(1, 1, 3, 4))
+    with pytest.raises(ValueError, match="start"):
+        attention_distance_profile(torch.rand(1, 1, 3, 3), start=3)
+    with pytest.raises(ValueError, match="4 dimensions"):
+        attention_distance_profile(torch.rand(3, 3))
+
+
+def test_multiscale_batch_follows_its_rule_at_every_scale():
+    from phaselib.tasks import multiscale_batch
+    x, y, s = multiscale_batch(64, 37, 11, (1, 4, 16), return_scales=True,
+                               generator=torch.Generator().manual_seed(6))
+    assert x.shape == y.shape == (64, 37) and s.shape == (64,)
+    assert set(s.tolist()) <= {1, 4, 16}
+    assert (y[:, :15] == -1).all() and (y[:, 15:] >= 0).all()
+    assert torch.equal(y[:, 15:-1], x[:, 16:])                  # targets are the next tokens
+    for b in range(64):
+        seq = torch.cat([x[b], y[b, -1:]])
+        if s[b] == 1:
+            assert torch.equal(seq[1:], (seq[:-1] + 1) % 11)
+        else:
+            k = int(s[b])
+            assert torch.equal(seq[k:], seq[:-k])
+    with pytest.raises(ValueError, match="T >= max"):
+        multiscale_batch(2, 16, 11, (1, 16))
