@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .pyramid import default_levels, pyramid
+from .selection import KINDS, ScaleSelector
+from .slots import DecisionSlots
 from .taps import Tap
 from .transformer import MLP
 
@@ -65,6 +67,8 @@ class PhaseLMConfig:
             raise ValueError(f"window must be an int >= 0 (0 disables it), got {self.window!r}")
         if not isinstance(self.n_slots, int) or self.n_slots < 0:
             raise ValueError(f"n_slots must be an int >= 0 (0 disables them), got {self.n_slots!r}")
+        if self.selector != "none" and self.selector not in KINDS:
+            raise ValueError(f"selector must be 'none' or one of {KINDS}, got {self.selector!r}")
         if self.window and self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
@@ -127,8 +131,6 @@ class PhaseBlock(nn.Module):
             self.select = None
             self.mix = nn.Linear(C, C, bias=cfg.bias)
         else:
-            from .selection import ScaleSelector
-
             self.select = ScaleSelector(C, cfg.n_levels, kind=cfg.selector)
         self.tap_select = Tap()  # [B, T, L] the selection weights over levels
         self.read_proj = nn.Linear(C, C, bias=cfg.bias) if cfg.n_slots else None
@@ -164,8 +166,6 @@ class PhaseLM(nn.Module):
 
     def __init__(self, cfg: PhaseLMConfig):
         super().__init__()
-        if cfg.selector != "none":
-            from .selection import ScaleSelector  # noqa: F401  (fail early if it is missing)
         self.cfg = cfg
         C, L = cfg.n_embd, cfg.n_levels
         self.wte = nn.Embedding(cfg.vocab_size, C)
@@ -176,8 +176,6 @@ class PhaseLM(nn.Module):
         self.tap_levels = Tap()  # [B, T, L, C] the candidates the selectors choose among
         self.slots = None
         if cfg.n_slots:
-            from .slots import DecisionSlots
-
             self.ln_s = nn.LayerNorm(C, bias=cfg.bias)
             self.slots = DecisionSlots(C, n_slots=cfg.n_slots, hard=cfg.hard_slots)
         self.tap_slots = Tap()  # [B, T, K, C] the slot contents

@@ -35,6 +35,7 @@ MODELS = {
     "phase-window": lambda: _phase(window=5),
     "phase-no-selector-no-slots": lambda: _phase(selector="none", n_slots=0),
     "phase-hard-slots": lambda: _phase(hard_slots=True, n_slots=3),
+    "phase-sparsemax": lambda: _phase(selector="sparsemax"),
     "transformer": _transformer,
 }
 
@@ -111,7 +112,7 @@ def test_near_field_attention_sees_exactly_w_tokens(w):
 
 @pytest.mark.parametrize("bad", [
     dict(window=-1), dict(n_slots=-2), dict(pyr_dim=1), dict(n_embd=0), dict(levels=0),
-    dict(window=3, n_embd=25, n_head=3), dict(block_size=True),
+    dict(window=3, n_embd=25, n_head=3), dict(block_size=True), dict(selector="argmax"),
 ])
 def test_config_rejects_bad_values(bad):
     cfg = dict(vocab_size=V, block_size=T, n_embd=24, n_head=3) | bad
