@@ -30,6 +30,55 @@ def induction_batch(batch: int, n: int, vocab: int, *, generator: torch.Generato
     return x.to(device), y.to(device)
 
 
+def letter_count_examples(words: list[str], encode_word, encode_letter, base_vocab: int, n: int, *,
+                          max_count: int = 3, generator: torch.Generator | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """"How many times does letter c occur in word w?" with the word in any tokenization.
+
+    Book: Part II, "F1 Tokenization fixes the atoms". Each example is the query letter
+    (`encode_letter(c) -> int`, an id below `base_vocab`), then the word's tokens
+    (`encode_word(w) -> [(id, piece), ...]`, the pieces spelling w), then an "=" token.
+    Every word token's target is the count of c so far (up to the end of its piece),
+    and the "=" token's target the count in the whole word, capped at `max_count`. The
+    "=", answer and padding tokens get ids after `base_vocab`, the same for every
+    tokenization, so two models differ only in how the word and the letter reach them.
+    Half the queries ask for a letter of the word, half for a random letter (often
+    absent). Returns (x [n, T], y [n, T], vocab_size); right-padded, y = -1 on padding
+    and on the letter.
+    """
+    if not words or n < 1 or max_count < 1:
+        raise ValueError(f"need words, n >= 1 and max_count >= 1, got {len(words)} words, n={n}, "
+                         f"max_count={max_count}")
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    eq, ans0 = base_vocab, base_vocab + 1
+    pad = ans0 + max_count + 1
+    wi = torch.randint(len(words), (n,), generator=generator).tolist()
+    coin = torch.rand(n, generator=generator).tolist()
+    pick = torch.rand(n, generator=generator).tolist()
+    rows, targets = [], []
+    for i, c, p in zip(wi, coin, pick):
+        w = words[i]
+        pool = sorted(set(w.lower()) & set(letters)) if c < 0.5 else letters
+        letter = pool[int(p * len(pool))] if pool else letters[int(p * 26)]
+        pieces = list(encode_word(w))
+        if "".join(piece for _, piece in pieces) != w:
+            raise ValueError(f"encode_word({w!r}) must return (id, piece) pairs whose pieces spell the word")
+        ids, tgt, seen = [int(encode_letter(letter))], [-1], 0
+        for tid, piece in pieces:
+            seen += piece.lower().count(letter)
+            ids.append(int(tid))
+            tgt.append(ans0 + min(seen, max_count))
+        rows.append(ids + [eq])
+        targets.append(tgt + [ans0 + min(seen, max_count)])
+    T = max(len(r) for r in rows)
+    x = torch.full((n, T), pad, dtype=torch.long)
+    y = torch.full((n, T), -1, dtype=torch.long)
+    for j, (r, t) in enumerate(zip(rows, targets)):
+        x[j, : len(r)] = torch.tensor(r)
+        y[j, : len(t)] = torch.tensor(t)
+    return x, y, pad + 1
+
+
 def mode_batch(batch: int, T: int, vocab: int = 8, *, generator: torch.Generator | None = None,
                device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """A mode token at position 0 fixes a rule for the whole sequence: [B, T] inputs.

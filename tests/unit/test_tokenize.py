@@ -1,0 +1,75 @@
+"""The BPE wrapper and the boundary-agreement helpers, on a small seeded text."""
+
+from collections import Counter
+
+import pytest
+
+from phaselib.tokenize import (boundary_agreement, chars_per_token, suffix_boundary, train_bpe,
+                               truncate_bpe, word_counts, word_cuts, word_pieces)
+
+TEXT = ("the kind king speaketh kindly of kindness and thinking kings sing sweetest songs\n" * 40
+        + "the sweet nurse is thinking of the king\n" * 30)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return train_bpe(TEXT, 60)
+
+
+def test_training_is_deterministic_and_reaches_the_asked_size(small):
+    again = train_bpe(TEXT, 60)
+    assert small.get_vocab_size() == 60
+    assert small.get_vocab() == again.get_vocab()
+
+
+def test_truncating_a_larger_training_equals_training_the_smaller_size(small):
+    cut = truncate_bpe(train_bpe(TEXT, 120), 60)
+    assert cut.get_vocab() == small.get_vocab()
+    line = TEXT.splitlines()[0]
+    assert cut.encode(line).ids == small.encode(line).ids
+    with pytest.raises(ValueError):
+        truncate_bpe(small, 10)
+
+
+def test_pieces_spell_the_word_and_cuts_are_inside(small):
+    for w in ("kindness", "thinking", "nurse", "skin", "engines"):
+        pieces = word_pieces(small, w)
+        assert "".join(pieces) == w
+        cuts = word_cuts(small, w)
+        assert all(0 < c < len(w) for c in cuts) and len(cuts) == len(pieces) - 1
+
+
+def test_a_bigger_vocabulary_never_cuts_a_frequent_word_more(small):
+    big = train_bpe(TEXT, 120)
+    for w in ("the", "king", "thinking"):
+        assert len(word_cuts(big, w)) <= len(word_cuts(small, w))
+
+
+def test_suffix_boundary_rule():
+    lex = {"kind", "think", "king", "sweet", "s"}
+    assert suffix_boundary("kindness", lex) == 4
+    assert suffix_boundary("Thinking", lex) == 5
+    assert suffix_boundary("kings", lex) == 4
+    assert suffix_boundary("sing", lex) is None      # stem shorter than three letters
+    assert suffix_boundary("sweet", lex) is None
+
+
+def test_boundary_agreement_shares_are_in_range(small):
+    counts = word_counts(TEXT)
+    agg = boundary_agreement(small, counts)
+    assert 0 <= agg["whole_words"] <= 1 and 0 <= agg["morpheme_recall"] <= 1
+    assert agg["pieces_per_word"] >= 1 and agg["n_morpheme_words"] > 0
+    one = boundary_agreement(small, Counter({"the": 3}))
+    assert one["n_morpheme_words"] == 0 and one["morpheme_recall"] == 0.0
+
+
+def test_chars_per_token_grows_with_the_vocabulary(small):
+    assert chars_per_token(train_bpe(TEXT, 120), TEXT) > chars_per_token(small, TEXT) > 1
+
+
+@pytest.mark.parametrize("call", [lambda: train_bpe("", 10), lambda: train_bpe("abc", 1),
+                                  lambda: word_pieces(train_bpe("abc abc", 10), " a"),
+                                  lambda: word_pieces(train_bpe("abc abc", 10), "Romeo")])
+def test_bad_inputs_raise(call):
+    with pytest.raises(ValueError):
+        call()
