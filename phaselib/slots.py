@@ -138,5 +138,21 @@ class DecisionSlots(nn.Module):
         read = self.o(torch.einsum("btk,btkc->btc", att, s))
         return read, s
 
+    def step(self, x_t: torch.Tensor, state: torch.Tensor | None = None):
+        """One position at a time: x_t [B, C], state [B, K, C] or None (the initial slots)
+        -> (read [B, C], state [B, K, C]). Stepping through x gives forward(x) at every t,
+        with O(K C^2) work and O(K C) memory per token.
+        """
+        check_float_tensor("x_t", x_t, ndim=2, shape_doc="of shape [B, C]")
+        B, C = x_t.shape
+        if C != self.n_embd:
+            raise ValueError(f"x_t must have C = n_embd = {self.n_embd} features, got shape {tuple(x_t.shape)}")
+        if state is None:
+            state = self.init.expand(B, self.n_slots, C)
+        g = self.gates(x_t).unsqueeze(-1)                           # [B, K, 1]
+        state = g * self.write(x_t).view(B, self.n_slots, C) + (1 - g) * state
+        att = torch.softmax(torch.einsum("bc,bkc->bk", self.q(x_t), state) / math.sqrt(C), -1)
+        return self.o(torch.einsum("bk,bkc->bc", att, state)), state
+
     def extra_repr(self) -> str:
         return f"n_embd={self.n_embd}, n_slots={self.n_slots}, hard={self.hard}"

@@ -113,3 +113,17 @@ def test_bad_inputs_name_the_argument():
         m(torch.ones(1, 3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="s0"):
         slot_scan(_rand(1, 3, 2), _rand(1, 3, 2), _rand(3))
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_step_equals_forward_at_every_position(hard):
+    m = DecisionSlots(6, n_slots=3, hard=hard, gate_bias=0.0, chunk=4)
+    x = _rand(2, 19, 6)
+    read, slots = m(x)
+    state = None
+    for t in range(19):
+        r, state = m.step(x[:, t], state)
+        torch.testing.assert_close(r, read[:, t])
+        torch.testing.assert_close(state, slots[:, t])
+    with pytest.raises(ValueError, match="x_t"):
+        m.step(_rand(2, 5), None)
