@@ -4,8 +4,12 @@ The library behind the book "Beyond Attention". Each module is one concept; the 
 a chapter needs are re-exported here.
 """
 
+from .phase_lm import PhaseLM, PhaseLMConfig
 from .pyramid import default_levels, leaky_pyramid, pyramid, pyramid_mask
+from .selection import ScaleSelector, select_weights, selection_entropy
+from .slots import DecisionSlots
 from .streaming import PyramidState, StreamingPyramid, pyramid_step
+from .transformer import TinyTransformer, TransformerConfig
 from .transport import transport, transport_complex, transport_complex_exp, transport_exp
 
 __version__ = "0.1.0"
@@ -14,4 +18,6 @@ __all__ = [
     "transport", "transport_exp", "transport_complex", "transport_complex_exp",
     "pyramid", "leaky_pyramid", "pyramid_mask", "default_levels",
     "PyramidState", "StreamingPyramid", "pyramid_step",
+    "DecisionSlots", "ScaleSelector", "select_weights", "selection_entropy",
+    "TinyTransformer", "TransformerConfig", "PhaseLM", "PhaseLMConfig",
 ]
