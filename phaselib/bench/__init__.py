@@ -10,4 +10,5 @@ BENCHMARKS: dict[str, str] = {
     "streaming": "phaselib.bench.streaming",
     "pyramid": "phaselib.bench.kernels",
     "pyramid-bandwidth": "phaselib.bench.pyramid_bandwidth",
+    "attention": "phaselib.bench.attention",
 }

@@ -1,0 +1,203 @@
+"""Time and memory of attention variants and the pyramid against sequence length.
+
+`python -m phaselib.bench attention --out results/attention.json --max-t 2048`
+
+Book: Part II, "F2 Quadratic pairwise cost". Methods, all causal, on q, k, v
+[B, H, T, dh] (the pyramid on x [B, T, H*dh]):
+
+- naive:   `phaselib.attention.attention`, the [T, T] scores written out;
+- sdpa:    `F.scaled_dot_product_attention(is_causal=True)`, PyTorch's fused kernel;
+- window:  `sliding_window_attention` with a fixed window;
+- linear:  chunked causal `linear_attention`;
+- pyramid: `phaselib.pyramid.pyramid`, the causal dyadic transport features.
+
+Time: median wall-clock seconds of `repeats` calls after one warm-up, under no_grad.
+Memory: on CUDA, measured (`torch.cuda.max_memory_allocated` above the inputs). On the
+CPU, PyTorch offers no peak-allocation counter, so `mem_bytes` is an *accounting*: the
+bytes of the tensors each method allocates, outputs included, counted from the shapes
+by reading its code (`accounted_bytes`). It says what the algorithm must hold, not what
+the allocator did; `mem_kind` in each row says which of the two a number is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ..attention import attention
+from ..efficient_attention import linear_attention, sliding_window_attention
+from ..kernels.pyramid.reference import default_levels
+from ..pyramid import pyramid
+from .io import write_results
+
+__all__ = ["METHODS", "accounted_bytes", "run", "main", "plot_time", "plot_memory"]
+
+METHODS = ("naive", "sdpa", "window", "linear", "pyramid")
+
+
+def _call(method: str, q, k, v, x, window: int, chunk: int):
+    if method == "naive":
+        return attention(q, k, v, causal=True)[0]
+    if method == "sdpa":
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if method == "window":
+        return sliding_window_attention(q, k, v, window)
+    if method == "linear":
+        return linear_attention(q, k, v, chunk=chunk)
+    if method == "pyramid":
+        return pyramid(x, backend="auto")[0]
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def accounted_bytes(method: str, B: int, H: int, T: int, dh: int, *, window: int = 128,
+                    chunk: int = 64, elem: int = 4) -> int:
+    """Bytes of the tensors `method` allocates at its peak, outputs included, from shapes.
+
+    naive: scores, masked scores and weights [B, H, T, T] plus two [T, T] bool masks.
+    sdpa: what the fused (online-softmax) algorithm needs beyond its output, a running
+    max and sum per query; the CPU kernel's own tile buffers are not counted.
+    window: the padded keys and values and three [B, H, T, 2w] score blocks.
+    linear: phi(q), phi(k), the per-chunk [c, c] blocks, the chunk states [dh, dh]
+    and their cumulative sums. pyramid: centroids, per-level transports and the
+    stacked features [B, T, L, D+1]. Every method also counts its output.
+    """
+    out = B * H * T * dh * elem
+    if method == "naive":
+        return 3 * B * H * T * T * elem + 2 * T * T + out
+    if method == "sdpa":
+        return 2 * B * H * T * elem + out
+    if method == "window":
+        w = min(window, T)
+        n = -(-T // w)
+        return 2 * B * H * (n + 1) * w * dh * elem + 3 * B * H * n * w * 2 * w * elem + out
+    if method == "linear":
+        c = min(chunk, T)
+        n = -(-T // c)
+        return (3 * B * H * n * c * dh + 2 * B * H * n * c * c + 3 * B * H * n * dh * dh) * elem + out
+    if method == "pyramid":
+        D, L = H * dh, default_levels(T)
+        return (2 * B * T * D + 3 * B * T * L * (D + 1)) * elem
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def run(ts, methods=METHODS, *, B: int = 1, H: int = 4, dh: int = 32, window: int = 128,
+        chunk: int = 64, repeats: int = 3, device: str = "cpu", seed: int = 0,
+        naive_max_t: int | None = None) -> list[dict]:
+    """One row per (method, T): {"method", "T", "seconds", "mem_bytes", "mem_kind"}.
+
+    `naive_max_t` skips the naive method above that length (its [T, T] matrices grow fast).
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods must be among {METHODS}, got {unknown}")
+    dev = torch.device(device)
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for T in ts:
+        q, k, v = (torch.randn(B, H, T, dh, generator=g).to(dev) for _ in range(3))
+        x = torch.randn(B, T, H * dh, generator=g).to(dev)
+        for m in methods:
+            if m == "naive" and naive_max_t is not None and T > naive_max_t:
+                continue
+            times = []
+            with torch.no_grad():
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated() if dev.type == "cuda" else 0
+                for i in range(repeats + 1):
+                    t0 = time.perf_counter()
+                    y = _call(m, q, k, v, x, window, chunk)
+                    if dev.type == "cuda":
+                        torch.cuda.synchronize()
+                    if i:  # the first call warms up
+                        times.append(time.perf_counter() - t0)
+                    del y
+            if dev.type == "cuda":
+                mem, kind = torch.cuda.max_memory_allocated() - base, "measured"
+            else:
+                mem, kind = accounted_bytes(m, B, H, T, dh, window=window, chunk=chunk), "accounted"
+            rows.append({"method": m, "T": T, "seconds": statistics.median(times),
+                         "mem_bytes": int(mem), "mem_kind": kind})
+    return rows
+
+
+def _rows_of(doc_or_rows):
+    return doc_or_rows["rows"] if isinstance(doc_or_rows, dict) else doc_or_rows
+
+
+def _plot(ax, rows, key, methods, fit_from):
+    from ..plots import plot_loglog
+
+    slopes = {}
+    for m in methods:
+        pts = sorted((r["T"], r[key]) for r in rows if r["method"] == m)
+        if not pts:
+            continue
+        ts, ys = zip(*pts)
+        fit = [(t, y) for t, y in pts if t >= fit_from]
+        slopes[m] = None
+        if len(fit) >= 2:
+            from ..plots import fit_loglog_slope
+
+            slopes[m] = fit_loglog_slope(*zip(*fit))[0]
+        label = m if slopes[m] is None else f"{m} (slope {slopes[m]:.2f})"
+        plot_loglog(ax, ts, ys, label, fit=False)
+    all_ts = sorted({r["T"] for r in rows if r["method"] in methods})
+    if all_ts:
+        ax.set_xticks(all_ts, [str(t) for t in all_ts])
+        ax.minorticks_off()
+    ax.set_xlabel("sequence length T (tokens)")
+    ax.legend(fontsize=8)
+    return slopes
+
+
+def plot_time(ax, results, methods=METHODS, fit_from: int = 0) -> dict:
+    """Seconds per call against T on log-log axes; returns {method: slope fitted for T >= fit_from}."""
+    slopes = _plot(ax, _rows_of(results), "seconds", methods, fit_from)
+    ax.set_ylabel("time per call (s)")
+    return slopes
+
+
+def plot_memory(ax, results, methods=METHODS, fit_from: int = 0) -> dict:
+    """Peak bytes (measured or accounted, see the rows' mem_kind) against T; returns slopes."""
+    slopes = _plot(ax, _rows_of(results), "mem_bytes", methods, fit_from)
+    ax.set_ylabel("peak memory (bytes)")
+    return slopes
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m phaselib.bench attention", description=__doc__.split("\n")[0])
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--min-t", type=int, default=128)
+    p.add_argument("--max-t", type=int, default=2048, help="largest T (powers of two from --min-t)")
+    p.add_argument("--naive-max-t", type=int, default=None, help="skip naive above this T")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--head-dim", type=int, default=32)
+    p.add_argument("--window", type=int, default=128)
+    p.add_argument("--chunk", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    a = p.parse_args(argv)
+    if a.min_t < 1 or a.max_t < a.min_t:
+        p.error(f"need 1 <= --min-t <= --max-t, got {a.min_t} and {a.max_t}")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    ts, t = [], a.min_t
+    while t <= a.max_t:
+        ts.append(t)
+        t *= 2
+    methods = tuple(m for m in a.methods.split(",") if m)
+    rows = run(ts, methods, B=a.batch, H=a.heads, dh=a.head_dim, window=a.window, chunk=a.chunk,
+               repeats=a.repeats, device=a.device, naive_max_t=a.naive_max_t)
+    write_results(a.out, "attention", rows, device=a.device, B=a.batch, H=a.heads, dh=a.head_dim,
+                  window=a.window, chunk=a.chunk, repeats=a.repeats)
+    print(f"wrote {len(rows)} rows to {a.out}")
+    return 0
