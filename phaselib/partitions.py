@@ -1,0 +1,151 @@
+"""Geometric and text-aligned partitions of a character stream, and block-local models on them.
+
+Book: Part II, "F4 Geometric, not semantic partitions". A partition is a sorted array of
+block start offsets beginning with 0; block i covers [starts[i], starts[i+1]). A
+block-local model sees only its own block: every block begins with a BOS token and the
+context is reset there.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+
+__all__ = ["word_spans", "line_spans", "cut_mask", "cut_share", "expected_cut_share",
+           "geometric_starts", "aligned_starts", "shuffled_starts", "block_lengths",
+           "block_batch", "loss_by_offset"]
+
+_WORD = re.compile(r"[A-Za-z']+")
+_LINE = re.compile(r"[^\n]+")
+
+
+def _spans(pattern, text: str) -> np.ndarray:
+    return np.array([m.span() for m in pattern.finditer(text)], dtype=np.int64).reshape(-1, 2)
+
+
+def word_spans(text: str) -> np.ndarray:
+    """[N, 2] (start, end) character offsets of the words (letters and apostrophes) of text."""
+    return _spans(_WORD, text)
+
+
+def line_spans(text: str) -> np.ndarray:
+    """[N, 2] (start, end) offsets of the non-empty lines of text (newlines excluded)."""
+    return _spans(_LINE, text)
+
+
+def _check_size(size) -> None:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive int, got {size!r}")
+
+
+def cut_mask(spans: np.ndarray, size: int, offset: int = 0) -> np.ndarray:
+    """[N] bool: True where a span crosses a boundary of the blocks [offset + k size, ...).
+
+    A span [s, e) is cut when its first and last characters fall in different blocks.
+    """
+    _check_size(size)
+    spans = np.asarray(spans)
+    if spans.ndim != 2 or spans.shape[1] != 2:
+        raise ValueError(f"spans must have shape [N, 2], got {spans.shape}")
+    s, e = spans[:, 0] - offset, spans[:, 1] - 1 - offset
+    return np.floor_divide(s, size) != np.floor_divide(e, size)
+
+
+def cut_share(spans: np.ndarray, size: int) -> float:
+    """The share of spans that blocks of `size` characters (starting at 0) cut."""
+    return float(cut_mask(spans, size).mean()) if len(spans) else 0.0
+
+
+def expected_cut_share(lengths, size: int) -> float:
+    """The share a block grid at a uniformly random offset cuts: mean of min(1, (L-1)/size)."""
+    _check_size(size)
+    L = np.asarray(lengths, dtype=float)
+    return float(np.minimum(1.0, (L - 1) / size).mean())
+
+
+def geometric_starts(n: int, size: int) -> np.ndarray:
+    """Block starts 0, size, 2 size, ... for a stream of n characters."""
+    _check_size(size)
+    return np.arange(0, n, size, dtype=np.int64)
+
+
+def aligned_starts(n: int, size: int, unit_starts: np.ndarray, max_len: int | None = None) -> np.ndarray:
+    """Move every geometric start forward to the next unit start (a word or a line).
+
+    Keeps about n / size blocks, so the mean block length stays about `size`, but no
+    block starts inside a unit. Blocks longer than `max_len` are cut geometrically.
+    """
+    _check_size(size)
+    g = geometric_starts(n, size)
+    u = np.asarray(unit_starts, dtype=np.int64)
+    i = np.searchsorted(u, g)
+    snapped = np.where(i < len(u), u[np.minimum(i, len(u) - 1)], n)
+    starts = np.unique(np.concatenate([[0], snapped[snapped < n]]))
+    if max_len is not None:
+        _check_size(max_len)
+        ends = np.append(starts[1:], n)
+        extra = [np.arange(s + max_len, e, max_len) for s, e in zip(starts, ends) if e - s > max_len]
+        if extra:
+            starts = np.unique(np.concatenate([starts, *extra]))
+    return starts
+
+
+def shuffled_starts(starts: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """The same block lengths in a random order, laid from 0: a geometric control with the
+    length distribution of `starts` but boundaries that ignore the text."""
+    lengths = block_lengths(starts, n)
+    rng = np.random.default_rng(seed)
+    return np.concatenate([[0], np.cumsum(rng.permutation(lengths))[:-1]]).astype(np.int64)
+
+
+def block_lengths(starts: np.ndarray, n: int) -> np.ndarray:
+    """[K] lengths of the blocks that `starts` make of n characters."""
+    starts = np.asarray(starts, dtype=np.int64)
+    return np.diff(np.append(starts, n))
+
+
+def block_batch(data: torch.Tensor, starts: np.ndarray, idx, bos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blocks `idx` as block-local examples: x = [BOS, c_0 .. c_{L-2}], y = [c_0 .. c_{L-1}].
+
+    Every character of a block is a target, the first one predicted from BOS alone.
+    Right-padded with BOS, targets -1 there. Returns (x [b, Lmax], y [b, Lmax]).
+    """
+    n = len(data)
+    ends = np.append(np.asarray(starts)[1:], n)
+    idx = list(idx)
+    L = max(int(ends[i] - starts[i]) for i in idx)
+    x = torch.full((len(idx), L), bos, dtype=torch.long)
+    y = torch.full((len(idx), L), -1, dtype=torch.long)
+    for r, i in enumerate(idx):
+        s, e = int(starts[i]), int(ends[i])
+        x[r, 1: e - s] = data[s: e - 1]
+        y[r, : e - s] = data[s: e]
+    return x, y
+
+
+@torch.no_grad()
+def loss_by_offset(model, data: torch.Tensor, starts: np.ndarray, bos: int, *, batch: int = 256,
+                   max_offset: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Summed cross-entropy (nats) and counts by offset in the block, over every block.
+
+    Returns (loss_sum [M], count [M]); loss_sum.sum() / count.sum() is the mean loss per
+    character of the whole stream under this partition (every character is counted once).
+    """
+    import torch.nn.functional as F
+
+    model.eval()
+    ends = np.append(np.asarray(starts)[1:], len(data))
+    M = int((ends - starts).max()) if max_offset is None else max_offset
+    tot, cnt = np.zeros(M), np.zeros(M)
+    for b in range(0, len(starts), batch):
+        x, y = block_batch(data, starts, range(b, min(b + batch, len(starts))), bos)
+        logits, _ = model(x)
+        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-1, reduction="none")
+        ce = ce.view(y.shape)
+        valid = (y >= 0).float()
+        m = min(M, y.shape[1])
+        tot[:m] += (ce * valid).sum(0)[:m].numpy()
+        cnt[:m] += valid.sum(0)[:m].numpy()
+    return tot, cnt

@@ -1,0 +1,89 @@
+"""Partitions of a character stream: cut counting, aligned starts, block-local batches."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from phaselib.partitions import (aligned_starts, block_batch, block_lengths, cut_mask, cut_share,
+                                 expected_cut_share, geometric_starts, line_spans, loss_by_offset,
+                                 shuffled_starts, word_spans)
+
+TEXT = "Romeo:\nBut, soft! what light\nthrough yonder window breaks?\n\nJuliet:\nAy me!\n"
+
+
+def test_spans_cover_words_and_lines():
+    assert [TEXT[s:e] for s, e in word_spans(TEXT)][:5] == ["Romeo", "But", "soft", "what", "light"]
+    assert [TEXT[s:e] for s, e in line_spans(TEXT)] == ["Romeo:", "But, soft! what light",
+                                                        "through yonder window breaks?", "Juliet:", "Ay me!"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(s=st.integers(0, 200), L=st.integers(1, 30), size=st.integers(1, 40))
+def test_cut_mask_agrees_with_counting_boundaries_inside_the_span(s, L, size):
+    inside = any(b % size == 0 for b in range(s + 1, s + L))
+    assert cut_mask(np.array([[s, s + L]]), size)[0] == inside
+
+
+def test_expected_share_is_the_average_over_offsets():
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, 1000, 300)
+    spans = np.stack([starts, starts + rng.integers(1, 12, 300)], 1)
+    size = 7
+    avg = np.mean([cut_mask(spans, size, offset=o).mean() for o in range(size)])
+    assert avg == pytest.approx(expected_cut_share(spans[:, 1] - spans[:, 0], size))
+
+
+def test_one_character_spans_are_never_cut_and_long_ones_always():
+    assert cut_share(np.array([[5, 6], [9, 10]]), 2) == 0.0
+    assert cut_mask(np.array([[3, 40]]), 8).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 300), size=st.integers(1, 50), seed=st.integers(0, 1000))
+def test_aligned_starts_fall_on_units_and_keep_about_n_over_size_blocks(n, size, seed):
+    rng = np.random.default_rng(seed)
+    units = np.unique(np.concatenate([[0], rng.integers(0, n, max(1, n // 4))]))
+    starts = aligned_starts(n, size, units)
+    assert starts[0] == 0 and (np.diff(starts) > 0).all() and starts[-1] < n
+    assert set(starts.tolist()) <= set(units.tolist())
+    assert len(starts) <= len(geometric_starts(n, size))
+
+
+def test_max_len_splits_long_blocks():
+    starts = aligned_starts(100, 10, np.array([0, 60]), max_len=15)
+    assert block_lengths(starts, 100).max() <= 15
+
+
+def test_shuffled_starts_keep_the_lengths():
+    starts = aligned_starts(500, 16, word_spans("ab cde f " * 60)[:, 0])
+    sh = shuffled_starts(starts, 500, seed=3)
+    assert sorted(block_lengths(sh, 500)) == sorted(block_lengths(starts, 500))
+
+
+def test_block_batch_starts_with_bos_and_targets_every_character():
+    data = torch.arange(10, 20)
+    x, y = block_batch(data, np.array([0, 3, 7]), [0, 2], bos=99)
+    assert x.tolist() == [[99, 10, 11], [99, 17, 18]]
+    assert y.tolist() == [[10, 11, 12], [17, 18, 19]]
+    x, y = block_batch(data, np.array([0, 3, 7]), [2, 1], bos=99)
+    assert y[0].tolist() == [17, 18, 19, -1] and x[1].tolist() == [99, 13, 14, 15]
+
+
+def test_loss_by_offset_counts_every_character_once():
+    from phaselib.transformer import TinyTransformer, TransformerConfig
+
+    torch.manual_seed(0)
+    m = TinyTransformer(TransformerConfig(vocab_size=6, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    data = torch.randint(0, 5, (37,))
+    starts = aligned_starts(37, 5, np.arange(0, 37, 3), max_len=8)
+    tot, cnt = loss_by_offset(m, data, starts, bos=5, batch=4)
+    assert cnt.sum() == 37 and np.isfinite(tot).all()
+
+
+@pytest.mark.parametrize("call", [lambda: cut_mask(np.zeros((3, 2)), 0),
+                                  lambda: cut_mask(np.zeros(3), 4),
+                                  lambda: geometric_starts(10, 2.5)])
+def test_bad_inputs_raise(call):
+    with pytest.raises(ValueError):
+        call()
