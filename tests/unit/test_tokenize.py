@@ -73,3 +73,31 @@ def test_chars_per_token_grows_with_the_vocabulary(small):
 def test_bad_inputs_raise(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_letter_count_examples_targets_are_running_counts():
+    import torch
+
+    from phaselib.tasks import letter_count_examples
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    enc = lambda w: [(letters.index(c), c) for c in w]  # noqa: E731
+    x, y, vocab = letter_count_examples(["banana", "kiwi"], enc, letters.index, 26, 50, max_count=2,
+                                        generator=torch.Generator().manual_seed(0))
+    assert vocab == 26 + 1 + 3 + 1 and x.shape[0] == 50
+    for row_x, row_y in zip(x.tolist(), y.tolist()):
+        letter = letters[row_x[0]]
+        eq = row_x.index(26)
+        word = "".join(letters[i] for i in row_x[1:eq])
+        assert row_y[0] == -1
+        for t in range(1, eq + 1):
+            want = min(word[:t].count(letter), 2)
+            assert row_y[t] == 27 + want
+        assert all(v == -1 for v in row_y[eq + 1:])
+
+
+def test_letter_count_examples_rejects_pieces_that_do_not_spell_the_word():
+    from phaselib.tasks import letter_count_examples
+
+    with pytest.raises(ValueError):
+        letter_count_examples(["kind"], lambda w: [(0, "kin")], lambda c: 0, 26, 3)
