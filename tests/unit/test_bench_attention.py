@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 
 from phaselib.bench import BENCHMARKS  # noqa: E402
 from phaselib.bench.__main__ import main as bench_main  # noqa: E402
-from phaselib.bench.attention import METHODS, accounted_bytes, plot_memory, plot_time, run  # noqa: E402
+from phaselib.bench.attention import (METHODS, accounted_bytes, cpu_peak_bytes, plot_memory,  # noqa: E402
+                                      plot_time, run)
 from phaselib.bench.io import read_results  # noqa: E402
 
 
@@ -26,7 +27,8 @@ def test_command_line_writes_json_with_every_method_and_length(tmp_path):
     assert doc["benchmark"] == "attention"
     assert {(r["method"], r["T"]) for r in doc["rows"]} == {(m, t) for m in METHODS for t in (8, 16, 32)}
     for r in doc["rows"]:
-        assert r["seconds"] > 0 and r["mem_bytes"] > 0 and r["mem_kind"] == "accounted"
+        assert r["seconds"] > 0 and r["mem_bytes"] > 0 and r["accounted_bytes"] > 0
+        assert r["mem_kind"] in ("measured (profiler)", "accounted")
 
 
 def test_naive_max_t_skips_only_naive():
@@ -51,7 +53,7 @@ def test_plot_helpers_draw_on_the_given_ax_and_return_slopes():
     rows = run([8, 16, 32], ("linear", "sdpa"), H=1, dh=4, repeats=1)
     fig, (a1, a2) = plt.subplots(1, 2)
     st = plot_time(a1, {"rows": rows})
-    sm = plot_memory(a2, rows, fit_from=16)
+    sm = plot_memory(a2, rows, fit_from=16, key="accounted_bytes")
     assert set(st) == set(sm) == {"linear", "sdpa"}
     assert sm["sdpa"] == pytest.approx(1.0, abs=0.05)
     assert a1.get_xscale() == "log" and a2.get_ylabel()
@@ -61,3 +63,14 @@ def test_plot_helpers_draw_on_the_given_ax_and_return_slopes():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError):
         run([8], ("quadratic",))
+
+
+def test_cpu_peak_bytes_sees_a_temporary_matrix():
+    import torch
+
+    def make_and_drop():
+        a = torch.ones(256, 256)          # 256 KiB, freed before the function returns
+        return float(a.sum())
+
+    peak = cpu_peak_bytes(make_and_drop)
+    assert peak is None or peak >= 256 * 256 * 4
