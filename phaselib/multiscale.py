@@ -10,7 +10,6 @@ token and position embeddings of a `TinyTransformer`.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float_tensor, check_positive_int
@@ -79,22 +78,10 @@ class MultiScaleTransformer(TinyTransformer):
             levels = max(1, cfg.block_size.bit_length() - 1)
         self.multiscale = PyramidFeatureEmbedding(cfg.n_embd, levels, d_proj)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        if idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError(f"idx must be a long tensor of shape [B, T], got {idx.dtype} {tuple(idx.shape)}")
-        B, T = idx.shape
-        if T > self.cfg.block_size:
-            raise ValueError(f"idx has T={T} tokens, more than block_size={self.cfg.block_size}")
-        pos = torch.arange(T, device=idx.device)
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
         tok = self.wte(idx)
-        x = self.tap_embed(self.drop(tok + self.wpe(pos) + self.multiscale(tok)))
-        for block in self.blocks:
-            x = block(x)
-        logits = self.head(self.ln_f(x))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
-        return logits, loss
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        return tok + self.wpe(pos) + self.multiscale(tok)
 
 
 def attention_distance_profile(weights: torch.Tensor, start: int = 0) -> torch.Tensor:

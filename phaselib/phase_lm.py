@@ -33,7 +33,7 @@ from .pyramid import default_levels, pyramid
 from .selection import KINDS, ScaleSelector
 from .slots import DecisionSlots
 from .taps import Tap
-from .transformer import MLP
+from .transformer import MLP, CausalLM
 
 __all__ = ["PhaseLMConfig", "PhaseLM", "NearFieldAttention", "window_mask"]
 
@@ -157,7 +157,7 @@ class PhaseBlock(nn.Module):
         return self.tap_resid_post(x)
 
 
-class PhaseLM(nn.Module):
+class PhaseLM(CausalLM):
     """Phase-transport language model (see the module docstring for the data flow).
 
     forward(idx [B, T] long, targets [B, T] long | None) -> (logits [B, T, V], loss | None).
@@ -185,26 +185,11 @@ class PhaseLM(nn.Module):
         self.head.weight = self.wte.weight
         self.apply(self._init_weights)
 
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, mean=0.0, std=0.02)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
-
     def num_params(self) -> int:
         """Parameters, counting the tied embedding once."""
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError(f"idx must be a long tensor of shape [B, T], got "
-                             f"{getattr(idx, 'dtype', type(idx).__name__)} {tuple(getattr(idx, 'shape', ()))}")
-        B, T = idx.shape
-        if T > self.cfg.block_size or T < 1:
-            raise ValueError(f"idx must have 1 <= T <= block_size={self.cfg.block_size}, got T={T}")
-        if targets is not None and targets.shape != idx.shape:
-            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
+    def logits(self, idx: torch.Tensor) -> torch.Tensor:
         x = self.drop(self.wte(idx))
         feats, mask = pyramid(self.to_pyr(x), self.cfg.n_levels)
         cand = self.tap_levels(self.ln_c(self.levels_in(feats, mask)))
@@ -214,22 +199,4 @@ class PhaseLM(nn.Module):
             self.tap_slots(slots)
         for block in self.blocks:
             x = block(x, cand, read)
-        logits = self.head(self.ln_f(x))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
-        return logits, loss
-
-    @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample `max_new_tokens` tokens after `idx` [B, T]; returns [B, T + max_new_tokens]."""
-        for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.cfg.block_size:])
-            logits = logits[:, -1] / max(temperature, 1e-8)
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
-            idx = torch.cat([idx, nxt], dim=1)
-        return idx
+        return self.head(self.ln_f(x))

@@ -14,7 +14,7 @@ from torch import nn
 from .attention import CausalSelfAttention
 from .taps import Tap
 
-__all__ = ["TransformerConfig", "TinyTransformer"]
+__all__ = ["TransformerConfig", "TinyTransformer", "CausalLM"]
 
 
 @dataclass
@@ -60,7 +60,59 @@ class Block(nn.Module):
         return self.tap_resid_post(x)
 
 
-class TinyTransformer(nn.Module):
+class CausalLM(nn.Module):
+    """What every language model here shares: input checks, the loss, weight init, sampling.
+
+    A subclass sets `self.cfg` (with `vocab_size` and `block_size`) and implements
+    `logits(idx) -> [B, T, V]`; `forward(idx, targets)` returns `(logits, loss | None)`.
+    """
+
+    cfg: TransformerConfig
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+
+    def check_idx(self, idx, targets=None) -> None:
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long:
+            raise ValueError(f"idx must be a long tensor of shape [B, T], got "
+                             f"{getattr(idx, 'dtype', type(idx).__name__)} {tuple(getattr(idx, 'shape', ()))}")
+        T = idx.shape[1]
+        if not 1 <= T <= self.cfg.block_size:
+            raise ValueError(f"idx must have 1 <= T <= block_size={self.cfg.block_size} tokens, got T={T}")
+        if targets is not None and targets.shape != idx.shape:
+            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
+
+    def logits(self, idx: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        self.check_idx(idx, targets)
+        logits = self.logits(idx)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample `max_new_tokens` tokens after `idx` [B, T]; returns [B, T + max_new_tokens]."""
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx[:, -self.cfg.block_size:])
+            logits = logits[:, -1] / max(temperature, 1e-8)
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+            idx = torch.cat([idx, nxt], dim=1)
+        return idx
+
+
+class TinyTransformer(CausalLM):
     """Token and position embeddings, `n_layer` blocks, a final norm and a tied head.
 
     forward(idx [B, T] long, targets [B, T] long | None) -> (logits [B, T, V], loss | None).
@@ -80,43 +132,17 @@ class TinyTransformer(nn.Module):
         self.head.weight = self.wte.weight  # weight tying, as in GPT-2
         self.apply(self._init_weights)
 
-    @staticmethod
-    def _init_weights(m: nn.Module) -> None:
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, mean=0.0, std=0.02)
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
-
     def num_params(self) -> int:
         """Parameters, counting the tied embedding once and leaving out the position table."""
         return sum(p.numel() for p in self.parameters()) - self.wpe.weight.numel()
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        if idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError(f"idx must be a long tensor of shape [B, T], got {idx.dtype} {tuple(idx.shape)}")
-        B, T = idx.shape
-        if T > self.cfg.block_size:
-            raise ValueError(f"idx has T={T} tokens, more than block_size={self.cfg.block_size}")
-        pos = torch.arange(T, device=idx.device)
-        x = self.tap_embed(self.drop(self.wte(idx) + self.wpe(pos)))
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        """The first residual stream [B, T, C]: token plus position embeddings."""
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        return self.wte(idx) + self.wpe(pos)
+
+    def logits(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.tap_embed(self.drop(self.embed(idx)))
         for block in self.blocks:
             x = block(x)
-        logits = self.head(self.ln_f(x))
-        loss = None
-        if targets is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
-        return logits, loss
-
-    @torch.no_grad()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample `max_new_tokens` tokens after `idx` [B, T]; returns [B, T + max_new_tokens]."""
-        for _ in range(max_new_tokens):
-            logits, _ = self(idx[:, -self.cfg.block_size:])
-            logits = logits[:, -1] / max(temperature, 1e-8)
-            if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            nxt = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
-            idx = torch.cat([idx, nxt], dim=1)
-        return idx
+        return self.head(self.ln_f(x))
