@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +36,7 @@ from ..efficient_attention import linear_attention, sliding_window_attention
 from ..kernels.pyramid.reference import default_levels
 from ..pyramid import pyramid
 from .io import write_results
+from .timing import median_time
 
 __all__ = ["METHODS", "accounted_bytes", "cpu_peak_bytes", "run", "main", "plot_time", "plot_memory"]
 
@@ -133,20 +132,12 @@ def run(ts, methods=METHODS, *, B: int = 1, H: int = 4, dh: int = 32, window: in
         for m in methods:
             if m == "naive" and naive_max_t is not None and T > naive_max_t:
                 continue
-            times = []
             with torch.no_grad():
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                     torch.cuda.reset_peak_memory_stats()
                 base = torch.cuda.memory_allocated() if dev.type == "cuda" else 0
-                for i in range(repeats + 1):
-                    t0 = time.perf_counter()
-                    y = _call(m, q, k, v, x, window, chunk)
-                    if dev.type == "cuda":
-                        torch.cuda.synchronize()
-                    if i:  # the first call warms up
-                        times.append(time.perf_counter() - t0)
-                    del y
+                seconds = median_time(lambda: _call(m, q, k, v, x, window, chunk), dev, repeats, warmup=1)
             acct = accounted_bytes(m, B, H, T, dh, window=window, chunk=chunk)
             if dev.type == "cuda":
                 mem, kind = torch.cuda.max_memory_allocated() - base, "measured (torch.cuda)"
@@ -154,7 +145,7 @@ def run(ts, methods=METHODS, *, B: int = 1, H: int = 4, dh: int = 32, window: in
                 with torch.no_grad():
                     mem = cpu_peak_bytes(lambda: _call(m, q, k, v, x, window, chunk))
                 mem, kind = (acct, "accounted") if mem is None else (mem, "measured (profiler)")
-            rows.append({"method": m, "T": T, "seconds": statistics.median(times),
+            rows.append({"method": m, "T": T, "seconds": seconds,
                          "mem_bytes": int(mem), "mem_kind": kind, "accounted_bytes": int(acct)})
     return rows
 

@@ -22,8 +22,6 @@ On the CPU the pyramid runs its PyTorch reference ("auto"); on CUDA the Triton k
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 import weakref
 
 import torch
@@ -34,6 +32,7 @@ from torch.utils._pytree import tree_flatten
 from ..kernels.pyramid.reference import default_levels
 from ..pyramid import pyramid
 from .io import write_results
+from .timing import geometric_lengths, median_time
 
 __all__ = ["LiveBytes", "median_time", "peak_bytes", "pyramid_cost", "sdpa_cost",
            "bandwidth_cost", "lengths", "plot_cost", "plot_bandwidth", "main", "main_bandwidth"]
@@ -74,26 +73,6 @@ class LiveBytes(TorchDispatchMode):
                 self._refs[key] += 1
                 weakref.finalize(t, self._free, key, nbytes)
         return out
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_time(fn, device: torch.device, repeats: int = 5, warmup: int = 1) -> float:
-    """Median seconds per call of fn() after `warmup` calls, synchronising the device."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def peak_bytes(fn, device: torch.device) -> int:
@@ -181,11 +160,7 @@ def bandwidth_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto
 
 def lengths(min_t: int, max_t: int) -> list[int]:
     """min_t, 2 min_t, 4 min_t, ... up to max_t (max_t itself always included)."""
-    ts, t = [], min_t
-    while t < max_t:
-        ts.append(t)
-        t *= 2
-    return ts + [max_t]
+    return geometric_lengths(min_t, max_t, 2)
 
 
 def plot_cost(ax, doc: dict, metric: str = "time_s", pass_: str = "forward+backward"):

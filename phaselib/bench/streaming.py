@@ -22,7 +22,6 @@ are the same on both sides and are left out.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -31,6 +30,7 @@ from ..kernels.pyramid.reference import default_levels
 from ..kernels.pyramid.streaming import PyramidState
 from ..streaming import pyramid_step
 from .io import write_results
+from .timing import best_time, geometric_lengths
 
 __all__ = ["context_lengths", "best_time", "attention_decode_cost", "pyramid_decode_cost",
            "run", "main"]
@@ -38,34 +38,7 @@ __all__ = ["context_lengths", "best_time", "attention_decode_cost", "pyramid_dec
 
 def context_lengths(min_t: int = 256, max_t: int = 65536) -> list[int]:
     """Powers of four from min_t up to max_t (max_t itself always included)."""
-    ts, t = [], min_t
-    while t < max_t:
-        ts.append(t)
-        t *= 4
-    return ts + [max_t]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def best_time(fn, repeats: int = 5, inner: int = 1, device: torch.device | str = "cpu") -> float:
-    """Seconds per call of fn(): the best of `repeats` runs of `inner` calls (after a warm-up).
-
-    The best, not the mean: on a shared machine the slow runs are other people's work.
-    """
-    device = torch.device(device)
-    fn()
-    _sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        _sync(device)
-        best = min(best, (time.perf_counter() - t0) / inner)
-    return best
+    return geometric_lengths(min_t, max_t, 4)
 
 
 @torch.no_grad()
