@@ -4,28 +4,43 @@ load checkpoints, and the command line `python -m phaselib.train`.
 Book: Part IV, "The phase-transport language model". A checkpoint is a plain dict of
 tensors, strings and numbers, so `torch.load(path, weights_only=True)` reads it; nothing
 is pickled. The notebook and the command line call the same functions here.
+
+With `--results-json PATH` the command line also writes one JSON document for the run
+(`write_run_results`, format "phaselib-lm-results-v1"): the command, the configurations,
+parameter count, the loss over the whole held-out split, the loss by position in the
+window, speed, wall time, the history and the machine. `--eval-only CKPT` scores a saved
+checkpoint the same way without training (its speed and wall time are the training run's,
+as the checkpoint recorded them).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import pickle
+import re
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .bench.io import machine_info
 from .data import CharTokenizer, load_shakespeare, random_windows, split_text
 from .phase_lm import PhaseLM, PhaseLMConfig
-from .train import History, TrainConfig, evaluate_loss, sample, train
+from .train import History, TrainConfig, evaluate_loss, position_losses, sample, train
 from .transformer import TinyTransformer, TransformerConfig
 
 __all__ = ["MODELS", "build_model", "width_for_params", "load_corpus", "train_lm", "Checkpoint", "save_checkpoint",
-           "load_checkpoint", "run_cli"]
+           "load_checkpoint", "write_run_results", "read_run_results", "run_cli"]
 
 FORMAT = "phaselib-lm-checkpoint-v1"
+RESULTS_FORMAT = "phaselib-lm-results-v1"
 MODELS = {"phase": (PhaseLMConfig, PhaseLM), "transformer": (TransformerConfig, TinyTransformer)}
 
 
@@ -152,11 +167,45 @@ def load_checkpoint(path: str | Path, device="cpu") -> Checkpoint:
                       None if hist is None else History(**hist), ckpt["extra"])
 
 
+def _finite(obj):
+    """obj with every non-finite float replaced by None (strict JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def write_run_results(path: str | Path, doc: dict) -> Path:
+    """Write one run's results `doc` as strict JSON (parents created; NaN/inf become null),
+    indented, with lists of numbers kept on one line so a 2000-step history stays small."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_finite({"format": RESULTS_FORMAT} | doc), indent=1, allow_nan=False)
+    text = re.sub(r"\[\s*([-0-9.eE+,\s]+?)\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def read_run_results(path: str | Path) -> dict:
+    """The document written by `write_run_results` (checks its format and main fields)."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
+        raise ValueError(f"{path} is not a phaselib language-model results file ({RESULTS_FORMAT})")
+    for key in ("model", "params", "val_loss", "position_losses", "model_config"):
+        if key not in doc:
+            raise ValueError(f"{path} has no {key!r} field")
+    return doc
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m phaselib.train",
                                 description="Train a character language model and report the "
                                             "loss over the whole held-out split.")
-    p.add_argument("--model", required=True, choices=sorted(MODELS))
+    p.add_argument("--model", choices=sorted(MODELS), help="required unless --eval-only")
     p.add_argument("--text", help="a UTF-8 text file (default: the built-in Shakespeare plays)")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--block", type=int, default=64)
@@ -177,12 +226,96 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=0, help="print this many sampled characters")
     p.add_argument("--prompt", default="\n")
     p.add_argument("--out", help="write a checkpoint here")
+    p.add_argument("--results-json", metavar="PATH",
+                   help="write the run's results (configs, params, held-out loss, loss by position, "
+                        "speed, history, machine, command) as JSON here")
+    p.add_argument("--eval-only", metavar="CKPT",
+                   help="do not train: score this checkpoint on the whole held-out split of its "
+                        "corpus (or --text); the model flags are taken from the checkpoint")
+    p.add_argument("--note", action="append", default=[],
+                   help="a line of provenance to store in the results file (repeatable)")
     return p
+
+
+def _results(a, command: str, device, text, model, tok, tr, va, val: float, eval_s: float,
+             **fields_) -> dict:
+    pos = position_losses(model, va, model.cfg.block_size, a.eval_batch)
+    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
+            "model": _kind_of(model), "params": model.num_params(), "val_loss": val,
+            "val_tokens": len(va) - 1, "eval_s": eval_s, "text": str(text or "shakespeare"),
+            "train_chars": len(tr), "val_chars": len(va), "vocab_size": tok.vocab_size,
+            **fields_, "model_config": asdict(model.cfg),
+            "position_losses": pos.tolist(), "notes": list(a.note),
+            "machine": _machine(device)}
+
+
+def _machine(device) -> dict:
+    """machine_info as plain str/int values (torch.__version__ is a str subclass that
+    torch.load(weights_only=True) refuses)."""
+    return {k: v if isinstance(v, (int, float)) else str(v) for k, v in machine_info(str(device)).items()}
+
+
+def _history_doc(hist: History | None) -> dict | None:
+    if hist is None:
+        return None
+    return {"step": list(hist.step), "loss": [round(v, 5) for v in hist.loss],
+            "eval_step": list(hist.eval_step), "eval": [round(v, 5) for v in hist.eval]}
+
+
+def _eval_only(p, a, command: str, device) -> dict:
+    if a.out:
+        p.error("--out cannot be used with --eval-only (nothing is trained)")
+    try:
+        ck = load_checkpoint(a.eval_only, device=device)
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as e:
+        p.error(f"--eval-only: {e}")
+    saved_text = ck.extra.get("text")
+    text = a.text or (saved_text if saved_text not in (None, "shakespeare") else None)
+    try:
+        tok, tr, va = load_corpus(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        p.error(f"--text: {e}")
+    if ck.vocab is not None and list(ck.vocab) != list(tok.chars):
+        p.error(f"--eval-only: the checkpoint's vocabulary ({len(ck.vocab)} characters) is not "
+                f"that of the corpus ({tok.vocab_size}); pass the --text it was trained on")
+    model, block = ck.model, ck.model.cfg.block_size
+    if len(va) < (block + 1 if a.results_json else 2):
+        p.error(f"the held-out split ({len(va)} characters) is too short for block {block}")
+    t0 = time.perf_counter()
+    val = evaluate_loss(model, va, block, a.eval_batch)
+    eval_s = time.perf_counter() - t0
+    kind = _kind_of(model)
+    out = {"model": kind, "val_loss": val, "params": model.num_params(), "val_tokens": len(va) - 1,
+           "eval_s": eval_s, "checkpoint": str(a.eval_only)}
+    print(f"{kind}: checkpoint {a.eval_only}, block {block}, device {device}, "
+          f"{len(tr):,} training / {len(va):,} held-out characters")
+    print(f"val_loss {val:.4f}  (nats per character, all {len(va) - 1:,} held-out targets)")
+    print(f"params {out['params']}")
+    print(f"eval_s {eval_s:.1f}")
+    if a.sample:
+        print(sample(model, tok, a.prompt, a.sample, seed=a.seed))
+    if a.results_json:
+        x = ck.extra
+        tc = None if ck.train_config is None else asdict(ck.train_config)
+        doc = _results(a, command, device, text, model, tok, tr, va, val, eval_s, mode="eval-only",
+                       checkpoint=str(a.eval_only),
+                       tokens_per_s=x.get("tokens_per_s"), train_s=x.get("train_s"),
+                       wall_time_s=x.get("wall_time_s"),
+                       training={"val_loss_recorded": x.get("val_loss"), "seed": x.get("seed"),
+                                 "command": x.get("command"), "machine": x.get("machine"),
+                                 "final_train_loss": x.get("final_train_loss")},
+                       run={"block": block, "batch": x.get("batch"), "eval_batch": a.eval_batch,
+                            "device": str(device)},
+                       train_config=tc, history=_history_doc(ck.history))
+        print(f"results {write_run_results(a.results_json, doc)}")
+    return out
 
 
 def run_cli(argv: list[str] | None = None) -> dict:
     p = _parser()
-    a = p.parse_args(argv)
+    args = sys.argv[1:] if argv is None else [str(x) for x in argv]
+    a = p.parse_args(args)
+    command = "python -m phaselib.train " + shlex.join(args)
     for name in ("steps", "block", "batch", "n_layer", "n_embd", "n_head", "pyr_dim", "eval_batch"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(a, name)}")
@@ -190,13 +323,17 @@ def run_cli(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(a.threads)
     device = torch.device("cuda" if a.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if a.device == "auto" else a.device))
+    if a.eval_only:
+        return _eval_only(p, a, command, device)
+    if a.model is None:
+        p.error("--model is required (unless --eval-only)")
     try:
         tok, tr, va = load_corpus(a.text)
     except (ValueError, UnicodeDecodeError) as e:
         p.error(f"--text: {e}")
-    if len(tr) < a.block + 2 or len(va) < 2:
+    if len(tr) < a.block + 2 or len(va) < (a.block + 1 if a.results_json else 2):
         p.error(f"the text is too short for --block {a.block}: {len(tr)} training and "
-                f"{len(va)} held-out characters")
+                f"{len(va)} held-out characters (the loss by position needs block + 1 held out)")
     torch.manual_seed(a.seed)
     common = dict(block_size=a.block, n_layer=a.n_layer, n_embd=a.n_embd, n_head=a.n_head)
     if a.model == "phase":
@@ -209,8 +346,10 @@ def run_cli(argv: list[str] | None = None) -> dict:
                       progress=sys.stderr.isatty())
     t0 = time.perf_counter()
     hist, stats = train_lm(model, tr, cfg, block=a.block, batch=a.batch, seed=a.seed)
+    t1 = time.perf_counter()
     val = evaluate_loss(model, va, a.block, a.eval_batch)
-    wall = time.perf_counter() - t0
+    t2 = time.perf_counter()
+    wall = t2 - t0
     out = {"model": a.model, "val_loss": val, "params": stats["params"], "wall_time_s": wall,
            "train_s": stats["train_s"], "tokens_per_s": stats["tokens_per_s"],
            "val_tokens": len(va) - 1, "final_train_loss": hist.loss[-1]}
@@ -224,6 +363,16 @@ def run_cli(argv: list[str] | None = None) -> dict:
         print(sample(model, tok, a.prompt, a.sample, seed=a.seed))
     if a.out:
         save_checkpoint(a.out, model, cfg, vocab=tok.chars, history=hist,
-                        extra={k: v for k, v in out.items() if k != "model"} | {"text": a.text or "shakespeare"})
+                        extra={k: v for k, v in out.items() if k != "model"}
+                        | {"text": a.text or "shakespeare", "seed": a.seed, "batch": a.batch,
+                           "command": command, "machine": _machine(device)})
         print(f"checkpoint {a.out}")
+    if a.results_json:
+        doc = _results(a, command, device, a.text, model, tok, tr, va, val, t2 - t1, mode="train",
+                       checkpoint=a.out, tokens_per_s=stats["tokens_per_s"], train_s=stats["train_s"],
+                       wall_time_s=wall, final_train_loss=hist.loss[-1],
+                       run={"steps": a.steps, "block": a.block, "batch": a.batch, "seed": a.seed,
+                            "eval_batch": a.eval_batch, "device": str(device), "threads": a.threads},
+                       train_config=asdict(cfg), history=_history_doc(hist))
+        print(f"results {write_run_results(a.results_json, doc)}")
     return out

@@ -5,8 +5,11 @@ Book: used from Part I on. `train(model, get_batch, cfg)` calls `get_batch(step)
 held-out split exactly once; `sample` continues a prompt. The command line,
 
     python -m phaselib.train --model phase|transformer [--text FILE] [--steps N] [--out ckpt.pt]
+                             [--results-json run.json]
+    python -m phaselib.train --eval-only ckpt.pt --results-json run.json
 
-trains with the same functions (see `main`; checkpoints in `phaselib.checkpoint`).
+trains (or, with --eval-only, scores a checkpoint) with the same functions (see `main`;
+checkpoints and results files in `phaselib.checkpoint`).
 """
 
 from __future__ import annotations

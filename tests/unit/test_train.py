@@ -191,3 +191,50 @@ def test_cli_rejects_bad_input(tmp_path, capsys, args, msg):
     with pytest.raises(SystemExit) as e:
         main(args)
     assert e.value.code == 2 and msg in capsys.readouterr().err
+
+
+def test_cli_results_json_is_well_formed_and_holds_the_printed_loss(tmp_path, capsys):
+    import json
+    import math
+
+    from phaselib.checkpoint import read_run_results
+
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    args = ["--model", "phase", "--text", str(tmp_path / "t.txt"), "--steps", "3", "--block", "8",
+            "--batch", "2", "--n-layer", "1", "--n-embd", "8", "--n-head", "2", "--window", "3",
+            "--n-slots", "2", "--eval-batch", "5", "--out", str(tmp_path / "c.pt"),
+            "--results-json", str(tmp_path / "r" / "run.json"), "--note", "a test run"]
+    out = main(args)
+    printed = dict(line.split(" ", 1) for line in capsys.readouterr().out.splitlines() if " " in line)
+    doc = json.loads((tmp_path / "r" / "run.json").read_text(encoding="utf-8"))  # strict JSON
+    assert doc == read_run_results(tmp_path / "r" / "run.json")
+    assert doc["val_loss"] == out["val_loss"] and f"{doc['val_loss']:.4f}" == printed["val_loss"].split()[0]
+    assert doc["params"] == out["params"] == int(printed["params"])
+    _, _, va = load_corpus(tmp_path / "t.txt")
+    assert doc["val_tokens"] == len(va) - 1 and doc["mode"] == "train" and doc["notes"] == ["a test run"]
+    assert doc["model_config"]["window"] == 3 and doc["run"]["steps"] == 3 and doc["train_config"]["steps"] == 3
+    assert len(doc["position_losses"]) == 8 and all(math.isfinite(v) for v in doc["position_losses"])
+    assert doc["history"]["step"] == [0, 1, 2] and len(doc["history"]["loss"]) == 3
+    assert doc["tokens_per_s"] > 0 and doc["wall_time_s"] >= doc["train_s"] > 0
+    assert doc["command"].startswith("python -m phaselib.train --model phase")
+    assert {"python", "torch", "platform", "threads", "device"} <= set(doc["machine"])
+    # Scoring the saved checkpoint without training gives the same numbers.
+    ev = main(["--eval-only", str(tmp_path / "c.pt"), "--eval-batch", "3",
+               "--results-json", str(tmp_path / "e.json")])
+    capsys.readouterr()
+    doc2 = read_run_results(tmp_path / "e.json")
+    assert doc2["mode"] == "eval-only" and doc2["text"] == str(tmp_path / "t.txt")
+    assert doc2["val_loss"] == pytest.approx(doc["val_loss"], rel=1e-5) == ev["val_loss"]
+    assert doc2["position_losses"] == pytest.approx(doc["position_losses"], rel=1e-5)
+    assert doc2["tokens_per_s"] == doc["tokens_per_s"] and doc2["training"]["seed"] == 1337
+    assert doc2["history"] == doc["history"]
+
+
+def test_cli_eval_only_rejects_bad_input(tmp_path, capsys):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "x.pt")
+    with pytest.raises(SystemExit) as e:
+        main(["--eval-only", str(tmp_path / "x.pt")])
+    assert e.value.code == 2 and "checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["--steps", "2"])
+    assert e.value.code == 2 and "--model is required" in capsys.readouterr().err
