@@ -10,13 +10,7 @@ from phaselib.transformer import TinyTransformer, TransformerConfig
 V, T = 11, 37
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # small models on a shared 2-core machine: a second intra-op thread only spins
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _phase(**kw):
