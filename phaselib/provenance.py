@@ -1,0 +1,127 @@
+"""Where a result came from, and writing it safely: machine, git commit, atomic files.
+
+Every precomputed result in the book records the exact command, the seeds, the git
+commit, the date and the machine (`provenance`). Files are written atomically
+(`atomic_write_text`, `atomic_write_json`, `atomic_torch_save`): the bytes go to a
+temporary file beside the target, are flushed to disk, and the temporary file is renamed
+over the target, so a reader never sees a half-written file and a kill during the write
+leaves the previous good file in place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+__all__ = ["machine_info", "git_commit", "provenance", "atomic_write_text",
+           "atomic_write_json", "atomic_torch_save", "finite_json"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine_info(device: str = "cpu") -> dict:
+    """The machine as plain str/int values: python, torch, platform, processor, threads,
+    device, and the GPU's name on CUDA. (Plain values, because torch.__version__ is a str
+    subclass that torch.load(weights_only=True) refuses.)"""
+    device = str(device)
+    info = {"python": platform.python_version(), "torch": str(torch.__version__),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count() or 0, "threads": torch.get_num_threads(),
+            "device": device}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def git_commit(root: str | Path | None = None) -> dict:
+    """{"commit": 40-hex or None, "dirty": bool or None} of the repository at `root`
+    (default: the checkout phaselib is imported from; None outside a git checkout)."""
+    root = Path(root) if root is not None else _ROOT
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                                 text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None or len(commit) != 40:
+        return {"commit": None, "dirty": None}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def provenance(command: str, seeds, device: str = "cpu", **extra) -> dict:
+    """The record every precomputed result carries: the exact command, the seeds, the git
+    commit (and whether the tree had uncommitted changes), the UTC date, the machine."""
+    if not isinstance(command, str) or not command.strip():
+        raise ValueError(f"command must be the non-empty command line that made the result, "
+                         f"got {command!r}")
+    seeds = [int(s) for s in ([seeds] if isinstance(seeds, int) else seeds)]
+    g = git_commit()
+    return {"command": command, "seeds": seeds, "git_commit": g["commit"],
+            "git_dirty": g["dirty"],
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(device), **extra}
+
+
+@contextmanager
+def _beside(path: str | Path, mode: str) -> Iterator:
+    """A temporary file in the target's folder, renamed over the target on success and
+    removed on failure (os.replace is atomic within one file system)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically; parents are created."""
+    with _beside(path, "w") as f:
+        f.write(text)
+    return Path(path)
+
+
+def finite_json(obj):
+    """`obj` with every non-finite float replaced by None (strict JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def atomic_write_json(path: str | Path, doc, indent: int | None = 1) -> Path:
+    """Write `doc` as strict JSON (NaN and inf become null) to `path` atomically."""
+    text = json.dumps(finite_json(doc), indent=indent, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def atomic_torch_save(obj, path: str | Path) -> Path:
+    """torch.save `obj` to `path` atomically."""
+    with _beside(path, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)

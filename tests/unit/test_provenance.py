@@ -1,0 +1,47 @@
+"""Provenance records and atomic writes."""
+
+import json
+import re
+
+import pytest
+import torch
+
+from phaselib import provenance as pv
+
+
+def test_provenance_records_command_seeds_commit_date_machine():
+    doc = pv.provenance("python -m phaselib.sweep f6", seeds=[0, 1, 2])
+    assert doc["command"] == "python -m phaselib.sweep f6"
+    assert doc["seeds"] == [0, 1, 2]
+    assert doc["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", doc["git_commit"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", doc["created"])
+    assert doc["machine"]["threads"] >= 1
+
+
+def test_provenance_refuses_an_empty_command():
+    with pytest.raises(ValueError, match="command must be"):
+        pv.provenance("  ", seeds=[0])
+
+
+def test_atomic_write_json_writes_strict_json(tmp_path):
+    p = pv.atomic_write_json(tmp_path / "a" / "r.json", {"x": float("nan"), "y": [1.5]})
+    assert json.loads(p.read_text()) == {"x": None, "y": [1.5]}
+
+
+def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "r.json"
+    pv.atomic_write_json(path, {"good": 1})
+
+    class Boom:
+        pass
+    with pytest.raises(TypeError):
+        pv.atomic_write_json(path, {"bad": Boom()})
+    assert json.loads(path.read_text()) == {"good": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_atomic_torch_save_round_trips_with_weights_only(tmp_path):
+    obj = {"w": torch.arange(5.0), "n": 3}
+    p = pv.atomic_torch_save(obj, tmp_path / "c.pt")
+    back = torch.load(p, weights_only=True)
+    assert torch.equal(back["w"], torch.arange(5.0)) and back["n"] == 3
