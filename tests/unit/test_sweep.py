@@ -1,0 +1,131 @@
+"""Sweeps that pick up where they stopped: skip finished cells, re-run failed ones, flag
+cells from another commit, save on Ctrl-C."""
+
+import json
+
+import pytest
+
+from phaselib import sweep as sw
+from phaselib.sweep import SweepSpec, load_sweep, run_sweep
+
+
+def _spec(calls, fail_seeds=(), interrupt_seed=None, seeds=(0, 1, 2)):
+    def run(seed, width):
+        calls.append(seed)
+        if seed == interrupt_seed:
+            raise KeyboardInterrupt
+        if seed in fail_seeds:
+            raise RuntimeError(f"seed {seed} diverged")
+        return {"loss": 1.0 / (seed + width)}
+    return SweepSpec(name="toy", out="unused.json", run=run,
+                     cells=[{"seed": s, "width": 4} for s in seeds], description="a toy")
+
+
+def test_a_finished_sweep_is_not_run_again(tmp_path):
+    out = tmp_path / "r.json"
+    calls = []
+    s1 = run_sweep(_spec(calls), out=out, log=lambda m: None)
+    s2 = run_sweep(_spec(calls), out=out, log=lambda m: None)
+    assert calls == [0, 1, 2]
+    assert len(s1["ran"]) == 3 and len(s2["skipped"]) == 3 and not s2["ran"]
+    rows = load_sweep(out).results(width=4)
+    assert sorted(r["seed"] for r in rows) == [0, 1, 2]
+    assert rows[0]["loss"] == pytest.approx(0.25)
+
+
+def test_failed_cells_are_recorded_and_rerun_next_time(tmp_path):
+    out = tmp_path / "r.json"
+    calls = []
+    s1 = run_sweep(_spec(calls, fail_seeds=(1,)), out=out, log=lambda m: None)
+    assert len(s1["failed"]) == 1
+    res = load_sweep(out)
+    assert [c["params"]["seed"] for c in res.failed()] == [1]
+    assert "diverged" in res.failed()[0]["error"]
+    calls.clear()
+    s2 = run_sweep(_spec(calls), out=out, log=lambda m: None)
+    assert calls == [1] and len(s2["skipped"]) == 2
+    assert not load_sweep(out).failed()
+
+
+def test_new_seeds_run_only_the_missing_cells(tmp_path):
+    out = tmp_path / "r.json"
+    calls = []
+    run_sweep(_spec(calls, seeds=(0, 1)), out=out, log=lambda m: None)
+    calls.clear()
+    run_sweep(_spec(calls, seeds=(0, 1, 2, 3)), out=out, log=lambda m: None)
+    assert calls == [2, 3]
+
+
+def test_a_cell_from_another_commit_is_flagged_and_rerun_only_when_asked(tmp_path):
+    out = tmp_path / "r.json"
+    calls = []
+    run_sweep(_spec(calls), out=out, log=lambda m: None)
+    if load_sweep(out).doc["cells"][0]["git_commit"] is None:
+        pytest.skip("not running from a git checkout")
+    doc = json.loads(out.read_text())
+    doc["cells"][0]["git_commit"] = "0" * 40
+    out.write_text(json.dumps(doc))
+    calls.clear()
+    msgs = []
+    s = run_sweep(_spec(calls), out=out, log=msgs.append)
+    assert calls == [] and len(s["stale"]) == 1
+    assert any("another commit" in m for m in msgs)
+    s = run_sweep(_spec(calls), out=out, rerun_stale=True, log=lambda m: None)
+    assert calls == [0] and not s["stale"]
+
+
+def test_an_interrupt_keeps_the_finished_cells_and_says_how_to_continue(tmp_path):
+    out = tmp_path / "r.json"
+    calls, msgs = [], []
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(_spec(calls, interrupt_seed=1), out=out, command="python -m x toy",
+                  log=msgs.append)
+    assert [r["seed"] for r in load_sweep(out).results()] == [0]
+    assert any("continue with" in m and "python -m x toy" in m for m in msgs)
+    calls.clear()
+    run_sweep(_spec(calls), out=out, log=lambda m: None)
+    assert calls == [1, 2]
+
+
+def test_results_file_records_provenance(tmp_path):
+    out = tmp_path / "r.json"
+    run_sweep(_spec([]), out=out, command="python -m phaselib.sweep toy", log=lambda m: None)
+    prov = load_sweep(out).provenance
+    assert prov["command"] == "python -m phaselib.sweep toy"
+    assert prov["seeds"] == [0, 1, 2]
+    assert "machine" in prov and "created" in prov
+    cell = load_sweep(out).doc["cells"][0]
+    assert cell["seconds"] >= 0 and "git_commit" in cell
+
+
+def test_another_sweeps_file_is_refused(tmp_path):
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps({"format": sw.FORMAT, "sweep": "other", "cells": []}))
+    with pytest.raises(ValueError, match="not the results file of sweep 'toy'"):
+        run_sweep(_spec([]), out=out, log=lambda m: None)
+
+
+def test_duplicate_cells_are_refused():
+    with pytest.raises(ValueError, match="same parameters"):
+        SweepSpec(name="d", out="x", run=lambda **k: {}, cells=[{"seed": 0}, {"seed": 0}])
+
+
+def test_load_sweep_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the sweep"):
+        load_sweep(tmp_path / "nope.json")
+
+
+def test_cli_refuses_an_unknown_sweep(capsys):
+    with pytest.raises(SystemExit):
+        sw.main(["nope"])
+    assert "unknown sweep" in capsys.readouterr().err
+
+
+def test_cli_runs_a_registered_sweep_and_exits_nonzero_on_failure(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(sw, "get_spec",
+                        lambda name, seeds, device: _spec(calls, fail_seeds=(2,)))
+    monkeypatch.setitem(sw.SWEEPS, "toy", "unused:unused")
+    out = tmp_path / "r.json"
+    assert sw.main(["toy", "--out", str(out)]) == 1
+    assert load_sweep(out).provenance["command"] == f"python -m phaselib.sweep toy --out {out}"
