@@ -11,21 +11,44 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_float_tensor
+from ._checks import check_float_tensor, check_positive_int
 from .taps import Tap
 
 __all__ = ["causal_mask", "attention", "fused_attention", "split_heads", "merge_heads",
            "CausalSelfAttention"]
 
 
-def causal_mask(T: int, device=None) -> torch.Tensor:
-    """[T, T] bool, True where query i may attend to key j (j <= i)."""
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+def causal_mask(T: int, window: int | None = None, *, device=None) -> torch.Tensor:
+    """[T, T] bool, True where query i may attend to key j.
+
+    window=None: every key up to the query, j <= i (the causal mask). An int `window`
+    keeps only the last `window` keys, the query itself included: i - window < j <= i
+    (the sliding window, the near field). The one copy of this mask in the package;
+    a window >= T gives the plain causal mask. For T = 4, window = 2:
+
+        1 0 0 0
+        1 1 0 0
+        0 1 1 0
+        0 0 1 1
+    """
+    if isinstance(T, bool) or not isinstance(T, int):
+        raise TypeError(f"T must be an int, got {T!r}")
+    if T < 0:
+        raise ValueError(f"T must be >= 0, got {T}")
+    check_positive_int("window", window, allow_none=True)
+    d = torch.arange(T, device=device)[:, None] - torch.arange(T, device=device)[None, :]
+    allowed = d >= 0                                       # d = i - j, the distance back
+    return allowed if window is None else allowed & (d < window)
 
 
 def _check_qkv(q, k, v) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_float_tensor(name, t, ndim=4, shape_doc="of shape [B, H, T, dh]")
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not q.device == k.device == v.device:
+        raise ValueError(f"q, k and v must be on one device, got {q.device}, {k.device}, "
+                         f"{v.device}")
     if q.shape[:2] != k.shape[:2] or k.shape[:3] != v.shape[:3] or q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q [B, H, Tq, dh], k [B, H, Tk, dh], v [B, H, Tk, dv] do not agree: "
                          f"got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -51,6 +74,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
         if mask.shape != (Tq, Tk) or mask.dtype != torch.bool:
             raise ValueError(f"mask must be a bool tensor of shape [Tq, Tk] = {(Tq, Tk)}, "
                              f"got {mask.dtype} {tuple(mask.shape)}")
+        if mask.device != q.device:
+            raise ValueError(f"mask must be on the device of q ({q.device}), "
+                             f"got {mask.device}")
         allowed = allowed & mask
     if not allowed.any(-1).all():
         raise ValueError("mask leaves a query with no key to attend to (a row of all False)")

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_float_tensor, check_positive_int
-from .attention import attention
+from .attention import attention, causal_mask
 
-__all__ = ["sliding_window_mask", "sliding_window_attention", "sliding_window_reference",
+__all__ = ["sliding_window_attention", "sliding_window_reference",
            "elu_feature_map", "linear_attention", "linear_attention_parallel",
            "LinearAttentionState", "linear_attention_step", "linear_attention_recurrent",
            "lowrank_attention"]
@@ -38,21 +38,12 @@ def _check_self(q, k, v) -> tuple[int, int, int, int]:
 
 # --- Sliding window ---------------------------------------------------------------------
 
-def sliding_window_mask(T: int, window: int, device=None) -> torch.Tensor:
-    """[T, T] bool: query i may see key j when i - window < j <= i (itself and window-1 before)."""
-    check_positive_int("T", T)
-    check_positive_int("window", window)
-    i = torch.arange(T, device=device)[:, None]
-    j = torch.arange(T, device=device)[None, :]
-    return (j <= i) & (j > i - window)
-
-
 def sliding_window_reference(q, k, v, window: int, *, scale: float | None = None) -> torch.Tensor:
     """The window as a mask on full attention: O(T^2) memory, the ground truth for the tests."""
     _check_self(q, k, v)
     check_positive_int("window", window)
     T = q.shape[2]
-    return attention(q, k, v, causal=True, mask=sliding_window_mask(T, window, q.device),
+    return attention(q, k, v, causal=True, mask=causal_mask(T, window, device=q.device),
                      scale=scale)[0]
 
 
@@ -103,8 +94,7 @@ def linear_attention_parallel(q, k, v, *, eps: float = 1e-6) -> torch.Tensor:
     _check_self(q, k, v)
     fq, fk = elu_feature_map(q), elu_feature_map(k)
     T = q.shape[2]
-    a = (fq @ fk.transpose(-1, -2)).masked_fill(~torch.ones(T, T, dtype=torch.bool,
-                                                            device=q.device).tril(), 0.0)
+    a = (fq @ fk.transpose(-1, -2)).masked_fill(~causal_mask(T, device=q.device), 0.0)
     return (a @ v) / (a.sum(-1, keepdim=True) + eps)
 
 
@@ -165,8 +155,8 @@ def linear_attention(q, k, v, *, chunk: int = 64, eps: float = 1e-6) -> torch.Te
     # State entering each chunk: the sum over all earlier chunks (exclusive cumulative sum).
     S = torch.cumsum(fk.transpose(-1, -2) @ vc, dim=2) - fk.transpose(-1, -2) @ vc  # [B,H,n,dh,dv]
     z = torch.cumsum(fk.sum(-2), dim=2) - fk.sum(-2)                                  # [B,H,n,dh]
-    a = (fq @ fk.transpose(-1, -2)).masked_fill(
-        ~torch.ones(c, c, dtype=torch.bool, device=q.device).tril(), 0.0)           # [B,H,n,c,c]
+    a = (fq @ fk.transpose(-1, -2)).masked_fill(~causal_mask(c, device=q.device), 0.0)
+    # a: [B, H, n, c, c], causal inside each chunk
     num = a @ vc + fq @ S
     den = a.sum(-1) + (fq @ z[..., :, None]).squeeze(-1)
     out = num / (den[..., None] + eps)

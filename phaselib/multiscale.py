@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ._checks import check_float_tensor, check_positive_int
-from .pyramid import pyramid
+from .pyramid import default_levels, pyramid
 from .taps import Tap
 from .transformer import TinyTransformer, TransformerConfig
 
@@ -75,7 +75,7 @@ class MultiScaleTransformer(TinyTransformer):
     def __init__(self, cfg: TransformerConfig, levels: int | None = None, d_proj: int | None = 8):
         super().__init__(cfg)
         if levels is None:
-            levels = max(1, cfg.block_size.bit_length() - 1)
+            levels = default_levels(cfg.block_size)
         self.multiscale = PyramidFeatureEmbedding(cfg.n_embd, levels, d_proj)
 
     def embed(self, idx: torch.Tensor) -> torch.Tensor:

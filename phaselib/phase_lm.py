@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import causal_mask
 from .pyramid import default_levels, pyramid
 from .selection import KINDS, ScaleSelector
 from .slots import DecisionSlots
@@ -36,6 +37,10 @@ from .taps import Tap
 from .transformer import MLP, CausalLM
 
 __all__ = ["PhaseLMConfig", "PhaseLM", "NearFieldAttention", "window_mask"]
+
+# The near-field mask is the package's one windowed causal mask, under the name the
+# phase-LM chapter uses: window_mask(T, w)[i, j] is True when i - w < j <= i.
+window_mask = causal_mask
 
 
 @dataclass
@@ -77,15 +82,14 @@ class PhaseLMConfig:
         return default_levels(self.block_size) if self.levels is None else self.levels
 
 
-def window_mask(T: int, window: int, device=None) -> torch.Tensor:
-    """[T, T] bool, True where query i may see key j: i - window < j <= i."""
-    d = torch.arange(T, device=device)[:, None] - torch.arange(T, device=device)[None, :]
-    return (d >= 0) & (d < window)
-
-
 class NearFieldAttention(nn.Module):
     """Causal attention over the last `window` tokens, with a learned bias per head and
-    distance (so it knows the order without a position table). Cost O(T window C)."""
+    distance (so it knows the order without a position table).
+
+    Cost, as written today: O(T^2) time and memory. It builds the [H, T, T] bias (the
+    window mask with -inf outside) and runs full attention under it, so only the result
+    is local, not the work. An O(T window C) version (chunked, as in
+    `efficient_attention.sliding_window_attention`) is future work."""
 
     def __init__(self, n_embd: int, n_head: int, window: int, bias: bool = False):
         super().__init__()
@@ -100,7 +104,7 @@ class NearFieldAttention(nn.Module):
                    for t in self.qkv(x).chunk(3, dim=-1))
         d = (torch.arange(T, device=x.device)[:, None] - torch.arange(T, device=x.device)[None, :])
         bias = self.rel_bias[:, d.clamp(0, self.window - 1)]                     # [H, T, T]
-        bias = bias.masked_fill(~window_mask(T, self.window, x.device), float("-inf"))
+        bias = bias.masked_fill(~causal_mask(T, self.window, device=x.device), float("-inf"))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias[None].to(q.dtype))
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 

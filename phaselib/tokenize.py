@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-__all__ = ["train_bpe", "truncate_bpe", "word_pieces", "word_cuts", "word_counts", "SUFFIXES",
+__all__ = ["train_bpe", "truncate_bpe", "word_pieces", "cuts_from_pieces",
+           "word_cuts", "word_counts", "SUFFIXES",
            "suffix_boundary", "boundary_agreement", "chars_per_token"]
 
 _WORD = re.compile(r"[A-Za-z]+")
@@ -86,13 +87,18 @@ def word_pieces(tok, word: str, *, leading_space: bool = True) -> list[str]:
     return pieces
 
 
-def word_cuts(tok, word: str, *, leading_space: bool = True) -> list[int]:
-    """Character positions strictly inside `word` where one piece ends and the next begins."""
+def cuts_from_pieces(pieces: list[str]) -> list[int]:
+    """Where each piece but the last ends: ["un", "k", "ind"] -> [2, 3]."""
     cuts, pos = [], 0
-    for p in word_pieces(tok, word, leading_space=leading_space)[:-1]:
+    for p in pieces[:-1]:
         pos += len(p)
         cuts.append(pos)
     return cuts
+
+
+def word_cuts(tok, word: str, *, leading_space: bool = True) -> list[int]:
+    """Character positions strictly inside `word` where one piece ends and the next begins."""
+    return cuts_from_pieces(word_pieces(tok, word, leading_space=leading_space))
 
 
 def word_counts(text: str) -> Counter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..efficient_attention import sliding_window_mask
+from ..attention import causal_mask
 from ..kvcache import kv_cache_bytes
 from ._common import attempted, passed
 
@@ -36,7 +36,7 @@ def check_sliding_window_mask(fn) -> bool:
             raise AssertionError(f"sliding_window_mask({T}, {w}) must be a bool tensor of shape "
                                  f"{(T, T)}, got {getattr(got, 'dtype', type(got).__name__)} "
                                  f"{tuple(getattr(got, 'shape', ()))}")
-        want = sliding_window_mask(T, w)
+        want = causal_mask(T, w)
         if not torch.equal(got, want):
             i, j = (got != want).nonzero()[0].tolist()
             raise AssertionError(f"sliding_window_mask({T}, {w}) is wrong at query {i}, key {j}: "

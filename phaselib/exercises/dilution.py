@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..attention import causal_mask
 from ..dilution import attention_entropy, salience_weight
 from ._common import assert_close, attempted, passed
 
@@ -40,7 +41,7 @@ def check_attention_entropy(fn) -> bool:
     """fn(weights [..., Tk]) -> [...]: entropy in nats of each row, 0 log 0 = 0."""
     g = torch.Generator().manual_seed(0)
     T = 9
-    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    causal = causal_mask(T)
     cases = {
         "dense rows": torch.softmax(torch.randn(2, 3, 7, generator=g), -1),
         "causal rows (zeros above the diagonal)": torch.softmax(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..attention import causal_mask
 from ..multiscale import attention_distance_profile
 from ..pyramid import pyramid
 from ._common import assert_close, attempted, passed
@@ -14,7 +15,7 @@ __all__ = ["check_distance_profile", "check_silent_levels"]
 def check_distance_profile(fn) -> bool:
     """fn(weights [B, H, T, T], start) -> [H, T]: mean attention mass at each distance."""
     g = torch.Generator().manual_seed(0)
-    causal = torch.ones(9, 9, dtype=torch.bool).tril()
+    causal = causal_mask(9)
     for B, H, T, start in ((1, 1, 1, 0), (2, 3, 9, 0), (3, 2, 9, 4)):
         scores = torch.randn(B, H, T, T, generator=g)
         w = torch.softmax(scores.masked_fill(~causal[:T, :T], float("-inf")), -1)

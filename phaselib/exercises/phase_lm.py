@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..phase_lm import window_mask
+from ..attention import causal_mask
 from ._common import attempted, passed
 
 __all__ = ["check_unigram_entropy", "check_near_field_mask", "check_sliding_windows"]
@@ -51,7 +51,7 @@ def check_near_field_mask(fn) -> bool:
         if not isinstance(got, torch.Tensor) or got.dtype != torch.bool or got.shape != (T, T):
             raise AssertionError(f"near_field_mask({T}, {w}) must be a bool tensor of shape {(T, T)}, got "
                                  f"{getattr(got, 'dtype', type(got).__name__)} {tuple(getattr(got, 'shape', ()))}")
-        want = window_mask(T, w)
+        want = causal_mask(T, w)
         if not torch.equal(got, want):
             i, j = (got != want).nonzero()[0].tolist()
             raise AssertionError(f"near_field_mask({T}, {w}) is wrong at query {i}, key {j}: it should be "

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from ..tokenize import suffix_boundary
+from ..tokenize import cuts_from_pieces, suffix_boundary
 from ._common import attempted, passed
 
 __all__ = ["check_cuts_from_pieces", "check_suffix_boundary"]
-
-
-def _cuts(pieces):
-    out, pos = [], 0
-    for p in pieces[:-1]:
-        pos += len(p)
-        out.append(pos)
-    return out
 
 
 def check_cuts_from_pieces(fn) -> bool:
@@ -23,7 +15,7 @@ def check_cuts_from_pieces(fn) -> bool:
         ok, got = attempted(fn, pieces)
         if not ok:
             return False
-        want = _cuts(pieces)
+        want = cuts_from_pieces(pieces)
         if list(got) != want:
             raise AssertionError(f"pieces {pieces}: expected cuts {want}, got {list(got)} "
                                  "(a cut is the length of the word up to the end of a piece, "

@@ -31,6 +31,32 @@ def test_decoding_queries_see_the_whole_cache():
     assert (w[..., 0, 8:] == 0).all() and (w[..., 2, :] > 0).all()
 
 
+def test_causal_mask_matches_hand_written_matrices():
+    assert torch.equal(causal_mask(3), torch.tensor([[1, 0, 0],
+                                                     [1, 1, 0],
+                                                     [1, 1, 1]], dtype=torch.bool))
+    assert torch.equal(causal_mask(5, 2), torch.tensor([[1, 0, 0, 0, 0],
+                                                        [1, 1, 0, 0, 0],
+                                                        [0, 1, 1, 0, 0],
+                                                        [0, 0, 1, 1, 0],
+                                                        [0, 0, 0, 1, 1]], dtype=torch.bool))
+    assert torch.equal(causal_mask(3, 1), torch.eye(3, dtype=torch.bool))
+    assert causal_mask(9, 3).sum(-1).tolist() == [1, 2, 3, 3, 3, 3, 3, 3, 3]
+    assert torch.equal(causal_mask(4, 10), causal_mask(4))   # a window >= T: plain causal
+    assert causal_mask(0).shape == (0, 0)
+
+
+def test_causal_mask_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="window must be a positive int"):
+        causal_mask(4, 0)
+    with pytest.raises(TypeError, match="window must be a positive int"):
+        causal_mask(4, 2.0)
+    with pytest.raises(ValueError, match="T must be >= 0"):
+        causal_mask(-1)
+    with pytest.raises(TypeError, match="T must be an int"):
+        causal_mask(3.0)
+
+
 def test_causal_weights_vanish_above_the_diagonal():
     q, k, v = qkv(2, T=9)
     _, w = attention(q, k, v)
@@ -57,6 +83,20 @@ def test_bad_shapes_and_masks_raise():
         attention(q, k, v, mask=torch.ones(7, 7))
     with pytest.raises(ValueError, match="no key"):
         attention(q, k, v, mask=torch.zeros(7, 7, dtype=torch.bool))
+
+
+def test_mixed_dtypes_and_devices_raise():
+    q, k, v = qkv(5)
+    with pytest.raises(TypeError, match="q, k and v must share one dtype"):
+        attention(q, k.double(), v)
+    with pytest.raises(TypeError, match="q, k and v must share one dtype"):
+        fused_attention(q, k, v.half())
+    # The meta device stands in for a GPU: a mask on another device is named, not
+    # left to fail inside `&` (or to be copied across silently).
+    with pytest.raises(ValueError, match="mask must be on the device of q"):
+        attention(q, k, v, mask=causal_mask(7, device="meta"))
+    with pytest.raises(ValueError, match="q, k and v must be on one device"):
+        attention(q, k, v.to("meta"))
 
 
 def tiny_model(**kw):

@@ -8,8 +8,7 @@ from phaselib.attention import attention
 from phaselib.efficient_attention import (LinearAttentionState, linear_attention,
                                           linear_attention_parallel, linear_attention_recurrent,
                                           linear_attention_step, lowrank_attention,
-                                          sliding_window_attention, sliding_window_mask,
-                                          sliding_window_reference)
+                                          sliding_window_attention, sliding_window_reference)
 
 
 def qkv(B, H, T, dh, dv=None, seed=0, dtype=torch.float64):
@@ -32,12 +31,6 @@ def test_sliding_window_chunked_equals_masked_reference(T, window, seed):
 def test_sliding_window_at_least_T_equals_full_causal_attention(T, window):
     q, k, v = qkv(1, 2, T, 4, seed=T)
     torch.testing.assert_close(sliding_window_attention(q, k, v, window), attention(q, k, v)[0])
-
-
-def test_sliding_window_mask_counts_window_keys():
-    m = sliding_window_mask(9, 3)
-    assert m.sum(-1).tolist() == [1, 2, 3, 3, 3, 3, 3, 3, 3]
-    assert not m.triu(1).any()
 
 
 def _perturb_after(x, t):

@@ -4,8 +4,9 @@ from collections import Counter
 
 import pytest
 
-from phaselib.tokenize import (boundary_agreement, chars_per_token, suffix_boundary, train_bpe,
-                               truncate_bpe, word_counts, word_cuts, word_pieces)
+from phaselib.tokenize import (boundary_agreement, chars_per_token, cuts_from_pieces,
+                               suffix_boundary, train_bpe, truncate_bpe, word_counts,
+                               word_cuts, word_pieces)
 
 TEXT = ("the kind king speaketh kindly of kindness and thinking kings sing sweetest songs\n" * 40
         + "the sweet nurse is thinking of the king\n" * 30)
@@ -37,6 +38,12 @@ def test_pieces_spell_the_word_and_cuts_are_inside(small):
         assert "".join(pieces) == w
         cuts = word_cuts(small, w)
         assert all(0 < c < len(w) for c in cuts) and len(cuts) == len(pieces) - 1
+
+
+def test_cuts_from_pieces_hand_counted():
+    assert cuts_from_pieces(["un", "k", "ind"]) == [2, 3]
+    assert cuts_from_pieces(["kind", "ness"]) == [4]
+    assert cuts_from_pieces(["thinking"]) == []
 
 
 def test_a_bigger_vocabulary_never_cuts_a_frequent_word_more(small):
