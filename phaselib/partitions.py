@@ -132,20 +132,25 @@ def loss_by_offset(model, data: torch.Tensor, starts: np.ndarray, bos: int, *, b
 
     Returns (loss_sum [M], count [M]); loss_sum.sum() / count.sum() is the mean loss per
     character of the whole stream under this partition (every character is counted once).
+    The batches go to the device of the model's parameters (or of `data` when the model
+    has none); the sums come back to the CPU as numpy arrays.
     """
     import torch.nn.functional as F
 
     model.eval()
+    p = next(model.parameters(), None)
+    device = data.device if p is None else p.device
     ends = np.append(np.asarray(starts)[1:], len(data))
     M = int((ends - starts).max()) if max_offset is None else max_offset
     tot, cnt = np.zeros(M), np.zeros(M)
     for b in range(0, len(starts), batch):
         x, y = block_batch(data, starts, range(b, min(b + batch, len(starts))), bos)
-        logits, _ = model(x)
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-1, reduction="none")
-        ce = ce.view(y.shape)
+        logits, _ = model(x.to(device))
+        y = y.to(logits.device)
+        ce = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=-1,
+                             reduction="none").view(y.shape)
         valid = (y >= 0).float()
         m = min(M, y.shape[1])
-        tot[:m] += (ce * valid).sum(0)[:m].numpy()
-        cnt[:m] += valid.sum(0)[:m].numpy()
+        tot[:m] += (ce * valid).sum(0)[:m].cpu().numpy()
+        cnt[:m] += valid.sum(0)[:m].cpu().numpy()
     return tot, cnt

@@ -47,6 +47,11 @@ def transport_exp(a: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     if delta.shape[:-1] != a.shape[:-1] or delta.shape[-1] != a.shape[-1] + 1:
         raise ValueError(f"delta must have shape [..., D+1] = {(*a.shape[:-1], a.shape[-1] + 1)} "
                          f"for a of shape {tuple(a.shape)}, got {tuple(delta.shape)}")
+    if delta.dtype != a.dtype:
+        raise TypeError(f"a and delta must have the same dtype, got {a.dtype} and {delta.dtype}")
+    if delta.device != a.device:
+        raise ValueError(f"a and delta must be on the same device, "
+                         f"got {a.device} and {delta.device}")
     return transport_exp_reference(a, delta)
 
 

@@ -81,6 +81,45 @@ def test_loss_by_offset_counts_every_character_once():
     assert cnt.sum() == 37 and np.isfinite(tot).all()
 
 
+class _DeviceProbe(torch.nn.Module):
+    """A model whose parameter lives on the meta device (a stand-in for a GPU): it
+    records where its input arrives and answers uniform logits over 6 tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1, device="meta"))
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.device.type)
+        return torch.zeros(*x.shape, 6), None
+
+
+def test_loss_by_offset_sends_batches_to_the_model_device():
+    m = _DeviceProbe()
+    data = torch.randint(0, 5, (12,))
+    tot, cnt = loss_by_offset(m, data, np.array([0, 4, 8]), bos=5, batch=2)
+    assert m.seen == ["meta", "meta"]                  # 3 blocks in batches of 2
+    # Uniform logits over 6 tokens: every character costs log 6 nats; 3 blocks of 4.
+    np.testing.assert_allclose(tot, np.full(4, 3 * np.log(6)), rtol=1e-6)
+    assert cnt.tolist() == [3, 3, 3, 3]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_loss_by_offset_on_gpu_equals_cpu():
+    from phaselib.transformer import TinyTransformer, TransformerConfig
+
+    torch.manual_seed(0)
+    m = TinyTransformer(TransformerConfig(vocab_size=6, block_size=8, n_layer=1, n_head=1,
+                                          n_embd=8))
+    data = torch.randint(0, 5, (37,))
+    starts = aligned_starts(37, 5, np.arange(0, 37, 3), max_len=8)
+    cpu = loss_by_offset(m, data, starts, bos=5, batch=4)
+    gpu = loss_by_offset(m.cuda(), data.cuda(), starts, bos=5, batch=4)
+    np.testing.assert_allclose(gpu[0], cpu[0], rtol=1e-4)
+    assert gpu[1].tolist() == cpu[1].tolist()
+
+
 @pytest.mark.parametrize("call", [lambda: cut_mask(np.zeros((3, 2)), 0),
                                   lambda: cut_mask(np.zeros(3), 4),
                                   lambda: geometric_starts(10, 2.5)])

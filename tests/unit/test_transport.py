@@ -129,6 +129,10 @@ def test_transport_broadcasts_over_leading_axes_only():
     (lambda: transport(torch.ones(3, 1), torch.ones(3, 1)), "D >= 2"),
     (lambda: transport(torch.ones(3, 2), torch.ones(3, 2, dtype=torch.float64)), "same dtype"),
     (lambda: transport_exp(torch.ones(3, 2), torch.ones(3, 2)), r"delta must have shape \[..., D\+1\]"),
+    (lambda: transport_exp(torch.ones(3, 2), torch.ones(3, 3, dtype=torch.float64)),
+     "a and delta must have the same dtype"),
+    (lambda: transport_exp(torch.ones(3, 2), torch.ones(3, 3, device="meta")),
+     "a and delta must be on the same device"),
     (lambda: transport(torch.ones(2, 2), torch.ones(2, 2), backend="cuda"), "backend must be one of"),
 ])
 def test_bad_input_raises_a_clear_error(bad, match):
