@@ -1,7 +1,9 @@
 """The causal dyadic phase-transport pyramid.
 
 Book: Part IV, "The causal dyadic pyramid". The definition and its cost are documented
-beside the reference, `phaselib/kernels/pyramid/reference.py`.
+beside the reference, `phaselib/kernels/pyramid/reference.py`. The level arithmetic
+(`default_levels`, `pyramid_mask`, `levels_completed`) lives in the leaf module
+`phaselib/_levels.py`, which the kernels import too, and is re-exported here.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_backend, check_float_tensor, check_positive_int
-from .kernels.pyramid.reference import (default_levels, leaky_pyramid_reference, pyramid_mask,
-                                        pyramid_reference)
+from ._levels import default_levels, levels_completed, pyramid_mask
+from .kernels.pyramid.reference import leaky_pyramid_reference, pyramid_reference
 
-__all__ = ["pyramid", "leaky_pyramid", "pyramid_mask", "default_levels"]
+__all__ = ["pyramid", "leaky_pyramid", "pyramid_mask", "default_levels", "levels_completed"]
 
 
 def _check_input(x, levels) -> int:

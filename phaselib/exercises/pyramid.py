@@ -91,10 +91,9 @@ def check_last_block_mean(fn) -> bool:
 
 
 def _levels_completed(t: int, levels: int) -> int:
-    n = 1
-    while n < levels and (t >> (n - 1)) & 1:
-        n += 1
-    return n
+    from ..pyramid import levels_completed
+
+    return levels_completed(t, levels)
 
 
 def check_levels_completed(fn) -> bool:

@@ -3,12 +3,14 @@
 The other kernel tests run the kernels under the interpreter, which accepts some
 programs the compiler rejects (and says nothing about registers). Here a fresh Python
 process, with TRITON_INTERPRET=0, compiles each kernel to a cubin with the ptxas that
-ships with triton, at the tile sizes the launchers pick on a GPU for D = 64, and reads
+ships with triton, at the tile sizes the launchers pick on a GPU for D = 64 and for D = 1000 (above the
+tile cap, so the D loop is compiled), and reads
 ptxas's register and spill report. Skipped when the NVIDIA backend cannot compile here.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -28,17 +30,28 @@ SCRIPT = textwrap.dedent(r'''
         assert set(s) == set(pointers) | set(ints) | set(constexprs), fn.__name__
         return s
 
+    from phaselib.kernels._tiles import tile_sizes
+
     G = dict(EPS=1e-6, TOL=1e-4)
-    cases = [
-        (tt._transport_fwd_kernel, "A B OUT", "N D stride_a stride_b stride_o", dict(G, BLOCK_N=32, BLOCK_D=64)),
-        (tt._transport_bwd_kernel, "A B G GA GB", "N D stride_a stride_b stride_g stride_ga stride_gb",
-         dict(G, BLOCK_N=16, BLOCK_D=64)),
-        (pt._centroid_fwd_kernel, "C", "off_src off_dst n_dst Ctot D", dict(BLOCK_J=32, BLOCK_D=64)),
-        (pt._gather_fwd_kernel, "P OUT", "T L Ctot D1", dict(BLOCK_T=16, BLOCK_D=128)),
-        (pt._gather_bwd_kernel, "GOUT GP", "T L Ctot D1", dict(BLOCK_T=16, BLOCK_D=128)),
-        (pt._centroid_bwd_kernel, "GA GB G", "R off_l n_l off_up n_up Ctot D", dict(BLOCK_J=32, BLOCK_D=64)),
-        (st._pyramid_step_kernel, "X RING PEND FEAT", "Bsz t top L D", dict(G, BLOCK_B=16, BLOCK_D=64)),
-    ]
+    cases = []
+    for D in (64, 1000):   # one tile, and D above the cap (walked in MAX_BLOCK_D tiles)
+        n, bd = tile_sizes(4096, D)
+        nb, _ = tile_sizes(4096, D, budget=tt.BWD_BUDGET)
+        n1, bd1 = tile_sizes(4096, D + 1)
+        ns, _ = tile_sizes(4096, D, budget=st.STEP_BUDGET)
+        cases += [
+            (tt._transport_fwd_kernel, "A B OUT", "N D stride_a stride_b stride_o",
+             dict(G, BLOCK_N=n, BLOCK_D=bd)),
+            (tt._transport_bwd_kernel, "A B G GA GB",
+             "N D stride_a stride_b stride_g stride_ga stride_gb", dict(G, BLOCK_N=nb, BLOCK_D=bd)),
+            (pt._centroid_fwd_kernel, "C", "off_src off_dst n_dst Ctot D", dict(BLOCK_J=n, BLOCK_D=bd)),
+            (pt._gather_fwd_kernel, "P OUT", "T L Ctot D1", dict(BLOCK_T=n1, BLOCK_D=bd1)),
+            (pt._gather_bwd_kernel, "GOUT GP", "T L Ctot D1", dict(BLOCK_T=n1, BLOCK_D=bd1)),
+            (pt._centroid_bwd_kernel, "GA GB G", "R off_l n_l off_up n_up Ctot D",
+             dict(BLOCK_J=n, BLOCK_D=bd)),
+            (st._pyramid_step_kernel, "X RING PEND FEAT", "Bsz t top L D",
+             dict(G, BLOCK_B=ns, BLOCK_D=bd)),
+        ]
     ptxas = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")
     report = {}
     for fn, ptrs, ints, cx in cases:
@@ -50,7 +63,9 @@ SCRIPT = textwrap.dedent(r'''
         out = subprocess.run([ptxas, "-v", "-arch=sm_90a", f.name, "-o", os.devnull],
                              capture_output=True, text=True)
         os.unlink(f.name)
-        report[fn.__name__] = {"rc": out.returncode, "log": out.stderr + out.stdout}
+        entry = report.setdefault(fn.__name__, {"rc": 0, "log": ""})
+        entry["rc"] = entry["rc"] or out.returncode
+        entry["log"] += f"[{cx}]\n" + out.stderr + out.stdout
     print(json.dumps(report))
 ''')
 
@@ -78,4 +93,7 @@ KERNELS = ["_transport_fwd_kernel", "_transport_bwd_kernel", "_centroid_fwd_kern
 def test_kernel_compiles_for_sm90_without_spills(report, name):
     entry = report[name]
     assert entry["rc"] == 0, f"ptxas failed on {name}:\n{entry['log']}"
-    assert "0 bytes spill stores" in entry["log"], f"{name} spills registers:\n{entry['log']}"
+    spills = [line for line in entry["log"].splitlines() if "spill stores" in line]
+    assert len(spills) == 2, f"expected a report for each tile size of {name}:\n{entry['log']}"
+    assert all(re.search(r"(^|\s)0 bytes spill stores", line) for line in spills), \
+        f"{name} spills registers:\n{entry['log']}"

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from phaselib import pyramid
-from phaselib.kernels.pyramid.reference import default_levels, pyramid_reference
-from phaselib.kernels.pyramid.streaming_triton import levels_touched
+from phaselib.kernels.pyramid.reference import pyramid_reference
+from phaselib.pyramid import default_levels
+from phaselib.pyramid import levels_completed as levels_touched
 from phaselib.kernels.pyramid.triton import pyramid_triton
 from phaselib.streaming import PyramidState, StreamingPyramid, pyramid_step
 

@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from ..._levels import pyramid_mask
 from ..transport.reference import transport_reference
-
-
-def default_levels(T: int) -> int:
-    """Every level with two completed blocks somewhere in T (at least 1): max(1, floor(log2 T))."""
-    return max(1, T.bit_length() - 1)
 
 
 def block_centroids(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -31,13 +27,6 @@ def block_centroids(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
         n = c.shape[1] // 2
         cents.append(0.5 * (c[:, 0:2 * n:2] + c[:, 1:2 * n:2]))
     return cents
-
-
-def pyramid_mask(T: int, levels: int, device=None) -> torch.Tensor:
-    """[T, L] bool: True where level l has two completed blocks at position t."""
-    t = torch.arange(T, device=device)[:, None]
-    lvl = torch.arange(levels, device=device)[None, :]
-    return ((t + 1) >> lvl) >= 2
 
 
 def gather_level(pairs: torch.Tensor, T: int, level: int) -> torch.Tensor:

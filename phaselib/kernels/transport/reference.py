@@ -13,7 +13,9 @@ and transport(a, b) = [log_u(v), rho] of shape [..., D+1].
 Guards, each chosen so that values *and gradients* stay finite:
   * norms are computed from a sum of squares clamped below at EPS**2 (the gradient of the
     clamp is zero, not NaN, at the zero vector);
-  * a (near-)zero a or b gives the zero delta: there is no direction to compare;
+  * a (near-)zero a or b, a sum of squares <= EPS**2, gives the zero delta: there is no
+    direction to compare. The test is on the squared norm, not on sqrt of it, so it does
+    not depend on how a GPU's fast sqrt rounds (the Triton kernel tests the same sums);
   * |w| is clamped at EPS, and theta/|w| -> 1 as both vanish, so equal vectors give 0;
   * (near-)antipodal directions (|w| < ANTIPODAL_TOL and u.v < 0) give theta = pi along a
     deterministic tangent: the coordinate axis on which u is smallest, made orthogonal
@@ -43,7 +45,9 @@ def fallback_tangent(u: torch.Tensor) -> torch.Tensor:
 
 def transport_reference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """[..., D], [..., D] -> [..., D+1]: log map of b's direction at a's, and log(|b|/|a|)."""
-    na, nb = safe_norm(a), safe_norm(b)
+    sa, sb = (a * a).sum(-1, keepdim=True), (b * b).sum(-1, keepdim=True)
+    na = torch.sqrt(torch.clamp(sa, min=EPS * EPS))
+    nb = torch.sqrt(torch.clamp(sb, min=EPS * EPS))
     u, v = a / na, b / nb
     cos = (u * v).sum(-1, keepdim=True)
     w = v - cos * u
@@ -55,7 +59,7 @@ def transport_reference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     log_map = torch.where(antipodal, torch.pi * direction, theta * direction)
     rho = torch.log(nb) - torch.log(na)
     delta = torch.cat([log_map, rho], dim=-1)
-    degenerate = (na <= EPS) | (nb <= EPS)
+    degenerate = (sa <= EPS * EPS) | (sb <= EPS * EPS)
     return torch.where(degenerate, torch.zeros_like(delta), delta)
 
 

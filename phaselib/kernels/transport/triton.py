@@ -1,15 +1,22 @@
 """Triton kernels for the transport between rows: forward and a hand-written backward.
 
 Book: Part IV, "GPU kernels". The twin is `reference.py` beside this file; the kernels
-compute the same thing with the same guards (EPS floor on norms, antipodal fallback
-tangent, zeros for degenerate rows), one row per line of a [BLOCK_N, BLOCK_D] tile.
-The file reads top to bottom: the math helpers (`_atan2`, `_transport_rows`), the two
-kernels, the launchers, and the autograd Function that ties them together.
+compute the same thing with the same guards (EPS floor on norms, a zero test on the
+*squared* norms, the antipodal fallback tangent, zeros for degenerate rows). A program
+owns BLOCK_N rows and walks them in column tiles of BLOCK_D (at most MAX_BLOCK_D, see
+`kernels/_tiles.py`), so any D fits in registers:
 
-Triton has no atan2 that its CPU interpreter can run (libdevice calls are not
-interpreted), so `_atan2` is built from an odd polynomial for atan on [-tan(pi/8),
-tan(pi/8)] (the Cephes `atanf` coefficients, about 1e-7 relative error) plus the usual
-range reductions.
+1. `_row_stats`: three passes over the tiles give the per-row scalars of the forward
+   (norms, cos, |w|, the angle, the fallback axis). Forward and backward both call it,
+   so the forward's math is written once.
+2. `_transport_fwd_rows` (the forward kernel, and the streaming step) writes the output
+   tile by tile; `_transport_bwd_kernel` makes one more pass for the dot products the
+   chain rule needs, then writes the gradients tile by tile.
+
+All arithmetic is fp32 in registers, whatever the dtype in memory. Triton has no atan2
+that its CPU interpreter can run (libdevice calls are not interpreted), so `_atan2` is
+built from an odd polynomial for atan on [-tan(pi/8), tan(pi/8)] (the Cephes `atanf`
+coefficients, about 1e-7 relative error) plus the usual range reductions.
 """
 
 from __future__ import annotations
@@ -20,10 +27,14 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._checks import triton_interpreting
+from .._tiles import tile_sizes
 from .reference import ANTIPODAL_TOL, EPS
 
-PI = math.pi
+PI = tl.constexpr(math.pi)
+HALF_PI = tl.constexpr(math.pi / 2)
+QUARTER_PI = tl.constexpr(math.pi / 4)
+TAN_PI_8 = tl.constexpr(math.tan(math.pi / 8))
+BWD_BUDGET = 1 << 8   # elements per tile in the backward on a GPU (more spills on sm_90)
 
 
 @triton.jit
@@ -34,146 +45,194 @@ def _atan2(y, x):
     hi = tl.maximum(ax, ay)
     lo = tl.minimum(ax, ay)
     r = lo / hi                                    # in [0, 1]
-    big = r > 0.41421356237309503                  # tan(pi/8): shift by pi/4
+    big = r > TAN_PI_8                             # shift by pi/4
     z = tl.where(big, (r - 1.0) / (r + 1.0), r)    # in [-tan(pi/8), tan(pi/8)]
     z2 = z * z
     p = (((8.05374449538e-2 * z2 - 1.38776856032e-1) * z2 + 1.99777106478e-1) * z2
          - 3.33329491539e-1) * z2 * z + z
-    p = tl.where(big, p + 0.7853981633974483, p)   # atan(lo / hi) in [0, pi/4]
-    p = tl.where(ay > ax, 1.5707963267948966 - p, p)
-    p = tl.where(x < 0.0, 3.141592653589793 - p, p)
+    p = tl.where(big, p + QUARTER_PI, p)           # atan(lo / hi) in [0, pi/4]
+    p = tl.where(ay > ax, HALF_PI - p, p)
+    p = tl.where(x < 0.0, PI - p, p)
     return tl.where(y < 0.0, -p, p)
 
 
 @triton.jit
-def _transport_rows(a, b, cols, mask_d, EPS: tl.constexpr, TOL: tl.constexpr):
-    """Row-wise transport on register tiles a, b: [R, BD] -> (log_map [R, BD], rho [R]).
+def _load_tile(P, rows64, stride, c, m):
+    return tl.load(P + rows64[:, None] * stride + c[None, :], mask=m, other=0.0).to(tl.float32)
 
-    `cols` is tl.arange(0, BD), `mask_d` = cols < D; padding columns of a and b must hold 0.
+
+@triton.jit
+def _row_stats(A, B, rows64, mask_n, stride_a, stride_b, D, EPS: tl.constexpr,
+               TOL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Per-row scalars of the forward, [BLOCK_N] each, from three passes over the D tiles.
+
+    na, nb: norms floored at EPS; cos = u.v; sw = |w|^2 and sin = max(|w|, EPS);
+    theta; antipodal; k, uk: the fallback axis (argmin |u|, first on ties) and u_k;
+    tn = |e_k - u_k u|; degenerate: |a|^2 or |b|^2 <= EPS^2 (squared: no sqrt rounding).
     """
-    na = tl.sqrt(tl.maximum(tl.sum(a * a, axis=1), EPS * EPS))
-    nb = tl.sqrt(tl.maximum(tl.sum(b * b, axis=1), EPS * EPS))
-    u = a / na[:, None]
-    v = b / nb[:, None]
-    cos = tl.sum(u * v, axis=1)
-    w = v - cos[:, None] * u
-    sin = tl.sqrt(tl.maximum(tl.sum(w * w, axis=1), EPS * EPS))
+    cols = tl.arange(0, BLOCK_D)
+    sa = tl.zeros([BLOCK_N], dtype=tl.float32)
+    sb = tl.zeros([BLOCK_N], dtype=tl.float32)
+    for d0 in range(0, D, BLOCK_D):
+        c = d0 + cols
+        m = mask_n[:, None] & (c < D)[None, :]
+        a = _load_tile(A, rows64, stride_a, c, m)
+        b = _load_tile(B, rows64, stride_b, c, m)
+        sa += tl.sum(a * a, axis=1)
+        sb += tl.sum(b * b, axis=1)
+    na = tl.sqrt(tl.maximum(sa, EPS * EPS))
+    nb = tl.sqrt(tl.maximum(sb, EPS * EPS))
+    cos = tl.zeros([BLOCK_N], dtype=tl.float32)
+    best = tl.full([BLOCK_N], float("inf"), dtype=tl.float32)
+    k = tl.zeros([BLOCK_N], dtype=tl.int32)
+    uk = tl.zeros([BLOCK_N], dtype=tl.float32)
+    for d0 in range(0, D, BLOCK_D):
+        c = d0 + cols
+        m = mask_n[:, None] & (c < D)[None, :]
+        u = _load_tile(A, rows64, stride_a, c, m) / na[:, None]
+        v = _load_tile(B, rows64, stride_b, c, m) / nb[:, None]
+        cos += tl.sum(u * v, axis=1)
+        absu = tl.where((c < D)[None, :], tl.abs(u), float("inf"))
+        tmin = tl.min(absu, axis=1)
+        targ = tl.argmin(absu, axis=1, tie_break_left=True) + d0
+        tuk = tl.sum(tl.where(c[None, :] == targ[:, None], u, 0.0), axis=1)
+        better = tmin < best                       # strict: an earlier tile wins ties
+        k = tl.where(better, targ, k)
+        uk = tl.where(better, tuk, uk)
+        best = tl.where(better, tmin, best)
+    sw = tl.zeros([BLOCK_N], dtype=tl.float32)
+    st = tl.zeros([BLOCK_N], dtype=tl.float32)
+    for d0 in range(0, D, BLOCK_D):
+        c = d0 + cols
+        m = mask_n[:, None] & (c < D)[None, :]
+        u = _load_tile(A, rows64, stride_a, c, m) / na[:, None]
+        v = _load_tile(B, rows64, stride_b, c, m) / nb[:, None]
+        w = v - cos[:, None] * u
+        e = tl.where(c[None, :] == k[:, None], 1.0, 0.0)
+        tvec = tl.where((c < D)[None, :], e - uk[:, None] * u, 0.0)
+        sw += tl.sum(w * w, axis=1)
+        st += tl.sum(tvec * tvec, axis=1)
+    sin = tl.sqrt(tl.maximum(sw, EPS * EPS))
+    tn = tl.sqrt(tl.maximum(st, EPS * EPS))
     theta = _atan2(sin, cos)
     antipodal = (sin < TOL) & (cos < 0.0)
-    # Fallback tangent: the axis where |u| is smallest (first one on ties, as torch.argmin).
-    absu = tl.where(mask_d[None, :], tl.abs(u), float("inf"))
-    k = tl.argmin(absu, axis=1)
-    e = tl.where(cols[None, :] == k[:, None], 1.0, 0.0)
-    uk = tl.sum(e * u, axis=1)
-    tvec = e - uk[:, None] * u
-    tvec = tl.where(mask_d[None, :], tvec, 0.0)
-    tn = tl.sqrt(tl.maximum(tl.sum(tvec * tvec, axis=1), EPS * EPS))
-    ft = tvec / tn[:, None]
-    direction = tl.where(antipodal[:, None], ft, w / sin[:, None])
-    log_map = tl.where(antipodal[:, None], 3.141592653589793 * direction, theta[:, None] * direction)
-    rho = tl.log(nb) - tl.log(na)
-    degenerate = (na <= EPS) | (nb <= EPS)
-    log_map = tl.where(degenerate[:, None], 0.0, log_map)
-    rho = tl.where(degenerate, 0.0, rho)
-    return log_map, rho
+    degenerate = (sa <= EPS * EPS) | (sb <= EPS * EPS)
+    return na, nb, cos, sw, sin, theta, antipodal, k, uk, tn, degenerate
+
+
+@triton.jit
+def _transport_fwd_rows(A, B, OUT, rows64, mask_n, stride_a, stride_b, stride_o, D,
+                        EPS: tl.constexpr, TOL: tl.constexpr,
+                        BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    """OUT[r, :D] = log map, OUT[r, D] = log |b|/|a| for the rows `rows64` (mask_n)."""
+    na, nb, cos, sw, sin, theta, antipodal, k, uk, tn, degenerate = _row_stats(
+        A, B, rows64, mask_n, stride_a, stride_b, D, EPS, TOL, BLOCK_N, BLOCK_D)
+    cols = tl.arange(0, BLOCK_D)
+    for d0 in range(0, D, BLOCK_D):
+        c = d0 + cols
+        m = mask_n[:, None] & (c < D)[None, :]
+        u = _load_tile(A, rows64, stride_a, c, m) / na[:, None]
+        v = _load_tile(B, rows64, stride_b, c, m) / nb[:, None]
+        w = v - cos[:, None] * u
+        e = tl.where(c[None, :] == k[:, None], 1.0, 0.0)
+        ft = tl.where((c < D)[None, :], e - uk[:, None] * u, 0.0) / tn[:, None]
+        direction = tl.where(antipodal[:, None], ft, w / sin[:, None])
+        log_map = tl.where(antipodal[:, None], PI * direction, theta[:, None] * direction)
+        log_map = tl.where(degenerate[:, None], 0.0, log_map)
+        tl.store(OUT + rows64[:, None] * stride_o + c[None, :],
+                 log_map.to(OUT.dtype.element_ty), mask=m)
+    rho = tl.where(degenerate, 0.0, tl.log(nb) - tl.log(na))
+    tl.store(OUT + rows64 * stride_o + D, rho.to(OUT.dtype.element_ty), mask=mask_n)
 
 
 @triton.jit
 def _transport_fwd_kernel(A, B, OUT, N, D, stride_a, stride_b, stride_o,
                           EPS: tl.constexpr, TOL: tl.constexpr,
                           BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
-    """OUT[i, :D] = log map, OUT[i, D] = log |b|/|a| for rows i of this program's tile."""
+    """The forward for the BLOCK_N rows of this program."""
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    cols = tl.arange(0, BLOCK_D)
-    mask_n = rows < N
-    mask_d = cols < D
-    m = mask_n[:, None] & mask_d[None, :]
-    rows64 = rows.to(tl.int64)
-    a = tl.load(A + rows64[:, None] * stride_a + cols[None, :], mask=m, other=0.0).to(tl.float32)
-    b = tl.load(B + rows64[:, None] * stride_b + cols[None, :], mask=m, other=0.0).to(tl.float32)
-    log_map, rho = _transport_rows(a, b, cols, mask_d, EPS, TOL)
-    o = OUT + rows64[:, None] * stride_o + cols[None, :]
-    tl.store(o, log_map.to(OUT.dtype.element_ty), mask=m)
-    tl.store(OUT + rows64 * stride_o + D, rho.to(OUT.dtype.element_ty), mask=mask_n)
+    _transport_fwd_rows(A, B, OUT, rows.to(tl.int64), rows < N, stride_a, stride_b, stride_o, D,
+                        EPS, TOL, BLOCK_N, BLOCK_D)
 
 
 @triton.jit
-def _transport_bwd_kernel(A, B, G, GA, GB, N, D, stride_a, stride_b, stride_g, stride_ga, stride_gb,
-                          EPS: tl.constexpr, TOL: tl.constexpr,
+def _transport_bwd_kernel(A, B, G, GA, GB, N, D, stride_a, stride_b, stride_g, stride_ga,
+                          stride_gb, EPS: tl.constexpr, TOL: tl.constexpr,
                           BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
-    """Gradients of the transport for upstream G [N, D+1]: recompute, then chain backwards.
-
-    The derivation follows the forward line by line (see the book chapter); the branches
-    not taken by the forward's `where`s get no gradient, exactly as under autograd.
-    """
+    """Gradients for upstream G [N, D+1]: the forward's scalars from `_row_stats`, one pass
+    for the dot products, one that writes. Every vector of the chain rule is a combination
+    of u, v, w, g, e and the fallback tangent ft, so only their row dot products are
+    summed; the branches not taken by the forward's `where`s get no gradient, as under
+    autograd (see the book chapter for the derivation)."""
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    cols = tl.arange(0, BLOCK_D)
     mask_n = rows < N
-    mask_d = cols < D
-    m = mask_n[:, None] & mask_d[None, :]
     rows64 = rows.to(tl.int64)
-    a = tl.load(A + rows64[:, None] * stride_a + cols[None, :], mask=m, other=0.0).to(tl.float32)
-    b = tl.load(B + rows64[:, None] * stride_b + cols[None, :], mask=m, other=0.0).to(tl.float32)
-    g = tl.load(G + rows64[:, None] * stride_g + cols[None, :], mask=m, other=0.0).to(tl.float32)
+    cols = tl.arange(0, BLOCK_D)
+    na, nb, cos, sw, sin, theta, antipodal, k, uk, tn, degenerate = _row_stats(
+        A, B, rows64, mask_n, stride_a, stride_b, D, EPS, TOL, BLOCK_N, BLOCK_D)
     g_rho = tl.load(G + rows64 * stride_g + D, mask=mask_n, other=0.0).to(tl.float32)
-
-    # Recompute the forward.
-    na = tl.sqrt(tl.maximum(tl.sum(a * a, axis=1), EPS * EPS))
-    nb = tl.sqrt(tl.maximum(tl.sum(b * b, axis=1), EPS * EPS))
-    u = a / na[:, None]
-    v = b / nb[:, None]
-    cos = tl.sum(u * v, axis=1)
-    w = v - cos[:, None] * u
-    sw = tl.sum(w * w, axis=1)
-    sin = tl.sqrt(tl.maximum(sw, EPS * EPS))
-    theta = _atan2(sin, cos)
-    antipodal = (sin < TOL) & (cos < 0.0)
-    absu = tl.where(mask_d[None, :], tl.abs(u), float("inf"))
-    k = tl.argmin(absu, axis=1)
-    e = tl.where(cols[None, :] == k[:, None], 1.0, 0.0)
-    uk = tl.sum(e * u, axis=1)
-    tvec = tl.where(mask_d[None, :], e - uk[:, None] * u, 0.0)
-    tn = tl.sqrt(tl.maximum(tl.sum(tvec * tvec, axis=1), EPS * EPS))
-    ft = tvec / tn[:, None]
-
-    # Regular branch: log_map = theta * w / sin, theta = atan2(sin, cos).
-    gw_dot = tl.sum(g * w, axis=1)
-    g_theta = gw_dot / sin
+    gw = tl.zeros([BLOCK_N], dtype=tl.float32)     # g.w
+    gu = tl.zeros([BLOCK_N], dtype=tl.float32)     # g.u
+    gv = tl.zeros([BLOCK_N], dtype=tl.float32)     # g.v
+    wu = tl.zeros([BLOCK_N], dtype=tl.float32)     # w.u
+    wv = tl.zeros([BLOCK_N], dtype=tl.float32)     # w.v
+    gf = tl.zeros([BLOCK_N], dtype=tl.float32)     # g.ft
+    fu = tl.zeros([BLOCK_N], dtype=tl.float32)     # ft.u
+    for d0 in range(0, D, BLOCK_D):
+        c = d0 + cols
+        m = mask_n[:, None] & (c < D)[None, :]
+        u = _load_tile(A, rows64, stride_a, c, m) / na[:, None]
+        v = _load_tile(B, rows64, stride_b, c, m) / nb[:, None]
+        g = _load_tile(G, rows64, stride_g, c, m)
+        w = v - cos[:, None] * u
+        e = tl.where(c[None, :] == k[:, None], 1.0, 0.0)
+        ft = tl.where((c < D)[None, :], e - uk[:, None] * u, 0.0) / tn[:, None]
+        gw += tl.sum(g * w, axis=1)
+        gu += tl.sum(g * u, axis=1)
+        gv += tl.sum(g * v, axis=1)
+        wu += tl.sum(w * u, axis=1)
+        wv += tl.sum(w * v, axis=1)
+        gf += tl.sum(g * ft, axis=1)
+        fu += tl.sum(ft * u, axis=1)
+    # Regular branch: log_map = theta * w / sin, theta = atan2(sin, cos), w = v - cos u.
     r2 = sin * sin + cos * cos
-    g_sin = -theta * gw_dot / (sin * sin) + g_theta * cos / r2
-    g_cos = -g_theta * sin / r2
+    g_theta = gw / sin
+    g_sin = -theta * gw / (sin * sin) + g_theta * cos / r2
     g_sin = tl.where(sw >= EPS * EPS, g_sin, 0.0)          # the clamp passes no gradient below
-    g_w = g * (theta / sin)[:, None] + (g_sin / sin)[:, None] * w
-    g_cos = g_cos - tl.sum(g_w * u, axis=1)                  # w = v - cos u
-    g_u_reg = -cos[:, None] * g_w + g_cos[:, None] * v
-    g_v_reg = g_w + g_cos[:, None] * u
-    # Antipodal branch: log_map = pi * t / |t|, t = e - u_k u (e is a constant axis).
-    g_ft = 3.141592653589793 * g
-    g_t = (g_ft - ft * tl.sum(g_ft * ft, axis=1)[:, None]) / tn[:, None]
-    g_t = tl.where(mask_d[None, :], g_t, 0.0)
-    g_u_anti = -uk[:, None] * g_t - tl.sum(g_t * u, axis=1)[:, None] * e
-    g_u = tl.where(antipodal[:, None], g_u_anti, g_u_reg)
-    g_v = tl.where(antipodal[:, None], 0.0, g_v_reg)
-    # Through u = a/|a|, v = b/|b| and rho = log|b| - log|a|.
-    g_a = (g_u - u * tl.sum(g_u * u, axis=1)[:, None] - g_rho[:, None] * u) / na[:, None]
-    g_b = (g_v - v * tl.sum(g_v * v, axis=1)[:, None] + g_rho[:, None] * v) / nb[:, None]
-    degenerate = (na <= EPS) | (nb <= EPS)
-    g_a = tl.where(degenerate[:, None], 0.0, g_a)
-    g_b = tl.where(degenerate[:, None], 0.0, g_b)
-    tl.store(GA + rows64[:, None] * stride_ga + cols[None, :], g_a.to(GA.dtype.element_ty), mask=m)
-    tl.store(GB + rows64[:, None] * stride_gb + cols[None, :], g_b.to(GB.dtype.element_ty), mask=m)
-
-
-def _tiles(N: int, D: int, block_n: int | None = None,
-           gpu_budget: int = 1 << 11) -> tuple[int, int, tuple[int]]:
-    """(BLOCK_N, BLOCK_D, grid). The interpreter runs each program in Python, so it gets
-    few large tiles; on a GPU a tile has about `gpu_budget` elements, so that the dozen
-    live tiles of a transport fit in registers (the backward keeps more, and gets less).
-    `block_n` (a power of two) overrides the rows per program, for tests."""
-    BLOCK_D = triton.next_power_of_2(D)
-    budget = 1 << 14 if triton_interpreting() else gpu_budget
-    BLOCK_N = block_n or max(1, min(triton.next_power_of_2(max(N, 1)), budget // BLOCK_D))
-    return BLOCK_N, BLOCK_D, (triton.cdiv(N, BLOCK_N),)
+    c_g = theta / sin                                        # g_w = c_g g + c_w w
+    c_w = g_sin / sin
+    g_cos = -g_theta * sin / r2 - (c_g * gu + c_w * wu)      # minus g_w.u
+    # g_u = -cos g_w + g_cos v, g_v = g_w + g_cos u; their dots with u and v:
+    guu_reg = -cos * (c_g * gu + c_w * wu) + g_cos * cos
+    gvv_reg = c_g * gv + c_w * wv + g_cos * cos
+    # Antipodal branch: log_map = pi * t / |t|, t = e - u_k u:
+    # g_t = (pi / tn) (g - (g.ft) ft), g_u = -u_k g_t - (g_t.u) e.
+    c_t = PI / tn
+    gtu = c_t * (gu - gf * fu)
+    guu_anti = -2.0 * uk * gtu
+    guu = tl.where(antipodal, guu_anti, guu_reg)
+    gvv = tl.where(antipodal, 0.0, gvv_reg)
+    for d0 in range(0, D, BLOCK_D):
+        c = d0 + cols
+        m = mask_n[:, None] & (c < D)[None, :]
+        u = _load_tile(A, rows64, stride_a, c, m) / na[:, None]
+        v = _load_tile(B, rows64, stride_b, c, m) / nb[:, None]
+        g = _load_tile(G, rows64, stride_g, c, m)
+        w = v - cos[:, None] * u
+        e = tl.where(c[None, :] == k[:, None], 1.0, 0.0)
+        ft = tl.where((c < D)[None, :], e - uk[:, None] * u, 0.0) / tn[:, None]
+        g_w = c_g[:, None] * g + c_w[:, None] * w
+        g_t = tl.where((c < D)[None, :], c_t[:, None] * (g - gf[:, None] * ft), 0.0)
+        g_u_anti = -uk[:, None] * g_t - gtu[:, None] * e
+        g_u = tl.where(antipodal[:, None], g_u_anti, -cos[:, None] * g_w + g_cos[:, None] * v)
+        g_v = tl.where(antipodal[:, None], 0.0, g_w + g_cos[:, None] * u)
+        # Through u = a/|a|, v = b/|b| and rho = log|b| - log|a|.
+        g_a = (g_u - u * guu[:, None] - g_rho[:, None] * u) / na[:, None]
+        g_b = (g_v - v * gvv[:, None] + g_rho[:, None] * v) / nb[:, None]
+        g_a = tl.where(degenerate[:, None], 0.0, g_a)
+        g_b = tl.where(degenerate[:, None], 0.0, g_b)
+        tl.store(GA + rows64[:, None] * stride_ga + c[None, :], g_a.to(GA.dtype.element_ty), mask=m)
+        tl.store(GB + rows64[:, None] * stride_gb + c[None, :], g_b.to(GB.dtype.element_ty), mask=m)
 
 
 def transport_rows_fwd(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
@@ -186,24 +245,28 @@ def transport_rows_fwd(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | Non
         out = torch.empty(N, D + 1, device=a.device, dtype=a.dtype)
     if N == 0:
         return out
-    BLOCK_N, BLOCK_D, grid = _tiles(N, D, block_n)
-    _transport_fwd_kernel[grid](a, b, out, N, D, a.stride(0), b.stride(0), out.stride(0),
-                                EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
+    BLOCK_N, BLOCK_D = tile_sizes(N, D, block=block_n)
+    _transport_fwd_kernel[(triton.cdiv(N, BLOCK_N),)](
+        a, b, out, N, D, a.stride(0), b.stride(0), out.stride(0),
+        EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
     return out
 
 
 def transport_rows_bwd(a: torch.Tensor, b: torch.Tensor, g: torch.Tensor,
-                       block_n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Launch the backward: a, b [N, D], upstream g [N, D+1] -> (grad_a, grad_b) [N, D]."""
+                       block_n: int | None = None,
+                       grad_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Launch the backward: a, b [N, D], upstream g [N, D+1] (any float dtype) ->
+    (grad_a, grad_b) [N, D] in `grad_dtype` (default a's dtype; fp32 to keep summing)."""
     N, D = a.shape
-    ga = torch.empty(N, D, device=a.device, dtype=a.dtype)
-    gb = torch.empty(N, D, device=a.device, dtype=a.dtype)
+    dtype = a.dtype if grad_dtype is None else grad_dtype
+    ga = torch.empty(N, D, device=a.device, dtype=dtype)
+    gb = torch.empty(N, D, device=a.device, dtype=dtype)
     if N == 0:
         return ga, gb
-    BLOCK_N, BLOCK_D, grid = _tiles(N, D, block_n, gpu_budget=1 << 10)
-    _transport_bwd_kernel[grid](a, b, g, ga, gb, N, D, a.stride(0), b.stride(0), g.stride(0),
-                                ga.stride(0), gb.stride(0),
-                                EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
+    BLOCK_N, BLOCK_D = tile_sizes(N, D, block=block_n, budget=BWD_BUDGET)
+    _transport_bwd_kernel[(triton.cdiv(N, BLOCK_N),)](
+        a, b, g, ga, gb, N, D, a.stride(0), b.stride(0), g.stride(0), ga.stride(0),
+        gb.stride(0), EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
     return ga, gb
 
 

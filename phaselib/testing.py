@@ -1,0 +1,46 @@
+"""Comparing a kernel with its reference: one relative-error measure for tests and chapters.
+
+In the manner of flash-linear-attention: the error of `out` against `ref` is
+rms(ref - out) / rms(ref), computed in float64, after checking that `out` has no NaN or
+inf. A ratio, not elementwise tolerances, because fp16/bf16 kernels are judged by how
+much of the signal they lose, whatever the scale of the tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["rel_rms_error", "assert_close"]
+
+
+def rel_rms_error(ref: torch.Tensor, out: torch.Tensor) -> float:
+    """rms(ref - out) / rms(ref) as a float (0.0 when both are exactly zero).
+
+    Raises ValueError when the shapes differ; NaN or inf in `out` gives inf."""
+    if not isinstance(ref, torch.Tensor) or not isinstance(out, torch.Tensor):
+        raise TypeError(f"ref and out must be tensors, got {type(ref).__name__} and "
+                        f"{type(out).__name__}")
+    if ref.shape != out.shape:
+        raise ValueError(f"ref and out must have the same shape, got {tuple(ref.shape)} "
+                         f"and {tuple(out.shape)}")
+    r = ref.detach().to("cpu", torch.float64)
+    o = out.detach().to("cpu", torch.float64)
+    if not torch.isfinite(o).all():
+        return float("inf")
+    num = (r - o).pow(2).mean().sqrt().item() if r.numel() else 0.0
+    den = r.pow(2).mean().sqrt().item() if r.numel() else 0.0
+    if den == 0.0:
+        return 0.0 if num == 0.0 else float("inf")
+    return num / den
+
+
+def assert_close(name: str, ref: torch.Tensor, out: torch.Tensor, ratio: float = 1e-5) -> float:
+    """Fail unless rel_rms_error(ref, out) < ratio, with the figure in the message.
+
+    NaN/inf in `out` fails first and says so. Returns the error (for a chapter to glue)."""
+    if not isinstance(out, torch.Tensor) or not torch.isfinite(out.detach()).all():
+        raise AssertionError(f"{name}: the output has NaN or inf")
+    err = rel_rms_error(ref, out)
+    if not err < ratio:
+        raise AssertionError(f"{name}: rms(ref - out) / rms(ref) = {err:.3g} >= {ratio:g}")
+    return err
