@@ -70,10 +70,13 @@ def check_straight_through(fn) -> bool:
             return False
         want = select_weights(z, "hard_st")
         assert_close(f"forward on shape {shape}", got, want.detach())
+        no_grad = AssertionError("no gradient reached the scores: the forward must keep the "
+                                 "softmax in the graph (hard - soft.detach() + soft)")
+        if not got.requires_grad:
+            raise no_grad
         (got * up).sum().backward()
         if z1.grad is None:
-            raise AssertionError("no gradient reached the scores: the forward must keep the "
-                                 "softmax in the graph (hard - soft.detach() + soft)")
+            raise no_grad
         z2 = z.clone().requires_grad_()
         (torch.softmax(z2, -1) * up).sum().backward()
         assert_close(f"gradient on shape {shape}", z1.grad, z2.grad)
