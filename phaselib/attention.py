@@ -41,6 +41,11 @@ def causal_mask(T: int, window: int | None = None, *, device=None) -> torch.Tens
     return allowed if window is None else allowed & (d < window)
 
 
+def _last_queries_mask(Tq: int, Tk: int, device) -> torch.Tensor:
+    """[Tq, Tk] bool: the last Tq rows of the causal mask over Tk keys (a cache of Tk - Tq)."""
+    return torch.ones(Tq, Tk, dtype=torch.bool, device=device).tril(diagonal=Tk - Tq)
+
+
 def _check_qkv(q, k, v) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_float_tensor(name, t, ndim=4, shape_doc="of shape [B, H, T, dh]")
@@ -67,9 +72,10 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
     Tq, Tk = q.shape[-2], k.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     scores = (q @ k.transpose(-2, -1)) * scale
-    allowed = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device)
     if causal:
-        allowed = allowed.tril(diagonal=Tk - Tq)
+        allowed = _last_queries_mask(Tq, Tk, q.device)
+    else:
+        allowed = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device)
     if mask is not None:
         if mask.shape != (Tq, Tk) or mask.dtype != torch.bool:
             raise ValueError(f"mask must be a bool tensor of shape [Tq, Tk] = {(Tq, Tk)}, "
@@ -90,7 +96,7 @@ def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal
     _check_qkv(q, k, v)
     Tq, Tk = q.shape[-2], k.shape[-2]
     if causal and Tq != Tk:
-        mask = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril(diagonal=Tk - Tq)
+        mask = _last_queries_mask(Tq, Tk, q.device)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
     return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
 

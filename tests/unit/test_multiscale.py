@@ -106,6 +106,13 @@ def test_multiscale_transformer_adds_only_the_embedding_parameters():
     assert ms.num_params() - base.num_params() == extra
 
 
+@pytest.mark.parametrize("block_size, levels", [(32, 5), (100, 6), (128, 7), (3, 1), (1, 1)])
+def test_multiscale_transformer_default_levels_are_floor_log2_of_the_block(block_size, levels):
+    # Hand-counted: blocks of 1, 2, ..., 2**(L-1) tokens all fit twice in block_size.
+    cfg = TransformerConfig(vocab_size=11, block_size=block_size, n_layer=1, n_head=2, n_embd=16)
+    assert MultiScaleTransformer(cfg).multiscale.levels == levels
+
+
 def test_multiscale_transformer_rejects_bad_idx():
     model = MultiScaleTransformer(_cfg(), levels=2)
     with pytest.raises(ValueError, match="long tensor"):
