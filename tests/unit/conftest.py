@@ -1,16 +1,18 @@
-"""Unit-test set-up: kernels run under the Triton interpreter on the CPU.
+"""Unit-test set-up: the kernels run compiled on a GPU, under the Triton interpreter elsewhere.
 
 TRITON_INTERPRET must be set before any Triton kernel is defined, so it is set here,
-before the test modules import phaselib. On a GPU machine, run with TRITON_INTERPRET=0
-to test the compiled kernels instead.
+before the test modules import phaselib: "0" (compiled kernels) when CUDA is present,
+"1" (the interpreter, on the CPU) otherwise, unless the environment already says. The
+`device` fixture gives the matching device, so the same kernel tests run on both.
 """
 
 import os
 
-os.environ.setdefault("TRITON_INTERPRET", "1")
+import pytest
+import torch
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+if "TRITON_INTERPRET" not in os.environ:
+    os.environ["TRITON_INTERPRET"] = "0" if torch.cuda.is_available() else "1"
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -22,3 +24,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    """cuda with the compiled kernels when present, else the CPU under TRITON_INTERPRET=1."""
+    interpreting = os.environ.get("TRITON_INTERPRET") == "1"
+    if torch.cuda.is_available() and not interpreting:
+        return torch.device("cuda")
+    if not interpreting:
+        pytest.skip("no CUDA and TRITON_INTERPRET is not 1: the kernels cannot run here")
+    return torch.device("cpu")

@@ -1,86 +1,128 @@
-"""The Triton transport kernel against its reference twin, forward and gradients.
+"""The Triton transport kernel against its reference twin, forward and every gradient.
 
-Runs under the Triton interpreter on the CPU (tests/unit/conftest.py sets
-TRITON_INTERPRET=1). Tolerance in the manner of flash-linear-attention:
-rms(ref - tri) / rms(ref) < RATIO, NaN/inf checked first; fp32 rounding gives ~1e-7.
+The same tests run on CUDA (compiled kernels) and on the CPU under TRITON_INTERPRET=1:
+the `device` fixture of tests/unit/conftest.py picks. Tolerance in the manner of
+flash-linear-attention (`phaselib.testing.assert_close`): rms(ref - out) / rms(ref) below
+a ratio, NaN/inf checked first; fp32 rounding gives ~1e-7. Low-precision inputs are
+compared with the fp64 reference of the same (rounded) inputs.
 """
 
 import pytest
 import torch
 
 from phaselib import transport
-from phaselib.kernels.transport.reference import transport_reference
+from phaselib.kernels._tiles import MAX_BLOCK_D
+from phaselib.kernels.transport.reference import EPS, transport_reference
 from phaselib.kernels.transport.triton import transport_triton
+from phaselib.testing import assert_close
 
-RATIO = 1e-5
-
-
-def assert_close(name, ref, tri, ratio=RATIO):
-    assert torch.isfinite(tri).all(), f"{name}: the kernel gives NaN or inf"
-    err = (ref - tri).pow(2).mean().sqrt() / ref.pow(2).mean().sqrt().clamp_min(1e-12)
-    assert err < ratio, f"{name}: rms(ref - tri) / rms(ref) = {err:.3g} >= {ratio}"
+# (dtype, ratio for the output, ratio for the gradients)
+DTYPES = [(torch.float32, 1e-5, 1e-5), (torch.float16, 3e-3, 1e-2),
+          (torch.bfloat16, 2e-2, 5e-2)]
 
 
 def awkward_rows(n, d, seed):
-    """Random rows plus the guards: zero a, zero b, antipodal, equal, scaled copy."""
+    """Random rows plus the guards: zero a, zero b, antipodal, equal, scaled copy (the
+    scales are powers of two, so the guards stay exact in fp16 and bf16)."""
     g = torch.Generator().manual_seed(seed)
     a = torch.randn(n, d, generator=g)
     b = torch.randn(n, d, generator=g)
     if n >= 5:
         a[0] = 0.0
         b[1] = 0.0
-        b[2] = -2.5 * a[2]
+        b[2] = -2.0 * a[2]
         b[3] = a[3]
-        b[4] = 3.0 * a[4]
+        b[4] = 4.0 * a[4]
     return a, b
 
 
+def check(a, b, device, dtype=torch.float32, ratio=1e-5, gratio=1e-5, block_n=None):
+    a = a.to(device, dtype).requires_grad_(True)
+    b = b.to(device, dtype).requires_grad_(True)
+    a64 = a.detach().double().requires_grad_(True)
+    b64 = b.detach().double().requires_grad_(True)
+    ref, out = transport_reference(a64, b64), transport_triton(a, b, block_n=block_n)
+    assert out.dtype == dtype and out.device.type == device.type
+    assert_close("out", ref, out, ratio)
+    up = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1)).to(device)
+    ga_r, gb_r = torch.autograd.grad(ref, (a64, b64), up.double())
+    ga_t, gb_t = torch.autograd.grad(out, (a, b), up.to(dtype))
+    assert ga_t.dtype == dtype
+    assert_close("grad a", ga_r, ga_t, gratio)
+    assert_close("grad b", gb_r, gb_t, gratio)
+    return out
+
+
 @pytest.mark.parametrize("n,d", [(1, 5), (5, 2), (63, 5), (100, 12), (257, 3)])
-def test_forward_and_gradients_match_reference(n, d):
-    a, b = awkward_rows(n, d, seed=n * 31 + d)
-    a.requires_grad_(True)
-    b.requires_grad_(True)
-    ref, tri = transport_reference(a, b), transport_triton(a, b)
-    assert_close("out", ref, tri)
-    up = torch.randn_like(ref)
-    ga_r, gb_r = torch.autograd.grad(ref, (a, b), up)
-    ga_t, gb_t = torch.autograd.grad(tri, (a, b), up)
-    assert_close("grad a", ga_r, ga_t)
-    assert_close("grad b", gb_r, gb_t)
+def test_forward_and_gradients_match_reference(device, n, d):
+    check(*awkward_rows(n, d, seed=n * 31 + d), device)
 
 
-def test_guard_rows_match_reference_row_by_row():
+@pytest.mark.parametrize("dtype,ratio,gratio", DTYPES[1:])
+def test_low_precision_keeps_its_dtype_and_computes_in_fp32(device, dtype, ratio, gratio):
+    if dtype == torch.bfloat16 and device.type == "cpu":
+        pytest.skip("the interpreter has no bfloat16; it compiles on a GPU")
+    check(*awkward_rows(65, 24, seed=11), device, dtype, ratio, gratio)
+
+
+@pytest.mark.parametrize("d", [MAX_BLOCK_D + 1, 3 * MAX_BLOCK_D - 5])
+def test_large_d_is_walked_in_tiles(device, d):
+    a, b = awkward_rows(9, d, seed=d)
+    # The fallback axis (smallest |u|) in the last tile: the argmin runs across tiles.
+    a[2] = torch.linspace(1.0, 2.0, d)
+    a[2, d - 3] = 1e-3
+    b[2] = -2.0 * a[2]
+    out = check(a, b, device, block_n=4)
+    anti = out[2, :-1].detach().cpu()
+    assert anti.norm().item() == pytest.approx(torch.pi, rel=1e-5)
+    assert anti.abs().argmax().item() == d - 3, "antipodal tangent along the smallest axis"
+
+
+def test_guard_rows_match_reference_row_by_row(device):
     a, b = awkward_rows(5, 7, seed=3)
-    a.requires_grad_(True)
-    b.requires_grad_(True)
+    a, b = a.to(device).requires_grad_(True), b.to(device).requires_grad_(True)
     ref, tri = transport_reference(a, b), transport_triton(a, b)
     torch.testing.assert_close(tri, ref, atol=1e-6, rtol=1e-5)
     assert (tri[:2] == 0).all(), "a zero a or b gives the zero delta"
-    assert torch.allclose(tri[2, :-1].norm(), torch.tensor(torch.pi)), "antipodal: angle pi"
+    assert tri[2, :-1].norm().item() == pytest.approx(torch.pi, rel=1e-6), "antipodal: angle pi"
     up = torch.randn_like(ref)
     for g_r, g_t in zip(torch.autograd.grad(ref, (a, b), up), torch.autograd.grad(tri, (a, b), up)):
         torch.testing.assert_close(g_t, g_r, atol=1e-5, rtol=1e-4)
 
 
-def test_several_programs_and_leading_dims():
+def test_zero_guard_is_the_same_squared_norm_test_in_kernel_and_reference(device):
+    # Norms just below and just above EPS: the kernel and the reference must agree on which
+    # rows count as zero, by comparing |a|^2 with EPS^2 (no sqrt rounding involved).
+    scales = torch.tensor([0.5, 0.999, 1.001, 2.0, 10.0]) * EPS
+    a = torch.zeros(5, 3)
+    a[:, 0] = scales
+    b = torch.ones(5, 3)
+    ref = transport_reference(a, b)
+    tri = transport_triton(a.to(device), b.to(device)).cpu()
+    zero_ref = (ref == 0).all(-1)
+    assert zero_ref.tolist() == [True, True, False, False, False]
+    assert (tri == 0).all(-1).tolist() == zero_ref.tolist()
+
+
+def test_several_programs_and_leading_dims(device):
     a, b = awkward_rows(60, 12, seed=7)
-    a, b = a.view(3, 4, 5, 12), b.view(3, 4, 5, 12)
+    a, b = a.view(3, 4, 5, 12).to(device), b.view(3, 4, 5, 12).to(device)
     tri = transport_triton(a, b, block_n=8)
     assert tri.shape == (3, 4, 5, 13)
     assert_close("out", transport_reference(a, b), tri)
 
 
-def test_public_transport_dispatches_to_triton():
-    a, b = awkward_rows(9, 6, seed=1)
+def test_public_transport_dispatches_to_triton(device):
+    a, b = (t.to(device) for t in awkward_rows(9, 6, seed=1))
     torch.testing.assert_close(transport(a, b, backend="triton"), transport_reference(a, b),
                                atol=1e-6, rtol=1e-5)
 
 
-def test_atan2_polynomial_is_accurate_on_all_quadrants():
+def test_atan2_polynomial_is_accurate_on_all_quadrants(device):
     # cos from -1 to 1, sin > 0: the angle of transport covers (0, pi].
     ang = torch.linspace(1e-3, torch.pi - 1e-3, 257)
     a = torch.zeros(257, 2)
     a[:, 0] = 1.0
     b = torch.stack([torch.cos(ang), torch.sin(ang)], -1)
-    tri = transport_triton(a, b)
+    tri = transport_triton(a.to(device), b.to(device)).cpu()
     assert (tri[:, :-1].norm(dim=-1) - ang).abs().max() < 1e-6

@@ -177,3 +177,22 @@ def test_find_leaks_flags_the_leaky_pyramid_and_passes_the_causal_one():
     leaks = find_leaks(lambda z: leaky_pyramid(z, 4)[0], x)
     assert leaks and all(t < s for s, t in leaks)
     assert (5, 4) in leaks                       # x[5] is in level 1's block {4, 5}, read at t = 4
+
+
+def test_levels_completed_counts_one_plus_trailing_ones_capped():
+    from phaselib.pyramid import levels_completed
+
+    assert [levels_completed(t, 10) for t in range(8)] == [1, 2, 1, 3, 1, 2, 1, 4]
+    assert levels_completed(2 ** 12 - 1, 5) == 5
+    assert levels_completed(6, 1) == 1
+    with pytest.raises(ValueError, match="t >= 0"):
+        levels_completed(-1, 3)
+
+
+def test_levels_completed_matches_the_blocks_the_stream_completes():
+    # Independent count: level l completes a block at t when t + 1 is a multiple of 2**l.
+    from phaselib.pyramid import levels_completed
+
+    for t in range(70):
+        want = sum(1 for lvl in range(6) if (t + 1) % (1 << lvl) == 0)
+        assert levels_completed(t, 6) == want, t
