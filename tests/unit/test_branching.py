@@ -1,0 +1,157 @@
+"""Tests for phaselib.branching: the select task, the straight-through step, the gate and
+router, parameter budgets, and the transition-width metric."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from phaselib.branching import (KINDS, MLP, HardGate, Top1Router, evaluate,
+                                expert_width_for_budget, make_model, n_params, profile,
+                                run_cell, select_batch, select_targets,
+                                straight_through_step, transition_center, transition_width)
+
+
+def test_select_targets_on_a_hand_example():
+    x = torch.tensor([[0.3, -0.7, 0.2], [0.3, -0.7, -0.2], [-0.5, 0.9, 1e-6],
+                      [0.1, 0.4, 0.0]])
+    want = torch.tensor([[0.3], [-0.7], [-0.5], [0.4]])   # s = 0 takes b
+    assert torch.equal(select_targets(x), want)
+
+
+def test_select_batch_ranges_and_targets():
+    x, y = select_batch(501, torch.Generator().manual_seed(3), s_range=0.1)
+    assert x.shape == (501, 3) and y.shape == (501, 1)
+    assert x[:, :2].abs().max() <= 1 and x[:, 2].abs().max() <= 0.1
+    assert torch.equal(y, torch.where(x[:, 2:] > 0, x[:, :1], x[:, 1:2]))
+
+
+def test_select_targets_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"\[N, 3\]"):
+        select_targets(torch.zeros(4, 2))
+    with pytest.raises(TypeError, match="floating-point"):
+        select_targets(torch.zeros(4, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match="s_range"):
+        select_batch(8, s_range=0.0)
+
+
+def test_straight_through_forward_is_exactly_hard_and_gradient_is_nonzero():
+    z = torch.tensor([-2.0, -1e-4, 0.0, 1e-4, 3.0], requires_grad=True)
+    g = straight_through_step(z, tau=0.5)
+    assert torch.equal(g.detach(), torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0]))
+    g.sum().backward()
+    sig = torch.sigmoid(z.detach() / 0.5)
+    torch.testing.assert_close(z.grad, sig * (1 - sig) / 0.5)
+    assert (z.grad > 0).all()
+
+
+def test_straight_through_rejects_bad_tau():
+    with pytest.raises(ValueError, match="tau"):
+        straight_through_step(torch.zeros(3), tau=0)
+
+
+def test_hard_gate_output_is_one_expert_exactly():
+    torch.manual_seed(0)
+    m = HardGate(7, factored=True)
+    x, _ = select_batch(97, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        g = m.gate_value(x)
+        e1, e2 = m.experts[0](x[:, :2]), m.experts[1](x[:, :2])
+        y, _ = m(x)
+    assert set(g.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(y, torch.where(g > 0, e1, e2))
+
+
+def test_router_selects_exactly_one_expert_per_example_and_trains_the_router():
+    torch.manual_seed(0)
+    m = Top1Router(5, n_experts=3)
+    x, y = select_batch(131, torch.Generator().manual_seed(2))
+    w = m.weights(x)
+    assert ((w == 1).sum(1) == 1).all() and ((w == 0).sum(1) == 2).all()
+    assert torch.equal(w.argmax(1), m.router(x).argmax(1))
+    _, loss = m(x, y)
+    loss.backward()
+    assert m.router.weight.grad.abs().sum() > 0
+
+
+def test_unchosen_experts_get_no_gradient():
+    torch.manual_seed(0)
+    m = Top1Router(5, n_experts=3)
+    x, y = select_batch(64, torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        m.router.bias.copy_(torch.tensor([10.0, -10.0, -10.0]))   # expert 0 always
+    m(x, y)[1].backward()
+    assert m.experts[0][0].weight.grad.abs().sum() > 0
+    assert m.experts[1][0].weight.grad is None or (m.experts[1][0].weight.grad == 0).all()
+
+
+def test_param_counts_and_budget():
+    assert n_params(MLP(32)) == 3 * 32 + 32 + 32 * 32 + 32 + 32 + 1
+    budget = n_params(MLP(32))
+    for kind in ("hard_gate", "top1_router"):
+        for factored in (False, True):
+            w = expert_width_for_budget(budget, kind, factored=factored)
+            assert n_params(make_model(kind, w, factored=factored)) <= budget
+            assert n_params(make_model(kind, w + 1, factored=factored)) > budget
+    with pytest.raises(ValueError, match="kind"):
+        make_model("transformer", 8)
+    with pytest.raises(ValueError, match="experts"):
+        make_model("mlp", 8, factored=True)
+
+
+@pytest.mark.parametrize("k", [3.0, 17.0, 250.0])
+def test_transition_width_of_a_sigmoid_is_2_ln9_over_k(k):
+    s = np.linspace(-2, 2, 40001)
+    p = 1 / (1 + np.exp(-k * s))
+    assert transition_width(s, p) == pytest.approx(2 * math.log(9) / k, rel=2e-3)
+    assert transition_center(s, p) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_transition_width_of_a_step_is_set_by_the_grid():
+    s = np.linspace(-1, 1, 2001)
+    p = (s > 0.25).astype(float)
+    assert transition_width(s, p) == pytest.approx(0.8 * 0.001, rel=1e-6)
+    assert transition_center(s, p) == pytest.approx(0.25 + 0.5 * 0.001, abs=1e-9)
+
+
+def test_transition_width_is_inf_when_the_rise_is_incomplete_or_reversed():
+    s = np.linspace(-1, 1, 101)
+    assert transition_width(s, 0.5 + 0.3 * s) == math.inf       # 0.2 .. 0.8
+    assert transition_width(s, (s < 0).astype(float)) == math.inf   # falls instead
+    assert math.isnan(transition_center(s, np.full_like(s, 0.7)))
+    with pytest.raises(ValueError, match="increasing"):
+        transition_width(s[::-1], s)
+
+
+def test_profile_of_a_hard_gate_is_a_step(one_thread):
+    torch.manual_seed(0)
+    m = HardGate(4, factored=True)
+    with torch.no_grad():   # gate on s only, experts return a and b exactly
+        m.gate.weight.copy_(torch.tensor([[0.0, 0.0, 5.0]]))
+        m.gate.bias.zero_()
+    m.experts = torch.nn.ModuleList([_Pick(0), _Pick(1)])
+    s = torch.linspace(-0.5, 0.5, 1001)
+    p = profile(m, 0.6, -0.2, s)
+    torch.testing.assert_close(p, (s > 0).float())
+    assert transition_width(s, p) == pytest.approx(0.8 * 0.001, rel=1e-5)
+    res = evaluate(m, n_test=512)
+    assert all(v < 1e-12 for v in res["mse"].values())
+
+
+class _Pick(torch.nn.Module):
+    def __init__(self, i):
+        super().__init__()
+        self.i, self.dummy = i, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, v):
+        return v[:, self.i:self.i + 1] + 0 * self.dummy
+
+
+def test_run_cell_learns_the_task_and_mlp_blends(one_thread):
+    r = run_cell(0, "mlp", 16, steps=300)
+    assert r["params"] == n_params(MLP(16))
+    assert r["mse"]["1.0"] < 0.05                  # far better than predicting 0 (1/3)
+    assert r["width"] > 10 * r["grid_step"]        # a continuous rise, not a step
+    assert r["mse"]["0.01"] > r["mse"]["1.0"]      # the error sits at the boundary
+    assert set(KINDS) == {"mlp", "soft_gate", "hard_gate", "top1_router"}
