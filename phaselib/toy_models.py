@@ -28,7 +28,8 @@ __all__ = ["FeatureMLP", "ScaleCopier"]
 def _loss(logits, targets, ignore_index=-100):
     if targets is None:
         return None
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index)
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(),
+                           ignore_index=ignore_index)
 
 
 class FeatureMLP(nn.Module):
@@ -39,7 +40,8 @@ class FeatureMLP(nn.Module):
     MLP([e_t, features_t]) [B, T, vocab]; causal exactly when feature_fn is.
     """
 
-    def __init__(self, feature_fn, vocab: int, dim: int, levels: int, hidden: int = 128):
+    def __init__(self, feature_fn, vocab: int, dim: int, levels: int,
+                 hidden: int = 128):
         super().__init__()
         for name, value in (("vocab", vocab), ("dim", dim), ("levels", levels),
                             ("hidden", hidden)):
@@ -71,7 +73,8 @@ class ScaleCopier(nn.Module):
 
     def __init__(self, vocab: int, n_levels: int, n_embd: int, kind: str):
         super().__init__()
-        for name, value in (("vocab", vocab), ("n_levels", n_levels), ("n_embd", n_embd)):
+        for name, value in (("vocab", vocab), ("n_levels", n_levels),
+                            ("n_embd", n_embd)):
             check_positive_int(name, value)
         self.vocab, self.n_levels = vocab, n_levels
         self.wte = nn.Embedding(vocab + n_levels, n_embd)
@@ -86,8 +89,10 @@ class ScaleCopier(nn.Module):
         e = self.wte(idx)                                   # [B, T, C]
         cand = dyadic_lags(e, self.n_levels)                # [B, T, L, C]
         if self.noise:
-            right = F.one_hot(idx[:, 0] - self.vocab, self.n_levels).bool()[:, None, :, None]
-            noise = torch.randn(cand.shape, generator=self.noise_gen, device=cand.device)
+            level = idx[:, 0] - self.vocab                     # the announced scale
+            right = F.one_hot(level, self.n_levels).bool()[:, None, :, None]
+            noise = torch.randn(cand.shape, generator=self.noise_gen,
+                                device=cand.device)
             cand = torch.where(right, cand, cand + self.noise * noise)
         out, w = self.select(self.ln_q(e[:, :1] + e), cand)
         self.weights = w                                    # [B, T, L], for the entropy

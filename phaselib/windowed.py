@@ -45,7 +45,8 @@ class WindowedBlock(nn.Module):
         super().__init__()
         check_positive_int("window", window, allow_none=True)
         if n_embd % n_head:
-            raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+            raise ValueError(f"n_embd ({n_embd}) must be divisible by "
+                             f"n_head ({n_head})")
         self.n_head, self.window = n_head, window
         self.ln_1, self.ln_2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
         self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=False)
@@ -57,12 +58,14 @@ class WindowedBlock(nn.Module):
         self.tap_resid_post = Tap()  # [B, T, C] the stream after this block
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mask = causal_mask(x.shape[1], self.window, device=x.device)  # the last `window` keys
-        q, k, v = (split_heads(t, self.n_head) for t in self.qkv(self.ln_1(x)).chunk(3, -1))
+        # Keys the query may see: the last `window` of them (all, for window=None).
+        mask = causal_mask(x.shape[1], self.window, device=x.device)
+        qkv = self.qkv(self.ln_1(x)).chunk(3, -1)
+        q, k, v = (split_heads(t, self.n_head) for t in qkv)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         x = x + self.proj(merge_heads(y))
         if self.slots is not None:
-            x = x + self.slots(self.ln_s(x))[0]             # read the slots into the stream
+            x = x + self.slots(self.ln_s(x))[0]     # read the slots into the stream
         x = x + self.mlp(self.ln_2(x))
         return self.tap_resid_post(x)
 
@@ -80,14 +83,17 @@ class WindowedLM(nn.Module):
                  hard: bool = False, gate_bias: float = 0.0):
         super().__init__()
         for name, value in (("vocab_in", vocab_in), ("vocab_out", vocab_out),
-                            ("n_embd", n_embd), ("n_head", n_head), ("n_layer", n_layer)):
+                            ("n_embd", n_embd), ("n_head", n_head),
+                            ("n_layer", n_layer)):
             check_positive_int(name, value)
         if isinstance(n_slots, bool) or not isinstance(n_slots, int) or n_slots < 0:
-            raise ValueError(f"n_slots must be an int >= 0 (0: no slots), got {n_slots!r}")
+            raise ValueError(f"n_slots must be an int >= 0 (0: no slots), "
+                             f"got {n_slots!r}")
         self.vocab_in = vocab_in
         self.wte = nn.Embedding(vocab_in, n_embd)
         self.tap_embed = Tap()  # [B, T, C]
-        # Each block's slots are built before the block (the chapter's initialisation order).
+        # Each block's slots are built before the block (the chapter's order of
+        # initialisation, which its results depend on).
         self.blocks = nn.ModuleList(
             WindowedBlock(n_embd, n_head, window,
                           DecisionSlots(n_embd, n_slots, hard=hard, gate_bias=gate_bias)
@@ -97,7 +103,8 @@ class WindowedLM(nn.Module):
         self.head = nn.Linear(n_embd, vocab_out, bias=False)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        if not isinstance(idx, torch.Tensor) or idx.dtype != torch.long or idx.dim() != 2:
+        if not (isinstance(idx, torch.Tensor) and idx.dtype == torch.long
+                and idx.dim() == 2):
             raise ValueError("idx must be a long tensor of shape [B, T], got "
                              f"{getattr(idx, 'dtype', type(idx).__name__)} "
                              f"{tuple(getattr(idx, 'shape', ()))}")
