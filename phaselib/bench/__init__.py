@@ -2,7 +2,9 @@
 
 Each benchmark is a module in this package with a `main(argv)` function registered in
 BENCHMARKS below; `phaselib.bench.io` reads and writes the result files the book plots.
-Speed is measured here, never in timed unit tests.
+Speed is measured here, never in timed unit tests. On a machine with a GPU, run
+`python -m phaselib.bench gpu-check` first: the kernel tests on CUDA and the GPU
+benchmarks, written where the GPU-kernels chapter reads them.
 """
 
 BENCHMARKS: dict[str, str] = {
@@ -11,4 +13,5 @@ BENCHMARKS: dict[str, str] = {
     "pyramid": "phaselib.bench.kernels",
     "pyramid-bandwidth": "phaselib.bench.pyramid_bandwidth",
     "attention": "phaselib.bench.attention",
+    "gpu-check": "phaselib.bench.gpu_check",
 }

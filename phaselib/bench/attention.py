@@ -11,34 +11,29 @@ Book: Part II, "F2 Quadratic pairwise cost". Methods, all causal, on q, k, v
 - linear:  chunked causal `linear_attention`;
 - pyramid: `phaselib.pyramid.pyramid`, the causal dyadic transport features.
 
-Time: median wall-clock seconds of `repeats` calls after one warm-up, under no_grad.
-Memory (`mem_bytes`, the peak allocated above the inputs during one call, output
-included) is measured: on CUDA with `torch.cuda.max_memory_allocated`; on the CPU from
-the allocation events that `torch.profiler` records with `profile_memory=True` (the
-running "Total Allocated" of PyTorch's CPU allocator), in a separate, untimed call.
-Python's `tracemalloc` would not see these allocations. Each row also carries
-`accounted_bytes`, what the method must allocate counted from the shapes by reading its
-code, to compare with; `mem_kind` says how `mem_bytes` was obtained.
+Rows are `io.result_row`s (pass "forward", under no_grad): `time_s` from the one timer
+`timing.time_call` (median of `repeats` calls), `peak_bytes` (the peak allocated above
+the inputs during one separate call, output included) from `timing.peak_bytes`: on CUDA
+`torch.cuda.max_memory_allocated`, on the CPU the allocation events of `torch.profiler`.
+Each row also carries `accounted_bytes`, what the method must allocate counted from the
+shapes by reading its code, to compare with; `mem_kind` says how `peak_bytes` was obtained.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 
 import torch
 import torch.nn.functional as F
 
 from ..attention import attention
 from ..efficient_attention import linear_attention, sliding_window_attention
-from ..kernels.pyramid.reference import default_levels
+from .._levels import default_levels
 from ..pyramid import pyramid
-from .io import write_results
-from .timing import median_time
+from .io import result_row, write_results
+from .timing import MEMORY, TIMER, peak_bytes, time_call
 
-__all__ = ["METHODS", "accounted_bytes", "cpu_peak_bytes", "run", "main", "plot_time", "plot_memory"]
+__all__ = ["METHODS", "accounted_bytes", "run", "main", "plot_time", "plot_memory"]
 
 METHODS = ("naive", "sdpa", "window", "linear", "pyramid")
 
@@ -88,35 +83,10 @@ def accounted_bytes(method: str, B: int, H: int, T: int, dh: int, *, window: int
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def cpu_peak_bytes(fn) -> int | None:
-    """Peak bytes PyTorch's CPU allocator holds during fn() above what it held before.
-
-    Read from the "[memory]" events of `torch.profiler` (profile_memory=True), whose
-    "Total Allocated" is the allocator's running total. None if no event was recorded.
-    """
-    from torch.profiler import ProfilerActivity, profile
-
-    os.environ.setdefault("KINETO_LOG_LEVEL", "99")  # silence the profiler's start/stop lines
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    fd, path = tempfile.mkstemp(suffix=".json")
-    os.close(fd)
-    try:
-        prof.export_chrome_trace(path)
-        with open(path) as f:
-            events = [e["args"] for e in json.load(f)["traceEvents"] if e.get("name") == "[memory]"]
-    finally:
-        os.remove(path)
-    if not events:
-        return None
-    before = events[0]["Total Allocated"] - events[0]["Bytes"]
-    return int(max(e["Total Allocated"] for e in events) - before)
-
-
 def run(ts, methods=METHODS, *, B: int = 1, H: int = 4, dh: int = 32, window: int = 128,
         chunk: int = 64, repeats: int = 3, device: str = "cpu", seed: int = 0,
         naive_max_t: int | None = None) -> list[dict]:
-    """One row per (method, T): {"method", "T", "seconds", "mem_bytes", "mem_kind"}.
+    """One `result_row` per (method, T), pass "forward", with `accounted_bytes` and `mem_kind`.
 
     `naive_max_t` skips the naive method above that length (its [T, T] matrices grow fast).
     """
@@ -124,6 +94,7 @@ def run(ts, methods=METHODS, *, B: int = 1, H: int = 4, dh: int = 32, window: in
     if unknown:
         raise ValueError(f"methods must be among {METHODS}, got {unknown}")
     dev = torch.device(device)
+    kind = "measured (torch.cuda)" if dev.type == "cuda" else "measured (profiler)"
     g = torch.Generator().manual_seed(seed)
     rows = []
     for T in ts:
@@ -132,21 +103,15 @@ def run(ts, methods=METHODS, *, B: int = 1, H: int = 4, dh: int = 32, window: in
         for m in methods:
             if m == "naive" and naive_max_t is not None and T > naive_max_t:
                 continue
-            with torch.no_grad():
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                    torch.cuda.reset_peak_memory_stats()
-                base = torch.cuda.memory_allocated() if dev.type == "cuda" else 0
-                seconds = median_time(lambda: _call(m, q, k, v, x, window, chunk), dev, repeats, warmup=1)
+
+            @torch.no_grad()
+            def call(m=m):
+                return _call(m, q, k, v, x, window, chunk)
+
             acct = accounted_bytes(m, B, H, T, dh, window=window, chunk=chunk)
-            if dev.type == "cuda":
-                mem, kind = torch.cuda.max_memory_allocated() - base, "measured (torch.cuda)"
-            else:
-                with torch.no_grad():
-                    mem = cpu_peak_bytes(lambda: _call(m, q, k, v, x, window, chunk))
-                mem, kind = (acct, "accounted") if mem is None else (mem, "measured (profiler)")
-            rows.append({"method": m, "T": T, "seconds": seconds,
-                         "mem_bytes": int(mem), "mem_kind": kind, "accounted_bytes": int(acct)})
+            rows.append(result_row(m, "forward", T, time_call(call, dev, repeats),
+                                   peak_bytes(call, dev), mem_kind=kind,
+                                   accounted_bytes=int(acct)))
     return rows
 
 
@@ -182,13 +147,13 @@ def _plot(ax, rows, key, methods, fit_from):
 
 def plot_time(ax, results, methods=METHODS, fit_from: int = 0) -> dict:
     """Seconds per call against T on log-log axes; returns {method: slope fitted for T >= fit_from}."""
-    slopes = _plot(ax, _rows_of(results), "seconds", methods, fit_from)
+    slopes = _plot(ax, _rows_of(results), "time_s", methods, fit_from)
     ax.set_ylabel("time per call (s)")
     return slopes
 
 
-def plot_memory(ax, results, methods=METHODS, fit_from: int = 0, key: str = "mem_bytes") -> dict:
-    """Peak bytes against T (key "mem_bytes", measured, or "accounted_bytes"); returns slopes."""
+def plot_memory(ax, results, methods=METHODS, fit_from: int = 0, key: str = "peak_bytes") -> dict:
+    """Peak bytes against T (key "peak_bytes", measured, or "accounted_bytes"); returns slopes."""
     slopes = _plot(ax, _rows_of(results), key, methods, fit_from)
     ax.set_ylabel("peak memory (bytes)")
     return slopes
@@ -221,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     methods = tuple(m for m in a.methods.split(",") if m)
     rows = run(ts, methods, B=a.batch, H=a.heads, dh=a.head_dim, window=a.window, chunk=a.chunk,
                repeats=a.repeats, device=a.device, naive_max_t=a.naive_max_t)
+    kind = "cuda" if a.device.startswith("cuda") else "cpu"
     write_results(a.out, "attention", rows, device=a.device, B=a.batch, H=a.heads, dh=a.head_dim,
-                  window=a.window, chunk=a.chunk, repeats=a.repeats)
+                  window=a.window, chunk=a.chunk, repeats=a.repeats, timed=TIMER[kind],
+                  memory=MEMORY[kind])
     print(f"wrote {len(rows)} rows to {a.out}")
     return 0

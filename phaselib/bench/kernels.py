@@ -5,12 +5,9 @@ Book: Part IV, "GPU kernels". Two benchmarks share this module:
 * `python -m phaselib.bench pyramid --out FILE.json [--device cuda --max-t 65536]`:
   `phaselib.pyramid` (x [B, T, D]) and `F.scaled_dot_product_attention(causal)` (q, k, v
   [B, H, T, D/H]), forward and forward+backward, at T = min_t, 2 min_t, ..., max_t.
-  Time: median of `repeats` runs after a warm-up, the device synchronised around each.
-  Peak memory: bytes allocated during the call above what was live before it (inputs
-  and the upstream gradient are made beforehand and not counted). On CUDA this is
-  `torch.cuda.max_memory_allocated`; on the CPU, which has no such counter, it is the
-  peak of the bytes of tensor storages made by PyTorch operators and still alive
-  (`LiveBytes`, a dispatch mode): scratch space inside one operator is not seen.
+  Time and peak memory: `timing.time_call` and `timing.peak_bytes`, the one timer and
+  the one memory measurement of every benchmark (inputs and the upstream gradient are
+  made beforehand and not counted).
 * `python -m phaselib.bench pyramid-bandwidth --out FILE.json`: the bytes the pyramid
   must move (read x, write the features; backward: read the upstream gradient and x,
   write the gradient of x) divided by its time, as a fraction of what `clone` achieves
@@ -22,76 +19,22 @@ On the CPU the pyramid runs its PyTorch reference ("auto"); on CUDA the Triton k
 from __future__ import annotations
 
 import argparse
-import weakref
 
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
-from ..kernels.pyramid.reference import default_levels
+from .._levels import default_levels
 from ..pyramid import pyramid
-from .io import write_results
-from .timing import geometric_lengths, median_time
+from .io import result_row, write_results
+from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
-__all__ = ["LiveBytes", "median_time", "peak_bytes", "pyramid_cost", "sdpa_cost",
-           "bandwidth_cost", "lengths", "plot_cost", "plot_bandwidth", "main", "main_bandwidth"]
-
-
-class LiveBytes(TorchDispatchMode):
-    """Track the bytes of live tensor storages created by operators; `.peak` is the max.
-
-    A storage counts from the operator that makes it until the last tensor on it is
-    garbage; views of tensors made before the mode started are not counted.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.live, self.peak, self._refs = 0, 0, {}
-
-    def _free(self, key, nbytes):
-        self._refs[key] -= 1
-        if self._refs[key] == 0:
-            del self._refs[key]
-            self.live -= nbytes
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
-                  if isinstance(t, torch.Tensor)}
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor) and t.device.type == "cpu":
-                st = t.untyped_storage()
-                key, nbytes = st.data_ptr(), st.nbytes()
-                if key in inputs and key not in self._refs:
-                    continue                   # a view of, or in place on, a tensor made before
-                if key not in self._refs:
-                    self._refs[key] = 0
-                    self.live += nbytes
-                    self.peak = max(self.peak, self.live)
-                self._refs[key] += 1
-                weakref.finalize(t, self._free, key, nbytes)
-        return out
+__all__ = ["pyramid_cost", "sdpa_cost", "bandwidth_cost", "lengths", "plot_cost",
+           "plot_bandwidth", "main", "main_bandwidth"]
 
 
-def peak_bytes(fn, device: torch.device) -> int:
-    """Bytes allocated by one call of fn() above what was live before it (see module doc)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - before
-    with LiveBytes() as tracker:
-        fn()
-    return tracker.peak
-
-
-def _measure(fwd, bwd, device, repeats) -> list[tuple[str, float, int]]:
-    return [("forward", median_time(fwd, device, repeats), peak_bytes(fwd, device)),
-            ("forward+backward", median_time(bwd, device, repeats), peak_bytes(bwd, device))]
+def _measure(method, T, fwd, bwd, device, repeats, **extra) -> list[dict]:
+    return [result_row(method, p, T, time_call(fn, device, repeats), peak_bytes(fn, device), **extra)
+            for p, fn in (("forward", fwd), ("forward+backward", bwd))]
 
 
 def pyramid_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto", seed=0) -> list[dict]:
@@ -109,8 +52,7 @@ def pyramid_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto",
     def bwd():
         return torch.autograd.grad(pyramid(x, L, backend=backend)[0], x, gout)[0]
 
-    return [{"method": "pyramid", "pass": p, "T": T, "time_s": s, "peak_bytes": b, "levels": L}
-            for p, s, b in _measure(fwd, bwd, device, repeats)]
+    return _measure("pyramid", T, fwd, bwd, device, repeats, levels=L, backend=backend)
 
 
 def sdpa_cost(T, dim=64, heads=1, batch=1, *, repeats=5, device="cpu", seed=0) -> list[dict]:
@@ -129,8 +71,7 @@ def sdpa_cost(T, dim=64, heads=1, batch=1, *, repeats=5, device="cpu", seed=0) -
     def bwd():
         return torch.autograd.grad(F.scaled_dot_product_attention(q, k, v, is_causal=True), (q, k, v), gout)
 
-    return [{"method": "sdpa", "pass": p, "T": T, "time_s": s, "peak_bytes": b}
-            for p, s, b in _measure(fwd, bwd, device, repeats)]
+    return _measure("sdpa", T, fwd, bwd, device, repeats, heads=heads)
 
 
 def bandwidth_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto", seed=0) -> list[dict]:
@@ -148,13 +89,13 @@ def bandwidth_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto
            "backward": lambda: torch.autograd.grad(out, x, gout, retain_graph=True)}
     rows = []
     for p, nbytes in moved.items():
-        t_pyr = median_time(fns[p], device, repeats)
+        t_pyr = time_call(fns[p], device, repeats)
         buf = torch.empty(nbytes // (2 * esize), device=device)   # clone reads and writes it
-        t_copy = median_time(buf.clone, device, repeats)
+        t_copy = time_call(buf.clone, device, repeats)
         bw_pyr, bw_copy = nbytes / t_pyr, 2 * buf.numel() * esize / t_copy
-        rows.append({"pass": p, "T": T, "levels": L, "bytes": nbytes, "time_s": t_pyr,
-                     "copy_time_s": t_copy, "bytes_per_s": bw_pyr, "copy_bytes_per_s": bw_copy,
-                     "fraction_of_copy": bw_pyr / bw_copy})
+        rows.append(result_row("pyramid", p, T, t_pyr, peak_bytes(fns[p], device), levels=L,
+                               bytes=nbytes, copy_time_s=t_copy, bytes_per_s=bw_pyr,
+                               copy_bytes_per_s=bw_copy, fraction_of_copy=bw_pyr / bw_copy))
     return rows
 
 
@@ -235,13 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows[-4:]:
             print(f"{r['method']:>8} {r['pass']:>16} T={T:>6} {r['time_s'] * 1e3:9.2f} ms "
                   f"{r['peak_bytes'] / 2**20:9.2f} MiB", flush=True)
-    memory = ("torch.cuda.max_memory_allocated above the live bytes before the call"
-              if a.device.startswith("cuda") else
-              "peak bytes of live tensor storages made by operators during the call (LiveBytes)")
+    kind = "cuda" if a.device.startswith("cuda") else "cpu"
     path = write_results(a.out, "pyramid", rows, device=a.device, dim=a.dim, heads=a.heads,
                          batch=a.batch, repeats=a.repeats, backend=a.backend,
-                         threads=torch.get_num_threads(), timed="median of repeats after a warm-up",
-                         memory=memory)
+                         threads=torch.get_num_threads(), timed=TIMER[kind], memory=MEMORY[kind])
     print(f"wrote {path}")
     return 0
 
@@ -255,8 +193,10 @@ def main_bandwidth(argv: list[str] | None = None) -> int:
         for r in rows[-2:]:
             print(f"{r['pass']:>9} T={T:>6} {r['bytes_per_s'] / 1e9:7.2f} GB/s, copy "
                   f"{r['copy_bytes_per_s'] / 1e9:7.2f} GB/s: {r['fraction_of_copy']:.2f}", flush=True)
+    kind = "cuda" if a.device.startswith("cuda") else "cpu"
     path = write_results(a.out, "pyramid-bandwidth", rows, device=a.device, dim=a.dim, batch=a.batch,
                          repeats=a.repeats, backend=a.backend, threads=torch.get_num_threads(),
+                         timed=TIMER[kind], memory=MEMORY[kind],
                          moved="forward: read x, write features; backward: read grad and x, write grad x")
     print(f"wrote {path}")
     return 0

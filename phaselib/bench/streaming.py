@@ -16,7 +16,10 @@ and only the next steps are timed:
     the bits of t (on average fewer than two). Levels = default_levels(T), log2 T.
 
 Only the mixing is timed: the projections that make q, k, v (or the pyramid's input)
-are the same on both sides and are left out.
+are the same on both sides and are left out. Rows are `io.result_row`s, pass "decode":
+`time_s` is seconds per token (the one timer, `timing.time_call`), `peak_bytes` what one
+call allocates (`timing.peak_bytes`), and `state_bytes` what the method keeps between
+tokens.
 """
 
 from __future__ import annotations
@@ -26,14 +29,20 @@ import argparse
 import torch
 
 from ..attention import attention
-from ..kernels.pyramid.reference import default_levels
+from .._levels import default_levels
 from ..kernels.pyramid.streaming import PyramidState
 from ..streaming import pyramid_step
-from .io import write_results
-from .timing import best_time, geometric_lengths
+from .io import result_row, write_results
+from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
 __all__ = ["context_lengths", "best_time", "attention_decode_cost", "pyramid_decode_cost",
            "run", "main"]
+
+
+def best_time(fn, repeats: int = 5, inner: int = 1, device="cpu") -> float:
+    """The old name of the one timer, kept while the pyramid chapter still imports it:
+    `timing.time_call(fn, device, repeats)` (`inner` is ignored)."""
+    return time_call(fn, device, repeats)
 
 
 def context_lengths(min_t: int = 256, max_t: int = 65536) -> list[int]:
@@ -43,11 +52,11 @@ def context_lengths(min_t: int = 256, max_t: int = 65536) -> list[int]:
 
 @torch.no_grad()
 def attention_decode_cost(T: int, dim: int = 64, heads: int = 1, batch: int = 1, *,
-                          repeats: int = 5, inner: int = 4, device="cpu", seed: int = 0) -> dict:
+                          repeats: int = 5, device="cpu", seed: int = 0) -> dict:
     """Time one decode step against a KV cache already holding T tokens.
 
-    Returns {"method": "attention", "T", "per_token_s", "state_bytes"}; state_bytes is the
-    cache (keys and values) after this step, T + 1 tokens.
+    Returns a result row of method "attention"; state_bytes is the cache (keys and
+    values) after this step, T + 1 tokens.
     """
     device = torch.device(device)
     g = torch.Generator(device=device).manual_seed(seed)
@@ -62,10 +71,10 @@ def attention_decode_cost(T: int, dim: int = 64, heads: int = 1, batch: int = 1,
         out, _ = attention(q, cache_k, cache_v, causal=True)
         return out
 
-    per = best_time(step, repeats, inner, device)
     nbytes = (cache_k.numel() + cache_v.numel()) * cache_k.element_size()
-    return {"method": "attention", "T": T, "per_token_s": per, "state_bytes": nbytes,
-            "dim": dim, "heads": heads, "batch": batch}
+    return result_row("attention", "decode", T, time_call(step, device, repeats),
+                      peak_bytes(step, device), state_bytes=nbytes, dim=dim, heads=heads,
+                      batch=batch)
 
 
 def filled_state(T: int, dim: int, levels: int, batch: int = 1, *, device="cpu",
@@ -85,8 +94,8 @@ def pyramid_decode_cost(T: int, dim: int = 64, batch: int = 1, levels: int | Non
                         steps: int = 64, repeats: int = 5, device="cpu", seed: int = 0) -> dict:
     """Time `steps` consecutive pyramid steps from a state that has seen T tokens.
 
-    Returns {"method": "pyramid", "T", "per_token_s", "state_bytes", "levels"}: the mean
-    time per step over those steps (best of `repeats`), and the state's size.
+    Returns a result row of method "pyramid": time_s is the time per step over those
+    steps (median of `repeats`), state_bytes the state's size, and levels.
     """
     device = torch.device(device)
     L = default_levels(T) if levels is None else levels
@@ -94,15 +103,15 @@ def pyramid_decode_cost(T: int, dim: int = 64, batch: int = 1, levels: int | Non
     xs = torch.randn(steps, batch, dim, generator=g, device=device)
     base = filled_state(T, dim, L, batch, device=device, seed=seed)
 
-    def run_steps():
+    def run_steps(n=steps):
         st = PyramidState(base.t, base.ring.clone(), base.pending.clone(), base.features.clone())
-        for i in range(steps):
+        for i in range(n):
             _, st = pyramid_step(xs[i], st)
 
     # The three clones are a few kilobytes, negligible next to `steps` steps.
-    per = best_time(run_steps, repeats, 1, device) / steps
-    return {"method": "pyramid", "T": T, "per_token_s": per, "state_bytes": base.nbytes(),
-            "dim": dim, "levels": L, "batch": batch}
+    per = time_call(run_steps, device, repeats) / steps
+    return result_row("pyramid", "decode", T, per, peak_bytes(lambda: run_steps(1), device),
+                      state_bytes=base.nbytes(), dim=dim, levels=L, batch=batch)
 
 
 def run(ts: list[int], dim: int = 64, heads: int = 1, batch: int = 1, *, repeats: int = 5,
@@ -138,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(ts, a.dim, a.heads, a.batch, repeats=a.repeats, steps=a.steps, device=a.device)
     path = write_results(a.out, "streaming", rows, device=a.device, dim=a.dim, heads=a.heads,
                          batch=a.batch, steps=a.steps, repeats=a.repeats, threads=torch.get_num_threads(),
-                         timed="best of repeats; per decode step; mixing only (no projections)")
+                         timed=TIMER["cuda" if a.device.startswith("cuda") else "cpu"]
+                         + "; per decode step; mixing only (no projections)",
+                         memory=MEMORY["cuda" if a.device.startswith("cuda") else "cpu"])
     for r in rows:
-        print(f"{r['method']:>9}  T={r['T']:>7}  {r['per_token_s'] * 1e6:9.1f} us/token  "
+        print(f"{r['method']:>9}  T={r['T']:>7}  {r['time_s'] * 1e6:9.1f} us/token  "
               f"{r['state_bytes'] / 2**10:10.1f} KiB")
     print(f"wrote {path}")
     return 0

@@ -30,14 +30,15 @@ def test_command_line_writes_well_formed_json(tmp_path):
                      "--heads", "2", "--steps", "3", "--repeats", "1"])
     assert rc == 0
     doc = read_results(out)
-    json.loads(out.read_text())
+    assert json.loads(out.read_text())["rows"] == doc["rows"]
     assert doc["benchmark"] == "streaming" and doc["machine"]["device"] == "cpu"
     assert doc["meta"]["dim"] == 6
     rows = doc["rows"]
     assert [(r["method"], r["T"]) for r in rows] == [
         (m, T) for T in (4, 16, 32) for m in ("attention", "pyramid")]
     for r in rows:
-        assert r["per_token_s"] > 0 and math.isfinite(r["per_token_s"])
+        assert r["time_s"] > 0 and math.isfinite(r["time_s"]) and r["pass"] == "decode"
+        assert r["peak_bytes"] >= 0
         assert isinstance(r["state_bytes"], int) and r["state_bytes"] > 0
     att = [r["state_bytes"] for r in rows if r["method"] == "attention"]
     assert att == [2 * (T + 1) * 6 * 4 for T in (4, 16, 32)]          # keys and values, fp32

@@ -1,0 +1,126 @@
+"""`python -m phaselib.bench gpu-check`: the first thing to run on a machine with a GPU.
+
+In under five minutes on one GPU it
+
+1. runs every kernel test on CUDA with the compiled kernels (pytest on
+   tests/unit/test_kernels_*.py with TRITON_INTERPRET=0) and keeps pytest's summary;
+2. benchmarks the pyramid (forward, forward+backward) against causal
+   `F.scaled_dot_product_attention` (FlashAttention-style fused kernels) at
+   T = 1024 .. 65536, and the streaming pyramid step against a KV-cache decode step
+   at contexts 256 .. 65536;
+3. writes it all, with provenance (command, seed, git commit, machine), to
+   `book/part4/results/gpu/gpu_check.json`, which the GPU-kernels chapter reads.
+
+On a machine without CUDA it says so and exits with status 3, writing nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..provenance import provenance
+from .io import read_results, write_results
+from .timing import MEMORY, TIMER, geometric_lengths
+
+__all__ = ["DEFAULT_OUT", "KERNEL_TESTS", "parse_pytest_summary", "run_kernel_tests",
+           "write_gpu_results", "read_gpu_results", "main"]
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = ROOT / "book" / "part4" / "results" / "gpu" / "gpu_check.json"
+KERNEL_TESTS = ["tests/unit/test_kernels_transport.py", "tests/unit/test_kernels_pyramid.py",
+                "tests/unit/test_kernels_exercises.py", "tests/unit/test_kernels_compile.py"]
+NO_GPU = ("gpu-check needs a CUDA GPU, and torch.cuda.is_available() is False here "
+          "(torch {}). Nothing was run and nothing was written; run it on a GPU machine.")
+
+
+def parse_pytest_summary(text: str) -> dict:
+    """Counts from pytest's last summary line ("3 passed, 1 skipped in 2.1s") as a dict
+    {"passed": 3, "skipped": 1, ...}; {} if there is no such line."""
+    lines = [ln for ln in text.strip().splitlines()
+             if re.search(r"\d+ (passed|failed|error|errors|skipped)\b", ln)]
+    if not lines:
+        return {}
+    counts = re.findall(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)",
+                        lines[-1])
+    return {("errors" if k == "error" else k): int(n) for n, k in counts}
+
+
+def run_kernel_tests(timeout_s: int = 240) -> dict:
+    """Run the kernel tests on CUDA in a fresh process; returns the summary and its tail."""
+    files = [f for f in KERNEL_TESTS if (ROOT / f).exists()]
+    if not files:
+        return {"returncode": None, "summary": {}, "tail": "tests/unit not found beside phaselib"}
+    env = dict(os.environ, TRITON_INTERPRET="0")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", *files]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout_s)
+        out, rc = proc.stdout + proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc = f"{e.stdout or ''}\nTIMEOUT after {timeout_s} s", -1
+    return {"command": " ".join(["TRITON_INTERPRET=0", "python", *cmd[1:]]), "returncode": rc,
+            "summary": parse_pytest_summary(out), "seconds": time.perf_counter() - t0,
+            "tail": out[-4000:]}
+
+
+def write_gpu_results(path, rows: list[dict], tests: dict, command: str, seed: int = 0,
+                      device: str = "cuda", **meta) -> Path:
+    """Write the gpu-check result file (the `bench.io` format) with provenance."""
+    prov = provenance(command, [seed], device)
+    return write_results(path, "gpu-check", rows, device=device, provenance=prov, tests=tests,
+                         timed=TIMER["cuda" if device.startswith("cuda") else "cpu"],
+                         memory=MEMORY["cuda" if device.startswith("cuda") else "cpu"], **meta)
+
+
+def read_gpu_results(path=DEFAULT_OUT) -> dict | None:
+    """The recorded gpu-check result, or None when no GPU run has been recorded yet."""
+    path = Path(path)
+    return read_results(path) if path.exists() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m phaselib.bench gpu-check",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="JSON file to write")
+    p.add_argument("--max-t", type=int, default=65536)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--skip-tests", action="store_true", help="benchmarks only")
+    a = p.parse_args(argv)
+    if not torch.cuda.is_available():
+        print(NO_GPU.format(torch.__version__), file=sys.stderr)
+        return 3
+    from .kernels import pyramid_cost, sdpa_cost
+    from .streaming import attention_decode_cost, context_lengths, pyramid_decode_cost
+
+    command = "python -m phaselib.bench gpu-check " + " ".join(argv or sys.argv[1:])
+    t0 = time.perf_counter()
+    tests = {"skipped": True} if a.skip_tests else run_kernel_tests()
+    print(f"kernel tests: {tests.get('summary')} (return code {tests.get('returncode')})",
+          flush=True)
+    rows = []
+    for T in geometric_lengths(1024, a.max_t, 2):
+        rows += pyramid_cost(T, a.dim, repeats=a.repeats, device="cuda")
+        rows += sdpa_cost(T, a.dim, repeats=a.repeats, device="cuda")
+        for r in rows[-4:]:
+            print(f"{r['method']:>8} {r['pass']:>16} T={T:>6} {r['time_s'] * 1e3:9.3f} ms "
+                  f"{r['peak_bytes'] / 2**20:9.2f} MiB", flush=True)
+    for T in context_lengths(256, a.max_t):
+        rows.append(attention_decode_cost(T, a.dim, repeats=a.repeats, device="cuda"))
+        rows.append(pyramid_decode_cost(T, a.dim, repeats=a.repeats, device="cuda"))
+        for r in rows[-2:]:
+            print(f"{r['method']:>9} decode T={T:>6} {r['time_s'] * 1e6:9.1f} us/token", flush=True)
+    path = write_gpu_results(a.out, rows, tests, command, dim=a.dim, repeats=a.repeats,
+                             seconds=time.perf_counter() - t0)
+    print(f"wrote {path} in {time.perf_counter() - t0:.0f} s")
+    failed = tests.get("returncode") not in (0, None) or tests.get("summary", {}).get("failed")
+    return 1 if failed else 0
