@@ -85,12 +85,16 @@ def test_linear_attention_recurrent_equals_parallel_form(T):
     torch.testing.assert_close(linear_attention_recurrent(q, k, v), linear_attention_parallel(q, k, v))
 
 
-def test_linear_attention_step_state_has_fixed_size():
+def test_linear_attention_step_state_is_the_running_sum_at_a_fixed_size():
     q, k, v = qkv(1, 2, 9, 4, 3, seed=6)
     s = LinearAttentionState.zeros(1, 2, 4, 3, q.dtype)
     for t in range(9):
         _, s = linear_attention_step(q[:, :, t], k[:, :, t], v[:, :, t], s)
-    assert s.S.shape == (1, 2, 4, 3) and s.z.shape == (1, 2, 4)
+    assert s.S.shape == (1, 2, 4, 3) and s.z.shape == (1, 2, 4)   # dh x dv, not 9 tokens
+    # The state is its definition: S = sum_t phi(k_t) v_t^T, z = sum_t phi(k_t), phi = elu + 1.
+    fk = torch.nn.functional.elu(k) + 1
+    torch.testing.assert_close(s.S, torch.einsum("bhtd,bhte->bhde", fk, v))
+    torch.testing.assert_close(s.z, fk.sum(2))
 
 
 def test_linear_attention_gradients_match_parallel_form():
@@ -107,16 +111,18 @@ def test_lowrank_with_identity_projection_is_full_noncausal_attention():
     torch.testing.assert_close(lowrank_attention(q, k, v, I), attention(q, k, v, causal=False)[0])
 
 
-@pytest.mark.parametrize("call,err", [
-    (lambda q, k, v: sliding_window_attention(q, k, v, 0), ValueError),
-    (lambda q, k, v: sliding_window_attention(q, k, v, 2.5), TypeError),
-    (lambda q, k, v: sliding_window_attention(q[0], k[0], v[0], 2), ValueError),
-    (lambda q, k, v: linear_attention(q, k[:, :, :3], v), ValueError),
-    (lambda q, k, v: linear_attention(q.long(), k, v), TypeError),
-    (lambda q, k, v: linear_attention(q, k, v, chunk=0), ValueError),
-    (lambda q, k, v: lowrank_attention(q, k, v, torch.randn(3, 4, dtype=q.dtype)), ValueError),
+@pytest.mark.parametrize("call,err,match", [
+    (lambda q, k, v: sliding_window_attention(q, k, v, 0), ValueError, "window must be"),
+    (lambda q, k, v: sliding_window_attention(q, k, v, 2.5), TypeError, "window must be"),
+    (lambda q, k, v: sliding_window_attention(q[0], k[0], v[0], 2), ValueError,
+     "q must have 4 dimensions"),
+    (lambda q, k, v: linear_attention(q, k[:, :, :3], v), ValueError, "same B, H, T"),
+    (lambda q, k, v: linear_attention(q.long(), k, v), TypeError, "q must be a floating-point"),
+    (lambda q, k, v: linear_attention(q, k, v, chunk=0), ValueError, "chunk must be"),
+    (lambda q, k, v: lowrank_attention(q, k, v, torch.randn(3, 4, dtype=q.dtype)), ValueError,
+     r"proj_k must have shape \[r, T\]"),
 ])
-def test_bad_inputs_raise_named_errors(call, err):
+def test_bad_inputs_raise_named_errors(call, err, match):
     q, k, v = qkv(1, 2, 9, 4, seed=9)
-    with pytest.raises(err):
+    with pytest.raises(err, match=match):
         call(q, k, v)

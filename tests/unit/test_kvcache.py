@@ -10,7 +10,8 @@ def shape(name):
 
 
 def test_kv_cache_bytes_is_the_product_formula():
-    assert kv_cache_bytes(3, 5, 7, 11, batch=2, bytes_per_elem=4) == 2 * 3 * 5 * 7 * 11 * 2 * 4
+    # K and V: 2 * 3 layers * 5 heads * 7 dims * 11 tokens * batch 2 * 4 bytes = 18,480
+    assert kv_cache_bytes(3, 5, 7, 11, batch=2, bytes_per_elem=4) == 18_480
 
 
 def test_gpt3_175b_caches_4_5_mib_per_token_in_fp16():
@@ -41,5 +42,6 @@ def test_max_tokens_is_zero_when_the_weights_do_not_fit():
                                     ({"bytes_per_elem": 0}, ValueError), ({"batch": True}, TypeError)])
 def test_bad_arguments_raise(kw, err):
     args = {"n_layers": 2, "n_kv_heads": 2, "head_dim": 8, "seq_len": 4} | kw
-    with pytest.raises(err):
+    (name,) = kw
+    with pytest.raises(err, match=f"{name} must be"):
         kv_cache_bytes(**args)

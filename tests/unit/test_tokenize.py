@@ -28,7 +28,7 @@ def test_truncating_a_larger_training_equals_training_the_smaller_size(small):
     assert cut.get_vocab() == small.get_vocab()
     line = TEXT.splitlines()[0]
     assert cut.encode(line).ids == small.encode(line).ids
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="vocab_size must be"):
         truncate_bpe(small, 10)
 
 
@@ -74,11 +74,14 @@ def test_chars_per_token_grows_with_the_vocabulary(small):
     assert chars_per_token(train_bpe(TEXT, 120), TEXT) > chars_per_token(small, TEXT) > 1
 
 
-@pytest.mark.parametrize("call", [lambda: train_bpe("", 10), lambda: train_bpe("abc", 1),
-                                  lambda: word_pieces(train_bpe("abc abc", 10), " a"),
-                                  lambda: word_pieces(train_bpe("abc abc", 10), "Romeo")])
-def test_bad_inputs_raise(call):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("call, match", [
+    (lambda: train_bpe("", 10), "text must be"),
+    (lambda: train_bpe("abc", 1), "vocab_size must be"),
+    (lambda: word_pieces(train_bpe("abc abc", 10), " a"), "word must be"),
+    (lambda: word_pieces(train_bpe("abc abc", 10), "Romeo"), "word 'Romeo' has characters outside"),
+])
+def test_bad_inputs_raise(call, match):
+    with pytest.raises(ValueError, match=match):
         call()
 
 
@@ -106,5 +109,5 @@ def test_letter_count_examples_targets_are_running_counts():
 def test_letter_count_examples_rejects_pieces_that_do_not_spell_the_word():
     from phaselib.tasks import letter_count_examples
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"encode_word\('kind'\) must return"):
         letter_count_examples(["kind"], lambda w: [(0, "kin")], lambda c: 0, 26, 3)
