@@ -1,5 +1,6 @@
 """The GPU-kernels chapter's checkers accept right answers, reject wrong ones with a
-message, and report stubs as not attempted. The Triton one runs under the interpreter."""
+message, and report stubs as not attempted. The Triton one runs compiled on a GPU and
+under the interpreter on a CPU (the `device` fixture skips where neither is possible)."""
 
 import pytest
 import torch
@@ -43,19 +44,19 @@ def stub(*args):
     raise NotImplementedError
 
 
-def test_solutions_pass():
+def test_solutions_pass(device):
     assert check_packed_offsets(packed_offsets)
     assert check_reader_range(reader_range)
     assert check_halve_kernel(halve)
 
 
-def test_stubs_are_reported_not_attempted():
+def test_stubs_are_reported_not_attempted(device):
     assert check_packed_offsets(stub) is False
     assert check_reader_range(stub) is False
     assert check_halve_kernel(stub) is False
 
 
-def test_wrong_answers_are_explained():
+def test_wrong_answers_are_explained(device):
     with pytest.raises(AssertionError, match="packed_offsets"):
         check_packed_offsets(lambda T, L: [l * T for l in range(L)])
     with pytest.raises(AssertionError, match="reader_range"):
