@@ -7,7 +7,6 @@ import math
 
 import matplotlib
 import pytest
-import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
