@@ -65,18 +65,23 @@ def test_causal(hard):
     assert not torch.allclose(k1[:, s:], k2[:, s:])
 
 
-def test_definition_matches_a_plain_loop():
+def test_half_open_gates_and_zero_queries_give_halving_weights_and_a_plain_mean():
+    # Gates fixed at sigmoid(0) = 1/2: slot_t = w_t / 2 + slot_{t-1} / 2, so by hand
+    # slot_0 = w_0/2 + init/2, slot_1 = w_1/2 + w_0/4 + init/4,
+    # slot_2 = w_2/2 + w_1/4 + w_0/8 + init/8. Zero queries: the read is o(mean over slots).
     m = DecisionSlots(4, n_slots=3)
+    with torch.no_grad():
+        m.gate.weight.zero_()
+        m.gate.bias.zero_()
+        m.q.weight.zero_()
     x = _rand(2, 9, 4)
     read, slots = m(x)
-    g = torch.sigmoid(m.gate(x))
     w = m.write(x).view(2, 9, 3, 4)
-    s = m.init.expand(2, 3, 4)
-    for t in range(9):
-        s = g[:, t, :, None] * w[:, t] + (1 - g[:, t, :, None]) * s
-        torch.testing.assert_close(slots[:, t], s)
-        att = torch.softmax(torch.einsum("bc,bkc->bk", m.q(x[:, t]), s) / 2.0, -1)
-        torch.testing.assert_close(read[:, t], m.o(torch.einsum("bk,bkc->bc", att, s)))
+    init = m.init.expand(2, 3, 4)
+    torch.testing.assert_close(slots[:, 0], w[:, 0] / 2 + init / 2)
+    torch.testing.assert_close(slots[:, 1], w[:, 1] / 2 + w[:, 0] / 4 + init / 4)
+    torch.testing.assert_close(slots[:, 2], w[:, 2] / 2 + w[:, 1] / 4 + w[:, 0] / 8 + init / 8)
+    torch.testing.assert_close(read, m.o(slots.mean(2)))
 
 
 def test_hard_gates_are_zero_or_one_and_hold_exactly():
