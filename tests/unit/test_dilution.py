@@ -48,7 +48,10 @@ def test_attention_entropy_uniform_one_hot_and_masked():
     T = 7
     causal = torch.ones(T, T, dtype=torch.float64).tril()
     uniform_rows = causal / causal.sum(-1, keepdim=True)
-    assert torch.allclose(attention_entropy(uniform_rows), uniform_entropy(T))
+    # Row t spreads evenly over t + 1 keys: entropy log(t + 1) nats.
+    log_n = torch.log(torch.arange(1, T + 1, dtype=torch.float64))
+    assert torch.allclose(attention_entropy(uniform_rows), log_n)
+    assert torch.allclose(uniform_entropy(T), log_n)
     one_hot = torch.eye(5)
     assert torch.equal(attention_entropy(one_hot), torch.zeros(5))
     w = torch.softmax(torch.randn(3, 4, 11, generator=torch.Generator().manual_seed(0)), -1)

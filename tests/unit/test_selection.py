@@ -100,10 +100,14 @@ def test_entropy_is_zero_for_one_hot_and_log_L_for_uniform():
 def test_scale_selector_shapes_and_blend(kind):
     B, T, L, C = 2, 9, 5, 6
     sel = ScaleSelector(C, L, kind=kind)
-    q, cand = _scores(B, T, C), _scores(B, T, L, C, seed=1)
+    q = _scores(B, T, C)
+    # Candidate l is the basis vector e_l: the blend then spells out the weights,
+    # out[..., :L] = w and the last channel (no candidate points there) is 0.
+    cand = torch.eye(L, C).expand(B, T, L, C)
     out, w = sel(q, cand)
     assert out.shape == (B, T, C) and w.shape == (B, T, L)
-    torch.testing.assert_close(out, (w.unsqueeze(-1) * cand).sum(2))
+    torch.testing.assert_close(out[..., :L], w)
+    assert (out[..., L:] == 0).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)

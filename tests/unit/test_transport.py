@@ -113,7 +113,9 @@ def test_antipodal_directions_give_angle_pi_along_a_deterministic_tangent():
     assert torch.allclose(tangent.norm(dim=-1), torch.full((10,), math.pi, dtype=a.dtype))
     assert torch.allclose((tangent * a).sum(-1), torch.zeros(10, dtype=a.dtype), atol=1e-10)
     assert torch.allclose(delta[..., -1], torch.full((10,), math.log(2.0), dtype=a.dtype))
-    assert torch.equal(transport(a, -2.0 * a), delta)
+    # Deterministic: the tangent depends on a's direction alone, not on how far b is.
+    torch.testing.assert_close(transport(a, -5.0 * a)[..., :-1], tangent)
+    torch.testing.assert_close(transport(3.0 * a, -a)[..., :-1], tangent)
 
 
 def test_transport_broadcasts_over_leading_axes_only():
