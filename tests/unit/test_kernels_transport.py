@@ -84,7 +84,7 @@ def test_guard_rows_match_reference_row_by_row(device):
     ref, tri = transport_reference(a, b), transport_triton(a, b)
     torch.testing.assert_close(tri, ref, atol=1e-6, rtol=1e-5)
     assert (tri[:2] == 0).all(), "a zero a or b gives the zero delta"
-    assert tri[2, :-1].norm().item() == pytest.approx(torch.pi, rel=1e-6), "antipodal: angle pi"
+    assert tri[2, :-1].norm().item() == pytest.approx(torch.pi, rel=1e-5), "antipodal: angle pi"
     up = torch.randn_like(ref)
     for g_r, g_t in zip(torch.autograd.grad(ref, (a, b), up), torch.autograd.grad(tri, (a, b), up)):
         torch.testing.assert_close(g_t, g_r, atol=1e-5, rtol=1e-4)
@@ -125,4 +125,6 @@ def test_atan2_polynomial_is_accurate_on_all_quadrants(device):
     a[:, 0] = 1.0
     b = torch.stack([torch.cos(ang), torch.sin(ang)], -1)
     tri = transport_triton(a.to(device), b.to(device)).cpu()
-    assert (tri[:, :-1].norm(dim=-1) - ang).abs().max() < 1e-6
+    # The polynomial is good to ~1e-7; a GPU's approximate sqrt and division add a few ulp.
+    tol = 1e-6 if device.type == "cpu" else 4e-6
+    assert (tri[:, :-1].norm(dim=-1) - ang).abs().max() < tol
