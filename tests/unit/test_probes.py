@@ -20,12 +20,16 @@ def test_random_labels_give_chance_accuracy():
     assert 0.35 < fit_linear_probe(X, y) < 0.65
 
 
-def test_deterministic_given_the_seed_and_returns_train_accuracy():
+def test_returns_test_and_train_accuracy_over_a_30_70_split():
     g = torch.Generator().manual_seed(2)
     X, y = torch.randn(97, 5, generator=g), torch.randint(2, (97,), generator=g)
-    assert fit_linear_probe(X, y, seed=3) == fit_linear_probe(X, y, seed=3)
+    # round(97 * 0.3) = 29 test examples and 68 train examples: the accuracies are counts.
     te, tr = fit_linear_probe(X, y, return_train=True)
-    assert 0.0 <= te <= 1.0 and 0.0 <= tr <= 1.0
+    assert te * 29 == pytest.approx(round(te * 29)) and tr * 68 == pytest.approx(round(tr * 68))
+    assert fit_linear_probe(X, y) == te
+    # Labels set by the sign of feature 0, with a margin of 3: both splits are perfect.
+    X[:, 0] += 3 * (2 * y - 1)
+    assert fit_linear_probe(X, y, return_train=True) == (1.0, 1.0)
 
 
 def test_constant_feature_does_not_break_it():
