@@ -138,13 +138,13 @@ def test_default_levels_covers_every_level_with_two_blocks(T, L):
 
 def test_bad_inputs_name_the_argument():
     x = _x(1, 8, 4)
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match="x must have 3 dimensions"):
         pyramid(x[0])                                    # rank 2
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match="x must have 3 dimensions"):
         pyramid(x[None])                                 # rank 4
-    with pytest.raises(TypeError, match="x"):
+    with pytest.raises(TypeError, match="x must be a floating-point"):
         pyramid(torch.ones(1, 8, 4, dtype=torch.long))
-    with pytest.raises(TypeError, match="x"):
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         pyramid(x.numpy())
     with pytest.raises(ValueError, match="levels"):
         pyramid(x, 0)
@@ -154,7 +154,7 @@ def test_bad_inputs_name_the_argument():
         pyramid(x, 2.0)
     with pytest.raises(ValueError, match="x must have D >= 2"):
         pyramid(x[..., :1])
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match="x must have B >= 1 and T >= 1"):
         pyramid(x[:, :0])
     with pytest.raises(ValueError, match="backend"):
         pyramid(x, backend="cuda")

@@ -163,5 +163,5 @@ def test_dyadic_lags_look_exactly_2_to_the_l_back():
         for l in range(L):
             want = x[:, t - 2 ** l] if t - 2 ** l >= 0 else torch.zeros(B, C)
             torch.testing.assert_close(lags[:, t, l], want)
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match="x must have 3 dimensions"):
         dyadic_lags(torch.randn(3, 4), 2)

@@ -110,11 +110,11 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match="n_embd"):
         DecisionSlots(0)
     m = DecisionSlots(4)
-    with pytest.raises(ValueError, match="x"):
+    with pytest.raises(ValueError, match="x must have 3 dimensions"):
         m(_rand(3, 4))
     with pytest.raises(ValueError, match="n_embd"):
         m(_rand(1, 3, 5))
-    with pytest.raises(TypeError, match="x"):
+    with pytest.raises(TypeError, match="x must be a floating-point"):
         m(torch.ones(1, 3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="s0"):
         slot_scan(_rand(1, 3, 2), _rand(1, 3, 2), _rand(3))
