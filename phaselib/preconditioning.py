@@ -1,0 +1,301 @@
+"""A structural tag given at the input, re-injected at every layer, or kept in slots.
+
+Book: Part II, "F7 Preconditioning decays with depth". The task (`tag_task_batch`): each
+sequence has one of K tags and random tokens; the target at t >= 1 is
+perms[tag, x[t-1]], so the top of the model must know both the previous token (one step
+of attention) and the tag. The three variants of `TaggedTransformer` share TinyTransformer's
+blocks and differ only in how the tag reaches them, with e_tag = wtag(tag) [C]:
+
+    input:  x_0 = wte(x) + wpe(t) + e_tag;  x_{l+1} = block_l(x_l)
+    every:  as input, and block l >= 1 reads x_l + e_tag (the same table, re-added)
+    slots:  as input, and every block l reads x_l + R_l r, with r = DecisionSlots(ln(x_0))
+            the read of K gated slots written from the first stream (a protected channel:
+            residual updates never touch it)
+
+`every` has exactly the parameters of `input`; `slots` adds the slot module and one
+C x C read projection per layer (`num_params` counts them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_float_tensor, check_positive_int
+from .probes import fit_linear_probe
+from .slots import DecisionSlots
+from .taps import Tap, capture
+from .transformer import Block, TransformerConfig
+
+__all__ = ["VARIANTS", "tag_perms", "tag_task_batch", "TaggedConfig", "TaggedTransformer",
+           "tag_share", "steps_to_loss", "measure_tag", "run_cell", "sweep"]
+
+VARIANTS = ("input", "every", "slots")
+
+
+def tag_perms(n_tags: int, vocab: int, seed: int = 0) -> torch.Tensor:
+    """[n_tags, vocab] long: perms[k, v] = pi[(rho[v] + k) % vocab] for random
+    permutations pi, rho (seeded). Each row is a permutation, and for every token v the
+    n_tags outputs perms[:, v] are distinct: without the tag, the best guess of the output
+    from the token is right 1 / n_tags of the time."""
+    check_positive_int("n_tags", n_tags)
+    check_positive_int("vocab", vocab)
+    if not 2 <= n_tags <= vocab:
+        raise ValueError(f"n_tags must be in [2, vocab={vocab}] (distinct outputs per "
+                         f"token), got {n_tags}")
+    g = torch.Generator().manual_seed(seed)
+    pi, rho = torch.randperm(vocab, generator=g), torch.randperm(vocab, generator=g)
+    k = torch.arange(n_tags)[:, None]
+    return pi[(rho[None, :] + k) % vocab]
+
+
+def tag_task_batch(batch: int, T: int, perms: torch.Tensor, *,
+                   generator: torch.Generator | None = None, device=None):
+    """((idx [B, T], tags [B]), y [B, T]): random tokens and tags; y[:, t] =
+    perms[tag, idx[:, t-1]] for t >= 1, and -1 (ignored) at t = 0.
+
+    perms [K, V] long holds one permutation of range(V) per tag (`tag_perms`: the K
+    permutations map each token to K different outputs, so every target needs the tag).
+    """
+    check_positive_int("batch", batch)
+    check_positive_int("T", T)
+    if T < 2:
+        raise ValueError(f"T must be >= 2 (one token of context and one target), got {T}")
+    if not isinstance(perms, torch.Tensor) or perms.dtype != torch.long or perms.dim() != 2:
+        raise TypeError(f"perms must be a long tensor of shape [K, V], got "
+                        f"{getattr(perms, 'dtype', type(perms).__name__)} "
+                        f"{tuple(getattr(perms, 'shape', ()))}")
+    K, V = perms.shape
+    want = torch.arange(V)
+    if not (perms.sort(-1).values.cpu() == want).all():
+        raise ValueError("perms must hold a permutation of range(V) in every row")
+    idx = torch.randint(V, (batch, T), generator=generator)
+    tags = torch.randint(K, (batch,), generator=generator)
+    y = torch.full((batch, T), -1, dtype=torch.long)
+    y[:, 1:] = perms.cpu()[tags[:, None], idx[:, :-1]]
+    return (idx.to(device), tags.to(device)), y.to(device)
+
+
+@dataclass
+class TaggedConfig:
+    vocab_size: int
+    n_tags: int
+    variant: str = "input"     # one of VARIANTS
+    block_size: int = 32
+    n_layer: int = 2
+    n_head: int = 2
+    n_embd: int = 32
+    n_slots: int = 4           # slots variant only
+
+    def __post_init__(self):
+        for name in ("vocab_size", "n_tags", "block_size", "n_layer", "n_head", "n_embd",
+                     "n_slots"):
+            check_positive_int(name, getattr(self, name))
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head "
+                             f"({self.n_head})")
+
+
+class TaggedTransformer(nn.Module):
+    """TinyTransformer's blocks with a per-sequence tag, routed as `cfg.variant` says.
+
+    forward((idx [B, T] long, tags [B] long), targets [B, T] | None)
+    -> (logits [B, T, V], loss | None); targets -1 are ignored. Causal in idx.
+    Taps: `tap_embed` (x_0), `block_in.l` (what block l reads), `blocks.l.tap_resid_post`.
+    """
+
+    def __init__(self, cfg: TaggedConfig):
+        super().__init__()
+        self.cfg = cfg
+        C = cfg.n_embd
+        tcfg = TransformerConfig(vocab_size=cfg.vocab_size, block_size=cfg.block_size,
+                                 n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=C)
+        self.wte = nn.Embedding(cfg.vocab_size, C)
+        self.wpe = nn.Embedding(cfg.block_size, C)
+        self.wtag = nn.Embedding(cfg.n_tags, C)
+        self.tap_embed = Tap()  # [B, T, C] x_0, the tag included
+        self.block_in = nn.ModuleList(Tap() for _ in range(cfg.n_layer))  # [B, T, C]
+        self.blocks = nn.ModuleList(Block(tcfg) for _ in range(cfg.n_layer))
+        self.slots = None
+        if cfg.variant == "slots":
+            self.ln_s = nn.LayerNorm(C, bias=False)
+            self.slots = DecisionSlots(C, n_slots=cfg.n_slots)
+            self.read_proj = nn.ModuleList(nn.Linear(C, C, bias=False)
+                                           for _ in range(cfg.n_layer))
+        self.tap_read = Tap()  # [B, T, C] the slots' read (slots variant)
+        self.ln_f = nn.LayerNorm(C, bias=False)
+        self.head = nn.Linear(C, cfg.vocab_size, bias=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        """Every parameter, the position table included."""
+        return sum(p.numel() for p in self.parameters())
+
+    def _check(self, inp, targets):
+        if not (isinstance(inp, (tuple, list)) and len(inp) == 2):
+            raise TypeError("inp must be a pair (idx [B, T] long, tags [B] long), got "
+                            f"{type(inp).__name__}")
+        idx, tags = inp
+        for name, t, nd in (("idx", idx, 2), ("tags", tags, 1)):
+            if not isinstance(t, torch.Tensor) or t.dtype != torch.long or t.dim() != nd:
+                raise TypeError(f"{name} must be a long tensor with {nd} dimension(s), got "
+                                f"{getattr(t, 'dtype', type(t).__name__)} "
+                                f"{tuple(getattr(t, 'shape', ()))}")
+        B, T = idx.shape
+        if tags.shape != (B,):
+            raise ValueError(f"tags must have shape [B] = [{B}], got {tuple(tags.shape)}")
+        if not 1 <= T <= self.cfg.block_size:
+            raise ValueError(f"idx must have 1 <= T <= block_size={self.cfg.block_size} "
+                             f"tokens, got T={T}")
+        if tags.min() < 0 or tags.max() >= self.cfg.n_tags:
+            raise ValueError(f"tags must lie in [0, n_tags={self.cfg.n_tags}), got "
+                             f"[{int(tags.min())}, {int(tags.max())}]")
+        if targets is not None and targets.shape != idx.shape:
+            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got "
+                             f"{tuple(targets.shape)}")
+        return idx, tags
+
+    def forward(self, inp, targets: torch.Tensor | None = None):
+        idx, tags = self._check(inp, targets)
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        e_tag = self.wtag(tags)[:, None, :]                        # [B, 1, C]
+        x = self.tap_embed(self.wte(idx) + self.wpe(pos) + e_tag)
+        read = None
+        if self.slots is not None:
+            read = self.tap_read(self.slots(self.ln_s(x))[0])
+        for l, block in enumerate(self.blocks):
+            if self.cfg.variant == "every" and l > 0:
+                x = x + e_tag
+            if read is not None:
+                x = x + self.read_proj[l](read)
+            x = block(self.block_in[l](x))
+        logits = self.head(self.ln_f(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+        return logits, loss
+
+
+def tag_share(features: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of the variance of features [N, F] explained by the class means of labels [N]:
+    sum over features of the between-class variance / the total variance, in [0, 1].
+    1: the features are a function of the label; 0: the class means coincide."""
+    check_float_tensor("features", features, ndim=2, shape_doc="of shape [N, F]")
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or \
+            labels.shape != features.shape[:1]:
+        raise TypeError(f"labels must be a long tensor of shape [N] = "
+                        f"[{features.shape[0]}], got {getattr(labels, 'dtype', labels)} "
+                        f"{tuple(getattr(labels, 'shape', ()))}")
+    X = features.detach().double()
+    Xc = X - X.mean(0)
+    total = Xc.pow(2).sum()
+    if total == 0:
+        raise ValueError("features must vary (their total variance is 0)")
+    n_cls = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=n_cls).double()
+    sums = torch.zeros(n_cls, X.shape[1], dtype=X.dtype).index_add_(0, labels, Xc)
+    between = (sums.pow(2).sum(1) / counts.clamp(min=1)).sum()
+    return float(between / total)
+
+
+def steps_to_loss(losses, threshold: float, window: int = 20) -> int | None:
+    """The first step s whose trailing mean loss, over steps s - window + 1 .. s, is below
+    `threshold`; None if the run never gets there. losses: one float per step."""
+    check_positive_int("window", window)
+    losses = [float(v) for v in losses]
+    run = sum(losses[:window - 1])
+    for s in range(window - 1, len(losses)):
+        run += losses[s]
+        if run / window < threshold:
+            return s
+        run -= losses[s - window + 1]
+    return None
+
+
+@torch.no_grad()
+def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 256,
+                T: int = 16, n_probe: int = 2048, seed: int = 0) -> dict:
+    """Held-out task loss and accuracy, and the tag's linear readability by layer.
+
+    Draws n_seq fresh sequences (generator `seed`); layer 0 is x_0, layer l the stream
+    after block l. For each, `probe` is fit_linear_probe's held-out accuracy on n_probe
+    positions (t >= 1) and `share` the tag's `tag_share` of their variance. With slots,
+    `probe_read` scores the slots' read the same way.
+    """
+    g = torch.Generator().manual_seed(seed)
+    dev = next(model.parameters()).device
+    (idx, tags), y = tag_task_batch(n_seq, T, perms, generator=g, device=dev)
+    was = model.training
+    model.eval()
+    L = model.cfg.n_layer
+    names = ["tap_embed"] + [f"blocks.{l}.tap_resid_post" for l in range(L)]
+    if model.slots is not None:
+        names.append("tap_read")
+    with capture(model, names) as taps:
+        logits, loss = model((idx, tags), y)
+    model.train(was)
+    keep = y >= 0
+    acc = (logits.argmax(-1)[keep] == y[keep]).double().mean().item()
+    pick = torch.randperm(n_seq * (T - 1), generator=g)[:n_probe]
+    labels = tags[:, None].expand(n_seq, T - 1).reshape(-1)[pick].cpu()
+
+    def feats(name):
+        return taps[name][:, 1:].reshape(-1, taps[name].shape[-1])[pick].float().cpu()
+
+    out = {"loss": float(loss), "acc": acc, "probe": [], "share": []}
+    for name in names[:L + 1]:
+        out["probe"].append(fit_linear_probe(feats(name), labels, seed=seed))
+        out["share"].append(tag_share(feats(name), labels))
+    if model.slots is not None:
+        out["probe_read"] = fit_linear_probe(feats("tap_read"), labels, seed=seed)
+    return out
+
+
+def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: int = 32,
+             vocab: int = 16, n_tags: int = 4, T: int = 16, batch: int = 32,
+             lr: float = 3e-3, solve_loss: float = 0.1, device: str = "cpu") -> dict:
+    """Train one TaggedTransformer on the tag task and measure it (`measure_tag`), with
+    `solve_step` = steps_to_loss(training losses, solve_loss).
+
+    Fair by construction: the data (batches and permutations) depend on `seed` alone and
+    the shared weights start from the same draw, so variants of one seed see the same
+    batches in the same order for the same number of steps; only the tag's route differs.
+    """
+    from .train import TrainConfig, train
+
+    perms = tag_perms(n_tags, vocab, seed=1000 + seed)
+    cfg = TaggedConfig(vocab_size=vocab, n_tags=n_tags, variant=variant, block_size=T,
+                       n_layer=depth, n_embd=n_embd)
+    torch.manual_seed(seed)
+    model = TaggedTransformer(cfg).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    hist = train(model, lambda step: tag_task_batch(batch, T, perms, generator=gen,
+                                                    device=device),
+                 TrainConfig(steps=steps, lr=lr, progress=False))
+    res = measure_tag(model, perms, T=T, seed=10_000 + seed)
+    every = max(1, steps // 50)
+    res.update(params=model.num_params(), solve_step=steps_to_loss(hist.loss, solve_loss),
+               train_loss=hist.loss[::every],
+               train_step=hist.step[::every])
+    return res
+
+
+def sweep(seeds=(0, 1, 2)):
+    """The F7 sweep: every seed x depth (2, 4, 8) x variant, with run_cell's defaults."""
+    from .sweep import SweepSpec
+
+    cells = [{"seed": s, "depth": d, "variant": v}
+             for s in seeds for d in (2, 4, 8) for v in VARIANTS]
+    return SweepSpec(name="f7", out="book/part2/results/f7.json", cells=cells, run=run_cell,
+                     description="F7: tag task loss/accuracy and tag probes by layer, "
+                                 "input vs every-layer vs slots, depths 2/4/8")

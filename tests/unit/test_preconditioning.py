@@ -1,0 +1,157 @@
+import pytest
+import torch
+
+from phaselib.preconditioning import (TaggedConfig, TaggedTransformer, measure_tag, run_cell,
+                                      steps_to_loss, sweep, tag_perms, tag_share,
+                                      tag_task_batch)
+from phaselib.taps import capture
+
+
+def _model(variant, n_layer=3, seed=0, **kw):
+    torch.manual_seed(seed)
+    cfg = TaggedConfig(vocab_size=7, n_tags=3, variant=variant, block_size=11,
+                       n_layer=n_layer, n_embd=12, n_head=2, **kw)
+    return TaggedTransformer(cfg)
+
+
+def _inputs(B=5, T=11, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(7, (B, T), generator=g), torch.randint(3, (B,), generator=g)
+
+
+def test_tag_task_targets_by_hand():
+    perms = torch.tensor([[1, 2, 0], [2, 0, 1]])
+    (idx, tags), y = tag_task_batch(4, 5, perms, generator=torch.Generator().manual_seed(3))
+    assert idx.shape == (4, 5) and tags.shape == (4,) and y.shape == (4, 5)
+    table = {0: {0: 1, 1: 2, 2: 0}, 1: {0: 2, 1: 0, 2: 1}}  # written out, not perms
+    for b in range(4):
+        assert y[b, 0].item() == -1
+        k = tags[b].item()
+        for t in range(1, 5):
+            assert y[b, t].item() == table[k][idx[b, t - 1].item()]
+
+
+def test_tag_perms_rows_are_permutations_and_tags_disagree_on_every_token():
+    perms = tag_perms(5, 11, seed=4)
+    assert perms.shape == (5, 11)
+    assert (perms.sort(-1).values == torch.arange(11)).all()
+    for v in range(11):
+        assert len(set(perms[:, v].tolist())) == 5
+    assert not torch.equal(tag_perms(5, 11, seed=4), tag_perms(5, 11, seed=5))
+
+
+def test_tag_task_checks_its_arguments():
+    with pytest.raises(ValueError, match="permutation of range"):
+        tag_task_batch(2, 4, torch.tensor([[0, 0, 1]]))
+    with pytest.raises(TypeError, match="perms must be a long tensor"):
+        tag_task_batch(2, 4, torch.tensor([[0.0, 1.0]]))
+    with pytest.raises(ValueError, match="T must be >= 2"):
+        tag_task_batch(2, 1, tag_perms(2, 3))
+    with pytest.raises(ValueError, match="n_tags must be in"):
+        tag_perms(4, 3)
+
+
+def test_config_and_forward_reject_bad_input():
+    with pytest.raises(ValueError, match="variant must be one of"):
+        TaggedConfig(vocab_size=5, n_tags=2, variant="sometimes")
+    m = _model("input")
+    idx, tags = _inputs()
+    with pytest.raises(TypeError, match="inp must be a pair"):
+        m(idx)
+    with pytest.raises(ValueError, match="tags must lie in"):
+        m((idx, tags + 3))
+    with pytest.raises(ValueError, match="tags must have shape"):
+        m((idx, tags[:2]))
+
+
+def test_every_layer_adds_exactly_the_tag_embedding():
+    torch.manual_seed(0)
+    inp = _inputs()
+    a, b = _model("input"), _model("every")
+    b.load_state_dict(a.state_dict())
+    names = ["block_in.1", "block_in.2", "blocks.0.tap_resid_post", "blocks.1.tap_resid_post"]
+    with torch.no_grad(), capture(a, names) as ta, capture(b, names) as tb:
+        a(inp)
+        b(inp)
+    e_tag = a.wtag.weight[inp[1]][:, None, :].detach()
+    # Same weights and the same x_0: at layer 1 the streams differ by e_tag alone.
+    torch.testing.assert_close(tb["block_in.1"] - ta["block_in.1"], e_tag.expand(5, 11, 12))
+    # Inside each model: what block l reads is what block l-1 wrote, plus e_tag or not.
+    for l in (1, 2):
+        torch.testing.assert_close(ta[f"block_in.{l}"], ta[f"blocks.{l - 1}.tap_resid_post"])
+        diff = tb[f"block_in.{l}"] - tb[f"blocks.{l - 1}.tap_resid_post"]
+        torch.testing.assert_close(diff, e_tag.expand_as(diff))
+    assert e_tag.abs().max() > 0
+
+
+def test_every_equals_input_when_the_tag_table_is_zero():
+    inp = _inputs()
+    a, b = _model("input"), _model("every")
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        a.wtag.weight.zero_()
+        b.wtag.weight.zero_()
+        torch.testing.assert_close(a(inp)[0], b(inp)[0])
+        b.wtag.weight.normal_()
+        assert not torch.allclose(a(inp)[0], b(inp)[0])
+
+
+@pytest.mark.parametrize("variant", ["input", "every", "slots"])
+def test_variants_are_causal(variant):
+    m = _model(variant)
+    idx, tags = _inputs()
+    t0 = 6
+    idx2 = idx.clone()
+    idx2[:, t0] = (idx2[:, t0] + 1) % 7
+    with torch.no_grad():
+        out1, out2 = m((idx, tags))[0], m((idx2, tags))[0]
+    torch.testing.assert_close(out1[:, :t0], out2[:, :t0])
+    assert (out1[:, t0:] - out2[:, t0:]).abs().max() > 1e-6
+
+
+def test_param_counts_every_equals_input_slots_adds_its_channel():
+    a, b, c = _model("input"), _model("every"), _model("slots", n_slots=2)
+    assert a.num_params() == b.num_params()
+    C, K, L = 12, 2, 3
+    slot_params = (C * K + K) + K * C * C + K * C + 2 * C * C  # gate, write, init, q, o
+    assert c.num_params() - a.num_params() == slot_params + L * C * C + C  # + read, ln_s
+
+
+def test_tag_share_by_hand():
+    x = torch.tensor([[0.0], [2.0], [1.0], [3.0]])
+    lab = torch.tensor([0, 0, 1, 1])
+    # mean 1.5, total 5; class means 1 and 2, between 2 * 0.25 + 2 * 0.25 = 1.
+    assert tag_share(x, lab) == pytest.approx(0.2)
+    assert tag_share(torch.tensor([[1.0], [1.0], [5.0], [5.0]]), lab) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="features must vary"):
+        tag_share(torch.ones(4, 2), lab)
+
+
+def test_steps_to_loss_by_hand():
+    losses = [5, 4, 3, 2, 1, 0.5, 0.2, 0.1]
+    assert steps_to_loss(losses, 3.0, window=2) == 3     # (3 + 2) / 2 = 2.5
+    assert steps_to_loss(losses, 0.2, window=2) == 7     # (0.2 + 0.1) / 2 = 0.15
+    assert steps_to_loss(losses, 0.01, window=2) is None
+
+
+def test_trained_model_uses_the_tag(one_thread):
+    res = run_cell(0, 1, "input", steps=150, T=8)
+    assert len(res["probe"]) == 2 and len(res["share"]) == 2
+    # Without the tag no model can beat 1 / n_tags = 0.25 on this task.
+    assert res["acc"] > 0.6
+    assert res["probe"][0] > 0.95  # the tag is in x_0 by construction
+
+
+def test_measure_tag_reads_the_slots():
+    m = _model("slots", n_layer=2)
+    perms = tag_perms(3, 7)
+    out = measure_tag(m, perms, n_seq=40, T=11, n_probe=300)
+    assert 0 <= out["probe_read"] <= 1 and len(out["probe"]) == 3
+    assert out["loss"] > 0
+
+
+def test_sweep_cells_cover_seeds_depths_variants():
+    spec = sweep(seeds=(0, 1))
+    assert spec.out == "book/part2/results/f7.json"
+    assert len(spec.cells) == 2 * 3 * 3
+    assert {(c["depth"], c["variant"]) for c in spec.cells} >= {(8, "slots"), (2, "input")}
