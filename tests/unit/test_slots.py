@@ -1,5 +1,7 @@
 """Tests for phaselib.slots: the scan, its reference twin, and DecisionSlots."""
 
+import math
+
 import pytest
 import torch
 
@@ -65,22 +67,24 @@ def test_causal(hard):
     assert not torch.allclose(k1[:, s:], k2[:, s:])
 
 
-def test_half_open_gates_and_zero_queries_give_halving_weights_and_a_plain_mean():
-    # Gates fixed at sigmoid(0) = 1/2: slot_t = w_t / 2 + slot_{t-1} / 2, so by hand
-    # slot_0 = w_0/2 + init/2, slot_1 = w_1/2 + w_0/4 + init/4,
-    # slot_2 = w_2/2 + w_1/4 + w_0/8 + init/8. Zero queries: the read is o(mean over slots).
+def test_fixed_gates_and_zero_queries_give_hand_computed_slots_and_a_plain_mean():
+    # Gates fixed at sigmoid(log 3) = 3/4: slot_t = 3/4 w_t + 1/4 slot_{t-1}, so by hand
+    # slot_0 = 3/4 w_0 + 1/4 init, slot_1 = 3/4 w_1 + 3/16 w_0 + 1/16 init,
+    # slot_2 = 3/4 w_2 + 3/16 w_1 + 3/64 w_0 + 1/64 init. Zero queries: the read is
+    # o(mean over slots).
     m = DecisionSlots(4, n_slots=3)
     with torch.no_grad():
         m.gate.weight.zero_()
-        m.gate.bias.zero_()
+        m.gate.bias.fill_(math.log(3.0))
         m.q.weight.zero_()
     x = _rand(2, 9, 4)
     read, slots = m(x)
     w = m.write(x).view(2, 9, 3, 4)
     init = m.init.expand(2, 3, 4)
-    torch.testing.assert_close(slots[:, 0], w[:, 0] / 2 + init / 2)
-    torch.testing.assert_close(slots[:, 1], w[:, 1] / 2 + w[:, 0] / 4 + init / 4)
-    torch.testing.assert_close(slots[:, 2], w[:, 2] / 2 + w[:, 1] / 4 + w[:, 0] / 8 + init / 8)
+    torch.testing.assert_close(slots[:, 0], 3 / 4 * w[:, 0] + init / 4)
+    torch.testing.assert_close(slots[:, 1], 3 / 4 * w[:, 1] + 3 / 16 * w[:, 0] + init / 16)
+    torch.testing.assert_close(slots[:, 2], 3 / 4 * w[:, 2] + 3 / 16 * w[:, 1]
+                               + 3 / 64 * w[:, 0] + init / 64)
     torch.testing.assert_close(read, m.o(slots.mean(2)))
 
 
