@@ -35,14 +35,8 @@ from ..streaming import pyramid_step
 from .io import result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
-__all__ = ["context_lengths", "best_time", "attention_decode_cost", "pyramid_decode_cost",
+__all__ = ["context_lengths", "attention_decode_cost", "pyramid_decode_cost",
            "run", "main"]
-
-
-def best_time(fn, repeats: int = 5, inner: int = 1, device="cpu") -> float:
-    """The old name of the one timer, kept while the pyramid chapter still imports it:
-    `timing.time_call(fn, device, repeats)` (`inner` is ignored)."""
-    return time_call(fn, device, repeats)
 
 
 def context_lengths(min_t: int = 256, max_t: int = 65536) -> list[int]:
