@@ -26,8 +26,8 @@ from .selection import select_weights
 
 __all__ = ["KINDS", "select_targets", "select_batch", "MLP", "straight_through_step",
            "HardGate", "Top1Router", "n_params", "expert_width_for_budget", "make_model",
-           "transition_width", "transition_center", "profile", "evaluate", "run_cell",
-           "sweep"]
+           "transition_width", "transition_center", "profile", "boundary_pairs", "evaluate",
+           "slope_bound", "train_model", "run_cell", "sweep"]
 
 KINDS = ("mlp", "soft_gate", "hard_gate", "top1_router")
 EPS = (1.0, 0.3, 0.1, 0.03, 0.01)   # half-widths of the test bands |s| < eps
@@ -156,6 +156,19 @@ class Top1Router(nn.Module):
         return _loss((w * outs).sum(1, keepdim=True), y)
 
 
+def slope_bound(model: MLP, column: int = 2) -> float:
+    """An upper bound on |df/dx_column| for a ReLU MLP: the norm of the first layer's column
+    times the spectral norms of the later layers (ReLU's slope is 0 or 1). A rise of
+    0.8 |a - b| therefore needs an s-interval of at least 0.8 |a - b| / slope_bound."""
+    if not isinstance(model, MLP):
+        raise TypeError(f"model must be a phaselib.branching.MLP, got {type(model).__name__}")
+    lin = [m for m in model.net if isinstance(m, nn.Linear)]
+    bound = lin[0].weight[:, column].norm().item()
+    for m in lin[1:]:
+        bound *= torch.linalg.matrix_norm(m.weight.detach(), ord=2).item()
+    return bound
+
+
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -249,7 +262,7 @@ def profile(model: nn.Module, a: float, b: float, s: torch.Tensor) -> torch.Tens
     return (pred[:, 0].cpu() - b) / (a - b)
 
 
-def _pairs(n: int, seed: int = 12345) -> list[tuple[float, float]]:
+def boundary_pairs(n: int = 16, seed: int = 12345) -> list[tuple[float, float]]:
     """n fixed (a, b) pairs with |a - b| >= 0.5, the same for every model."""
     g, out = torch.Generator().manual_seed(seed), []
     while len(out) < n:
@@ -262,9 +275,10 @@ def _pairs(n: int, seed: int = 12345) -> list[tuple[float, float]]:
 @torch.no_grad()
 def evaluate(model: nn.Module, n_test: int = 4096, eps=EPS, n_pairs: int = 16,
              grid: int = 4001, s_max: float = 0.5) -> dict:
-    """Test MSE on |s| < eps bands, and the median transition width and centre over fixed
-    (a, b) pairs on a grid of `grid` points in [-s_max, s_max]. Seeded: the same test set
-    for every model."""
+    """{"mse": {eps: test MSE on |s| < eps}, "transition": median transition width,
+    "centre": median |transition_center|, "widths": per pair, "grid_step"}, over fixed
+    (a, b) pairs (`boundary_pairs`) on a grid of `grid` points in [-s_max, s_max].
+    Seeded: the same test sets for every model."""
     model.eval()
     dev = next(model.parameters()).device
     out = {"mse": {}, "grid_step": 2 * s_max / (grid - 1)}
@@ -273,21 +287,21 @@ def evaluate(model: nn.Module, n_test: int = 4096, eps=EPS, n_pairs: int = 16,
         out["mse"][str(e)] = F.mse_loss(model(x)[0], y).item()
     s = torch.linspace(-s_max, s_max, grid)
     widths, centres = [], []
-    for a, b in _pairs(n_pairs):
+    for a, b in boundary_pairs(n_pairs):
         p = profile(model, a, b, s).numpy()
         widths.append(transition_width(s, p))
         centres.append(transition_center(s, p))
-    out["width"] = float(np.median(widths))
+    out["transition"] = float(np.median(widths))
     out["centre"] = float(np.nanmedian(np.abs(centres))) if not np.isnan(centres).all() \
         else math.nan
     out["widths"] = widths
     return out
 
 
-def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
-             batch: int = 256, depth: int = 2, n_experts: int = 4, factored: bool = False,
-             device="cpu") -> dict:
-    """Train one model on the select task with phaselib.train and measure it (`evaluate`)."""
+def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
+                batch: int = 256, depth: int = 2, n_experts: int = 4,
+                factored: bool = False, device="cpu"):
+    """Train one model on the select task with phaselib.train: (model, History)."""
     from .train import TrainConfig, train
 
     torch.manual_seed(seed)
@@ -296,14 +310,28 @@ def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e
     gen = torch.Generator().manual_seed(seed)
     hist = train(model, lambda step: select_batch(batch, gen, device=device),
                  TrainConfig(steps=steps, lr=lr, progress=False))
+    return model, hist
+
+
+def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
+             batch: int = 256, depth: int = 2, n_experts: int = 4, factored: bool = False,
+             device="cpu", return_model: bool = False):
+    """Train one model (`train_model`) and measure it (`evaluate`): a dict of results, or
+    (dict, model) with return_model=True."""
+    model, hist = train_model(seed, kind, width, steps, lr, batch, depth, n_experts,
+                              factored, device)
     res = evaluate(model)
     res.update(params=n_params(model), final_loss=float(np.mean(hist.loss[-50:])))
+    if kind == "mlp":
+        res["slope_bound"] = slope_bound(model)
     if kind == "top1_router":
         x, _ = select_batch(4096, torch.Generator().manual_seed(7), device=device)
         w = model.weights(x)
         one = ((w == 1).sum(1) == 1) & ((w == 0).sum(1) == w.shape[1] - 1)
         res["one_expert_share"] = one.float().mean().item()
         res["experts_used"] = int((w.sum(0) > 0).sum().item())
+    if return_model:
+        return res, model
     return res
 
 
@@ -317,7 +345,7 @@ def sweep(seeds=(0, 1, 2)):
     cells = [{"seed": s, "kind": "mlp", "width": w, "steps": n}
              for s in seeds for w in (16, 64) for n in (500, 2000, 8000, 32000)]
     cells += [{"seed": s, "kind": "hard_gate", "width": gate_width, "steps": n,
-               "factored": True} for s in seeds for n in (500, 2000, 8000, 32000)]
+               "factored": True} for s in seeds for n in (500, 2000, 8000)]
     return SweepSpec(name="f8", out="book/part2/results/f8.json", cells=cells,
                      run=run_cell, description="F8: transition width and error on the "
                      "select task against training steps (MLP; factored hard gate)")

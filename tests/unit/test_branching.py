@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from phaselib.branching import (KINDS, MLP, HardGate, Top1Router, evaluate,
+from phaselib.branching import (KINDS, MLP, HardGate, Top1Router, evaluate, slope_bound,
                                 expert_width_for_budget, make_model, n_params, profile,
                                 run_cell, select_batch, select_targets,
                                 straight_through_step, transition_center, transition_width)
@@ -152,6 +152,43 @@ def test_run_cell_learns_the_task_and_mlp_blends(one_thread):
     r = run_cell(0, "mlp", 16, steps=300)
     assert r["params"] == 353    # 3*16 + 16 + 16*16 + 16 + 16*1 + 1, counted from the shapes
     assert r["mse"]["1.0"] < 0.05                  # far better than predicting 0 (1/3)
-    assert r["width"] > 10 * r["grid_step"]        # a continuous rise, not a step
+    assert r["transition"] > 10 * r["grid_step"]   # a continuous rise, not a step
+    assert r["slope_bound"] > 0.8 * 0.5 / r["transition"]   # |a - b| >= 0.5
     assert r["mse"]["0.01"] > r["mse"]["1.0"]      # the error sits at the boundary
     assert set(KINDS) == {"mlp", "soft_gate", "hard_gate", "top1_router"}
+
+
+def test_check_select_targets_rejects_a_wrong_answer_and_accepts_the_right_one():
+    from phaselib.exercises import check_select_targets
+
+    def wrong(x):   # s >= 0 takes a: wrong at s = 0
+        return torch.where(x[:, 2:] >= 0, x[:, :1], x[:, 1:2])
+
+    with pytest.raises(AssertionError, match="select"):
+        check_select_targets(wrong)
+    assert check_select_targets(lambda x: torch.where(x[:, 2:] > 0, x[:, :1], x[:, 1:2]))
+
+
+def test_check_transition_width_rejects_a_wrong_answer_and_accepts_the_right_one():
+    from phaselib.exercises import check_transition_width
+
+    def first_crossings(s, p):   # uses the first rise through 0.1, not the last
+        i = np.flatnonzero(p > 0.1)[0]
+        j = np.flatnonzero(p >= 0.9)
+        return float(s[j[0]] - s[i]) if len(j) else math.inf
+
+    with pytest.raises(AssertionError, match="expected"):
+        check_transition_width(first_crossings)
+    assert check_transition_width(transition_width)
+
+
+def test_slope_bound_bounds_the_measured_slope(one_thread):
+    torch.manual_seed(3)
+    m = MLP(11)
+    s = torch.linspace(-1, 1, 2001)
+    for a, b in [(0.5, -0.5), (-0.9, 0.2)]:
+        f = profile(m, a, b, s) * (a - b) + b
+        slope = (f.diff() / s.diff()).abs().max().item()
+        assert 0 < slope <= slope_bound(m) + 1e-6
+    with pytest.raises(TypeError, match="MLP"):
+        slope_bound(HardGate(3))
