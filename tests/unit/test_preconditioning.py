@@ -155,3 +155,53 @@ def test_sweep_cells_cover_seeds_depths_variants():
     assert spec.out == "book/part2/results/f7.json"
     assert len(spec.cells) == 2 * 3 * 3
     assert {(c["depth"], c["variant"]) for c in spec.cells} >= {(8, "slots"), (2, "input")}
+
+
+def _targets_right(idx, tags, perms):
+    y = torch.full_like(idx, -1)
+    for b in range(idx.shape[0]):
+        for t in range(1, idx.shape[1]):
+            y[b, t] = perms[tags[b], idx[b, t - 1]]
+    return y
+
+
+def _targets_current_token(idx, tags, perms):
+    y = perms[tags[:, None], idx]
+    y[:, 0] = -1
+    return y
+
+
+def _share_right(x, lab):
+    x = x.double() - x.double().mean(0)
+    means = torch.stack([x[lab == k].mean(0) for k in range(int(lab.max()) + 1)])
+    counts = torch.bincount(lab).double()
+    return float((counts[:, None] * means ** 2).sum() / (x ** 2).sum())
+
+
+def _share_unweighted(x, lab):
+    x = x.double() - x.double().mean(0)
+    means = torch.stack([x[lab == k].mean(0) for k in range(int(lab.max()) + 1)])
+    return float(means.pow(2).sum() * len(x) / means.shape[0] / (x ** 2).sum())
+
+
+def test_check_tag_targets_accepts_right_rejects_wrong(capsys):
+    from phaselib.exercises import check_tag_targets
+
+    assert check_tag_targets(_targets_right) is True
+    with pytest.raises(AssertionError, match="the previous token, not the current one"):
+        check_tag_targets(_targets_current_token)
+
+    def stub(*a):
+        raise NotImplementedError
+
+    assert check_tag_targets(stub) is False
+    assert "not attempted yet" in capsys.readouterr().out
+
+
+def test_check_tag_share_accepts_right_rejects_wrong(capsys):
+    from phaselib.exercises import check_tag_share
+
+    assert check_tag_share(_share_right) is True
+    with pytest.raises(AssertionError, match="tag share on unequal class sizes"):
+        check_tag_share(_share_unweighted)
+    assert "all checks passed" in capsys.readouterr().out
