@@ -116,8 +116,9 @@ def test_load_sweep_names_a_missing_file(tmp_path):
 
 
 def test_cli_refuses_an_unknown_sweep(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exc:
         sw.main(["nope"])
+    assert exc.value.code == 2                      # argparse's usage error
     assert "unknown sweep" in capsys.readouterr().err
 
 
