@@ -5,6 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # CPU PyTorch first: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
+# The floor is pyproject's (triton>=3.7); the cap keeps the release torch 2.13 was built with.
 TRITON  ?= triton>=3.7,<3.8
 PYTEST  := $(BIN)/python -m pytest -p no:cacheprovider
 
@@ -16,8 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)" "$(TRITON)"
-	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q -r requirements.txt  # = -e .[docs,test]
 	touch $(STAMP)
 
 # The rendered book in _build/html, every notebook executed (cached between builds).

@@ -95,11 +95,18 @@ class CharTokenizer:
 
 
 def random_windows(data: torch.Tensor, block: int, batch: int, *,
-                   generator: torch.Generator | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """`batch` random windows of `block` tokens from 1-D `data`: (x, y = x shifted by one)."""
-    if data.dim() != 1 or len(data) < block + 1:
-        raise ValueError(f"data must be 1-D with more than block={block} tokens, got shape {tuple(data.shape)}")
-    ix = torch.randint(len(data) - block - 1, (batch,), generator=generator)
+                   generator: torch.Generator | None = None,
+                   device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch` random windows of `block` tokens from 1-D `data` [N]: (x, y = x shifted
+    by one), each [batch, block]. Every start 0 .. N - block - 1 is equally likely, so
+    the last window (ending at the last token) is sampled too; N = block + 1 is allowed."""
+    for name, v in (("block", block), ("batch", batch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if not isinstance(data, torch.Tensor) or data.dim() != 1 or len(data) < block + 1:
+        raise ValueError(f"data must be a 1-D tensor of at least block + 1 = {block + 1} "
+                         f"tokens, got shape {tuple(getattr(data, 'shape', ()))}")
+    ix = torch.randint(len(data) - block, (batch,), generator=generator)
     x = torch.stack([data[i:i + block] for i in ix])
     y = torch.stack([data[i + 1:i + 1 + block] for i in ix])
     return x.to(device), y.to(device)

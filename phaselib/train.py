@@ -1,19 +1,22 @@
 """One small training loop shared by every chapter: AdamW, warmup and cosine decay.
 
 Book: used from Part I on. `train(model, get_batch, cfg)` calls `get_batch(step)` for
-`(x, y)` and `model(x, y)` for `(logits, loss)`. `evaluate_loss` scores every token of a
-held-out split exactly once; `sample` continues a prompt. The command line,
+`(x, y)` and `model(x, y)` for `(logits, loss)`. The same loop resumes a run: give it
+`start=TrainState(step, history, optimizer_state)` and it continues at that step, and
+`on_step(step_done, optimizer, history)` is called after every step (the command line
+saves checkpoints from there). `evaluate_loss` scores every token of a held-out split
+exactly once; `sample` continues a prompt. The command line,
 
-    python -m phaselib.train --model phase|transformer [--text FILE] [--steps N] [--out ckpt.pt]
-                             [--results-json run.json]
+    python -m phaselib.train --model phase|transformer [--text FILE] [--steps N]
+                             [--out ckpt.pt [--save-every N]] [--resume ckpt.pt]
     python -m phaselib.train --eval-only ckpt.pt --results-json run.json
 
-trains (or, with --eval-only, scores a checkpoint) with the same functions (see `main`;
-checkpoints and results files in `phaselib.checkpoint`).
+lives in `phaselib.cli`; it trains (or scores a checkpoint) with these functions.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TrainConfig", "History", "train", "lr_at", "eval_windows", "evaluate_loss",
-           "position_losses", "sample", "main"]
+__all__ = ["TrainConfig", "History", "TrainState", "train", "lr_at", "eval_windows",
+           "evaluate_loss", "position_losses", "sample"]
 
 
 @dataclass
@@ -46,6 +49,16 @@ class History:
     eval: list[float] = field(default_factory=list)
 
 
+@dataclass
+class TrainState:
+    """Where a run stands after `step` completed steps: its history so far and the
+    optimizer's `state_dict()` (None at step 0). `train(..., start=state)` continues it."""
+
+    step: int = 0
+    history: History = field(default_factory=History)
+    optimizer: dict | None = None
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_ratio."""
     if step < cfg.warmup:
@@ -55,15 +68,32 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def train(model: nn.Module, get_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
-          cfg: TrainConfig, eval_fn: Callable[[nn.Module], float] | None = None) -> History:
-    """Train `model` in place for `cfg.steps` steps; returns the loss history."""
+          cfg: TrainConfig, eval_fn: Callable[[nn.Module], float] | None = None, *,
+          start: TrainState | None = None,
+          on_step: Callable[[int, torch.optim.Optimizer, History], None] | None = None
+          ) -> History:
+    """Train `model` in place up to `cfg.steps` steps; returns the loss history.
+
+    start: continue a run from `start.step` with its history and optimizer state (the
+    model must already hold that run's weights, and `get_batch` its data position).
+    on_step(step_done, optimizer, history) runs after every step and its evaluation;
+    an exception raised there stops the loop with the model at `step_done` steps.
+    """
+    start = TrainState() if start is None else start
+    if not 0 <= start.step <= cfg.steps or len(start.history.step) != start.step:
+        raise ValueError(f"start must be a TrainState with 0 <= step <= cfg.steps="
+                         f"{cfg.steps} and one history entry per step, got step "
+                         f"{start.step} with {len(start.history.step)} entries")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    hist = History()
-    steps = range(cfg.steps)
+    if start.optimizer is not None:
+        opt.load_state_dict(start.optimizer)
+    hist = copy.deepcopy(start.history)  # the caller's state stays as it was
+    steps = range(start.step, cfg.steps)
     if cfg.progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc="training", leave=False)
+        steps = tqdm(steps, desc="training", leave=False, initial=start.step,
+                     total=cfg.steps)
     model.train()
     for step in steps:
         for group in opt.param_groups:
@@ -84,6 +114,8 @@ def train(model: nn.Module, get_batch: Callable[[int], tuple[torch.Tensor, torch
                 hist.eval_step.append(step + 1)
                 hist.eval.append(float(eval_fn(model)))
             model.train()
+        if on_step is not None:
+            on_step(step + 1, opt, hist)
     model.eval()
     return hist
 
@@ -169,25 +201,22 @@ def position_losses(model: nn.Module, data: torch.Tensor, block: int, batch: int
 
 
 @torch.no_grad()
-def sample(model: nn.Module, tok, prompt: str, n_chars: int = 200, *, temperature: float = 1.0,
-           top_k: int | None = None, seed: int = 0) -> str:
-    """Continue `prompt` with `n_chars` sampled tokens (seeded); returns prompt + continuation."""
+def sample(model: nn.Module, tok, prompt: str, n_tokens: int = 200, *,
+           temperature: float = 1.0, top_k: int | None = None, seed: int = 0) -> str:
+    """Continue `prompt` with `n_tokens` sampled tokens (seeded); returns the decoded
+    prompt + continuation. `tok` encodes a string to a 1-D tensor of ids and decodes a
+    list of ids (a `CharTokenizer`, whose tokens are single characters)."""
     if not prompt:
         raise ValueError("prompt must be a non-empty string")
     device = next(model.parameters()).device
     g = torch.Generator(device=device).manual_seed(seed)
     model.eval()
     idx = tok.encode(prompt)[None].to(device)
-    out = model.generate(idx, n_chars, temperature=temperature, top_k=top_k, generator=g)
+    out = model.generate(idx, n_tokens, temperature=temperature, top_k=top_k, generator=g)
     return tok.decode(out[0].tolist())
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """The command line (see the module docstring); returns what it prints, as a dict."""
-    from .checkpoint import run_cli
+if __name__ == "__main__":  # `python -m phaselib.train`: the command line of phaselib.cli
+    from phaselib.cli import main
 
-    return run_cli(argv)
-
-
-if __name__ == "__main__":
     main()

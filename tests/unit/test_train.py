@@ -1,4 +1,5 @@
-"""The shared training loop, full-split evaluation, checkpoints and the command line."""
+"""The shared training loop, full-split evaluation and the command line (phaselib.train,
+phaselib.cli)."""
 
 import os
 import subprocess
@@ -12,10 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from phaselib.checkpoint import build_model, load_checkpoint, load_corpus, save_checkpoint
+from phaselib.checkpoint import load_checkpoint
+from phaselib.cli import main
 from phaselib.data import CharTokenizer
-from phaselib.train import (History, TrainConfig, eval_windows, evaluate_loss, main, position_losses,
-                            sample, train)
+from phaselib.lm_runs import load_corpus, read_run_results
+from phaselib.models import build_model
+from phaselib.train import (History, TrainConfig, TrainState, eval_windows, evaluate_loss,
+                            position_losses, sample, train)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
@@ -80,6 +84,45 @@ def test_evaluate_loss_rejects_bad_input(bad, err):
         evaluate_loss(**kw)
 
 
+def test_train_resumed_at_a_step_ends_where_the_whole_run_ends():
+    """One loop: start=TrainState(step, history, optimizer) continues a run exactly."""
+    import copy
+
+    def run(start=None, snap_at=None):
+        torch.manual_seed(0)
+        model = build_model("transformer", 7, block_size=6, n_layer=1, n_head=2, n_embd=8)
+        if start is not None:
+            model.load_state_dict(start[0])
+        data = torch.randint(7, (10, 2, 6), generator=torch.Generator().manual_seed(1))
+        snaps = {}
+
+        def on_step(step, opt, hist):
+            if step == snap_at:
+                snaps["s"] = (copy.deepcopy(model.state_dict()),
+                              TrainState(step, copy.deepcopy(hist),
+                                         copy.deepcopy(opt.state_dict())))
+        cfg = TrainConfig(steps=10, warmup=3, progress=False)
+        hist = train(model, lambda s: (data[s], data[s]), cfg,
+                     start=None if start is None else start[1], on_step=on_step)
+        return model, hist, snaps.get("s")
+
+    whole, hist, snap = run(snap_at=4)
+    resumed, hist2, _ = run(start=snap)
+    for (k, v), w in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(v, w), k
+    assert hist2 == hist and hist.step == list(range(10))
+    # Without the optimizer state the continuation differs (the test can fail).
+    stale, _, _ = run(start=(snap[0], TrainState(4, snap[1].history, None)))
+    assert not torch.equal(stale.wte.weight, whole.wte.weight)
+
+
+def test_train_rejects_a_start_beyond_the_run():
+    model = build_model("transformer", 5, block_size=4, n_layer=1, n_head=1, n_embd=4)
+    with pytest.raises(ValueError, match="start must be a TrainState"):
+        train(model, None, TrainConfig(steps=3, progress=False),
+              start=TrainState(4, History(step=[0, 1, 2, 3], loss=[1.0] * 4)))
+
+
 def test_train_keeps_its_old_interface():
     torch.manual_seed(0)
     model = build_model("transformer", 5, block_size=8, n_layer=1, n_head=1, n_embd=8)
@@ -90,47 +133,14 @@ def test_train_keeps_its_old_interface():
     assert hist.eval_step == [3, 6] and hist.eval == [1.5, 1.5]
 
 
-@pytest.mark.parametrize("kind, kw", [("transformer", dict(n_head=2)),
-                                      ("phase", dict(n_head=2, window=3, n_slots=2))])
-def test_checkpoint_round_trip_gives_the_same_logits(tmp_path, kind, kw):
-    torch.manual_seed(1)
-    model = build_model(kind, 17, block_size=19, n_layer=2, n_embd=14, **kw)
-    with torch.no_grad():  # move off the initialisation so the test sees trained weights
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    cfg = TrainConfig(steps=3, lr=1e-3)
-    hist = History(step=[0, 1], loss=[2.0, 1.5])
-    path = tmp_path / "m.pt"
-    save_checkpoint(path, model, cfg, vocab=list("abc"), history=hist, extra={"val_loss": 1.25})
-    raw = torch.load(path, weights_only=True)  # plain data only
-    assert raw["kind"] == kind
-    ck = load_checkpoint(path)
-    idx = torch.randint(17, (2, 19))
-    torch.testing.assert_close(ck.model(idx)[0], model.eval()(idx)[0], rtol=0, atol=0)
-    assert ck.model.head.weight is ck.model.wte.weight
-    assert ck.train_config == cfg and ck.history == hist
-    assert ck.vocab == ["a", "b", "c"] and ck.extra == {"val_loss": 1.25}
-
-
-def test_load_checkpoint_rejects_other_files(tmp_path):
-    torch.save({"weights": torch.zeros(2)}, tmp_path / "x.pt")
-    with pytest.raises(ValueError, match="checkpoint"):
-        load_checkpoint(tmp_path / "x.pt")
-
-
-def test_build_model_rejects_unknown_names():
-    with pytest.raises(ValueError, match="kind"):
-        build_model("rnn", 5)
-    with pytest.raises(ValueError, match="n_heads"):
-        build_model("transformer", 5, n_heads=2)
-
-
 def test_sample_is_seeded_and_continues_the_prompt():
     tok = CharTokenizer(TEXT)
     model = build_model("transformer", tok.vocab_size, block_size=8, n_layer=1, n_head=1, n_embd=8)
     a = sample(model, tok, "All:", 20, seed=3)
     assert a.startswith("All:") and len(a) == 24 and a == sample(model, tok, "All:", 20, seed=3)
-    with pytest.raises(ValueError):
+    assert sample(model, tok, "All:", n_tokens=7, seed=3) == a[:11]  # n_tokens counts tokens
+    assert a != sample(model, tok, "All:", 20, seed=4)
+    with pytest.raises(ValueError, match="prompt"):
         sample(model, tok, "", 5)
 
 
@@ -157,7 +167,10 @@ def test_cli_trains_reports_and_saves(tmp_path, capsys, kind, extra):
     assert out["val_tokens"] == len(va) - 1
     ck = load_checkpoint(tmp_path / "c.pt")
     assert evaluate_loss(ck.model, va, 16, 7) == pytest.approx(out["val_loss"], rel=1e-5)
-    assert ck.extra["params"] == ck.model.num_params() == out["params"]
+    assert ck.extra["params"] == out["params"]
+    if kind == "transformer":  # hand count: tied embedding, per layer 12 C^2 + 2 C, ln_f
+        V, C = len(set(TEXT)), 16
+        assert out["params"] == V * C + (12 * C * C + 2 * C) + C
 
 
 def test_cli_runs_as_a_module(tmp_path):
@@ -192,8 +205,6 @@ def test_cli_results_json_is_well_formed_and_holds_the_printed_loss(tmp_path, ca
     import json
     import math
 
-    from phaselib.checkpoint import read_run_results
-
     (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
     args = ["--model", "phase", "--text", str(tmp_path / "t.txt"), "--steps", "3", "--block", "8",
             "--batch", "2", "--n-layer", "1", "--n-embd", "8", "--n-head", "2", "--window", "3",
@@ -225,11 +236,30 @@ def test_cli_results_json_is_well_formed_and_holds_the_printed_loss(tmp_path, ca
     assert doc2["history"] == doc["history"]
 
 
-def test_cli_eval_only_rejects_bad_input(tmp_path, capsys):
-    torch.save({"weights": torch.zeros(2)}, tmp_path / "x.pt")
+class NotAModel:
+    """A pickled object of a class torch's weights_only loader refuses."""
+
+
+@pytest.mark.parametrize("write", [
+    lambda p: torch.save({"weights": torch.zeros(2)}, p),      # plain data, not ours
+    lambda p: p.write_bytes(__import__("pickle").dumps(NotAModel())),  # a pickle
+    lambda p: p.write_bytes(os.urandom(4096)),                  # random bytes
+    lambda p: p.write_text("hello\n"),                         # text
+], ids=["other-dict", "pickle", "random-bytes", "text"])
+def test_cli_eval_only_says_a_file_is_not_a_checkpoint(tmp_path, capsys, write):
+    write(tmp_path / "x.pt")
     with pytest.raises(SystemExit) as e:
         main(["--eval-only", str(tmp_path / "x.pt")])
-    assert e.value.code == 2 and "checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert e.value.code == 2
+    assert "is not a phaselib language-model checkpoint" in err
+    assert "weights_only=False" not in err and "weights_only` set to `False" not in err
+
+
+def test_cli_eval_only_rejects_bad_input(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--eval-only", str(tmp_path / "missing.pt")])
+    assert e.value.code == 2 and "existing checkpoint file" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["--steps", "2"])
     assert e.value.code == 2 and "--model is required" in capsys.readouterr().err
