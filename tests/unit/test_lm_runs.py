@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from phaselib.lm_runs import (RESULTS_FORMAT, read_run_results, results_table, train_lm,
-                              write_run_results)
+from phaselib.lm_runs import (RESULTS_FORMAT, load_corpus, read_run_results, results_table,
+                              train_lm, write_run_results)
 from phaselib.models import build_model
 from phaselib.train import TrainConfig
 
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n\n" * 6
 RESULTS = Path(__file__).resolve().parents[2] / "book" / "part4" / "results"
 
 
@@ -72,3 +73,12 @@ def test_train_lm_counts_speed_over_the_steps_it_ran():
     assert stats["tokens_per_s"] == pytest.approx(3 * 2 * 4 / stats["train_s"])
     with pytest.raises(ValueError, match="block \\+ 1 = 5"):
         train_lm(model, ids[:4], TrainConfig(steps=1, progress=False), block=4, batch=1)
+
+
+def test_load_corpus_splits_a_text_file_in_order(tmp_path):
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    tok, tr, va = load_corpus(tmp_path / "t.txt")
+    cut = int(len(TEXT) * 0.9)
+    assert tok.decode(tr) == TEXT[:cut] and tok.decode(va) == TEXT[cut:]
+    with pytest.raises(ValueError, match="existing file"):
+        load_corpus(tmp_path / "missing.txt")

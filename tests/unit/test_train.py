@@ -1,10 +1,4 @@
-"""The shared training loop, full-split evaluation and the command line (phaselib.train,
-phaselib.cli)."""
-
-import os
-import subprocess
-import sys
-from pathlib import Path
+"""The shared training loop (resumable), full-split evaluation and sampling."""
 
 import pytest
 import torch
@@ -13,15 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from phaselib.checkpoint import load_checkpoint
-from phaselib.cli import main
 from phaselib.data import CharTokenizer
-from phaselib.lm_runs import load_corpus, read_run_results
 from phaselib.models import build_model
 from phaselib.train import (History, TrainConfig, TrainState, eval_windows, evaluate_loss,
                             position_losses, sample, train)
 
-ROOT = Path(__file__).resolve().parents[2]
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
         "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 6
 
@@ -142,124 +132,3 @@ def test_sample_is_seeded_and_continues_the_prompt():
     assert a != sample(model, tok, "All:", 20, seed=4)
     with pytest.raises(ValueError, match="prompt"):
         sample(model, tok, "", 5)
-
-
-def test_load_corpus_splits_a_text_file_in_order(tmp_path):
-    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
-    tok, tr, va = load_corpus(tmp_path / "t.txt")
-    cut = int(len(TEXT) * 0.9)
-    assert tok.decode(tr) == TEXT[:cut] and tok.decode(va) == TEXT[cut:]
-    with pytest.raises(ValueError, match="existing file"):
-        load_corpus(tmp_path / "missing.txt")
-
-
-@pytest.mark.parametrize("kind, extra", [("transformer", []),
-                                         ("phase", ["--window", "4", "--n-slots", "2"])])
-def test_cli_trains_reports_and_saves(tmp_path, capsys, kind, extra):
-    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
-    out = main(["--model", kind, "--text", str(tmp_path / "t.txt"), "--steps", "4", "--block", "16",
-                "--batch", "3", "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--eval-batch", "5",
-                "--sample", "10", "--prompt", "All", "--out", str(tmp_path / "c.pt")] + extra)
-    text = capsys.readouterr().out
-    for key in ("val_loss", "params", "wall_time_s"):
-        assert f"\n{key} " in text
-    _, _, va = load_corpus(tmp_path / "t.txt")
-    assert out["val_tokens"] == len(va) - 1
-    ck = load_checkpoint(tmp_path / "c.pt")
-    assert evaluate_loss(ck.model, va, 16, 7) == pytest.approx(out["val_loss"], rel=1e-5)
-    assert ck.extra["params"] == out["params"]
-    if kind == "transformer":  # hand count: tied embedding, per layer 12 C^2 + 2 C, ln_f
-        V, C = len(set(TEXT)), 16
-        assert out["params"] == V * C + (12 * C * C + 2 * C) + C
-
-
-def test_cli_runs_as_a_module(tmp_path):
-    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "-m", "phaselib.train", "--model", "transformer", "--text",
-                        str(tmp_path / "t.txt"), "--steps", "2", "--block", "8", "--batch", "2",
-                        "--n-layer", "1", "--n-embd", "8", "--n-head", "1", "--threads", "1"],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr
-    lines = dict(line.split(" ", 1) for line in r.stdout.splitlines() if line[:1].islower() and " " in line)
-    assert float(lines["val_loss"].split()[0]) > 0
-    assert int(lines["params"]) > 0 and float(lines["wall_time_s"].split()[0]) >= 0
-
-
-@pytest.mark.parametrize("args, msg", [
-    (["--model", "rnn"], "invalid choice"),
-    (["--model", "transformer", "--text", "/nonexistent/file.txt"], "existing file"),
-    (["--model", "transformer", "--steps", "0"], "--steps"),
-    (["--model", "transformer", "--block", "400"], "too short"),
-])
-def test_cli_rejects_bad_input(tmp_path, capsys, args, msg):
-    (tmp_path / "t.txt").write_text(TEXT[:300], encoding="utf-8")
-    if "--text" not in args:
-        args = args + ["--text", str(tmp_path / "t.txt")]
-    with pytest.raises(SystemExit) as e:
-        main(args)
-    assert e.value.code == 2 and msg in capsys.readouterr().err
-
-
-def test_cli_results_json_is_well_formed_and_holds_the_printed_loss(tmp_path, capsys):
-    import json
-    import math
-
-    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
-    args = ["--model", "phase", "--text", str(tmp_path / "t.txt"), "--steps", "3", "--block", "8",
-            "--batch", "2", "--n-layer", "1", "--n-embd", "8", "--n-head", "2", "--window", "3",
-            "--n-slots", "2", "--eval-batch", "5", "--out", str(tmp_path / "c.pt"),
-            "--results-json", str(tmp_path / "r" / "run.json"), "--note", "a test run"]
-    out = main(args)
-    printed = dict(line.split(" ", 1) for line in capsys.readouterr().out.splitlines() if " " in line)
-    doc = json.loads((tmp_path / "r" / "run.json").read_text(encoding="utf-8"))  # strict JSON
-    assert doc == read_run_results(tmp_path / "r" / "run.json")
-    assert doc["val_loss"] == out["val_loss"] and f"{doc['val_loss']:.4f}" == printed["val_loss"].split()[0]
-    assert doc["params"] == out["params"] == int(printed["params"])
-    _, _, va = load_corpus(tmp_path / "t.txt")
-    assert doc["val_tokens"] == len(va) - 1 and doc["mode"] == "train" and doc["notes"] == ["a test run"]
-    assert doc["model_config"]["window"] == 3 and doc["run"]["steps"] == 3 and doc["train_config"]["steps"] == 3
-    assert len(doc["position_losses"]) == 8 and all(math.isfinite(v) for v in doc["position_losses"])
-    assert doc["history"]["step"] == [0, 1, 2] and len(doc["history"]["loss"]) == 3
-    assert doc["tokens_per_s"] > 0 and doc["wall_time_s"] >= doc["train_s"] > 0
-    assert doc["command"].startswith("python -m phaselib.train --model phase")
-    assert {"python", "torch", "platform", "threads", "device"} <= set(doc["machine"])
-    # Scoring the saved checkpoint without training gives the same numbers.
-    ev = main(["--eval-only", str(tmp_path / "c.pt"), "--eval-batch", "3",
-               "--results-json", str(tmp_path / "e.json")])
-    capsys.readouterr()
-    doc2 = read_run_results(tmp_path / "e.json")
-    assert doc2["mode"] == "eval-only" and doc2["text"] == str(tmp_path / "t.txt")
-    assert doc2["val_loss"] == pytest.approx(doc["val_loss"], rel=1e-5) == ev["val_loss"]
-    assert doc2["position_losses"] == pytest.approx(doc["position_losses"], rel=1e-5)
-    assert doc2["tokens_per_s"] == doc["tokens_per_s"] and doc2["training"]["seed"] == 1337
-    assert doc2["history"] == doc["history"]
-
-
-class NotAModel:
-    """A pickled object of a class torch's weights_only loader refuses."""
-
-
-@pytest.mark.parametrize("write", [
-    lambda p: torch.save({"weights": torch.zeros(2)}, p),      # plain data, not ours
-    lambda p: p.write_bytes(__import__("pickle").dumps(NotAModel())),  # a pickle
-    lambda p: p.write_bytes(os.urandom(4096)),                  # random bytes
-    lambda p: p.write_text("hello\n"),                         # text
-], ids=["other-dict", "pickle", "random-bytes", "text"])
-def test_cli_eval_only_says_a_file_is_not_a_checkpoint(tmp_path, capsys, write):
-    write(tmp_path / "x.pt")
-    with pytest.raises(SystemExit) as e:
-        main(["--eval-only", str(tmp_path / "x.pt")])
-    err = capsys.readouterr().err
-    assert e.value.code == 2
-    assert "is not a phaselib language-model checkpoint" in err
-    assert "weights_only=False" not in err and "weights_only` set to `False" not in err
-
-
-def test_cli_eval_only_rejects_bad_input(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["--eval-only", str(tmp_path / "missing.pt")])
-    assert e.value.code == 2 and "existing checkpoint file" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as e:
-        main(["--steps", "2"])
-    assert e.value.code == 2 and "--model is required" in capsys.readouterr().err
