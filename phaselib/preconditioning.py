@@ -121,16 +121,19 @@ class TaggedTransformer(nn.Module):
         self.tap_embed = Tap()  # [B, T, C] x_0, the tag included
         self.block_in = nn.ModuleList(Tap() for _ in range(cfg.n_layer))  # [B, T, C]
         self.blocks = nn.ModuleList(Block(tcfg) for _ in range(cfg.n_layer))
-        self.slots = None
-        if cfg.variant == "slots":
-            self.ln_s = nn.LayerNorm(C, bias=False)
-            self.slots = DecisionSlots(C, n_slots=cfg.n_slots)
-            self.read_proj = nn.ModuleList(nn.Linear(C, C, bias=False)
-                                           for _ in range(cfg.n_layer))
-        self.tap_read = Tap()  # [B, T, C] the slots' read (slots variant)
         self.ln_f = nn.LayerNorm(C, bias=False)
         self.head = nn.Linear(C, cfg.vocab_size, bias=False)
         self.apply(self._init)
+        # The slot channel is built after the shared weights are drawn, so that under one
+        # seed the variants start those from the same values.
+        self.slots = None
+        if cfg.variant == "slots":
+            self.ln_s = nn.LayerNorm(C, bias=False)
+            self.slots = DecisionSlots(C, n_slots=cfg.n_slots)  # its own init (std 0.02)
+            self.read_proj = nn.ModuleList(nn.Linear(C, C, bias=False)
+                                           for _ in range(cfg.n_layer))
+            self.read_proj.apply(self._init)
+        self.tap_read = Tap()  # [B, T, C] the slots' read (slots variant)
 
     @staticmethod
     def _init(m: nn.Module) -> None:

@@ -205,3 +205,12 @@ def test_check_tag_share_accepts_right_rejects_wrong(capsys):
     with pytest.raises(AssertionError, match="tag share on unequal class sizes"):
         check_tag_share(_share_unweighted)
     assert "all checks passed" in capsys.readouterr().out
+
+
+def test_variants_share_their_initial_weights_under_one_seed():
+    a, b, c = _model("input", seed=7), _model("every", seed=7), _model("slots", seed=7)
+    sa, sc = a.state_dict(), c.state_dict()
+    for name, w in sa.items():
+        torch.testing.assert_close(b.state_dict()[name], w)
+        torch.testing.assert_close(sc[name], w, msg=f"{name} starts differently with slots")
+    assert set(sc) - set(sa)  # the slot channel's own weights
