@@ -259,6 +259,7 @@ CASES = [
 # Checker modules whose checkers are tested beside their chapter's module instead.
 TESTED_ELSEWHERE = {"phaselib.exercises.kernels": "test_kernels_exercises.py",
                     "phaselib.exercises.branching": "test_branching.py",
+                    "phaselib.exercises.erosion": "test_erosion.py",
                     "phaselib.exercises.preconditioning": "test_preconditioning.py"}
 
 
