@@ -148,7 +148,9 @@ def late_correction(model: TinyTransformer, corrected: torch.Tensor,
     that position carries the uncorrected "momentum" of layers < l, and only blocks >= l
     can read the correction. Returns {"total": mean KL(p_corr || p_unc) in nats,
     "recovered": [L+1] floats, 1 - mean KL(p_corr || p_hybrid_l) / total}: 1 at l = 0
-    (nothing swapped), 0 at l = L (the uncorrected output)."""
+    (nothing swapped), 0 at l = L (the uncorrected output); and the control
+    "recovered_blank", the same with the last position's stream at block l reset to its
+    bare embedding x_0 (no history, right or wrong), which can go below 0."""
     _check_model(model)
     for name, t in (("corrected", corrected), ("uncorrected", uncorrected)):
         if not isinstance(t, torch.Tensor) or t.dtype != torch.long or t.dim() != 2:
@@ -166,12 +168,13 @@ def late_correction(model: TinyTransformer, corrected: torch.Tensor,
     if total <= 0:
         raise ValueError("corrected and uncorrected give the same prediction (total KL 0)")
     L = model.cfg.n_layer
-    rec = []
+    rec, blank = [], []
     for l in range(L + 1):
-        with patched(model, l, -1, s_u[l][:, -1]):
-            lg_h = model(corrected)[0][:, -1]
-        rec.append(float(1 - kl_rows(p_c, lg_h).mean() / total))
-    return {"total": float(total), "recovered": rec}
+        for out, src in ((rec, s_u[l]), (blank, s_c[0])):
+            with patched(model, l, -1, src[:, -1]):
+                lg_h = model(corrected)[0][:, -1]
+            out.append(float(1 - kl_rows(p_c, lg_h).mean() / total))
+    return {"total": float(total), "recovered": rec, "recovered_blank": blank}
 
 
 @torch.no_grad()

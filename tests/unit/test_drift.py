@@ -84,6 +84,9 @@ def test_late_correction_runs_from_all_to_nothing():
     assert r["recovered"][0] == pytest.approx(1.0, abs=1e-6)
     assert r["recovered"][-1] == pytest.approx(0.0, abs=1e-6)
     assert len(r["recovered"]) == 4
+    # the control's history at block 0 is x_0 itself: nothing changes there
+    assert r["recovered_blank"][0] == pytest.approx(1.0, abs=1e-6)
+    assert r["recovered_blank"][1] != pytest.approx(1.0, abs=1e-3)
     bad = wrong.clone()
     bad[:, -1] = (x[:, -1] + 1) % 11
     with pytest.raises(ValueError, match="share their last token"):
