@@ -45,14 +45,20 @@ def save_checkpoint(path: str | Path, model: nn.Module, cfg: TrainConfig | None 
                     vocab: list[str] | None = None, history: History | None = None,
                     extra: dict | None = None, resume: dict | None = None) -> Path:
     """Write model weights and configs as plain data (readable with weights_only=True),
-    atomically. `resume`: plain data to continue training from (see `phaselib.cli`)."""
+    atomically; returns the path. `resume`: plain data to continue training from (see
+    `phaselib.cli`)."""
     ckpt = {"format": FORMAT, "kind": kind_of(model), "model_config": asdict(model.cfg),
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "train_config": None if cfg is None else asdict(cfg),
             "vocab": None if vocab is None else list(vocab),
             "history": None if history is None else asdict(history),
             "extra": dict(extra or {}), "resume": resume}
-    return atomic_torch_save(ckpt, Path(path))
+    path = atomic_torch_save(ckpt, Path(path))
+    # A run killed during an earlier save leaves its temporary file (a whole checkpoint's
+    # size) beside the target; the save that succeeds after it removes it.
+    for left in path.parent.glob(f".{path.name}.*.tmp"):
+        left.unlink(missing_ok=True)
+    return path
 
 
 def _not_a_checkpoint(path, why: str) -> ValueError:

@@ -69,7 +69,8 @@ def parser() -> argparse.ArgumentParser:
     a("--prompt", default="\n")
     a("--out", help="write a checkpoint here (at the end, and every --save-every steps)")
     a("--save-every", type=int, default=0, metavar="N",
-      help="with --out: also save a resumable checkpoint every N steps (0: at the end only)")
+      help="with --out: also save a resumable checkpoint every N steps "
+           "(0: at the end only)")
     a("--resume", metavar="CKPT",
       help="continue the run saved in CKPT (give the same model and data flags); "
            "--out defaults to CKPT")
@@ -111,7 +112,8 @@ def _eval_only(p, a, command: str, device) -> dict:
         p.error(f"--text: {e}")
     if ck.vocab is not None and list(ck.vocab) != list(tok.chars):
         p.error(f"--eval-only: the checkpoint's vocabulary ({len(ck.vocab)} characters) is "
-                f"not that of the corpus ({tok.vocab_size}); pass the --text it was trained on")
+                f"not that of the corpus ({tok.vocab_size}); pass the --text it was "
+                "trained on")
     model, block = ck.model, ck.model.cfg.block_size
     if len(va) < (block + 1 if a.results_json else 2):
         p.error(f"the held-out split ({len(va)} characters) is too short for block {block}")
@@ -162,7 +164,8 @@ def _resume_state(p, a, run: dict, model, tok):
     if ck.resume is None:
         p.error(f"--resume: {a.resume} holds no resume state (it was saved before "
                 "--save-every existed, or by save_checkpoint without one)")
-    saved = ck.resume["run"] | {f"model_config.{k}": v for k, v in asdict(ck.model.cfg).items()}
+    saved = ck.resume["run"] | {f"model_config.{k}": v
+                                for k, v in asdict(ck.model.cfg).items()}
     now = run | {f"model_config.{k}": v for k, v in asdict(model.cfg).items()}
     saved["vocabulary"], now["vocabulary"] = "".join(ck.vocab or []), "".join(tok.chars)
     try:
@@ -186,11 +189,13 @@ def _train(p, a, args: list[str], command: str, device) -> dict:
         p.error(f"--text: {e}")
     if len(tr) < a.block + 1 or len(va) < (a.block + 1 if a.results_json else 2):
         p.error(f"the text is too short for --block {a.block}: {len(tr)} training and "
-                f"{len(va)} held-out characters (the loss by position needs block + 1 held out)")
+                f"{len(va)} held-out characters (the loss by position needs block + 1 "
+                "held out)")
     torch.manual_seed(a.seed)
     common = dict(block_size=a.block, n_layer=a.n_layer, n_embd=a.n_embd, n_head=a.n_head)
     if a.model == "phase":
-        common.update(window=a.window, selector=a.selector, n_slots=a.n_slots, pyr_dim=a.pyr_dim)
+        common.update(window=a.window, selector=a.selector, n_slots=a.n_slots,
+                      pyr_dim=a.pyr_dim)
     try:
         model = build_model(a.model, tok.vocab_size, **common)
     except (ValueError, ImportError) as e:
@@ -234,6 +239,8 @@ def _train(p, a, args: list[str], command: str, device) -> dict:
             raise _Stop(step)
 
     old = signal.signal(signal.SIGINT, on_sigint)
+    print(f"training from step {0 if start is None else start.step} of {a.steps} "
+          f"({'Ctrl-C saves and stops' if out_path else 'Ctrl-C stops'})", flush=True)
     t0 = time.perf_counter()
     try:
         hist, stats = train_lm(model, tr, cfg, block=a.block, batch=a.batch, seed=a.seed,
@@ -251,7 +258,8 @@ def _train(p, a, args: list[str], command: str, device) -> dict:
     val = evaluate_loss(model, va, a.block, a.eval_batch)
     t2 = time.perf_counter()
     wall = t2 - t0
-    out = {"model": a.model, "val_loss": val, "params": stats["params"], "wall_time_s": wall,
+    out = {"model": a.model, "val_loss": val, "params": stats["params"],
+           "wall_time_s": wall,
            "train_s": stats["train_s"], "tokens_per_s": stats["tokens_per_s"],
            "val_tokens": len(va) - 1, "final_train_loss": hist.loss[-1],
            "resumed_from_step": 0 if start is None else start.step}
@@ -269,9 +277,11 @@ def _train(p, a, args: list[str], command: str, device) -> dict:
         print(f"checkpoint {out_path}")
     if a.results_json:
         doc = _results(a, command, device, a.text, model, tok, tr, va, val, t2 - t1,
-                       mode="train", checkpoint=out_path, tokens_per_s=stats["tokens_per_s"],
+                       mode="train", checkpoint=out_path,
+                       tokens_per_s=stats["tokens_per_s"],
                        train_s=stats["train_s"], wall_time_s=wall,
-                       final_train_loss=hist.loss[-1], resumed_from_step=out["resumed_from_step"],
+                       final_train_loss=hist.loss[-1],
+                       resumed_from_step=out["resumed_from_step"],
                        run={"steps": a.steps, "block": a.block, "batch": a.batch,
                             "seed": a.seed, "eval_batch": a.eval_batch,
                             "device": str(device), "threads": a.threads},

@@ -89,8 +89,8 @@ def train_lm(model: nn.Module, train_ids: torch.Tensor, cfg: TrainConfig, *, blo
         torch.cuda.synchronize()
     train_s = time.perf_counter() - t0 - eval_s[0]
     tokens = (cfg.steps - first) * batch * block
-    return hist, {"train_s": train_s, "tokens_per_s": tokens / train_s if train_s > 0 else 0.0,
-                  "params": model.num_params()}
+    speed = tokens / train_s if train_s > 0 else 0.0
+    return hist, {"train_s": train_s, "tokens_per_s": speed, "params": model.num_params()}
 
 
 def history_doc(hist: History | None) -> dict | None:
@@ -151,5 +151,6 @@ def results_table(runs: dict[str, dict], reference: str | None = None) -> str:
                      f"{wall}{'s' if wall.strip() != '-' else ' '}")
     n = next(iter(runs.values()))["val_tokens"]
     lines.append(f"held-out loss: nats per character over all {n:,} held-out targets; "
-                 "tokens/s and wall time: the training run, on the machine its file records")
+                 "tokens/s and wall time: the training run, on the machine its file "
+                 "records")
     return "\n".join(lines)

@@ -49,6 +49,16 @@ def test_save_checkpoint_is_atomic_and_keeps_the_old_file_on_failure(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]  # no temporary left
 
 
+def test_save_checkpoint_removes_what_a_killed_save_left(tmp_path):
+    model = build_model("transformer", 5, block_size=4, n_layer=1, n_head=1, n_embd=4)
+    left = tmp_path / ".m.pt.abc123.tmp"  # the name provenance's atomic writer uses
+    left.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".n.pt.abc123.tmp"  # another target's: kept
+    other.write_bytes(b"x")
+    save_checkpoint(tmp_path / "m.pt", model)
+    assert not left.exists() and other.exists()
+
+
 class NotAModel:
     """A class torch's weights_only loader refuses to build."""
 

@@ -40,14 +40,15 @@ def start(args):
                             stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_save(proc) -> str:
+def wait_for(proc, start_of_line: str) -> str:
+    """Read the run's output up to the first line that starts so; returns what was read."""
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith("saved "):
+        if line.startswith(start_of_line):
             return "".join(lines)
     proc.wait(timeout=60)
-    raise AssertionError(f"no checkpoint was saved: {''.join(lines)} {proc.stderr.read()}")
+    raise AssertionError(f"no line {start_of_line!r}: {''.join(lines)} {proc.stderr.read()}")
 
 
 def same_weights(a: Path, b: Path):
@@ -77,7 +78,7 @@ def test_a_run_killed_mid_way_and_resumed_ends_bit_for_bit_as_the_whole_run(whol
     text, whole_ckpt, whole_out = whole
     part = tmp_path / "part.pt"
     proc = start(flags(text) + ["--out", str(part), "--save-every", "3"])
-    wait_for_save(proc)
+    wait_for(proc, "saved ")
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it was killed"
     ck = load_checkpoint(part)  # the last complete save survives the kill
@@ -95,7 +96,7 @@ def test_ctrl_c_saves_and_prints_the_command_that_continues(whole, tmp_path, cap
     text, whole_ckpt, whole_out = whole
     part = tmp_path / "part.pt"
     proc = start(flags(text) + ["--out", str(part), "--save-every", "4"])
-    wait_for_save(proc)
+    wait_for(proc, "saved ")
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -170,3 +171,14 @@ def test_rng_state_restores_every_generator(tmp_path):
     assert torch.equal(torch.rand(3), first[0])
     with pytest.raises(ValueError, match="lacks \\['data'\\]"):
         set_rng_state({k: v for k, v in saved.items() if k != "data"}, g)
+
+
+def test_ctrl_c_without_out_says_nothing_was_saved(whole, tmp_path):
+    text, _, _ = whole
+    proc = start(flags(text, steps=100_000))
+    wait_for(proc, "training from step 0 of 100000 (Ctrl-C stops)")
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopped at step" in rest and "nothing saved (give --out and --save-every" in rest
+    assert "Traceback" not in err and not list(tmp_path.iterdir())
