@@ -29,7 +29,7 @@ from torch import nn
 from ._checks import check_float_tensor, check_positive_int
 from .taps import Tap
 
-__all__ = ["slot_scan", "slot_scan_reference", "DecisionSlots"]
+__all__ = ["slot_scan", "slot_scan_reference", "DecisionSlots", "GRUState"]
 
 
 def _check_scan(a, b, s0):
@@ -156,3 +156,35 @@ class DecisionSlots(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_embd={self.n_embd}, n_slots={self.n_slots}, hard={self.hard}"
+
+
+class GRUState(nn.Module):
+    """A GRU beside the stream with the state size of K slots: the slots' control.
+
+    forward(x [B, T, C]) -> (read [B, T, C], state [B, T, K*C]): h[t] = GRU(x[t], h[t-1])
+    with h of K*C numbers (as many as `DecisionSlots(C, K)` keeps), h[-1] = 0, and
+    read = W_o h[t]. A nonlinear, fully learned recurrence: it can hold a value as long
+    as its update gates learn to, with no hard gate and no scan. Causal; O(T K C^2)
+    work, computed step by step (nn.GRU).
+    """
+
+    def __init__(self, n_embd: int, n_slots: int = 4):
+        super().__init__()
+        check_positive_int("n_embd", n_embd)
+        check_positive_int("n_slots", n_slots)
+        self.n_embd, self.n_slots = n_embd, n_slots
+        self.gru = nn.GRU(n_embd, n_slots * n_embd, batch_first=True)
+        self.o = nn.Linear(n_slots * n_embd, n_embd, bias=False)
+        nn.init.normal_(self.o.weight, std=0.02)
+        self.tap_slots = Tap()       # [B, T, K*C] the state after position t
+
+    def forward(self, x: torch.Tensor):
+        check_float_tensor("x", x, ndim=3, shape_doc="of shape [B, T, C]")
+        if x.shape[-1] != self.n_embd:
+            raise ValueError(f"x must have C = n_embd = {self.n_embd} features, "
+                             f"got shape {tuple(x.shape)}")
+        h = self.tap_slots(self.gru(x)[0])
+        return self.o(h), h
+
+    def extra_repr(self) -> str:
+        return f"n_embd={self.n_embd}, n_slots={self.n_slots} (state {self.n_slots * self.n_embd})"

@@ -41,6 +41,7 @@ SWEEPS: dict[str, str] = {
     "f7": "phaselib.preconditioning:sweep",
     "f8": "phaselib.branching:sweep",
     "f9": "phaselib.erosion:sweep",
+    "slots": "phaselib.mode_memory:sweep",
 }
 
 

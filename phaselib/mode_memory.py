@@ -1,0 +1,131 @@
+"""The slots chapter's experiment: which bounded memory keeps a choice made at token 0.
+
+Book: Part IV, "Decision slots". Every variant is a two-block `WindowedLM` trained on
+`mode_batch` sequences of `train_len` tokens and tested on sequences of `test_len`:
+
+    window               the near field alone (cannot see the mode beyond 2(w-1) tokens)
+    window + sink        the near field plus key 0, an attention sink (sees the mode)
+    window + GRU         a GRU state of K*C numbers per block beside the window
+    window + soft slots  K decision slots per block, soft gates
+    window + hard slots  K decision slots per block, hard gates, started closed
+    hard slots, open     hard gates started at logit 0 (half open)
+    full attention       no window
+
+`train_and_test` is the chapter's live run; `run_cell` and `sweep` make the seed sweep
+`python -m phaselib.sweep slots` -> book/part4/results/slots.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .tasks import mode_batch
+from .train import TrainConfig, train
+from .windowed import WindowedLM
+
+__all__ = ["ModeConfig", "variants", "mode_model", "held_out", "train_and_test",
+           "accuracy_between", "run_cell", "sweep"]
+
+
+@dataclass
+class ModeConfig:
+    """The chapter's defaults (its parameters cell)."""
+
+    vocab: int = 8
+    train_len: int = 64
+    test_len: int = 512
+    n_embd: int = 32
+    n_head: int = 2
+    window: int = 8
+    n_slots: int = 2
+    soft_gate_bias: float = -4.0
+    hard_gate_bias: float = -1.0
+    steps: int = 200
+    batch: int = 32
+    lr: float = 3e-3
+    n_test: int = 256
+
+
+def variants(cfg: ModeConfig) -> dict[str, dict]:
+    """{name: keyword arguments of `mode_model`} for every variant of the chapter."""
+    k = cfg.n_slots
+    return {
+        "window": dict(),
+        "window + sink": dict(sink=True),
+        "window + GRU": dict(slots=k, memory="gru"),
+        "window + soft slots": dict(slots=k, hard=False, bias=cfg.soft_gate_bias),
+        "window + hard slots": dict(slots=k, hard=True, bias=cfg.hard_gate_bias),
+        "hard slots, open start": dict(slots=k, hard=True, bias=0.0),
+        "full attention": dict(window=None),
+    }
+
+
+def mode_model(cfg: ModeConfig, window="default", slots=0, hard=False, bias=0.0,
+               sink=False, memory="slots") -> WindowedLM:
+    """Two windowed blocks over the mode task: vocab + 2 tokens in, vocab out."""
+    w = cfg.window if window == "default" else window
+    return WindowedLM(cfg.vocab + 2, cfg.vocab, cfg.n_embd, cfg.n_head, w, n_layer=2,
+                      n_slots=slots, hard=hard, gate_bias=bias, sink=sink, memory=memory)
+
+
+def held_out(cfg: ModeConfig, seed: int):
+    """The held-out sequences (x [n_test, test_len], y) of a seed."""
+    return mode_batch(cfg.n_test, cfg.test_len, cfg.vocab,
+                      generator=torch.Generator().manual_seed(seed + 1000))
+
+
+def train_and_test(cfg: ModeConfig, seed: int, x_test, y_test, device="cpu", **kw):
+    """Train a mode_model(cfg, **kw) on short sequences; return it and its accuracy at
+    each test position 1 .. test_len-1 (numpy [test_len - 1]). The model's weights come
+    from `seed`, the training batches from `seed + 1` (the same for every variant)."""
+    torch.manual_seed(seed)
+    model = mode_model(cfg, **kw).to(device)
+    gen = torch.Generator().manual_seed(seed + 1)
+    train(model, lambda step: mode_batch(cfg.batch, cfg.train_len, cfg.vocab,
+                                         generator=gen, device=device),
+          TrainConfig(steps=cfg.steps, lr=cfg.lr, progress=False))
+    model.eval()
+    with torch.no_grad():
+        pred = torch.cat([model(xb.to(device))[0].argmax(-1).cpu()
+                          for xb in x_test.split(64)])
+    return model, (pred == y_test).float()[:, 1:].mean(0).numpy()
+
+
+def accuracy_between(acc: np.ndarray, lo: int, hi: int) -> float:
+    """Mean accuracy at distances lo <= d < hi from the mode token (acc[d - 1] is d)."""
+    if not 1 <= lo < hi <= len(acc) + 1:
+        raise ValueError(f"need 1 <= lo < hi <= {len(acc) + 1}, got lo={lo}, hi={hi}")
+    return float(acc[lo - 1:hi - 1].mean())
+
+
+def run_cell(seed: int, variant: str, **overrides) -> dict:
+    """One seed of one variant: accuracy from 2*window to train_len ("far") and from
+    train_len to test_len ("beyond"), and per dyadic bin of distance."""
+    cfg = ModeConfig(**overrides)
+    table = variants(cfg)
+    if variant not in table:
+        raise ValueError(f"variant must be one of {sorted(table)}, got {variant!r}")
+    torch.set_num_threads(1)
+    x_test, y_test = held_out(cfg, seed)
+    model, acc = train_and_test(cfg, seed, x_test, y_test, **table[variant])
+    edges = [2 ** i for i in range(int(np.log2(cfg.test_len)) + 1)]
+    return {"far": accuracy_between(acc, 2 * cfg.window, cfg.train_len),
+            "beyond": accuracy_between(acc, cfg.train_len, cfg.test_len),
+            "bins": [accuracy_between(acc, lo, hi) for lo, hi in zip(edges, edges[1:])],
+            "bin_starts": edges[:-1],
+            "params": sum(p.numel() for p in model.parameters()),
+            "config": asdict(cfg)}
+
+
+def sweep(seeds=(0, 1, 2)):
+    """The slots sweep: every seed x variant at the chapter's defaults."""
+    from .sweep import SweepSpec
+
+    cells = [{"seed": s, "variant": v} for s in seeds for v in variants(ModeConfig())]
+    return SweepSpec(name="slots", out="book/part4/results/slots.json", cells=cells,
+                     run=run_cell,
+                     description="Slots: accuracy on the mode task far from token 0, "
+                                 "window / sink / GRU / soft / hard slots / full attention")
