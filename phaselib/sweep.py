@@ -253,4 +253,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, so that the sweeps' `from .sweep import SweepSpec`
+    # and this check see one SweepSpec class, not __main__'s copy of it.
+    from phaselib.sweep import main as _main
+
+    sys.exit(_main())
