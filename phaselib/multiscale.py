@@ -17,7 +17,8 @@ from .pyramid import default_levels, pyramid
 from .taps import Tap
 from .transformer import TinyTransformer, TransformerConfig
 
-__all__ = ["PyramidFeatureEmbedding", "MultiScaleTransformer", "attention_distance_profile"]
+__all__ = ["PyramidFeatureEmbedding", "MultiScaleTransformer", "attention_distance_profile",
+           "useful_weight", "peak_distances", "build_f3_model", "run_f3", "sweep"]
 
 
 class PyramidFeatureEmbedding(nn.Module):
@@ -104,3 +105,119 @@ def attention_distance_profile(weights: torch.Tensor, start: int = 0) -> torch.T
     w = weights[:, :, start:].gather(-1, j.clamp(min=0).expand(B, H, -1, -1))
     w = torch.where((j >= 0)[None, None], w, torch.zeros_like(w))
     return w.mean(dim=(0, 2))
+
+
+def useful_weight(profiles: torch.Tensor, period: int) -> torch.Tensor:
+    """Weight on the distances that answer a period-`period` sequence: `[H, T] -> [H]`.
+
+    In a sequence with x[t] = x[t - period], the next token x[t+1] sits at every distance
+    d = k * period - 1 (k >= 1) from position t, so the useful distances are those with
+    (d + 1) divisible by period.
+    """
+    check_float_tensor("profiles", profiles, ndim=2, shape_doc="of shape [H, T]")
+    check_positive_int("period", period)
+    d = torch.arange(profiles.shape[-1], device=profiles.device)
+    return profiles[:, (d + 1) % period == 0].sum(-1)
+
+
+def peak_distances(profiles: torch.Tensor, min_distance: int = 1) -> list[int]:
+    """Each head's most-weighted distance d >= min_distance: `[H, T] -> [H]` ints.
+
+    Distance 0 (the query's own key) is skipped by default: it answers nothing here.
+    """
+    check_float_tensor("profiles", profiles, ndim=2, shape_doc="of shape [H, T]")
+    if isinstance(min_distance, bool) or not isinstance(min_distance, int) or not (
+            0 <= min_distance < profiles.shape[-1]):
+        raise ValueError(f"min_distance must be an int in [0, T) = [0, {profiles.shape[-1]}), "
+                         f"got {min_distance!r}")
+    return [int(i) + min_distance for i in profiles[:, min_distance:].argmax(-1)]
+
+
+# The F3 experiment, run per cell by the sweep (`python -m phaselib.sweep f3`) and live
+# in the chapter with the same defaults.
+F3_DEFAULTS = dict(vocab=16, seq_len=64, n_layer=2, n_head=4, n_embd=32, d_proj=4, levels=5,
+                   batch=32, lr=3e-3, eval_every=25, eval_batch=256)
+F3_MODELS = ("transformer", "pyramid", "level0")
+
+
+def build_f3_model(model: str, seed: int, **hp) -> TinyTransformer:
+    """The F3 chapter's models: "transformer", "pyramid" (all levels) or "level0"."""
+    p = {**F3_DEFAULTS, **hp}
+    cfg = TransformerConfig(vocab_size=p["vocab"], block_size=p["seq_len"], n_layer=p["n_layer"],
+                            n_head=p["n_head"], n_embd=p["n_embd"])
+    torch.manual_seed(seed)
+    if model == "transformer":
+        return TinyTransformer(cfg)
+    if model in ("pyramid", "level0"):
+        return MultiScaleTransformer(cfg, levels=p["levels"] if model == "pyramid" else 1,
+                                     d_proj=p["d_proj"])
+    raise ValueError(f"model must be one of {F3_MODELS}, got {model!r}")
+
+
+def run_f3(seed: int, scales, model: str, steps: int, device="cpu", **hp) -> dict:
+    """Train one F3 model on `multiscale_batch(scales)` and measure it.
+
+    Returns {"step", "curve" {scale: held-out loss at each evaluation}, "final" {scale:
+    loss}, "profiles" {scale: [heads, T] distance profiles on that scale's held-out
+    sequences, queries from max(scales) - 1 on}, "n_params"}; scales are str keys (JSON).
+    """
+    import torch.nn.functional as F
+
+    from .tasks import multiscale_batch
+    from .taps import capture
+    from .train import TrainConfig, train
+
+    p = {**F3_DEFAULTS, **hp}
+    scales = [int(s) for s in scales]
+    net = build_f3_model(model, seed, **p).to(device)
+    x_ev, y_ev, s_ev = multiscale_batch(p["eval_batch"], p["seq_len"], p["vocab"], scales,
+                                        return_scales=True,
+                                        generator=torch.Generator().manual_seed(seed + 999))
+    x_ev, y_ev, s_ev = x_ev.to(device), y_ev.to(device), s_ev.to(device)
+
+    @torch.no_grad()
+    def by_scale(m):
+        logits, _ = m(x_ev)
+        ce = F.cross_entropy(logits.flatten(0, 1), y_ev.flatten(), ignore_index=-1,
+                             reduction="none").view(y_ev.shape)
+        return {s: ce[(s_ev == s)[:, None] & (y_ev >= 0)].mean().item() for s in scales}
+
+    curve = {"step": [], **{s: [] for s in scales}}
+
+    def evaluate(m):
+        for s, v in by_scale(m).items():
+            curve[s].append(v)
+        curve["step"].append(len(curve["step"]) * p["eval_every"] + p["eval_every"])
+        return 0.0
+
+    gen = torch.Generator().manual_seed(seed + 1)
+    train(net, lambda step: multiscale_batch(p["batch"], p["seq_len"], p["vocab"], scales,
+                                             generator=gen, device=device),
+          TrainConfig(steps=steps, lr=p["lr"], eval_every=p["eval_every"], progress=False),
+          eval_fn=evaluate)
+    names = [f"blocks.{i}.attn.tap_pattern" for i in range(p["n_layer"])]
+    with torch.no_grad(), capture(net, names) as taps:
+        net(x_ev)
+    start = max(scales) - 1
+    prof = {str(s): torch.cat([attention_distance_profile(taps[n][s_ev == s], start)
+                               for n in names]).cpu().double().round(decimals=5).tolist()
+            for s in scales if s > 1}
+    return {"step": curve["step"], "curve": {str(s): curve[s] for s in scales},
+            "final": {str(s): v for s, v in by_scale(net).items()}, "profiles": prof,
+            "n_params": net.num_params()}
+
+
+def sweep(seeds=(0, 1, 2), device: str = "cpu"):
+    """The F3 sweep: three models at the chapter's budget and a long-trained transformer,
+    on the dyadic scales (1, 4, 16) and on scales that are not powers of two (1, 3, 12)."""
+    from .sweep import SweepSpec
+
+    cells = [{"seed": s, "scales": sc, "model": m, "steps": st}
+             for sc in ([1, 4, 16], [1, 3, 12]) for s in seeds
+             for m, st in (("transformer", 600), ("pyramid", 600), ("level0", 600),
+                           ("transformer", 2000))]
+    return SweepSpec(name="f3", out="book/part2/results/f3.json", cells=cells,
+                     run=lambda **c: run_f3(device=device, **c),
+                     description="F3: held-out loss by scale and distance profiles, "
+                                 "transformer vs pyramid features vs level 0, scales "
+                                 "1/4/16 and 1/3/12, 600 steps, and transformers at 2000")
