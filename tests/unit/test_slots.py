@@ -136,3 +136,20 @@ def test_step_equals_forward_at_every_position(hard):
         torch.testing.assert_close(state, slots[:, t])
     with pytest.raises(ValueError, match="x_t"):
         m.step(_rand(2, 5), None)
+
+
+def test_gru_state_has_the_slots_state_size_and_is_causal():
+    from phaselib.slots import GRUState
+
+    torch.manual_seed(0)
+    m = GRUState(6, 3)
+    x = torch.randn(2, 9, 6)
+    read, h = m(x)
+    assert read.shape == (2, 9, 6) and h.shape == (2, 9, 18)
+    x2 = x.clone()
+    x2[:, 4] += 1.0
+    read2, _ = m(x2)
+    assert torch.equal(read[:, :4], read2[:, :4])          # the past does not move
+    assert not torch.allclose(read[:, 4:], read2[:, 4:])   # the future does
+    with pytest.raises(ValueError, match="x must have C = n_embd = 6"):
+        m(torch.randn(2, 9, 5))

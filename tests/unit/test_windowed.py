@@ -69,3 +69,26 @@ def test_bad_arguments_raise():
         WindowedLM(7, 5, 16, 2, 4, n_slots=-1)
     with pytest.raises(ValueError, match="idx must be a long tensor"):
         model(3)(torch.zeros(2, 5))
+
+
+def test_sink_lets_every_position_see_the_first_token_and_nothing_else_new():
+    # Window 2, one block: token 0 reaches every later position through the sink, while
+    # token 6 still reaches only 6 and 7.
+    m = model(2, sink=True)
+    assert changed_positions(m, 0) == list(range(20))
+    assert changed_positions(m, 6) == [6, 7]
+    assert changed_positions(model(2), 0) == [0, 1]
+
+
+def test_gru_memory_carries_a_token_beyond_the_window_and_stays_causal():
+    m = model(2, n_slots=2, memory="gru")
+    assert changed_positions(m, 6) == list(range(6, 20))
+    assert isinstance(m.blocks[0].slots.gru, torch.nn.GRU)
+    assert m.blocks[0].slots.gru.hidden_size == 2 * 16      # K * C, the slots' state
+
+
+def test_bad_memory_and_sink_raise():
+    with pytest.raises(ValueError, match="memory must be 'slots' or 'gru'"):
+        WindowedLM(7, 5, 16, 2, 3, n_slots=2, memory="lstm")
+    with pytest.raises(TypeError, match="sink must be a bool"):
+        WindowedLM(7, 5, 16, 2, 3, sink=1)
