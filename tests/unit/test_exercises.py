@@ -260,7 +260,8 @@ CASES = [
 TESTED_ELSEWHERE = {"phaselib.exercises.kernels": "test_kernels_exercises.py",
                     "phaselib.exercises.branching": "test_branching.py",
                     "phaselib.exercises.erosion": "test_erosion.py",
-                    "phaselib.exercises.preconditioning": "test_preconditioning.py"}
+                    "phaselib.exercises.preconditioning": "test_preconditioning.py",
+                    "phaselib.exercises.drift": "test_exercises_drift.py"}
 
 
 def test_every_checker_is_covered():
