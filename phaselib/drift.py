@@ -1,4 +1,4 @@
-"""How the residual stream of a trained TinyTransformer evolves in place, layer by layer.
+"""How the residual stream of a trained TinyTransformer evolves in place, by layer.
 
 Book: Part II, "F6 In-place evolution". The stream x_0 = wte(idx) + wpe(t) is updated
 in place, x_{l+1} = x_l + attn_l(.) + mlp_l(.); this module reads it back
@@ -45,8 +45,8 @@ def _check_model(model) -> None:
 
 @contextmanager
 def inject(model: TinyTransformer, delta: torch.Tensor):
-    """Inside the block, x_0 becomes x_0 + delta (delta [B, 1, C] or [B, T, C]): a vector
-    written into the stream at the input, which the model never saw in training."""
+    """Inside the block, x_0 becomes x_0 + delta (delta [B, 1, C] or [B, T, C]): a
+    vector written into the stream at the input, one the model never saw in training."""
     _check_model(model)
     check_float_tensor("delta", delta, ndim=3, shape_doc="of shape [B, 1 or T, C]")
     h = model.tap_embed.register_forward_hook(lambda _m, _i, out: out + delta)
@@ -60,7 +60,7 @@ def inject(model: TinyTransformer, delta: torch.Tensor):
 def patched(model: TinyTransformer, layer: int, pos: int, stream: torch.Tensor):
     """Inside the block, the input of block `layer` has its position `pos` replaced by
     stream [B, C] (taken from another run); the other positions and blocks run as usual.
-    layer = n_layer patches the output of the last block (what ln_f and the head read)."""
+    layer = n_layer patches the output of the last block (what ln_f and head read)."""
     _check_model(model)
     L = model.cfg.n_layer
     if not 0 <= layer <= L:
@@ -73,9 +73,10 @@ def patched(model: TinyTransformer, layer: int, pos: int, stream: torch.Tensor):
         return x
 
     if layer < L:
-        h = model.blocks[layer].register_forward_pre_hook(lambda _m, args: (swap(args[0]),))
+        target = model.blocks[layer]
     else:
-        h = model.ln_f.register_forward_pre_hook(lambda _m, args: (swap(args[0]),))
+        target = model.ln_f
+    h = target.register_forward_pre_hook(lambda _m, args: (swap(args[0]),))
     try:
         yield
     finally:
@@ -84,7 +85,8 @@ def patched(model: TinyTransformer, layer: int, pos: int, stream: torch.Tensor):
 
 @torch.no_grad()
 def residual_streams(model: TinyTransformer, idx: torch.Tensor):
-    """(streams [L+1, B, T, C], logits [B, T, V]): x_0 and the stream after every block."""
+    """(streams [L+1, B, T, C], logits [B, T, V]): x_0 and the stream after each
+    block."""
     _check_model(model)
     L = model.cfg.n_layer
     names = ["tap_embed"] + [f"blocks.{l}.tap_resid_post" for l in range(L)]
@@ -127,7 +129,7 @@ def tag_vectors(n_tags: int, n_embd: int, norm: float, seed: int = 0) -> torch.T
 
 
 def kl_rows(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
-    """KL(softmax(p) || softmax(q)) in nats over the last dimension: [..., V] -> [...]."""
+    """KL(softmax(p) || softmax(q)) in nats over the last axis: [..., V] -> [...]."""
     check_float_tensor("logits_p", logits_p, min_ndim=1, shape_doc="of shape [..., V]")
     check_float_tensor("logits_q", logits_q, min_ndim=1, shape_doc="of shape [..., V]")
     if logits_p.shape != logits_q.shape:
@@ -143,19 +145,21 @@ def late_correction(model: TinyTransformer, corrected: torch.Tensor,
     """How much of a correction can still reach the prediction when it arrives late.
 
     corrected, uncorrected [B, T] long differ only before the last position (the
-    correction is in `corrected`). For l = 0..L, the hybrid run is the corrected one with
-    the last position's stream at the input of block l taken from the uncorrected run:
-    that position carries the uncorrected "momentum" of layers < l, and only blocks >= l
-    can read the correction. Returns {"total": mean KL(p_corr || p_unc) in nats,
-    "recovered": [L+1] floats, 1 - mean KL(p_corr || p_hybrid_l) / total}: 1 at l = 0
-    (nothing swapped), 0 at l = L (the uncorrected output); and the control
-    "recovered_blank", the same with the last position's stream at block l reset to its
-    bare embedding x_0 (no history, right or wrong), which can go below 0."""
+    correction is in `corrected`). For l = 0..L, the hybrid run is the corrected one
+    with the last position's stream at the input of block l taken from the
+    uncorrected run: that position carries the uncorrected "momentum" of layers < l,
+    and only blocks >= l can read the correction. Returns {"total": mean
+    KL(p_corr || p_unc) in nats, "recovered": [L+1] floats, 1 - mean
+    KL(p_corr || p_hybrid_l) / total}: 1 at l = 0 (nothing swapped), 0 at l = L (the
+    uncorrected output); and the control "recovered_blank", the same with the last
+    position's stream at block l reset to its bare embedding x_0 (no history, right
+    or wrong), which can go below 0."""
     _check_model(model)
     for name, t in (("corrected", corrected), ("uncorrected", uncorrected)):
         if not isinstance(t, torch.Tensor) or t.dtype != torch.long or t.dim() != 2:
             raise ValueError(f"{name} must be a long tensor of shape [B, T], got "
-                             f"{getattr(t, 'dtype', t)} {tuple(getattr(t, 'shape', ()))}")
+                             f"{getattr(t, 'dtype', t)} "
+                             f"{tuple(getattr(t, 'shape', ()))}")
     if corrected.shape != uncorrected.shape:
         raise ValueError(f"corrected and uncorrected must have the same shape, got "
                          f"{tuple(corrected.shape)} and {tuple(uncorrected.shape)}")
@@ -166,7 +170,8 @@ def late_correction(model: TinyTransformer, corrected: torch.Tensor,
     p_c, p_u = lg_c[:, -1], lg_u[:, -1]
     total = kl_rows(p_c, p_u).mean()
     if total <= 0:
-        raise ValueError("corrected and uncorrected give the same prediction (total KL 0)")
+        raise ValueError("corrected and uncorrected give the same prediction "
+                         "(total KL 0)")
     L = model.cfg.n_layer
     rec, blank = [], []
     for l in range(L + 1):
@@ -210,7 +215,8 @@ def bomb_effect(model: TinyTransformer, windows: torch.Tensor, others: torch.Ten
             d = (s[:, :, -1] - s_c[:, :, -1]).norm(dim=-1) / s_c[:, :, -1].norm(dim=-1)
             out[f"shift_{kind}"].append(d.mean(1).tolist())
             if kind == "bomb":
-                out["hijack"].append(float((lg[:, -1].argmax(-1) == bomb).double().mean()))
+                hit = (lg[:, -1].argmax(-1) == bomb).double().mean()
+                out["hijack"].append(float(hit))
     return out
 
 
@@ -290,4 +296,5 @@ def sweep(seeds=(0, 1, 2)):
     return SweepSpec(name="f6", out="book/part2/results/f6.json",
                      cells=[{"seed": s} for s in seeds], run=run_cell,
                      description="F6: cosine drift, token/tag probes, logit lens, late "
-                                 "correction and token bombs by layer, 4-layer char model")
+                                 "correction and token bombs by layer, 4-layer char "
+                                 "model")

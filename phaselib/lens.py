@@ -1,4 +1,4 @@
-"""The logit lens: read every layer's residual stream through the model's own output head.
+"""The logit lens: read every layer's residual stream through the model's own head.
 
 Book: Part II, "F6 In-place evolution". For a pre-norm TinyTransformer the output is
 head(ln_f(x_L)); the lens applies the same head(ln_f(.)) to x_l at every layer l, as if
@@ -40,8 +40,9 @@ def lens_stats(lens: torch.Tensor, targets: torch.Tensor) -> dict:
     if not isinstance(targets, torch.Tensor) or targets.dtype != torch.long or \
             targets.shape != lens.shape[1:3]:
         raise ValueError(f"targets must be a long tensor of shape [B, T] = "
-                         f"{list(lens.shape[1:3])}, got {getattr(targets, 'dtype', targets)}"
-                         f" {tuple(getattr(targets, 'shape', ()))}")
+                         f"{list(lens.shape[1:3])}, got "
+                         f"{getattr(targets, 'dtype', targets)} "
+                         f"{tuple(getattr(targets, 'shape', ()))}")
     logp = F.log_softmax(lens.double(), -1)
     final = logp[-1]
     top = final.argmax(-1)

@@ -29,13 +29,15 @@ def rank_one_residual(X: torch.Tensor) -> torch.Tensor:
     check_float_tensor("X", X, min_ndim=2, shape_doc="of shape [..., n, d]")
     norm = X.flatten(-2).norm(dim=-1)
     if (norm == 0).any():
-        raise ValueError("X must not be a zero matrix (its relative residual is undefined)")
+        raise ValueError("X must not be a zero matrix (its relative residual is "
+                         "undefined)")
     res = X - X.mean(-2, keepdim=True)
     return res.flatten(-2).norm(dim=-1) / norm
 
 
 class AttentionStack(nn.Module):
-    """n_layer multi-head self-attention layers, optionally with skips and MLPs, no norms.
+    """n_layer multi-head self-attention layers, with or without skips and MLPs, no
+    norms.
 
     Layer: A = attn(X) (softmax(X Wq (X Wk)^T / sqrt(d_h)) X Wv per head, then Wo; all
     tokens see all tokens unless causal); X <- X + A with skip, else A; with mlp,
@@ -50,7 +52,8 @@ class AttentionStack(nn.Module):
         if d % n_head:
             raise ValueError(f"d ({d}) must be divisible by n_head ({n_head})")
         self.d, self.n_head, self.skip, self.causal = d, n_head, skip, causal
-        self.qkv = nn.ModuleList(nn.Linear(d, 3 * d, bias=False) for _ in range(n_layer))
+        self.qkv = nn.ModuleList(nn.Linear(d, 3 * d, bias=False)
+                                 for _ in range(n_layer))
         self.wo = nn.ModuleList(nn.Linear(d, d, bias=False) for _ in range(n_layer))
         self.mlps = nn.ModuleList(nn.Sequential(nn.Linear(d, 4 * d), nn.ReLU(),
                                                 nn.Linear(4 * d, d))
@@ -75,7 +78,8 @@ class AttentionStack(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         check_float_tensor("X", X, ndim=3, shape_doc="of shape [B, n, d]")
         if X.shape[-1] != self.d:
-            raise ValueError(f"X must have last dimension d={self.d}, got {tuple(X.shape)}")
+            raise ValueError(f"X must have last dimension d={self.d}, got "
+                             f"{tuple(X.shape)}")
         outs = [X]
         for l in range(len(self.qkv)):
             A = self.attn(l, X)
@@ -89,9 +93,11 @@ class AttentionStack(nn.Module):
 
 @torch.no_grad()
 def collapse_curve(seed: int, depth: int, *, n: int = 16, d: int = 32, n_head: int = 1,
-                   batch: int = 32, skip: bool = False, mlp: bool = False) -> list[float]:
-    """Median over `batch` Gaussian inputs [n, d] of rank_one_residual at layers 0..depth
-    of a random AttentionStack (weights and inputs drawn from `seed`), in float64."""
+                   batch: int = 32, skip: bool = False,
+                   mlp: bool = False) -> list[float]:
+    """Median over `batch` Gaussian inputs [n, d] of rank_one_residual at layers
+    0..depth of a random AttentionStack (weights and inputs drawn from `seed`), in
+    float64."""
     torch.manual_seed(seed)
     stack = AttentionStack(d, depth, n_head, skip=skip, mlp=mlp).double()
     X = torch.randn(batch, n, d, dtype=torch.float64)
@@ -117,5 +123,5 @@ def fit_rates(r, floor: float = 1e-12) -> dict:
         lc = ls - ls.mean()
         return float((lc * (y - y.mean())).sum() / (lc * lc).sum())
 
-    return {"single": math.exp(slope(v.log())), "double": math.exp(slope((-v.log()).log())),
-            "n": len(pts)}
+    return {"single": math.exp(slope(v.log())),
+            "double": math.exp(slope((-v.log()).log())), "n": len(pts)}

@@ -32,8 +32,10 @@ def check_rank_one_residual(fn) -> bool:
             return False
         want = rank_one_residual(X)
         if isinstance(got, torch.Tensor) and got.shape == want.shape and \
-                torch.allclose(got.double(), torch.ones_like(want)) and name.startswith("id"):
-            raise AssertionError(f"{name}: got 1, expected 0; subtract the mean row, not 0")
+                name.startswith("id") and \
+                torch.allclose(got.double(), torch.ones_like(want)):
+            raise AssertionError(f"{name}: got 1, expected 0; subtract the mean row, "
+                                 f"not 0")
         assert_close(f"rank_one_residual on {name}", got, want, atol=1e-6)
     return passed("rank_one_residual")
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from phaselib.drift import (bomb_effect, cosine, inject, kl_rows, late_correction, patched,
-                            probe_by_layer, residual_streams, tag_vectors)
+from phaselib.drift import (bomb_effect, cosine, inject, kl_rows, late_correction,
+                            patched, probe_by_layer, residual_streams, tag_vectors)
 from phaselib.transformer import TinyTransformer, TransformerConfig
 
 
@@ -116,7 +116,8 @@ def test_tag_vectors_have_the_asked_length():
 def test_bomb_effect_leaves_the_last_embedding_alone():
     m = tiny()
     g = torch.Generator().manual_seed(2)
-    x, o = torch.randint(11, (6, 13), generator=g), torch.randint(11, (6, 13), generator=g)
+    x = torch.randint(11, (6, 13), generator=g)
+    o = torch.randint(11, (6, 13), generator=g)
     r = bomb_effect(m, x, o, bomb=4, length=3, gaps=(0, 2))
     assert len(r["hijack"]) == 2 and len(r["shift_bomb"][0]) == 4
     assert r["shift_bomb"][0][0] == 0.0 and r["shift_control"][1][0] == 0.0

@@ -3,13 +3,15 @@ import math
 import pytest
 import torch
 
-from phaselib.rank_collapse import AttentionStack, collapse_curve, fit_rates, rank_one_residual
+from phaselib.rank_collapse import (AttentionStack, collapse_curve, fit_rates,
+                                    rank_one_residual)
 
 
 def test_identical_rows_have_zero_residual_and_hand_values():
     x = torch.tensor([1.0, -2.0, 0.5])
-    assert rank_one_residual(x.expand(4, 3).clone()).item() == pytest.approx(0.0, abs=1e-7)
-    # identity: mean row (1/2, 1/2), residual [[1/2, -1/2], [-1/2, 1/2]], norms 1 and sqrt 2
+    r = rank_one_residual(x.expand(4, 3).clone()).item()
+    assert r == pytest.approx(0.0, abs=1e-7)
+    # identity: mean row (1/2, 1/2), residual [[1/2, -1/2], [-1/2, 1/2]]: 1 / sqrt 2
     assert rank_one_residual(torch.eye(2)).item() == pytest.approx(1 / math.sqrt(2))
     # rank one but not identical rows: u x^T with u = (1, -1) has mean row 0
     assert rank_one_residual(torch.outer(torch.tensor([1.0, -1.0]), x)).item() == \
