@@ -3,14 +3,15 @@
 Book: Part II, "F7 Preconditioning decays with depth". The task (`tag_task_batch`): each
 sequence has one of K tags and random tokens; the target at t >= 1 is
 perms[tag, x[t-1]], so the top of the model must know both the previous token (one step
-of attention) and the tag. The three variants of `TaggedTransformer` share TinyTransformer's
-blocks and differ only in how the tag reaches them, with e_tag = wtag(tag) [C]:
+of attention) and the tag. The three variants of `TaggedTransformer` share
+TinyTransformer's blocks and differ only in how the tag reaches them, with
+e_tag = wtag(tag) [C]:
 
     input:  x_0 = wte(x) + wpe(t) + e_tag;  x_{l+1} = block_l(x_l)
     every:  as input, and block l >= 1 reads x_l + e_tag (the same table, re-added)
-    slots:  as input, and every block l reads x_l + R_l r, with r = DecisionSlots(ln(x_0))
-            the read of K gated slots written from the first stream (a protected channel:
-            residual updates never touch it)
+    slots:  as input, and every block l reads x_l + R_l r, with
+            r = DecisionSlots(ln(x_0)) the read of K gated slots written from the first
+            stream (a protected channel: residual updates never touch it)
 
 `every` has exactly the parameters of `input`; `slots` adds the slot module and one
 C x C read projection per layer (`num_params` counts them).
@@ -30,8 +31,9 @@ from .slots import DecisionSlots
 from .taps import Tap, capture
 from .transformer import Block, TransformerConfig
 
-__all__ = ["VARIANTS", "tag_perms", "tag_task_batch", "TaggedConfig", "TaggedTransformer",
-           "tag_share", "steps_to_loss", "measure_tag", "run_cell", "sweep"]
+__all__ = ["VARIANTS", "tag_perms", "tag_task_batch", "TaggedConfig",
+           "TaggedTransformer", "tag_share", "steps_to_loss", "measure_tag", "run_cell",
+           "sweep"]
 
 VARIANTS = ("input", "every", "slots")
 
@@ -39,8 +41,8 @@ VARIANTS = ("input", "every", "slots")
 def tag_perms(n_tags: int, vocab: int, seed: int = 0) -> torch.Tensor:
     """[n_tags, vocab] long: perms[k, v] = pi[(rho[v] + k) % vocab] for random
     permutations pi, rho (seeded). Each row is a permutation, and for every token v the
-    n_tags outputs perms[:, v] are distinct: without the tag, the best guess of the output
-    from the token is right 1 / n_tags of the time."""
+    n_tags outputs perms[:, v] are distinct: without the tag, the best guess of the
+    output from the token is right 1 / n_tags of the time."""
     check_positive_int("n_tags", n_tags)
     check_positive_int("vocab", vocab)
     if not 2 <= n_tags <= vocab:
@@ -63,8 +65,10 @@ def tag_task_batch(batch: int, T: int, perms: torch.Tensor, *,
     check_positive_int("batch", batch)
     check_positive_int("T", T)
     if T < 2:
-        raise ValueError(f"T must be >= 2 (one token of context and one target), got {T}")
-    if not isinstance(perms, torch.Tensor) or perms.dtype != torch.long or perms.dim() != 2:
+        raise ValueError(f"T must be >= 2 (one token of context and one target), "
+                         f"got {T}")
+    if (not isinstance(perms, torch.Tensor) or perms.dtype != torch.long
+            or perms.dim() != 2):
         raise TypeError(f"perms must be a long tensor of shape [K, V], got "
                         f"{getattr(perms, 'dtype', type(perms).__name__)} "
                         f"{tuple(getattr(perms, 'shape', ()))}")
@@ -91,8 +95,8 @@ class TaggedConfig:
     n_slots: int = 4           # slots variant only
 
     def __post_init__(self):
-        for name in ("vocab_size", "n_tags", "block_size", "n_layer", "n_head", "n_embd",
-                     "n_slots"):
+        for name in ("vocab_size", "n_tags", "block_size", "n_layer", "n_head",
+                     "n_embd", "n_slots"):
             check_positive_int(name, getattr(self, name))
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
@@ -106,7 +110,8 @@ class TaggedTransformer(nn.Module):
 
     forward((idx [B, T] long, tags [B] long), targets [B, T] | None)
     -> (logits [B, T, V], loss | None); targets -1 are ignored. Causal in idx.
-    Taps: `tap_embed` (x_0), `block_in.l` (what block l reads), `blocks.l.tap_resid_post`.
+    Taps: `tap_embed` (x_0), `block_in.l` (what block l reads),
+    `blocks.l.tap_resid_post` (what it writes).
     """
 
     def __init__(self, cfg: TaggedConfig):
@@ -124,8 +129,8 @@ class TaggedTransformer(nn.Module):
         self.ln_f = nn.LayerNorm(C, bias=False)
         self.head = nn.Linear(C, cfg.vocab_size, bias=False)
         self.apply(self._init)
-        # The slot channel is built after the shared weights are drawn, so that under one
-        # seed the variants start those from the same values.
+        # The slot channel is built after the shared weights are drawn, so that under
+        # one seed the variants start those from the same values.
         self.slots = None
         if cfg.variant == "slots":
             self.ln_s = nn.LayerNorm(C, bias=False)
