@@ -15,7 +15,8 @@ import torch
 
 __all__ = ["word_spans", "line_spans", "cut_mask", "cut_share", "expected_cut_share",
            "geometric_starts", "aligned_starts", "shuffled_starts", "block_lengths",
-           "block_batch", "loss_by_offset"]
+           "block_batch", "loss_by_offset", "budget_batch", "partition_starts", "PARTITIONS",
+           "run_f4", "sweep"]
 
 _WORD = re.compile(r"[A-Za-z']+")
 _LINE = re.compile(r"[^\n]+")
@@ -154,3 +155,99 @@ def loss_by_offset(model, data: torch.Tensor, starts: np.ndarray, bos: int, *, b
         tot[:m] += (ce * valid).sum(0)[:m].cpu().numpy()
         cnt[:m] += valid.sum(0)[:m].cpu().numpy()
     return tot, cnt
+
+
+def budget_batch(data: torch.Tensor, starts: np.ndarray, n_chars: int, bos: int, *,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random blocks holding exactly `n_chars` scored characters: (x [b, Lmax], y [b, Lmax]).
+
+    Blocks are drawn uniformly (with replacement) until their lengths reach n_chars; the
+    targets of the last block past the budget are set to -1. So every partition trains on
+    the same number of characters per step, whatever its block lengths.
+    """
+    _check_size(n_chars)
+    lengths = block_lengths(starts, len(data))
+    idx, total = [], 0
+    while total < n_chars:
+        draw = torch.randint(len(lengths), (max(1, n_chars // int(lengths.mean())),),
+                             generator=generator).tolist()
+        for i in draw:
+            if total >= n_chars:
+                break
+            idx.append(i)
+            total += int(lengths[i])
+    x, y = block_batch(data, starts, idx, bos)
+    over = total - n_chars
+    if over:
+        L = int(lengths[idx[-1]])
+        y[-1, L - over: L] = -1
+    return x, y
+
+
+def partition_starts(text: str, block: int, name: str, *, seed: int = 0) -> np.ndarray:
+    """The F4 chapter's partitions of `text`, about `block` characters per block:
+    "geometric", "word-aligned", "line-aligned", and the controls "word lengths, shuffled"
+    and "line lengths, shuffled" (the aligned partition's lengths in random order)."""
+    n, cap = len(text), 2 * block
+    if name == "geometric":
+        return geometric_starts(n, block)
+    unit = name.split()[0].replace("-aligned", "")
+    if unit not in ("word", "line") or name not in (f"{unit}-aligned",
+                                                     f"{unit} lengths, shuffled"):
+        raise ValueError(f"name must be one of {PARTITIONS}, got {name!r}")
+    spans = word_spans(text) if unit == "word" else line_spans(text)
+    aligned = aligned_starts(n, block, spans[:, 0], max_len=cap)
+    return aligned if name.endswith("aligned") else shuffled_starts(aligned, n, seed=seed)
+
+
+PARTITIONS = ("geometric", "word-aligned", "line-aligned", "word lengths, shuffled",
+              "line lengths, shuffled")
+F4_DEFAULTS = dict(block=64, n_layer=2, n_head=2, n_embd=64, steps=250, batch=32, lr=3e-3,
+                   eval_chars=60_000)
+
+
+def run_f4(seed: int, partition: str, device="cpu", **hp) -> dict:
+    """Train the F4 block-local model on one partition of the training text, with
+    batch * block characters per step, and score the held-out text under the same kind
+    of partition: {"loss" (nats per character), "loss_sum" and "count" by offset}."""
+    from .data import CharTokenizer, load_shakespeare, split_text
+    from .train import TrainConfig, train
+    from .transformer import TinyTransformer, TransformerConfig
+
+    p = {**F4_DEFAULTS, **hp}
+    text = load_shakespeare()
+    train_text, held_text = split_text(text)
+    held_text = held_text[: p["eval_chars"]]
+    tok = CharTokenizer(text)
+    bos = tok.vocab_size
+    d_train, d_held = tok.encode(train_text), tok.encode(held_text)
+    st_train = partition_starts(train_text, p["block"], partition, seed=seed)
+    st_held = partition_starts(held_text, p["block"], partition, seed=seed)
+    cfg = TransformerConfig(vocab_size=bos + 1, block_size=2 * p["block"], n_layer=p["n_layer"],
+                            n_head=p["n_head"], n_embd=p["n_embd"])
+    torch.manual_seed(seed)
+    model = TinyTransformer(cfg).to(device)
+    g = torch.Generator().manual_seed(seed + 1)
+    n_chars = p["batch"] * p["block"]
+
+    def get_batch(step):
+        x, y = budget_batch(d_train, st_train, n_chars, bos, generator=g)
+        return x.to(device), y.to(device)
+
+    train(model, get_batch, TrainConfig(steps=p["steps"], lr=p["lr"], progress=False))
+    tot, cnt = loss_by_offset(model, d_held, st_held, bos, max_offset=2 * p["block"])
+    return {"loss": float(tot.sum() / cnt.sum()), "loss_sum": tot.tolist(),
+            "count": cnt.tolist(), "n_blocks_train": int(len(st_train))}
+
+
+def sweep(seeds=(0, 1, 2), device: str = "cpu"):
+    """The F4 sweep: every partition's block-local model over seeds."""
+    from .sweep import SweepSpec
+
+    return SweepSpec(name="f4", out="book/part2/results/f4.json",
+                     cells=[{"seed": s, "partition": name} for s in seeds
+                            for name in PARTITIONS],
+                     run=lambda **c: run_f4(device=device, **c),
+                     description="F4: block-local char models on geometric, word- and "
+                                 "line-aligned partitions and their shuffled-length "
+                                 "controls, equal characters per step, held-out loss")

@@ -38,6 +38,7 @@ FORMAT = "phaselib-sweep-v1"
 # name: "module:function" returning a SweepSpec (imported on demand).
 SWEEPS: dict[str, str] = {
     "f3": "phaselib.multiscale:sweep",
+    "f4": "phaselib.partitions:sweep",
     "f5": "phaselib.context_collapse:sweep",
     "f6": "phaselib.drift:sweep",
     "f7": "phaselib.preconditioning:sweep",
