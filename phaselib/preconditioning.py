@@ -237,8 +237,9 @@ def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 2
 
     Draws n_seq fresh sequences (generator `seed`); layer 0 is x_0, layer l the stream
     after block l. For each, `probe` is fit_linear_probe's held-out accuracy on n_probe
-    positions (t >= 1) and `share` the tag's `tag_share` of their variance. With slots,
-    `probe_read` scores the slots' read the same way.
+    positions (t >= 1), `share` the tag's `tag_share` of their variance, and
+    `probe_answer` the same probe for the target y_t (what the top must hold). With
+    slots, `probe_read` scores the tag in the slots' read.
     """
     g = torch.Generator().manual_seed(seed)
     dev = next(model.parameters()).device
@@ -256,14 +257,16 @@ def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 2
     acc = (logits.argmax(-1)[keep] == y[keep]).double().mean().item()
     pick = torch.randperm(n_seq * (T - 1), generator=g)[:n_probe]
     labels = tags[:, None].expand(n_seq, T - 1).reshape(-1)[pick].cpu()
+    answers = y[:, 1:].reshape(-1)[pick].cpu()
 
     def feats(name):
         return taps[name][:, 1:].reshape(-1, taps[name].shape[-1])[pick].float().cpu()
 
-    out = {"loss": float(loss), "acc": acc, "probe": [], "share": []}
+    out = {"loss": float(loss), "acc": acc, "probe": [], "share": [], "probe_answer": []}
     for name in names[:L + 1]:
         out["probe"].append(fit_linear_probe(feats(name), labels, seed=seed))
         out["share"].append(tag_share(feats(name), labels))
+        out["probe_answer"].append(fit_linear_probe(feats(name), answers, seed=seed))
     if model.slots is not None:
         out["probe_read"] = fit_linear_probe(feats("tap_read"), labels, seed=seed)
     return out

@@ -140,6 +140,8 @@ def test_trained_model_uses_the_tag(one_thread):
     # Without the tag no model can beat 1 / n_tags = 0.25 on this task.
     assert res["acc"] > 0.6
     assert res["probe"][0] > 0.95  # the tag is in x_0 by construction
+    # The answer needs the previous token, which x_0 at t does not hold; the top does.
+    assert res["probe_answer"][-1] > 0.3 > res["probe_answer"][0]  # chance: 1/16
 
 
 def test_measure_tag_reads_the_slots():
