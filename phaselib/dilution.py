@@ -13,7 +13,8 @@ import torch
 
 from ._checks import check_float_tensor
 
-__all__ = ["salience_weight", "distractors_to_drop_below", "attention_entropy", "uniform_entropy"]
+__all__ = ["salience_weight", "distractors_to_drop_below", "attention_entropy", "uniform_entropy",
+           "read_accuracy"]
 
 
 def _as_tensor(name: str, x) -> torch.Tensor:
@@ -80,3 +81,35 @@ def uniform_entropy(T: int) -> torch.Tensor:
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be a positive int, got {T!r}")
     return torch.arange(1, T + 1, dtype=torch.float64).log()
+
+
+def read_accuracy(w: float, n: int, n_classes: int = 8, distractors: str = "random", *,
+                  trials: int = 1000, generator: torch.Generator | None = None) -> float:
+    """How often the class of one value key is read off an attention output by argmax.
+
+    One key holds the one-hot vector e_k of a random class k and gets weight w; n
+    distractor keys share 1 - w equally and hold the zero vector (distractors="zero") or
+    a one-hot vector of a uniformly random class ("random"). The output is
+    w e_k + (1 - w)/n * (counts of the distractors' classes); the read is correct when
+    its argmax is k. Returns the share of `trials` reads that are correct.
+    """
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1:
+        raise ValueError(f"w must be a number in [0, 1], got {w!r}")
+    for name, v in (("n", n), ("n_classes", n_classes), ("trials", trials)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if distractors not in ("zero", "random"):
+        raise ValueError(f"distractors must be 'zero' or 'random', got {distractors!r}")
+    k = torch.randint(n_classes, (trials,), generator=generator)
+    out = w * torch.nn.functional.one_hot(k, n_classes).double()
+    if distractors == "random":
+        # Multinomial counts of n draws over the classes, one binomial per class.
+        left = torch.full((trials,), float(n), dtype=torch.float64)
+        counts = torch.zeros(trials, n_classes, dtype=torch.float64)
+        for c in range(n_classes - 1):
+            p = torch.full_like(left, 1.0 / (n_classes - c))
+            counts[:, c] = torch.binomial(left, p, generator=generator)
+            left = left - counts[:, c]
+        counts[:, -1] = left
+        out = out + (1 - w) / n * counts
+    return float((out.argmax(-1) == k).double().mean())

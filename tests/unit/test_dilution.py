@@ -90,3 +90,23 @@ def test_needle_batch_has_one_value_and_scores_only_the_query():
     assert (y[:, :-1] == -1).all()
     with pytest.raises(ValueError, match="n_ctx"):
         needle_batch(2, 0)
+
+
+def test_read_accuracy_zero_distractors_read_any_positive_weight():
+    from phaselib.dilution import read_accuracy
+    g = torch.Generator().manual_seed(0)
+    assert read_accuracy(0.001, 10**6, distractors="zero", generator=g, trials=200) == 1.0
+
+
+def test_read_accuracy_random_distractors_average_out_as_n_grows():
+    from phaselib.dilution import read_accuracy
+    g = torch.Generator().manual_seed(1)
+    # The distractors' noise per class is about sqrt(1/8 * 7/8 / n): 0.033 at n = 100,
+    # 3.3e-4 at n = 10**6, against a value weight of 0.005.
+    few = read_accuracy(0.005, 100, generator=g, trials=2000)
+    many = read_accuracy(0.005, 10**6, generator=g, trials=2000)
+    assert few < 0.3 and many > 0.99
+    with pytest.raises(ValueError, match="w must be"):
+        read_accuracy(1.5, 10)
+    with pytest.raises(ValueError, match="distractors"):
+        read_accuracy(0.1, 10, distractors="ones")

@@ -164,3 +164,33 @@ def test_multiscale_batch_follows_its_rule_at_every_scale():
             assert torch.equal(seq[k:], seq[:-k])
     with pytest.raises(ValueError, match="T >= max"):
         multiscale_batch(2, 16, 11, (1, 16))
+
+
+def test_useful_weight_sums_the_distances_one_short_of_a_period_multiple():
+    from phaselib.multiscale import useful_weight
+    p = torch.zeros(2, 12)
+    p[0, 3], p[0, 7], p[0, 4] = 0.25, 0.5, 0.25      # d + 1 = 4, 8 useful for period 4
+    p[1, 2], p[1, 5] = 0.5, 0.5                      # d + 1 = 3, 6 useful for period 3
+    assert torch.allclose(useful_weight(p, 4), torch.tensor([0.75, 0.0]))
+    assert torch.allclose(useful_weight(p, 3), torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="period"):
+        useful_weight(p, 0)
+    with pytest.raises(ValueError, match="profiles"):
+        useful_weight(torch.zeros(12), 3)
+
+
+def test_peak_distances_skip_the_own_key_by_default():
+    from phaselib.multiscale import peak_distances
+    p = torch.tensor([[0.6, 0.1, 0.3, 0.0], [0.1, 0.0, 0.2, 0.7]])
+    assert peak_distances(p) == [2, 3]
+    assert peak_distances(p, min_distance=0) == [0, 3]
+    with pytest.raises(ValueError, match="min_distance"):
+        peak_distances(p, min_distance=4)
+
+
+def test_build_f3_model_rejects_an_unknown_model():
+    from phaselib.multiscale import build_f3_model
+    with pytest.raises(ValueError, match="model must be one of"):
+        build_f3_model("pyramids", 0)
+    assert isinstance(build_f3_model("level0", 0), MultiScaleTransformer)
+    assert build_f3_model("level0", 0).multiscale.levels == 1

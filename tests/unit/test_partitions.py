@@ -126,3 +126,33 @@ def test_loss_by_offset_on_gpu_equals_cpu():
 def test_bad_inputs_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_budget_batch_scores_exactly_the_budget_of_characters():
+    from phaselib.partitions import budget_batch
+    data = torch.arange(1000) % 50
+    starts = np.array([0, 3, 40, 41, 100, 230, 500, 777])
+    for n_chars, seed in ((64, 0), (200, 1), (513, 2)):
+        x, y = budget_batch(data, starts, n_chars, bos=50,
+                            generator=torch.Generator().manual_seed(seed))
+        assert int((y >= 0).sum()) == n_chars
+        assert x.shape == y.shape and (x[:, 0] == 50).all()
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        budget_batch(data, starts, 0, bos=50)
+
+
+def test_partition_starts_controls_keep_the_aligned_lengths_and_ignore_the_text():
+    from phaselib.partitions import partition_starts
+    text = (TEXT * 40)
+    n = len(text)
+    for unit in ("word", "line"):
+        aligned = partition_starts(text, 16, f"{unit}-aligned")
+        shuffled = partition_starts(text, 16, f"{unit} lengths, shuffled", seed=3)
+        assert sorted(block_lengths(aligned, n)) == sorted(block_lengths(shuffled, n))
+        assert not np.array_equal(aligned, shuffled)
+    spans = word_spans(text)
+    aligned = partition_starts(text, 16, "word-aligned")
+    assert np.isin(aligned[1:], spans[:, 0]).mean() > 0.9   # aligned starts are word starts
+    assert np.array_equal(partition_starts(text, 16, "geometric"), np.arange(0, n, 16))
+    with pytest.raises(ValueError, match="name must be one of"):
+        partition_starts(text, 16, "sentence-aligned")
