@@ -180,3 +180,44 @@ def needle_batch(batch: int, n_ctx: int, n_values: int = 8, n_distractors: int =
     y = torch.full_like(x, -1)
     y[:, -1] = value
     return x.to(device), y.to(device)
+
+
+def reversal_examples(words: list[str], encode_word, base_vocab: int, n: int, *,
+                      generator: torch.Generator | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """"Spell word w backwards", one letter per answer position, in any tokenization.
+
+    Book: Part II, "F1 Tokenization fixes the atoms". Each example is the word's tokens
+    (`encode_word(w) -> [(id, piece), ...]`, ids below `base_vocab`), an "=" token, then
+    the reversed word's letters fed back (teacher forcing): the target at "=" is the last
+    letter, and at each fed-back letter the next letter of the reversal. Only the answer
+    positions carry targets, so two tokenizations are scored at the same places. "=" is
+    `base_vocab`, letter c is `base_vocab + 1 + "abc...z".index(c)`, padding after them.
+    Words must be lower-case a-z. Returns (x [n, T], y [n, T], vocab_size).
+    """
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if not words or n < 1:
+        raise ValueError(f"need words and n >= 1, got {len(words)} words, n={n}")
+    bad = [w for w in words if not w or any(ch not in letters for ch in w)]
+    if bad:
+        raise ValueError(f"words must be non-empty lower-case a-z, got {bad[0]!r}")
+    eq = base_vocab
+    pad = base_vocab + 1 + len(letters)
+    wi = torch.randint(len(words), (n,), generator=generator).tolist()
+    rows, targets = [], []
+    for i in wi:
+        w = words[i]
+        pieces = list(encode_word(w))
+        if "".join(piece for _, piece in pieces) != w:
+            raise ValueError(f"encode_word({w!r}) must return (id, piece) pairs whose "
+                             f"pieces spell the word")
+        answer = [eq + 1 + letters.index(ch) for ch in reversed(w)]
+        rows.append([int(t) for t, _ in pieces] + [eq] + answer[:-1])
+        targets.append([-1] * len(pieces) + answer)
+    T = max(len(r) for r in rows)
+    x = torch.full((n, T), pad, dtype=torch.long)
+    y = torch.full((n, T), -1, dtype=torch.long)
+    for j, (r, t) in enumerate(zip(rows, targets)):
+        x[j, : len(r)] = torch.tensor(r)
+        y[j, : len(t)] = torch.tensor(t)
+    return x, y, pad + 1
