@@ -37,6 +37,7 @@ FORMAT = "phaselib-sweep-v1"
 
 # name: "module:function" returning a SweepSpec (imported on demand).
 SWEEPS: dict[str, str] = {
+    "f1": "phaselib.spelling:sweep",
     "f3": "phaselib.multiscale:sweep",
     "f4": "phaselib.partitions:sweep",
     "f5": "phaselib.context_collapse:sweep",
