@@ -65,10 +65,12 @@ class ScaleCopier(nn.Module):
     scales. The selector's query is ln(e_0 + e_t): the marker's embedding plus the
     current token's. Targets of -1 are not scored.
 
-    Test-time corruption: with `noise` > 0 the candidates other than the announced one
-    get Gaussian noise of that standard deviation, drawn from `noise_gen` (a
+    Corruption: with `noise` > 0 the candidates other than the announced one get
+    Gaussian noise of that standard deviation, drawn from `noise_gen` (a
     torch.Generator on the model's device), so that a selector that gives them exactly
-    zero weight is unaffected. `weights` [B, T, L] holds the last selection.
+    zero weight is unaffected. It applies in every forward pass, training included: set
+    it at test time only to test a clean-trained model, or during training too to train
+    the selector with the noise. `weights` [B, T, L] holds the last selection.
     """
 
     def __init__(self, vocab: int, n_levels: int, n_embd: int, kind: str):
