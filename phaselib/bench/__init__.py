@@ -14,4 +14,5 @@ BENCHMARKS: dict[str, str] = {
     "pyramid-bandwidth": "phaselib.bench.pyramid_bandwidth",
     "attention": "phaselib.bench.attention",
     "gpu-check": "phaselib.bench.gpu_check",
+    "near-field": "phaselib.bench.near_field",
 }
