@@ -84,3 +84,40 @@ def test_bad_sizes_raise():
         ScaleCopier(8, 0, 16, "softmax")
     with pytest.raises(ValueError, match="levels must be a positive int"):
         FeatureMLP(pyramid, 8, 6, 0)
+
+
+def test_periodic_copy_batch_copies_with_the_drawn_period():
+    from phaselib.toy_models import periodic_copy_batch
+
+    x, y, k = periodic_copy_batch(64, 40, 16, 3, p_copy=1.0,
+                                  generator=torch.Generator().manual_seed(0))
+    for b in range(64):
+        p = 2 ** int(k[b])
+        assert torch.equal(x[b, p:], x[b, :-p])            # p_copy = 1: exactly periodic
+    assert (y[:, :8] == -1).all() and (y[:, -1] == -1).all()
+    assert torch.equal(y[:, 8:-1], x[:, 9:])                # next token from 2**3 on
+    x, _, _ = periodic_copy_batch(64, 40, 16, 3, p_copy=0.0,
+                                  generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(x[:, 1:], x[:, :-1])
+    with pytest.raises(ValueError, match="T must exceed 2\\*\\*n_levels = 8"):
+        periodic_copy_batch(2, 8, 16, 3)
+
+
+def test_content_scale_copier_is_causal_and_its_candidates_are_the_lags():
+    from phaselib.toy_models import ContentScaleCopier
+
+    torch.manual_seed(0)
+    m = ContentScaleCopier(16, 3, 8, "softmax").eval()
+    idx = torch.randint(16, (2, 24), generator=torch.Generator().manual_seed(1))
+    for s in (3, 11, 20):
+        idx2 = idx.clone()
+        idx2[:, s] = (idx2[:, s] + 5) % 16
+        with torch.no_grad():
+            a, b = m(idx)[0], m(idx2)[0]
+        assert torch.equal(a[:, :s], b[:, :s])
+        assert not torch.allclose(a[:, s:], b[:, s:])
+    # With all weight on lag l, position t reads exactly the token t + 1 - 2**l.
+    e = m.wte(idx)
+    from phaselib.toy_models import _shift
+    torch.testing.assert_close(_shift(e, 3)[:, 10], e[:, 7])
+    assert torch.equal(_shift(e, 3)[:, 2], torch.zeros_like(e[:, 2]))
