@@ -15,4 +15,5 @@ BENCHMARKS: dict[str, str] = {
     "attention": "phaselib.bench.attention",
     "gpu-check": "phaselib.bench.gpu_check",
     "near-field": "phaselib.bench.near_field",
+    "phase-lm-decode": "phaselib.bench.phase_lm_decode",
 }

@@ -1,0 +1,118 @@
+"""PhaseLM.step: streaming logits equal the batch forward at every position; generate."""
+
+import pytest
+import torch
+
+from phaselib.phase_lm import PhaseLM, PhaseLMConfig, PhaseLMState, sample_next
+from phaselib.selection import KINDS
+
+V, BLOCK = 11, 37
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _phase(**kw):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=V, block_size=BLOCK, n_layer=2, n_embd=24, pyr_dim=6, n_head=3)
+    return PhaseLM(PhaseLMConfig(**(cfg | kw))).eval()
+
+
+def _stream(model, idx, state=None):
+    out = []
+    with torch.no_grad():
+        for t in range(idx.shape[1]):
+            logits, state = model.step(idx[:, t], state)
+            out.append(logits)
+    return torch.stack(out, 1), state
+
+
+CONFIGS = {
+    "default": {},
+    "window-1": dict(window=1),
+    "window-5": dict(window=5),
+    "no-slots": dict(n_slots=0),
+    "hard-slots": dict(hard_slots=True, n_slots=3),
+    "no-selector-no-slots-window": dict(selector="none", n_slots=0, window=3),
+    **{f"selector-{k}": dict(selector=k, window=4) for k in KINDS},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("T", [1, 2, 13, BLOCK])
+def test_step_equals_forward_at_every_position(name, T):
+    model = _phase(**CONFIGS[name])
+    with torch.no_grad():
+        for block in model.blocks:            # make the window's bias matter
+            if block.near is not None:
+                block.near.rel_bias.normal_()
+    idx = torch.randint(V, (3, T), generator=torch.Generator().manual_seed(T))
+    want, _ = model(idx)
+    got, state = _stream(model, idx)
+    assert got.shape == (3, T, V) and state.t == T
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(window=4, hard_slots=True)])
+def test_past_block_size_step_keeps_the_whole_history(kw):
+    model = _phase(**kw)
+    T = 2 * BLOCK + 3
+    idx = torch.randint(V, (2, T), generator=torch.Generator().manual_seed(5))
+    got, _ = _stream(model, idx)
+    with torch.no_grad():
+        torch.testing.assert_close(got, model.logits(idx), atol=1e-5, rtol=0)
+        # not the cropped context of the old generate: the state remembers more
+        cropped, _ = model(idx[:, -BLOCK:])
+    assert (got[:, -1] - cropped[:, -1]).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="block_size"):
+        model(idx)
+
+
+def test_state_size_does_not_grow_with_the_context():
+    model = _phase(window=4)
+    idx = torch.randint(V, (2, 3 * BLOCK), generator=torch.Generator().manual_seed(0))
+    _, s10 = _stream(model, idx[:, :10])
+    _, s100 = _stream(model, idx)
+    assert isinstance(s100, PhaseLMState) and s100.t == 3 * BLOCK
+    assert s10.nbytes() == s100.nbytes() > 0
+    # B = 2: pyramid ring 2*L*2*6, pending 2*L*6, features 2*L*7; slots 2*4*24;
+    # windows: 2 layers * 2 (k, v) * B * H 3 * w 4 * dh 8
+    L = model.cfg.n_levels
+    assert s100.nbytes() == 4 * (2 * L * 12 + 2 * L * 6 + 2 * L * 7 + 2 * 4 * 24 + 2 * 2 * 2 * 96)
+
+
+def test_generate_streams_with_persistent_state():
+    model = _phase(window=3)
+    prompt = torch.randint(V, (2, 4), generator=torch.Generator().manual_seed(1))
+    n = BLOCK + 6                              # past block_size
+    out = model.generate(prompt, n, temperature=0.8, top_k=5,
+                         generator=torch.Generator().manual_seed(2))
+    assert out.shape == (2, 4 + n) and torch.equal(out[:, :4], prompt)
+    # the same sampling from the batch logits over the whole history
+    g = torch.Generator().manual_seed(2)
+    idx = prompt
+    with torch.no_grad():
+        for _ in range(n):
+            nxt = sample_next(model.logits(idx)[:, -1], 0.8, 5, g)
+            idx = torch.cat([idx, nxt], 1)
+    assert torch.equal(out, idx)
+
+
+def test_generate_with_no_new_tokens_returns_the_prompt():
+    model = _phase()
+    prompt = torch.randint(V, (1, 3))
+    assert torch.equal(model.generate(prompt, 0), prompt)
+
+
+def test_step_rejects_bad_input():
+    model = _phase()
+    with pytest.raises(ValueError, match=r"idx_t must be a long tensor of shape \[B\]"):
+        model.step(torch.zeros(2, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match="idx_t must be a long"):
+        model.step(torch.zeros(2))
+    _, state = model.step(torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="B = 2 rows"):
+        model.step(torch.zeros(3, dtype=torch.long), state)
+    with pytest.raises(ValueError, match="idx must be a long tensor"):
+        model.generate(torch.zeros(2, 0, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match="batch"):
+        model.init_state(0)
