@@ -52,7 +52,8 @@ from .streaming import pyramid_step
 from .taps import Tap
 from .transformer import MLP, CausalLM
 
-__all__ = ["PhaseLMConfig", "PhaseLM", "PhaseLMState", "NearFieldAttention", "window_mask"]
+__all__ = ["PhaseLMConfig", "PhaseLM", "PhaseLMState", "NearFieldAttention", "window_mask",
+           "sample_next"]
 
 # The near-field mask is the package's one windowed causal mask, under the name the
 # phase-LM chapter uses: window_mask(T, w)[i, j] is True when i - w < j <= i.
@@ -310,7 +311,8 @@ class PhaseLM(CausalLM):
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+                 top_k: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Sample `max_new_tokens` tokens after `idx` [B, T]; returns [B, T + max_new_tokens].
 
         Streams with `step`: the prompt is read once, each new token costs one step, and

@@ -7,8 +7,8 @@ One-layer PhaseLM (block_size = T, so log2 T pyramid levels), one forward pass u
 `torch.no_grad()` on a [1, T] batch, at each T in powers of four up to --max-t. Methods:
 "banded" (the model as it is: `near_field_banded`, no [T, T] object), "masked" (the same
 weights with the near field computed by `near_field_reference`, the [H, T, T] bias and
-full attention; run only up to --max-t-masked, and timed once: it is slow) and "no-window" (window 0: what the rest
-of the model costs). Rows are `io.result_row`s, pass "forward": `time_s` from
+full attention; run only up to --max-t-masked, and timed once: it is slow) and
+"no-window" (window 0: what the rest of the model costs). Rows are `io.result_row`s, pass "forward": `time_s` from
 `timing.time_call`, `peak_bytes` (what the call allocates above what was allocated
 before it: the extra memory of one forward pass) from `timing.peak_bytes`.
 """
