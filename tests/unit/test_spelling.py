@@ -1,0 +1,82 @@
+"""Tests for phaselib.spelling (chapter F1's letter questions)."""
+
+from collections import Counter
+
+import pytest
+import torch
+
+from phaselib.spelling import (answer_accuracy, answer_only, run_letter_task, split_words,
+                               sweep)
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+CHARS = (lambda w: [(LETTERS.index(c), c) for c in w], LETTERS.index, 26)
+
+
+def test_split_words_is_a_seeded_partition_of_clean_types():
+    counts = Counter({w: 1 for w in ["kind", "Kind", "it's", "ab", "sweetest", "romeo",
+                                     "night", "day", "toolongwordhere", "love"]})
+    tr, te = split_words(counts, 0, test_share=0.4)
+    assert sorted(tr + te) == ["day", "kind", "love", "night", "romeo", "sweetest"]
+    assert len(te) == 2 and not set(tr) & set(te)
+    assert split_words(counts, 0, test_share=0.4) == (tr, te)
+    with pytest.raises(ValueError, match="test_share must be"):
+        split_words(counts, 0, test_share=1.0)
+
+
+def test_answer_only_keeps_the_target_at_equals_only():
+    x = torch.tensor([[3, 1, 2, 26, 30]])
+    y = torch.tensor([[-1, 27, 27, 28, -1]])
+    assert answer_only(x, y, 26).tolist() == [[-1, -1, -1, 28, -1]]
+    with pytest.raises(ValueError, match="same shape"):
+        answer_only(x, y[:, :3], 26)
+
+
+class _Oracle(torch.nn.Module):
+    """Puts all its logit mass on a given token at every position."""
+
+    def __init__(self, y, vocab):
+        super().__init__()
+        self.logits = torch.nn.functional.one_hot(y.clamp(min=0), vocab).float()
+
+    def forward(self, x):
+        return self.logits, None
+
+
+def test_answer_accuracy_scores_only_answers():
+    x = torch.tensor([[0, 1, 26, 53], [2, 3, 26, 53]])
+    y = torch.tensor([[-1, -1, 28, -1], [-1, -1, 27, -1]])
+    right = _Oracle(y, 54)
+    assert answer_accuracy(right, x, y, "presence", 26)["answer"] == 1.0
+    wrong = _Oracle(torch.tensor([[-1, -1, 27, -1], [-1, -1, 27, -1]]), 54)
+    assert answer_accuracy(wrong, x, y, "presence", 26)["answer"] == 0.5
+    # reversal: one word right, one with one letter wrong
+    yr = torch.tensor([[-1, 30, 29, -1], [-1, 31, 28, 27]])
+    guess = yr.clone()
+    guess[1, 3] = 40
+    out = answer_accuracy(_Oracle(guess, 54), x, yr, "reversal", 26)
+    assert out["words"] == 0.5 and out["letters"] == pytest.approx(4 / 5)
+
+
+def test_run_letter_task_fits_held_out_words_longer_than_training_ones(one_thread):
+    train = ["abc", "bcd", "cab"]
+    test = ["abcdefgh"]                       # longer than every training word
+    out = run_letter_task(train, test, CHARS, task="reversal", steps=2, batch=4,
+                          n_embd=16, n_layer=1, n_head=1, n_eval=8)
+    assert out["longer"] == 8 and out["block_size"] == 1 + 8 + 7
+    assert 0.0 <= out["unseen_letters"] <= 1.0
+
+
+def test_run_letter_task_rejects_unknown_settings():
+    with pytest.raises(ValueError, match="task must be one of"):
+        run_letter_task(["abc"], ["abd"], CHARS, task="spell")
+    with pytest.raises(ValueError, match="targets must be"):
+        run_letter_task(["abc"], ["abd"], CHARS, targets="sparse")
+
+
+def test_sweep_cells():
+    spec = sweep(seeds=(0, 1, 2))
+    assert spec.name == "f1" and spec.out == "book/part2/results/f1.json"
+    assert len(spec.cells) == 12
+    assert {(c["task"], c["targets"]) for c in spec.cells} == {
+        ("presence", "dense"), ("presence", "answer"), ("count", "answer"),
+        ("reversal", "answer")}
