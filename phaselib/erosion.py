@@ -33,16 +33,19 @@ from .data import CharTokenizer, load_shakespeare, random_windows, split_text
 from .train import TrainConfig, evaluate_loss, train
 from .transformer import TinyTransformer, TransformerConfig
 
-__all__ = ["PLAYS", "SPEECHES", "CONTROLS", "letter_mask", "in_word_mask", "local_accuracy",
-           "words", "corpus_vocab", "real_word_share", "repetition_rate", "sequence_logprob",
-           "association_score", "greedy_repetition", "exact_prefix_length",
-           "continuation_length", "with_copies", "erosion", "first_crossing", "make_model",
-           "run_curves", "run_memorise", "sweep"]
+__all__ = ["PLAYS", "SPEECHES", "CONTROLS", "letter_mask", "in_word_mask",
+           "local_accuracy", "words", "corpus_vocab", "real_word_share",
+           "repetition_rate", "sequence_logprob", "association_score",
+           "greedy_repetition", "exact_prefix_length", "continuation_length",
+           "with_copies", "erosion", "first_crossing", "make_model", "run_curves",
+           "run_memorise", "sweep"]
 
 PLAYS = ("romeo-and-juliet", "hamlet", "macbeth", "othello")
 # Neutral speeches: the association probe changes only the speaker's name before them.
-SPEECHES = (("Good night, good night.", "What news?"), ("Come hither, sir.", "I pray you."),
-            ("What say you?", "Farewell, my lord."), ("Peace, I say.", "O, speak again."))
+SPEECHES = (("Good night, good night.", "What news?"),
+            ("Come hither, sir.", "I pray you."),
+            ("What say you?", "Farewell, my lord."),
+            ("Peace, I say.", "O, speak again."))
 # Pairs of speakers of the other three plays.
 CONTROLS = (("Hamlet", "Horatio"), ("Macbeth", "Banquo"), ("Othello", "Iago"))
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
@@ -53,14 +56,16 @@ def letter_mask(tok: CharTokenizer) -> torch.Tensor:
     return torch.tensor([c in string.ascii_letters for c in tok.chars])
 
 
-def in_word_mask(x: torch.Tensor, y: torch.Tensor, letters: torch.Tensor) -> torch.Tensor:
+def in_word_mask(x: torch.Tensor, y: torch.Tensor,
+                 letters: torch.Tensor) -> torch.Tensor:
     """[B, T] bool: positions whose input x (the previous character) and target y are
     both letters, i.e. predictions made inside a word."""
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor) or t.dtype != torch.long:
             raise TypeError(f"{name} must be a long tensor of token ids [B, T]")
     if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape [B, T], got {tuple(x.shape)} "
+        raise ValueError(f"x and y must have the same shape [B, T], got "
+                         f"{tuple(x.shape)} "
                          f"and {tuple(y.shape)}")
     if not isinstance(letters, torch.Tensor) or letters.dtype != torch.bool \
             or letters.dim() != 1:
@@ -106,7 +111,7 @@ def corpus_vocab(text: str) -> frozenset[str]:
 
 
 def real_word_share(text: str, vocab) -> float:
-    """Share of the words of `text` that are in `vocab` (NaN when `text` has no words)."""
+    """Share of the words of `text` that are in `vocab` (NaN when it has no words)."""
     ws = words(text)
     return sum(w in vocab for w in ws) / len(ws) if ws else math.nan
 
@@ -127,7 +132,8 @@ def repetition_rate(text: str, n: int = 2) -> float:
 
 
 @torch.no_grad()
-def sequence_logprob(model: nn.Module, tok: CharTokenizer, prompt: str, target: str) -> float:
+def sequence_logprob(model: nn.Module, tok: CharTokenizer, prompt: str,
+                     target: str) -> float:
     """log p(target | prompt) in nats: the sum over the target's characters."""
     if not prompt or not target:
         raise ValueError("prompt and target must be non-empty strings")
@@ -149,11 +155,13 @@ def _prompt(names, speeches) -> str:
 
 
 def association_score(model: nn.Module, tok: CharTokenizer, names=("Romeo", "Juliet"),
-                      target: str = "Nurse:", controls=CONTROLS, speeches=SPEECHES) -> float:
-    """How much more likely (nats) the next speaker is `target` after speeches by `names`
-    than after the same speeches by the speakers of each control: the mean over
-    `speeches` (tuples, one speech per name) of log p(target | names speaking) minus the
-    mean over `controls` (tuples of names) of log p(target | control speaking)."""
+                      target: str = "Nurse:", controls=CONTROLS,
+                      speeches=SPEECHES) -> float:
+    """How much more likely (nats) the next speaker is `target` after speeches by
+    `names` than after the same speeches by the speakers of each control: the mean
+    over `speeches` (tuples, one speech per name) of log p(target | names speaking)
+    minus the mean over `controls` (tuples of names) of log p(target | control
+    speaking)."""
     if not controls or not speeches:
         raise ValueError("controls and speeches must be non-empty")
     if any(len(c) != len(names) for c in controls) or \
@@ -198,11 +206,12 @@ def continuation_length(model: nn.Module, tok: CharTokenizer, passage: str,
 
 
 def with_copies(text: str, passage: str, copies: int, seed: int = 0) -> str:
-    """`text` with `copies` copies of `passage` inserted at random line starts (seeded)."""
+    """`text` with `copies` copies of `passage` inserted at random line starts."""
     check_positive_int("copies", copies)
     lines = text.split("\n")
     rng = random.Random(seed)
-    for at in sorted((rng.randrange(len(lines) + 1) for _ in range(copies)), reverse=True):
+    spots = [rng.randrange(len(lines) + 1) for _ in range(copies)]
+    for at in sorted(spots, reverse=True):
         lines.insert(at, passage.rstrip("\n"))
     return "\n".join(lines)
 
@@ -210,7 +219,8 @@ def with_copies(text: str, passage: str, copies: int, seed: int = 0) -> str:
 def erosion(metric, loss, higher_is_better: bool = True) -> float:
     """The largest fall of `metric` below its best value so far, taken at checkpoints
     where `loss` reaches a new low: how much a local skill got worse while the global
-    loss improved (0.0 when it never did). Sequences of one length, in training order."""
+    loss improved (0.0 when it never did). Sequences of one length, in training
+    order."""
     if len(metric) != len(loss) or len(metric) < 2:
         raise ValueError(f"metric and loss must be sequences of one length >= 2, got "
                          f"{len(metric)} and {len(loss)}")
@@ -236,9 +246,11 @@ def first_crossing(values, threshold: float) -> int | None:
     return idx
 
 
-def make_model(vocab_size: int, n_layer: int, n_embd: int, block: int = 64) -> TinyTransformer:
-    return TinyTransformer(TransformerConfig(vocab_size, block, n_layer, max(1, n_embd // 32),
-                                             n_embd))
+def make_model(vocab_size: int, n_layer: int, n_embd: int,
+               block: int = 64) -> TinyTransformer:
+    """A TinyTransformer with one head per 32 channels."""
+    cfg = TransformerConfig(vocab_size, block, n_layer, max(1, n_embd // 32), n_embd)
+    return TinyTransformer(cfg)
 
 
 def _data(plays=PLAYS):
@@ -298,9 +310,11 @@ def checkpoint_metrics(model, tok, held_ids, vocab, letters, *, prompts, n_sampl
     return out
 
 
-def run_curves(seed: int = 0, steps: int = 1500, eval_every: int = 100, n_layer: int = 2,
+def run_curves(seed: int = 0, steps: int = 1500, eval_every: int = 100,
+               n_layer: int = 2,
                n_embd: int = 64, block: int = 64, batch: int = 32, lr: float = 1e-2,
-               held_chars: int = 16384, device: str = "cpu", progress: bool = False) -> dict:
+               held_chars: int = 16384, device: str = "cpu",
+               progress: bool = False) -> dict:
     """Train one character model on PLAYS and score it at step 0 and every `eval_every`
     steps. Returns {"step": [...], metric: [...] for each metric, "n_params", "ref": the
     sample metrics measured on held-out text itself}."""
@@ -312,7 +326,8 @@ def run_curves(seed: int = 0, steps: int = 1500, eval_every: int = 100, n_layer:
     rows = []
 
     def eval_fn(m):
-        rows.append(checkpoint_metrics(m, tok, held, vocab, letters, seed=seed, block=block,
+        rows.append(checkpoint_metrics(m, tok, held, vocab, letters, seed=seed,
+                                       block=block,
                                        prompts=[c[:32] for c in _chunks(he)]))
         return rows[-1]["loss"]
 
@@ -332,7 +347,8 @@ def run_curves(seed: int = 0, steps: int = 1500, eval_every: int = 100, n_layer:
 
 def run_memorise(seed: int = 0, n_layer: int = 1, n_embd: int = 32, steps: int = 600,
                  copies: int = 64, passage_chars: int = 200, prompt_len: int = 32,
-                 block: int = 64, batch: int = 32, lr: float = 1e-2, device: str = "cpu",
+                 block: int = 64, batch: int = 32, lr: float = 1e-2,
+                 device: str = "cpu",
                  progress: bool = False) -> dict:
     """Train on PLAYS' training text with a held-out passage inserted `copies` times;
     return the exact greedy continuation length of that passage and of a control
@@ -363,7 +379,8 @@ def run_cell(kind: str, **kw) -> dict:
     raise ValueError(f"kind must be 'curves' or 'memorise', got {kind!r}")
 
 
-MEM_SIZES = ((1, 16), (1, 32), (2, 64))   # (n_layer, n_embd): about 5k, 14k, 100k params
+# (n_layer, n_embd): about 4k, 14k and 100k parameters
+MEM_SIZES = ((1, 16), (1, 32), (2, 64))
 MEM_COPIES = (256, 1024)
 
 
@@ -376,5 +393,6 @@ def sweep(seeds=(0, 1, 2)):
     cells += [{"seed": s, "kind": "memorise", "n_layer": L, "n_embd": E, "copies": c}
               for s in seeds for L, E in MEM_SIZES for c in MEM_COPIES]
     return SweepSpec(name="f9", out="book/part2/results/f9.json", cells=cells,
-                     run=run_cell, description="F9: local skills, held-out loss and the "
+                     run=run_cell,
+                     description="F9: local skills, held-out loss and the "
                      "Romeo-Nurse association through training; memorisation by size")

@@ -30,7 +30,8 @@ def check_in_word_accuracy(fn) -> bool:
     cases.append((logits, x, y, "a hand-made row with one in-word and one other miss"))
     x = torch.randint(tok.vocab_size, (3, 40), generator=g)
     y = torch.randint(tok.vocab_size, (3, 40), generator=g)
-    cases.append((torch.randn(3, 40, tok.vocab_size, generator=g), x, y, "random logits"))
+    logits = torch.randn(3, 40, tok.vocab_size, generator=g)
+    cases.append((logits, x, y, "random logits"))
     for logits, x, y, what in cases:
         ok, got = attempted(fn, logits.clone(), x.clone(), y.clone(), letters.clone())
         if not ok:
@@ -40,16 +41,17 @@ def check_in_word_accuracy(fn) -> bool:
                                                        and got.numel() == 1):
             raise AssertionError(f"in_word_accuracy: expected a float, got {type(got)}")
         if not math.isclose(float(got), want, abs_tol=1e-6):
-            raise AssertionError(f"in_word_accuracy on {what}: expected {want:.4f}, got "
-                                 f"{float(got):.4f} (count only positions whose previous "
-                                 "character and target are both letters)")
+            raise AssertionError(f"in_word_accuracy on {what}: expected {want:.4f}, "
+                                 f"got {float(got):.4f} (count only positions whose "
+                                 "previous character and target are both letters)")
     return passed("in_word_accuracy")
 
 
 def check_repetition_rate(fn) -> bool:
     """fn(text) -> float: share of the word bigrams of `text` (lower-cased, see
     phaselib.erosion.words) that already occurred earlier in it."""
-    cases = ["my lord, my lord, my good lord", "To be, or not to be: that is the question",
+    cases = ["my lord, my lord, my good lord",
+             "To be, or not to be: that is the question",
              "the the the the", "O Romeo, Romeo! wherefore art thou Romeo?",
              "a b c d e f", "Good night, good night! parting is such sweet sorrow, "
              "that I shall say good night till it be morrow"]
@@ -58,7 +60,8 @@ def check_repetition_rate(fn) -> bool:
         if not ok:
             return False
         want = repetition_rate(text)
-        if not isinstance(got, (float, int)) or not math.isclose(got, want, abs_tol=1e-9):
+        if not isinstance(got, (float, int)) or not math.isclose(got, want,
+                                                                   abs_tol=1e-9):
             raise AssertionError(f"repetition_rate({text!r}): expected {want:.4f}, got "
                                  f"{got!r}")
     return passed("repetition_rate")

@@ -35,7 +35,8 @@ def test_local_accuracy_on_hand_made_logits():
     assert r["in_word_n"] == 3 and r["other_n"] == 4
     assert r["in_word_acc"] == pytest.approx(2 / 3)
     assert r["other_acc"] == pytest.approx(2 / 4)
-    right, wrong = -math.log(math.exp(5) / (math.exp(5) + 4)), -math.log(1 / (math.exp(5) + 4))
+    right = -math.log(math.exp(5) / (math.exp(5) + 4))
+    wrong = -math.log(1 / (math.exp(5) + 4))
     assert r["in_word_loss"] == pytest.approx((2 * right + wrong) / 3)
     assert r["other_loss"] == pytest.approx((2 * right + 2 * wrong) / 4)
 
