@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import torch
 
-def induction_batch(batch: int, n: int, vocab: int, *, generator: torch.Generator | None = None,
-                    device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def repeat_copy_batch(batch: int, n: int, vocab: int, *,
+                      generator: torch.Generator | None = None,
+                      device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """A random sequence of n tokens, then the same n tokens again: [B, 2n-1] inputs.
 
-    The first half is unpredictable (targets -1); in the second half each next token is
-    the one that followed the current token's earlier occurrence, the pattern an
-    "induction head" learns. Tokens are drawn without repetition inside a sequence when
-    vocab >= n, so the earlier occurrence is unique.
+    Book: Part I. The first half is unpredictable (targets -1); in the second half each
+    next token is the one exactly n positions back, so a head can find it by position
+    alone: a fixed-offset copy, not an induction task (no content matching is needed).
+    Tokens are drawn without repetition inside a sequence when vocab >= n, so a
+    content-free guess among the first-half tokens not yet repeated already does far
+    better than chance over the vocabulary (`repeat_copy_baselines`).
     """
     if vocab < 2 or n < 2:
-        raise ValueError(f"induction_batch needs vocab >= 2 and n >= 2, got vocab={vocab}, n={n}")
+        raise ValueError(f"repeat_copy_batch needs vocab >= 2 and n >= 2, got vocab={vocab}, "
+                         f"n={n}")
     if vocab >= n:
         first = torch.rand(batch, vocab, generator=generator).argsort(-1)[:, :n]
     else:
@@ -28,6 +32,27 @@ def induction_batch(batch: int, n: int, vocab: int, *, generator: torch.Generato
     x, y = seq[:, :-1].clone(), seq[:, 1:].clone()
     y[:, : n - 1] = -1
     return x.to(device), y.to(device)
+
+
+def repeat_copy_baselines(n: int, vocab: int) -> dict:
+    """Loss (nats per target) and accuracy of guessers that do not copy, on the second
+    half of `repeat_copy_batch` (tokens without repetition, vocab >= n):
+
+    "vocab": uniform over the vocabulary (log vocab); "first_half": uniform over the n
+    tokens of the first half (log n); "unrepeated": uniform over the first-half tokens not
+    yet repeated (n - i candidates at the i-th target), the best guess that knows which
+    tokens occurred but not their order. Returns {name: (loss, accuracy)}.
+    """
+    import math
+
+    if n < 2 or vocab < n:
+        raise ValueError(f"repeat_copy_baselines needs n >= 2 and vocab >= n, got n={n}, "
+                         f"vocab={vocab}")
+    left = range(n, 0, -1)
+    return {"vocab": (math.log(vocab), 1 / vocab),
+            "first_half": (math.log(n), 1 / n),
+            "unrepeated": (sum(math.log(k) for k in left) / n,
+                           sum(1 / k for k in left) / n)}
 
 
 def letter_count_examples(words: list[str], encode_word, encode_letter, base_vocab: int, n: int, *,
