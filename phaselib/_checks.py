@@ -38,6 +38,14 @@ def check_same(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
                          f"got {a.device} and {b.device}")
 
 
+def check_long_tensor(name: str, x, shape, shape_doc: str = "[B, T]") -> None:
+    """Raise ValueError unless `x` is a torch.long tensor of exactly `shape`."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.long or x.shape != shape:
+        raise ValueError(f"{name} must be a long tensor of shape {shape_doc} = "
+                         f"{list(shape)}, got {getattr(x, 'dtype', x)} "
+                         f"{tuple(getattr(x, 'shape', ()))}")
+
+
 def check_positive_int(name: str, value, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return

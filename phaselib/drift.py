@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_float_tensor, check_positive_int
+from ._checks import check_float_tensor, check_long_tensor, check_positive_int
 from .probes import fit_linear_probe
 from .taps import capture
 from .transformer import TinyTransformer
@@ -103,12 +103,7 @@ def probe_by_layer(streams: torch.Tensor, labels: torch.Tensor, *, n: int = 2000
     """Held-out linear-probe accuracy of labels [B, T] (long) from each layer of
     streams [L+1, B, T, C], on n positions drawn at random (`seed`) -> L+1 floats."""
     check_float_tensor("streams", streams, ndim=4, shape_doc="of shape [L+1, B, T, C]")
-    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or \
-            labels.shape != streams.shape[1:3]:
-        raise ValueError(f"labels must be a long tensor of shape [B, T] = "
-                         f"{list(streams.shape[1:3])}, got "
-                         f"{getattr(labels, 'dtype', labels)} "
-                         f"{tuple(getattr(labels, 'shape', ()))}")
+    check_long_tensor("labels", labels, streams.shape[1:3])
     check_positive_int("n", n)
     flat = streams.flatten(1, 2)
     g = torch.Generator().manual_seed(seed)

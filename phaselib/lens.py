@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_float_tensor
+from ._checks import check_float_tensor, check_long_tensor
 from .transformer import TinyTransformer
 
 __all__ = ["logit_lens", "lens_stats"]
@@ -37,12 +37,7 @@ def lens_stats(lens: torch.Tensor, targets: torch.Tensor) -> dict:
     of positions whose top-1 at l is the final layer's top-1) and "kl" (mean
     KL(final || lens at l), nats). Lists of L+1 floats; agree[L] = 1, kl[L] = 0."""
     check_float_tensor("lens", lens, ndim=4, shape_doc="of shape [L+1, B, T, V]")
-    if not isinstance(targets, torch.Tensor) or targets.dtype != torch.long or \
-            targets.shape != lens.shape[1:3]:
-        raise ValueError(f"targets must be a long tensor of shape [B, T] = "
-                         f"{list(lens.shape[1:3])}, got "
-                         f"{getattr(targets, 'dtype', targets)} "
-                         f"{tuple(getattr(targets, 'shape', ()))}")
+    check_long_tensor("targets", targets, lens.shape[1:3])
     logp = F.log_softmax(lens.double(), -1)
     final = logp[-1]
     top = final.argmax(-1)

@@ -95,13 +95,7 @@ def letter_count_examples(words: list[str], encode_word, encode_letter, base_voc
             tgt.append(ans0 + min(seen, max_count))
         rows.append(ids + [eq])
         targets.append(tgt + [ans0 + min(seen, max_count)])
-    T = max(len(r) for r in rows)
-    x = torch.full((n, T), pad, dtype=torch.long)
-    y = torch.full((n, T), -1, dtype=torch.long)
-    for j, (r, t) in enumerate(zip(rows, targets)):
-        x[j, : len(r)] = torch.tensor(r)
-        y[j, : len(t)] = torch.tensor(t)
-    return x, y, pad + 1
+    return (*_pad_rows(rows, targets, pad), pad + 1)
 
 
 def mode_batch(batch: int, T: int, vocab: int = 8, *, generator: torch.Generator | None = None,
@@ -239,10 +233,16 @@ def reversal_examples(words: list[str], encode_word, base_vocab: int, n: int, *,
         answer = [eq + 1 + letters.index(ch) for ch in reversed(w)]
         rows.append([int(t) for t, _ in pieces] + [eq] + answer[:-1])
         targets.append([-1] * len(pieces) + answer)
+    return (*_pad_rows(rows, targets, pad), pad + 1)
+
+
+def _pad_rows(rows: list[list[int]], targets: list[list[int]], pad: int):
+    """(x [n, T], y [n, T]): rows padded with `pad`, targets with -1 (ignored by the
+    loss), T the longest row."""
     T = max(len(r) for r in rows)
-    x = torch.full((n, T), pad, dtype=torch.long)
-    y = torch.full((n, T), -1, dtype=torch.long)
+    x = torch.full((len(rows), T), pad, dtype=torch.long)
+    y = torch.full((len(rows), T), -1, dtype=torch.long)
     for j, (r, t) in enumerate(zip(rows, targets)):
         x[j, : len(r)] = torch.tensor(r)
         y[j, : len(t)] = torch.tensor(t)
-    return x, y, pad + 1
+    return x, y
