@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["setup", "glue", "in_colab"]
+__all__ = ["setup", "glue", "plain", "in_colab"]
 
 
 def in_colab() -> bool:
@@ -37,8 +37,11 @@ def glue(name: str, value, display: bool = False):
     """Make `value` available to the book's prose as {glue:text}`name`.
 
     Uses myst-nb when it is installed (the rendered book); elsewhere (a bare Colab
-    runtime) it shows the value, so the notebook still reads well.
+    runtime) it shows the value, so the notebook still reads well. NumPy and 0-d torch
+    scalars are glued as Python numbers: myst-nb formats a glued value from its text
+    form, and `np.float64(0.5)` (NumPy 2's repr) is not a number it can read.
     """
+    value = plain(value)
     try:
         from myst_nb import glue as _glue
     except ImportError:
@@ -46,4 +49,14 @@ def glue(name: str, value, display: bool = False):
             print(f"{name} = {value}")
         return value
     _glue(name, value, display=display)
+    return value
+
+
+def plain(value):
+    """`value` as a plain Python number when it is a NumPy scalar or a one-element
+    torch tensor; anything else unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
     return value
