@@ -1,0 +1,35 @@
+"""The remedies of Part III as functions: each attention-like remedy is
+`name(q, k, v, ..., *, scale=None)` with q [B, H, T, dh], k, v [B, Hkv, T, dh] (Hkv = H
+except for grouped/multi-query attention), causal, returning [B, H, T, dv]; where it
+decodes with a cache or a state, `init_<name>_state(...)`, `prefill_<name>_state(k, v,
+...)` and `<name>_step(q_t, k_t, v_t, state) -> (out_t, state)` equal to the batch
+function at every position. Each has a plain reference twin. The chapter's modules
+(mixers, tasks, table) live beside them in this package.
+"""
+
+from ..efficient_attention import (LinearAttentionState, elu_feature_map, linear_attention,
+                                   linear_attention_parallel, linear_attention_recurrent,
+                                   linear_attention_step, lowrank_attention,
+                                   sliding_window_attention, sliding_window_reference)
+from ._common import exact_attention, expand_kv
+from .fused import fused_attention, fused_causal, fused_reference
+from .gqa import (KVCache, cache_bytes_per_token, gqa_attention, gqa_reference, gqa_step,
+                  init_gqa_state, mqa_attention, prefill_gqa_state)
+from .sinks import (SinkCache, init_sink_state, prefill_sink_state, sink_attention,
+                    sink_mask, sink_reference, sink_step)
+
+__all__ = [
+    "exact_attention", "expand_kv",
+    # linear / kernel attention and the Linformer projection (phaselib.efficient_attention)
+    "LinearAttentionState", "elu_feature_map", "linear_attention",
+    "linear_attention_parallel", "linear_attention_recurrent", "linear_attention_step",
+    "lowrank_attention", "sliding_window_attention", "sliding_window_reference",
+    # fused
+    "fused_attention", "fused_causal", "fused_reference",
+    # grouped / multi-query attention and the KV cache
+    "KVCache", "cache_bytes_per_token", "gqa_attention", "gqa_reference", "gqa_step",
+    "init_gqa_state", "mqa_attention", "prefill_gqa_state",
+    # sliding window with attention sinks
+    "SinkCache", "init_sink_state", "prefill_sink_state", "sink_attention", "sink_mask",
+    "sink_reference", "sink_step",
+]
