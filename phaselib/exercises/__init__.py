@@ -18,7 +18,7 @@ import pkgutil
 __all__: list[str] = []
 
 for _info in pkgutil.iter_modules(__path__):
-    if _info.name.startswith("_"):
+    if _info.name.startswith("_") or _info.name == "catalog":  # a tool, not checkers
         continue
     _mod = importlib.import_module(f"{__name__}.{_info.name}")
     for _name in dir(_mod):
