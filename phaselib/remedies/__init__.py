@@ -15,6 +15,10 @@ from ._common import exact_attention, expand_kv
 from .fused import fused_attention, fused_causal, fused_reference
 from .gqa import (KVCache, cache_bytes_per_token, gqa_attention, gqa_reference, gqa_step,
                   init_gqa_state, mqa_attention, prefill_gqa_state)
+from .cluster import (ClusterState, cluster_attention, cluster_reference, cluster_step,
+                      init_cluster_state, kmeans_keys, prefill_cluster_state)
+from .landmark import (LandmarkState, init_landmark_state, landmark_attention,
+                       landmark_reference, landmark_step, prefill_landmark_state)
 from .sinks import (SinkCache, init_sink_state, prefill_sink_state, sink_attention,
                     sink_mask, sink_reference, sink_step)
 
@@ -32,4 +36,10 @@ __all__ = [
     # sliding window with attention sinks
     "SinkCache", "init_sink_state", "prefill_sink_state", "sink_attention", "sink_mask",
     "sink_reference", "sink_step",
+    # causal landmarks (block means)
+    "LandmarkState", "init_landmark_state", "landmark_attention", "landmark_reference",
+    "landmark_step", "prefill_landmark_state",
+    # k-means clusters of completed blocks
+    "ClusterState", "cluster_attention", "cluster_reference", "cluster_step",
+    "init_cluster_state", "kmeans_keys", "prefill_cluster_state",
 ]

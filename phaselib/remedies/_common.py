@@ -137,7 +137,8 @@ def attend_rows(q_t, parts, *, scale: float) -> torch.Tensor:
     for keys, _, logw in parts:
         s = torch.einsum("bkgd,bkmd->bkgm", qg, keys) * scale
         if logw is not None:
-            s = s + torch.as_tensor(logw, dtype=s.dtype, device=s.device).unsqueeze(-2)
+            lw = torch.as_tensor(logw, dtype=s.dtype, device=s.device)
+            s = s + (lw.unsqueeze(-2) if lw.dim() else lw)
         scores.append(s)
     w = torch.softmax(torch.cat(scores, dim=-1), dim=-1)
     out, start = 0, 0
