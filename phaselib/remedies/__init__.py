@@ -12,6 +12,8 @@ from ..efficient_attention import (LinearAttentionState, elu_feature_map, linear
                                    linear_attention_step, lowrank_attention,
                                    sliding_window_attention, sliding_window_reference)
 from ._common import exact_attention, expand_kv
+from .fmm import (FMMState, far_field, fmm_attention, fmm_reference, fmm_step, init_fmm_state,
+                  prefill_fmm_state)
 from .fused import fused_attention, fused_causal, fused_reference
 from .gqa import (KVCache, cache_bytes_per_token, gqa_attention, gqa_reference, gqa_step,
                   init_gqa_state, mqa_attention, prefill_gqa_state)
@@ -42,4 +44,7 @@ __all__ = [
     # k-means clusters of completed blocks
     "ClusterState", "cluster_attention", "cluster_reference", "cluster_step",
     "init_cluster_state", "kmeans_keys", "prefill_cluster_state",
+    # banded plus low-rank (FMMformer)
+    "FMMState", "far_field", "fmm_attention", "fmm_reference", "fmm_step", "init_fmm_state",
+    "prefill_fmm_state",
 ]

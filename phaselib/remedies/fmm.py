@@ -1,0 +1,161 @@
+"""Banded plus low-rank attention (FMMformer): an exact near field, a linear far field.
+
+Book: Part III, "The remedies, measured". FMMformer (Nguyen et al., 2021) splits
+attention as the fast multipole method splits a potential: the near field, softmax
+attention over a band of the last `window` keys, computed exactly; the far field, a
+low-rank (linear-attention) term, blended in: out = w_near * near + w_far * far, the
+two weights learnable in the paper (floats or per-head tensors [H] here). The far
+field here is causal linear attention with phi(x) = elu(x) + 1 over the keys that have
+left the band (j <= t - window), 0 while there are none, so the near and far keys do
+not overlap; the paper's far field runs over all keys. With window >= T, w_near = 1 it
+is exact attention. Work and memory O(T window d + T d^2 / window); a decoder keeps
+the band (a ring buffer) and a [dh, dv] state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .._checks import check_positive_int
+from ..attention import attention
+from ..efficient_attention import (LinearAttentionState, elu_feature_map,
+                                   sliding_window_attention)
+from ._common import (attend_rows, block_view, check_qkv, check_step, expand_kv,
+                      resolve_scale, tensor_bytes)
+
+__all__ = ["far_field", "fmm_attention", "fmm_reference", "FMMState", "init_fmm_state",
+           "prefill_fmm_state", "fmm_step"]
+
+
+def _weight(w, H: int, like: torch.Tensor, ndim: int):
+    """A float, or a tensor [H] (one weight per head) shaped to broadcast over [B, H, ...]."""
+    if isinstance(w, torch.Tensor):
+        if w.shape != (H,):
+            raise ValueError(f"a tensor weight must have shape [H] = [{H}], "
+                             f"got {tuple(w.shape)}")
+        return w.to(like).view(1, H, *([1] * (ndim - 2)))
+    if isinstance(w, bool) or not isinstance(w, (int, float)):
+        raise TypeError(f"near_weight/far_weight must be a float or a tensor [H], got {w!r}")
+    return float(w)
+
+
+def far_field(q, k, v, window: int, *, eps: float = 1e-6) -> torch.Tensor:
+    """Causal linear attention over the keys j <= t - window: [B, H, T, dh] -> [B, H, T, dv].
+
+    Blocks of `window` queries: block i reads the summed state of blocks 0 .. i - 2 and
+    the keys of block i - 1 up to its own offset. 0 where no key is that far back."""
+    B, H, T, dh = q.shape
+    w = window
+    fq, _ = block_view(elu_feature_map(q), w)               # [B, H, n, w, dh]
+    fk, n = block_view(elu_feature_map(k), w)
+    vc, _ = block_view(v, w)
+    kv = fk.transpose(-1, -2) @ vc                           # [B, H, n, dh, dv]
+    z = fk.sum(-2)                                           # [B, H, n, dh]
+    # state of blocks 0 .. i - 2: cumulative sums shifted by two blocks
+    S = F.pad(torch.cumsum(kv, 2), (0, 0, 0, 0, 2, 0))[:, :, :n]
+    Z = F.pad(torch.cumsum(z, 2), (0, 0, 2, 0))[:, :, :n]
+    fk_prev = F.pad(fk, (0, 0, 0, 0, 1, 0))[:, :, :n]        # block i - 1 (zeros for i = 0)
+    v_prev = F.pad(vc, (0, 0, 0, 0, 1, 0))[:, :, :n]
+    i = torch.arange(w, device=q.device)
+    a = (fq @ fk_prev.transpose(-1, -2)).masked_fill(i[None, :] > i[:, None], 0.0)
+    num = a @ v_prev + fq @ S
+    den = a.sum(-1) + (fq @ Z.unsqueeze(-1)).squeeze(-1)
+    return (num / (den.unsqueeze(-1) + eps)).reshape(B, H, n * w, -1)[:, :, :T]
+
+
+def fmm_attention(q, k, v, window: int, *, near_weight=1.0, far_weight=1.0,
+                  eps: float = 1e-6, scale: float | None = None) -> torch.Tensor:
+    """Banded softmax plus linear far field: q [B, H, T, dh], k, v [B, Hkv, T, dh] ->
+    [B, H, T, dv]. Equals `fmm_reference`; exact attention when window >= T."""
+    B, H, Hkv, T, dh = check_qkv(q, k, v)
+    check_positive_int("window", window)
+    s = resolve_scale(scale, dh)
+    k, v = expand_kv(k, H), expand_kv(v, H)
+    wn, wf = _weight(near_weight, H, q, 4), _weight(far_weight, H, q, 4)
+    near = sliding_window_attention(q, k, v, window, scale=s)
+    if window >= T:
+        return wn * near
+    return wn * near + wf * far_field(q, k, v, window, eps=eps)
+
+
+def fmm_reference(q, k, v, window: int, *, near_weight=1.0, far_weight=1.0,
+                  eps: float = 1e-6, scale: float | None = None) -> torch.Tensor:
+    """The twin: the band as a masked [T, T] softmax, the far field as a masked [T, T]
+    matrix phi(q) phi(k)^T over j <= i - window, normalised by its row sums."""
+    B, H, Hkv, T, dh = check_qkv(q, k, v)
+    s = resolve_scale(scale, dh)
+    k, v = expand_kv(k, H), expand_kv(v, H)
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    near = attention(q, k, v, causal=True, scale=s, mask=(i - j < window))[0]
+    a = (elu_feature_map(q) @ elu_feature_map(k).transpose(-1, -2)) * (j <= i - window)
+    far = (a @ v) / (a.sum(-1, keepdim=True) + eps)
+    wn, wf = _weight(near_weight, H, q, 4), _weight(far_weight, H, q, 4)
+    return wn * near + wf * far
+
+
+@dataclass
+class FMMState:
+    """ring_k/v [B, Hkv, window, d]: the band, key j in slot j % window; far: the linear
+    state (S [B, Hkv, dh, dv], z [B, Hkv, dh]) of the keys that left the band; t: tokens
+    seen. `fmm_step` writes into the ring."""
+
+    ring_k: torch.Tensor
+    ring_v: torch.Tensor
+    far: LinearAttentionState
+    t: int = 0
+
+    def nbytes(self) -> int:
+        """Bytes held: the band plus the [dh, dv] far-field state, whatever the length."""
+        return tensor_bytes(self.ring_k, self.ring_v, self.far.S, self.far.z)
+
+
+def init_fmm_state(B: int, n_kv_heads: int, dh: int, window: int, dv: int | None = None, *,
+                   dtype=torch.float32, device=None) -> FMMState:
+    check_positive_int("window", window)
+    dv = dh if dv is None else dv
+    z = torch.zeros(B, n_kv_heads, window, dh, dtype=dtype, device=device)
+    return FMMState(z, torch.zeros(B, n_kv_heads, window, dv, dtype=dtype, device=device),
+                    LinearAttentionState.zeros(B, n_kv_heads, dh, dv, dtype, device))
+
+
+def prefill_fmm_state(k, v, window: int) -> FMMState:
+    """The state after the prompt k, v [B, Hkv, T, d]."""
+    B, Hkv, T, dh = k.shape
+    st = init_fmm_state(B, Hkv, dh, window, v.shape[-1], dtype=k.dtype, device=k.device)
+    j = torch.arange(max(0, T - window), T, device=k.device)
+    st.ring_k[:, :, j % window], st.ring_v[:, :, j % window] = k[:, :, j], v[:, :, j]
+    fk = elu_feature_map(k[:, :, :max(0, T - window)])
+    far = LinearAttentionState(fk.transpose(-1, -2) @ v[:, :, :fk.shape[2]], fk.sum(2))
+    return dataclasses.replace(st, far=far, t=T)
+
+
+def fmm_step(q_t, k_t, v_t, state: FMMState, *, near_weight=1.0, far_weight=1.0,
+             eps: float = 1e-6, scale: float | None = None):
+    """One token: q_t [B, H, dh], k_t, v_t [B, Hkv, d] -> (out_t [B, H, dv], state).
+
+    The key leaving the band joins the far-field state; O(window d + d^2) per token.
+    Equals `fmm_attention` at every position."""
+    check_step(q_t, k_t, v_t, state.ring_k.shape[1])
+    t, w = state.t, state.ring_k.shape[2]
+    B, H, dh = q_t.shape
+    Hkv = state.ring_k.shape[1]
+    far = state.far
+    if t >= w:                                               # key t - w leaves the band
+        fk = elu_feature_map(state.ring_k[:, :, t % w])
+        far = LinearAttentionState(far.S + fk[..., :, None] * state.ring_v[:, :, t % w, None],
+                                   far.z + fk)
+    state.ring_k[:, :, t % w], state.ring_v[:, :, t % w] = k_t, v_t
+    filled = min(t + 1, w)
+    near = attend_rows(q_t, [(state.ring_k[:, :, :filled], state.ring_v[:, :, :filled],
+                              None)], scale=resolve_scale(scale, dh))
+    fq = elu_feature_map(q_t).view(B, Hkv, H // Hkv, dh)
+    num = fq @ far.S                                         # [B, Hkv, g, dv]
+    den = (fq * far.z[:, :, None]).sum(-1, keepdim=True) + eps
+    wn, wf = _weight(near_weight, H, q_t, 3), _weight(far_weight, H, q_t, 3)
+    out = wn * near + wf * (num / den).reshape(B, H, -1)
+    return out, dataclasses.replace(state, far=far, t=t + 1)
