@@ -137,12 +137,14 @@ class ChapterResult:
 
 
 def _failed_cell(err, source_nb: dict) -> str:
-    """'code cell N (In [k])': N counts the code cells of the chapter as written."""
+    """'code cell N of the chapter': N counts the code cells of the chapter as written
+    (papermill's injected-parameters cell shifts the output's In [k] by one)."""
     src = err.source if isinstance(err.source, str) else "".join(err.source)
     code = [c for c in source_nb["cells"] if c.get("cell_type") == "code"]
     n = next((i + 1 for i, c in enumerate(code) if "".join(c["source"]) == src), None)
     where = f"code cell {n}" if n is not None else f"cell {err.cell_index}"
-    return f"{where} (In [{err.exec_count}]): {err.ename}: {err.evalue}"
+    return (f"{where} of the chapter (In [{err.exec_count}] in the output): "
+            f"{err.ename}: {err.evalue}")
 
 
 def run_chapters(plan: Plan, out: str | Path, progress: bool = True,
@@ -201,8 +203,8 @@ def summary(results: list[ChapterResult]) -> str:
                      f"{r.seconds:8.1f}")
     failed = [r.chapter for r in results if not r.ok]
     total = sum(r.seconds for r in results)
-    lines.append(f"{'total':<32} {len(results) - len(failed)}/{len(results)} ok "
-                 f"{total:6.1f}")
+    ok = f"{len(results) - len(failed)}/{len(results)} ok"
+    lines.append(f"{'total':<32} {ok:<7} {total:8.1f}")
     if failed:
         lines.append("failed: " + ", ".join(failed))
     return "\n".join(lines)
