@@ -21,6 +21,8 @@ from .cluster import (ClusterState, cluster_attention, cluster_reference, cluste
                       init_cluster_state, kmeans_keys, prefill_cluster_state)
 from .landmark import (LandmarkState, init_landmark_state, landmark_attention,
                        landmark_reference, landmark_step, prefill_landmark_state)
+from .ssm import (SSMState, init_ssm_state, prefill_ssm_state, ssm_reference, ssm_scan,
+                  ssm_step)
 from .sinks import (SinkCache, init_sink_state, prefill_sink_state, sink_attention,
                     sink_mask, sink_reference, sink_step)
 
@@ -47,4 +49,7 @@ __all__ = [
     # banded plus low-rank (FMMformer)
     "FMMState", "far_field", "fmm_attention", "fmm_reference", "fmm_step", "init_fmm_state",
     "prefill_fmm_state",
+    # a diagonal linear recurrence (state space / retention) with a parallel scan
+    "SSMState", "init_ssm_state", "prefill_ssm_state", "ssm_reference", "ssm_scan",
+    "ssm_step",
 ]
