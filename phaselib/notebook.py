@@ -19,8 +19,9 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = None,
           verbose: bool = True) -> torch.device:
     """Seed python, numpy and torch; pick `cuda` when present for device='auto'.
 
-    Returns the torch.device to use. `threads` caps torch's CPU threads (CI has two cores).
-    With `verbose` (the default) it prints one line saying what the chapter runs on.
+    Returns the torch.device to use. `threads` caps torch's CPU threads (CI has two
+    cores). With `verbose` (the default) it prints one line saying what the chapter
+    runs on.
     """
     random.seed(seed)
     np.random.seed(seed)

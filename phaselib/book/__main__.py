@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .run import PRESETS_FILE, BookRunError, load_presets, plan_run, run_chapters, summary
+from .run import (PRESETS_FILE, BookRunError, load_presets, plan_run, run_chapters,
+                  summary)
 from .setup_cell import check_setup_cells, setup_cell_source, sync_setup
 
 
@@ -20,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="e.g. part4/transport or transport (default: every chapter)")
     r.add_argument("--preset", default="cpu", help="a preset of presets.toml "
                    "(cpu: the chapters' defaults; gpu: larger runs on a CUDA GPU)")
-    r.add_argument("--out", default=None, help="output folder (default _build/runs/PRESET)")
+    r.add_argument("--out", default=None,
+                   help="output folder (default _build/runs/PRESET)")
     r.add_argument("--presets-file", default=str(PRESETS_FILE), help=argparse.SUPPRESS)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("sync-setup", help="rewrite every chapter's first code cell to the "

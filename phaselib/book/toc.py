@@ -31,8 +31,8 @@ def repository_url(root: str | Path = ".") -> str:
 
 
 def toc_notebooks(root: str | Path = ".") -> list[Path]:
-    """The notebooks listed in `<root>/_toc.yml`, in the book's order (Markdown pages are
-    left out). Paths are relative to `root`."""
+    """The notebooks listed in `<root>/_toc.yml`, in the book's order (Markdown pages
+    are left out). Paths are relative to `root`."""
     toc = Path(root) / "_toc.yml"
     if not toc.is_file():
         raise FileNotFoundError(f"no _toc.yml in {Path(root).resolve()}")
@@ -58,7 +58,7 @@ def read_notebook(path: str | Path) -> dict:
 
 
 def write_notebook(nb: dict, path: str | Path) -> None:
-    """Write as nbformat/jupytext do (indent 1, sorted keys, UTF-8, final newline), so an
-    unchanged notebook is rewritten byte for byte."""
+    """Write as nbformat/jupytext do (indent 1, sorted keys, UTF-8, final newline), so
+    an unchanged notebook is rewritten byte for byte."""
     text = json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
     Path(path).write_text(text, encoding="utf-8")

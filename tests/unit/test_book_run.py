@@ -143,7 +143,8 @@ def test_run_executes_each_chapter_at_the_preset_and_reports_a_failure_cell(
     lines = printed.splitlines()
     assert any(line.startswith("ok") and "p/good" in line for line in lines)
     assert any(line.startswith("FAILED") and "p/bad" in line for line in lines)
-    assert "code cell 4 of the chapter (In [" in printed and "RuntimeError: asked to fail" in printed
+    assert "code cell 4 of the chapter (In [" in printed
+    assert "RuntimeError: asked to fail" in printed
     assert "1/2 ok" in printed and "failed: p/bad" in printed
 
 

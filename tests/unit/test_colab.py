@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from phaselib.book import check_setup_cells, repository_url, setup_cell_source, sync_setup
+from phaselib.book import (check_setup_cells, repository_url, setup_cell_source,
+                           sync_setup)
 from phaselib.book.setup_cell import EXTRA
 from phaselib.book.toc import toc_notebooks
 
@@ -110,7 +111,8 @@ def _toy_book(tmp_path, first_cell_source):
                                        "      - file: ch/page\n")
     (tmp_path / "ch").mkdir()
     (tmp_path / "ch" / "page.md").write_text("# a page, not a notebook\n")
-    nb = _nb([{"cell_type": "markdown", "id": "m1", "metadata": {}, "source": ["# One"]},
+    nb = _nb([{"cell_type": "markdown", "id": "m1", "metadata": {},
+               "source": ["# One"]},
               _code(first_cell_source, "s1", tags=["remove-output"]),
               _code(["x = 1\n", "# Setup: not the first"], "c2", tags=["parameters"])])
     path = tmp_path / "ch" / "one.ipynb"
@@ -274,8 +276,9 @@ LOOKUP = ("import codecs\ntry:\n    print(codecs.lookup('no-such-codec-x').name)
 
 
 def test_import_phaselib_gives_back_normal_codec_lookup():
-    if metadata.distributions(name="future-typing") is None or not any(
-            metadata.distributions(name="future-typing")):
+    try:
+        metadata.version("future-typing")
+    except metadata.PackageNotFoundError:
         pytest.skip("future-typing is not installed here: nothing hijacks the lookup")
     # A bare interpreter in this environment shows the hijack (the .pth file) ...
     assert _codec_probe(LOOKUP) == "future_typing"
