@@ -297,3 +297,15 @@ def test_restore_codec_lookup_does_nothing_when_nothing_hijacks(monkeypatch):
     assert restore_codec_lookup() == 0
     with pytest.raises(LookupError):
         codecs.lookup("phaselib-no-such-codec")
+
+
+def test_the_command_line_checks_then_syncs_the_setup_cells(tmp_path, capsys):
+    from phaselib.book.__main__ import main
+
+    path, _ = _toy_book(tmp_path, ["# Setup: old\n", "print('old')"])
+    assert main(["--root", str(tmp_path), "check-setup"]) == 1
+    assert "ch/one.ipynb" in capsys.readouterr().out
+    assert main(["--root", str(tmp_path), "sync-setup"]) == 0
+    assert "rewritten in 1 notebook(s)" in capsys.readouterr().out
+    assert main(["--root", str(tmp_path), "check-setup"]) == 0
+    assert "git+https://ex.org/a/b" in capsys.readouterr().out
