@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..attention import causal_mask
 from ..data import random_windows
 from ..train import TrainConfig, train
-from .mixers import sink_mask
+from .sinks import sink_mask
 from .model import RemedyConfig, RemedyLM
 from .tasks import shakespeare_data
 
