@@ -16,4 +16,5 @@ BENCHMARKS: dict[str, str] = {
     "gpu-check": "phaselib.bench.gpu_check",
     "near-field": "phaselib.bench.near_field",
     "phase-lm-decode": "phaselib.bench.phase_lm_decode",
+    "remedies": "phaselib.bench.remedies",
 }
