@@ -21,7 +21,7 @@ from .pyramid import pyramid
 from .selection import KINDS, ScaleSelector, selection_entropy
 
 __all__ = ["segment_compare_batch", "segment_labels", "level_evidence", "level_rule",
-           "LevelSelector", "evaluate", "run_cell", "sweep", "SWEEP_KINDS"]
+           "LevelSelector", "evaluate", "fit", "run_cell", "sweep", "SWEEP_KINDS"]
 
 SWEEP_KINDS = ("softmax", "sparsemax", "entmax15", "hard_st")
 
@@ -174,23 +174,29 @@ def evaluate(model: LevelSelector, x, y, k) -> dict:
             "acc_per_k": per_k}
 
 
-def run_cell(seed: int, kind: str, steps: int = 300, T: int = 64, vocab: int = 16,
-             n_levels: int = 5, batch: int = 32, lr: float = 3e-3, n_test: int = 256,
-             eval_every: int = 50, device: str = "cpu") -> dict:
-    """Train one LevelSelector of `kind` from `seed`; score it on held-out sequences
-    (the same for every seed) every `eval_every` steps ("curve") and at the end."""
+def fit(seed: int, kind: str, steps: int = 300, T: int = 64, vocab: int = 16,
+        n_levels: int = 5, batch: int = 32, lr: float = 3e-3, n_test: int = 256,
+        eval_every: int = 50, device="cpu"):
+    """Train one LevelSelector of `kind` from `seed`, scoring it every `eval_every` steps
+    on held-out sequences (the same for every seed). -> (model, history, (x, y, k))."""
     from .train import TrainConfig, train
 
     torch.manual_seed(seed)
     model = LevelSelector(vocab, n_levels, kind).to(device)
     gen = torch.Generator().manual_seed(seed + 100)
-    x, y, k = segment_compare_batch(n_test, T, vocab, n_levels, device=device,
-                                    generator=torch.Generator().manual_seed(10_000))
+    test = segment_compare_batch(n_test, T, vocab, n_levels, device=device,
+                                 generator=torch.Generator().manual_seed(10_000))
     hist = train(model, lambda step: segment_compare_batch(
         batch, T, vocab, n_levels, generator=gen, device=device)[:2],
         TrainConfig(steps=steps, lr=lr, eval_every=eval_every, progress=False),
-        eval_fn=lambda m: evaluate(m, x, y, k)["acc"])
-    return {**evaluate(model, x, y, k), "final_loss": hist.loss[-1],
+        eval_fn=lambda m: evaluate(m, *test)["acc"])
+    return model, hist, test
+
+
+def run_cell(seed: int, kind: str, **kwargs) -> dict:
+    """One sweep cell: `fit` (kwargs go to it), then `evaluate` and the learning curve."""
+    model, hist, test = fit(seed, kind, **kwargs)
+    return {**evaluate(model, *test), "final_loss": hist.loss[-1],
             "curve_steps": list(hist.eval_step), "curve_acc": list(hist.eval)}
 
 
