@@ -121,10 +121,36 @@ def plan_run(preset: str, requested: list[str], root: str | Path = ".",
         if missing:
             problems.append(f"{name} has no parameter {', '.join(missing)} (preset "
                             f"{preset!r}). Its parameters are: {', '.join(have)}")
+        problems += [f"{name}: {k} = {v!r} (preset {preset!r}) is not of the kind of "
+                     f"the chapter's default {k} = {have[k]}"
+                     for k, v in wanted.items() if k in have
+                     and not _same_kind(v, have[k])]
         plan.parameters[name] = wanted
     if problems:
         raise BookRunError("nothing was run:\n  " + "\n  ".join(problems))
     return plan
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return type(value).__name__
+
+
+def _same_kind(value, default_source: str) -> bool:
+    """An int for an int, a number for a float, a list for a list, ... (a default of
+    None, or one that is an expression rather than a literal, takes anything)."""
+    try:
+        default = ast.literal_eval(default_source)
+    except (ValueError, SyntaxError):
+        return True
+    if isinstance(default, int) and not isinstance(default, bool):
+        return isinstance(value, int) and not isinstance(value, bool)  # 1e4 is no count
+    return default is None or _kind(value) == _kind(default)
 
 
 @dataclass

@@ -57,6 +57,24 @@ def test_a_parameter_the_chapter_lacks_stops_with_its_parameters():
         plan_run("big", ["transport"], ROOT, presets)
 
 
+def test_a_value_of_the_wrong_kind_stops_with_the_default():
+    presets = {"x": {"chapters": {"part4/transport": {"n_pairs": [1, 2], "dim": 32,
+                                                      "device": "cuda"}}}}
+    with pytest.raises(BookRunError, match=r"n_pairs = \[1, 2\] \(preset 'x'\) is not "
+                       r"of the kind of the chapter's default n_pairs = 4096"):
+        plan_run("x", [], ROOT, presets)
+    presets["x"]["chapters"]["part4/transport"]["n_pairs"] = 2.5e4  # a count: an int
+    with pytest.raises(BookRunError, match=r"n_pairs = 25000.0"):
+        plan_run("x", [], ROOT, presets)
+    presets["x"]["chapters"]["part4/transport"]["n_pairs"] = 25_000
+    assert plan_run("x", [], ROOT, presets).parameters["part4/transport"]["dim"] == 32
+    presets = {"x": {"chapters": {"part4/phase-lm": {"lr": 1},
+                                  "part4/gpu-kernels": {"bench_max_t": 8192}}}}
+    assert plan_run("x", [], ROOT, presets).parameters["part4/phase-lm"] == {"lr": 1}
+    assert plan_run("x", [], ROOT, presets).parameters["part4/gpu-kernels"] == {
+        "bench_max_t": 8192}  # a default of None takes anything
+
+
 def test_a_preset_naming_an_unknown_chapter_stops():
     presets = {"old": {"chapters": {"part4/gone": {"seed": 1}}}}
     with pytest.raises(BookRunError, match=r"names unknown chapter\(s\) part4/gone"):

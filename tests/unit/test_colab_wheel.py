@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -86,6 +87,14 @@ def _env(venv_python: Path) -> dict:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="venv layout: Linux")
 def test_a_chapter_runs_from_the_wheel_in_an_empty_folder(tmp_path):
     wheel = _build_wheel(tmp_path)
+    with zipfile.ZipFile(wheel) as z:
+        meta = z.read(next(n for n in z.namelist()
+                           if n.endswith(".dist-info/METADATA"))).decode()
+    colab = [line for line in meta.splitlines()
+             if line.startswith("Requires-Dist:") and 'extra == "colab"' in line]
+    assert "Provides-Extra: colab" in meta and len(colab) >= 4
+    assert not any(x in line for line in colab for x in ("sphinx", "jupyter-book",
+                                                         "myst", "nbval", "papermill"))
     python, site = _fresh_venv(tmp_path)
     env = _env(python)
     _run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
