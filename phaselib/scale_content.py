@@ -194,10 +194,15 @@ def fit(seed: int, kind: str, steps: int = 300, T: int = 64, vocab: int = 16,
 
 
 def run_cell(seed: int, kind: str, **kwargs) -> dict:
-    """One sweep cell: `fit` (kwargs go to it), then `evaluate` and the learning curve."""
+    """One sweep cell: `fit` (kwargs go to it), then `evaluate`, the learning curve, and
+    "acc_hardened": the accuracy of the trained model with its weights made one-hot
+    (argmax) at test time, which measures what the leftover blend costs."""
     model, hist, test = fit(seed, kind, **kwargs)
-    return {**evaluate(model, *test), "final_loss": hist.loss[-1],
-            "curve_steps": list(hist.eval_step), "curve_acc": list(hist.eval)}
+    out = {**evaluate(model, *test), "final_loss": hist.loss[-1],
+           "curve_steps": list(hist.eval_step), "curve_acc": list(hist.eval)}
+    model.select.kind = "hard_st"        # the same model, its weights made one-hot
+    out["acc_hardened"] = evaluate(model, *test)["acc"]
+    return out
 
 
 def sweep(seeds=(0, 1, 2)):

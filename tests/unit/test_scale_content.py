@@ -127,6 +127,7 @@ def test_a_short_run_learns_and_reports():
     assert r["curve_steps"] == [60, 120]
     assert 0.0 <= r["entropy"] < 1e-6             # one-hot at test time
     assert r["acc"] > 0.62 and r["right_level"] > 0.5   # above the best fixed level
+    assert r["acc_hardened"] == r["acc"]     # hard_st is one-hot already: nothing changes
 
 
 def test_sweep_cells():
