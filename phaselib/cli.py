@@ -4,6 +4,7 @@ score a saved one, and report the loss over the whole held-out split.
 Book: Part IV, "The phase-transport language model", and "Running at scale".
 
     python -m phaselib.train --model phase|transformer [--text FILE] [--steps N]
+        [--window W] [--n-slots K] [--selector S] [--features transport|mean_diff|none]
         [--out ckpt.pt [--save-every N]] [--resume ckpt.pt] [--results-json run.json]
     python -m phaselib.train --eval-only ckpt.pt [--results-json run.json]
 
@@ -31,6 +32,7 @@ import torch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .lm_runs import history_doc, load_corpus, train_lm, write_run_results
 from .models import MODELS, build_model, kind_of
+from .phase_lm import FEATURES
 from .provenance import machine_info
 from .resume import require_same_config, rng_state, set_rng_state
 from .train import History, TrainConfig, TrainState, evaluate_loss, position_losses, sample
@@ -59,6 +61,8 @@ def parser() -> argparse.ArgumentParser:
     a("--selector", default="softmax", help="phase: ScaleSelector kind, or none")
     a("--n-slots", type=int, default=4, help="phase: decision slots (0: none)")
     a("--pyr-dim", type=int, default=32, help="phase: width the pyramid runs on")
+    a("--features", default="transport", choices=FEATURES,
+      help="phase: level features (mean_diff: block-mean differences; none: no pyramid)")
     a("--lr", type=float, default=1e-3)
     a("--warmup", type=int, default=100)
     a("--seed", type=int, default=1337)
@@ -195,7 +199,7 @@ def _train(p, a, args: list[str], command: str, device) -> dict:
     common = dict(block_size=a.block, n_layer=a.n_layer, n_embd=a.n_embd, n_head=a.n_head)
     if a.model == "phase":
         common.update(window=a.window, selector=a.selector, n_slots=a.n_slots,
-                      pyr_dim=a.pyr_dim)
+                      pyr_dim=a.pyr_dim, features=a.features)
     try:
         model = build_model(a.model, tok.vocab_size, **common)
     except (ValueError, ImportError) as e:

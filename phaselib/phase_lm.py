@@ -23,7 +23,13 @@ object anywhere (the window is banded), cost O(T C log T + T C^2 + T w C) per la
 Streaming: `step(idx_t, state) -> (logits_t, state)` runs one token with O(L P + K C
 + n_layer w C) state (`PhaseLMState`: the pyramid's rings, the slots, a ring of the
 last w keys and values per layer), whatever the context; its logits equal the batch
-forward's at every position. `generate` uses it.
+forward's at every position. `generate` uses it. Both live in `phase_lm_stream`; the
+layers (window, level features, block) in `phase_lm_blocks`.
+
+Ablations (config fields): `features="mean_diff"` compares the pyramid's blocks by the
+difference of their means instead of transport; `features="none"` drops the pyramid and
+the selectors (with a window: window only); `n_slots=0` drops the slots; `selector`
+picks softmax, sparsemax, entmax15, hard_st, gumbel or "none" (a fixed mean).
 
 Past block_size: the model has no position table, so `logits(idx)` (the batch
 computation, without `forward`'s length check) is defined at any T: the pyramid keeps
@@ -40,24 +46,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import check_positive_int
-from .attention import causal_mask
-from .kernels.near_field import (NearFieldState, near_field_banded, near_field_reference,
-                                 near_field_step_reference)
-from .kernels.pyramid.streaming import PyramidState
-from .pyramid import default_levels, pyramid
-from .selection import KINDS, ScaleSelector
+from . import phase_lm_stream as _stream
+from .phase_lm_blocks import (FEATURES, LevelFeatures, NearFieldAttention, PhaseBlock,
+                              level_features, window_mask)
+from .phase_lm_stream import PhaseLMState, sample_next
+from .pyramid import default_levels
+from .selection import KINDS
 from .slots import DecisionSlots
-from .streaming import pyramid_step
 from .taps import Tap
-from .transformer import MLP, CausalLM
+from .transformer import CausalLM
 
 __all__ = ["PhaseLMConfig", "PhaseLM", "PhaseLMState", "NearFieldAttention", "window_mask",
-           "sample_next"]
-
-# The near-field mask is the package's one windowed causal mask, under the name the
-# phase-LM chapter uses: window_mask(T, w)[i, j] is True when i - w < j <= i.
-window_mask = causal_mask
+           "sample_next", "FEATURES"]
 
 
 @dataclass
@@ -71,10 +71,11 @@ class PhaseLMConfig:
     selector: str = "softmax"     # ScaleSelector kind; "none": a fixed sum over levels
     n_slots: int = 4              # decision slots; 0 disables them
     hard_slots: bool = False
-    window: int = 0               # exact near-field: attention over the last w tokens; 0 disables
+    window: int = 0               # exact near field over the last w tokens; 0 disables
     n_head: int = 2               # heads of the near-field window
     dropout: float = 0.0
     bias: bool = False
+    features: str = "transport"   # level features: transport, mean_diff, none (no pyramid)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_embd", "pyr_dim", "n_head"):
@@ -82,145 +83,28 @@ class PhaseLMConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if self.pyr_dim < 2:
-            raise ValueError(f"pyr_dim must be >= 2 (transport needs a sphere), got {self.pyr_dim}")
+            raise ValueError(f"pyr_dim must be >= 2 (transport needs a sphere), "
+                             f"got {self.pyr_dim}")
         if self.levels is not None and (not isinstance(self.levels, int) or self.levels < 1):
             raise ValueError(f"levels must be None or a positive int, got {self.levels!r}")
         if not isinstance(self.window, int) or self.window < 0:
-            raise ValueError(f"window must be an int >= 0 (0 disables it), got {self.window!r}")
+            raise ValueError(f"window must be an int >= 0 (0 disables it), "
+                             f"got {self.window!r}")
         if not isinstance(self.n_slots, int) or self.n_slots < 0:
-            raise ValueError(f"n_slots must be an int >= 0 (0 disables them), got {self.n_slots!r}")
+            raise ValueError(f"n_slots must be an int >= 0 (0 disables them), "
+                             f"got {self.n_slots!r}")
         if self.selector != "none" and self.selector not in KINDS:
-            raise ValueError(f"selector must be 'none' or one of {KINDS}, got {self.selector!r}")
+            raise ValueError(f"selector must be 'none' or one of {KINDS}, "
+                             f"got {self.selector!r}")
         if self.window and self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head "
+                             f"({self.n_head})")
+        if self.features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
 
     @property
     def n_levels(self) -> int:
         return default_levels(self.block_size) if self.levels is None else self.levels
-
-
-class NearFieldAttention(nn.Module):
-    """Causal attention over the last `window` tokens, with a learned bias per head and
-    distance (so it knows the order without a position table).
-
-    forward(x [B, T, C]) -> [B, T, C], banded (`kernels.near_field.near_field_banded`):
-    O(T window C) time, O(T window H) memory, no [T, T] object; `reference(x)` is the
-    masked full-attention twin, O(T^2). step(x_t [B, C], state) -> ([B, C], state) keeps
-    a ring of the last `window` keys and values (`NearFieldState`)."""
-
-    def __init__(self, n_embd: int, n_head: int, window: int, bias: bool = False):
-        super().__init__()
-        self.n_head, self.window = n_head, window
-        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=bias)
-        self.proj = nn.Linear(n_embd, n_embd, bias=bias)
-        self.rel_bias = nn.Parameter(torch.zeros(n_head, window))  # [H, w], distance 0..w-1
-
-    def _heads(self, x: torch.Tensor):
-        B, T, C = x.shape
-        return (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
-                for t in self.qkv(x).chunk(3, dim=-1))
-
-    def _out(self, y: torch.Tensor) -> torch.Tensor:
-        B, H, T, dh = y.shape
-        return self.proj(y.transpose(1, 2).reshape(B, T, H * dh))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._out(near_field_banded(*self._heads(x), self.rel_bias, self.window))
-
-    def reference(self, x: torch.Tensor) -> torch.Tensor:
-        """The same output through the masked [H, T, T] version (tests only)."""
-        return self._out(near_field_reference(*self._heads(x), self.rel_bias, self.window))
-
-    def init_state(self, batch: int, *, device=None, dtype=torch.float32) -> NearFieldState:
-        dh = self.qkv.in_features // self.n_head
-        return NearFieldState.zeros(batch, self.n_head, self.window, dh, device=device,
-                                    dtype=dtype)
-
-    def step(self, x_t: torch.Tensor, state: NearFieldState):
-        q, k, v = (t[:, :, 0] for t in self._heads(x_t[:, None]))       # [B, H, dh]
-        y, state = near_field_step_reference(q, k, v, self.rel_bias, state)
-        return self._out(y[:, :, None])[:, 0], state
-
-
-class LevelFeatures(nn.Module):
-    """Pyramid features to candidates: `[B, T, L, P+1], [T, L] -> [B, T, L, C]`, one linear
-    map per level, and a learned vector per level where the level is masked (too early)."""
-
-    def __init__(self, n_levels: int, pyr_dim: int, n_embd: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(n_levels, pyr_dim + 1, n_embd) * 0.02)
-        self.bias = nn.Parameter(torch.zeros(n_levels, n_embd))
-        self.empty = nn.Parameter(torch.zeros(n_levels, n_embd))
-
-    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        cand = torch.einsum("btlp,lpc->btlc", feats, self.weight) + self.bias
-        return torch.where(mask[None, :, :, None], cand, self.empty)
-
-
-class PhaseBlock(nn.Module):
-    """One layer: select among the levels, read the slots, look at the near field, MLP."""
-
-    def __init__(self, cfg: PhaseLMConfig):
-        super().__init__()
-        C = cfg.n_embd
-        self.ln_q = nn.LayerNorm(C, bias=cfg.bias)
-        if cfg.selector == "none":
-            self.select = None
-            self.mix = nn.Linear(C, C, bias=cfg.bias)
-        else:
-            self.select = ScaleSelector(C, cfg.n_levels, kind=cfg.selector)
-        self.tap_select = Tap()  # [B, T, L] the selection weights over levels
-        self.read_proj = nn.Linear(C, C, bias=cfg.bias) if cfg.n_slots else None
-        self.near = None
-        if cfg.window:
-            self.ln_a = nn.LayerNorm(C, bias=cfg.bias)
-            self.near = NearFieldAttention(C, cfg.n_head, cfg.window, cfg.bias)
-        self.ln_m = nn.LayerNorm(C, bias=cfg.bias)
-        self.mlp = MLP(cfg)
-        self.tap_resid_post = Tap()  # [B, T, C]
-
-    def _select_read(self, x, cand, read):
-        if self.select is None:
-            x = x + self.mix(cand.mean(2))
-        else:
-            out, w = self.select(self.ln_q(x), cand)
-            self.tap_select(w)
-            x = x + out
-        if self.read_proj is not None:
-            x = x + self.read_proj(read)
-        return x
-
-    def _mlp(self, x):
-        x = x + self.mlp(self.ln_m(x))
-        return self.tap_resid_post(x)
-
-    def forward(self, x, cand, read):
-        x = self._select_read(x, cand, read)
-        if self.near is not None:
-            x = x + self.near(self.ln_a(x))
-        return self._mlp(x)
-
-    def step(self, x, cand, read, near_state: NearFieldState | None):
-        """One position: x [B, 1, C], cand [B, 1, L, C], read [B, 1, C] | None."""
-        x = self._select_read(x, cand, read)
-        if self.near is not None:
-            y, near_state = self.near.step(self.ln_a(x[:, 0]), near_state)
-            x = x + y[:, None]
-        return self._mlp(x), near_state
-
-
-@dataclass
-class PhaseLMState:
-    """What `PhaseLM.step` carries between tokens; its size does not grow with t."""
-
-    t: int                              # tokens seen so far
-    pyramid: PyramidState               # the pyramid's rings, [B, L, 2, P] and friends
-    slots: torch.Tensor | None          # [B, K, C], None before the first token or without slots
-    near: list[NearFieldState | None]   # per layer: the last `window` keys and values
-
-    def nbytes(self) -> int:
-        n = self.pyramid.nbytes() + sum(s.nbytes() for s in self.near if s is not None)
-        return n + (0 if self.slots is None else self.slots.numel() * self.slots.element_size())
 
 
 class PhaseLM(CausalLM):
@@ -236,9 +120,12 @@ class PhaseLM(CausalLM):
         C, L = cfg.n_embd, cfg.n_levels
         self.wte = nn.Embedding(cfg.vocab_size, C)
         self.drop = nn.Dropout(cfg.dropout)
-        self.to_pyr = nn.Linear(C, cfg.pyr_dim, bias=cfg.bias)
-        self.levels_in = LevelFeatures(L, cfg.pyr_dim, C)
-        self.ln_c = nn.LayerNorm(C, bias=cfg.bias)
+        self.to_pyr = self.levels_in = None
+        if cfg.features != "none":
+            self.to_pyr = nn.Linear(C, cfg.pyr_dim, bias=cfg.bias)
+            in_dim = cfg.pyr_dim + (cfg.features == "transport")
+            self.levels_in = LevelFeatures(L, in_dim, C)
+            self.ln_c = nn.LayerNorm(C, bias=cfg.bias)
         self.tap_levels = Tap()  # [B, T, L, C] the candidates the selectors choose among
         self.slots = None
         if cfg.n_slots:
@@ -255,13 +142,20 @@ class PhaseLM(CausalLM):
         """Parameters, counting the tied embedding once."""
         return sum(p.numel() for p in self.parameters())
 
+    def candidates(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The level candidates [B, T, L, C] of the stream x [B, T, C] (None without a
+        pyramid)."""
+        if self.levels_in is None:
+            return None
+        feats, mask = level_features(self.to_pyr(x), self.cfg.n_levels, self.cfg.features)
+        return self.tap_levels(self.ln_c(self.levels_in(feats, mask)))
+
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
         x = self.drop(self.wte(idx))
-        feats, mask = pyramid(self.to_pyr(x), self.cfg.n_levels)
-        cand = self.tap_levels(self.ln_c(self.levels_in(feats, mask)))
+        cand = self.candidates(x)
         read = None
         if self.slots is not None:
-            read, slots = self.slots(self.ln_s(x + cand.mean(2)))
+            read, slots = self.slots(self.ln_s(x if cand is None else x + cand.mean(2)))
             self.tap_slots(slots)
         for block in self.blocks:
             x = block(x, cand, read)
@@ -269,77 +163,20 @@ class PhaseLM(CausalLM):
 
     def init_state(self, batch: int, *, device=None, dtype=torch.float32) -> PhaseLMState:
         """The state before the first token, for `batch` sequences."""
-        check_positive_int("batch", batch)
-        cfg = self.cfg
-        near = [None if b.near is None else b.near.init_state(batch, device=device, dtype=dtype)
-                for b in self.blocks]
-        pyr = PyramidState.zeros(batch, cfg.n_levels, cfg.pyr_dim, device=device, dtype=dtype)
-        return PhaseLMState(0, pyr, None, near)
+        return _stream.init_state(self, batch, device=device, dtype=dtype)
 
     def step(self, idx_t: torch.Tensor, state: PhaseLMState | None = None):
         """One token per sequence: idx_t [B] long -> (logits [B, V], the new state).
 
         Stepping through idx[:, 0], idx[:, 1], ... gives `logits(idx)[:, t]` at every t,
-        at any length (see the module docstring for t >= block_size). O(L P + K C^2 +
-        n_layer (w C + C^2)) work per token. The pyramid's rings are updated in place.
+        at any length (see the module docstring for t >= block_size); `phase_lm_stream`.
         """
-        if not isinstance(idx_t, torch.Tensor) or idx_t.dim() != 1 or idx_t.dtype != torch.long:
-            raise ValueError(f"idx_t must be a long tensor of shape [B], got "
-                             f"{getattr(idx_t, 'dtype', type(idx_t).__name__)} "
-                             f"{tuple(getattr(idx_t, 'shape', ()))}")
-        x = self.drop(self.wte(idx_t))                                    # [B, C]
-        if state is None:
-            state = self.init_state(x.shape[0], device=x.device, dtype=x.dtype)
-        if state.pyramid.ring.shape[0] != x.shape[0]:
-            raise ValueError(f"idx_t must have B = {state.pyramid.ring.shape[0]} rows like "
-                             f"the state, got shape {tuple(idx_t.shape)}")
-        L, t = self.cfg.n_levels, state.t
-        feats, _ = pyramid_step(self.to_pyr(x), state.pyramid)          # [B, L, P+1]
-        mask = ((t + 1) >> torch.arange(L, device=x.device)) >= 2        # pyramid_mask row t
-        cand = self.tap_levels(self.ln_c(self.levels_in(feats[:, None], mask[None])))
-        read, slots = None, state.slots
-        if self.slots is not None:
-            read, slots = self.slots.step(self.ln_s(x + cand[:, 0].mean(1)), slots)
-            self.tap_slots(slots[:, None])
-            read = read[:, None]
-        x, near = x[:, None], []
-        for block, ns in zip(self.blocks, state.near):
-            x, ns = block.step(x, cand, read, ns)
-            near.append(ns)
-        logits = self.head(self.ln_f(x[:, 0]))
-        return logits, PhaseLMState(t + 1, state.pyramid, slots, near)
+        return _stream.step(self, idx_t, state)
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sample `max_new_tokens` tokens after `idx` [B, T]; returns [B, T + max_new_tokens].
-
-        Streams with `step`: the prompt is read once, each new token costs one step, and
-        the state (slots included) persists over the whole sample, past block_size too.
-        """
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long \
-                or idx.shape[1] < 1:
-            raise ValueError(f"idx must be a long tensor of shape [B, T] with T >= 1, got "
-                             f"{getattr(idx, 'dtype', type(idx).__name__)} "
-                             f"{tuple(getattr(idx, 'shape', ()))}")
-        state = None
-        for t in range(idx.shape[1]):
-            logits, state = self.step(idx[:, t], state)
-        out = [idx]
-        for i in range(max_new_tokens):
-            nxt = sample_next(logits, temperature, top_k, generator)     # [B, 1]
-            out.append(nxt)
-            if i + 1 < max_new_tokens:
-                logits, state = self.step(nxt[:, 0], state)
-        return torch.cat(out, dim=1)
-
-
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """One token per row from logits [B, V], as `CausalLM.generate` samples: [B, 1]."""
-    logits = logits / max(temperature, 1e-8)
-    if top_k is not None:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)
+        """Sample `max_new_tokens` tokens after `idx` [B, T]; returns [B, T + max_new_tokens],
+        streaming with `step`, so the slots persist over the whole sample."""
+        return _stream.generate(self, idx, max_new_tokens, temperature, top_k, generator)

@@ -36,17 +36,18 @@ def _check_scan(a, b, s0):
     check_float_tensor("a", a, min_ndim=3, shape_doc="of shape [B, T, ...]")
     check_float_tensor("b", b, min_ndim=3, shape_doc="of shape [B, T, ...]")
     check_float_tensor("s0", s0, shape_doc="of shape [...] or [B, ...]")
-    if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape [B, T, ...], got {tuple(a.shape)} and {tuple(b.shape)}")
-    if s0.shape != a.shape[2:] and s0.shape != a.shape[:1] + a.shape[2:]:
-        raise ValueError(f"s0 must have shape {tuple(a.shape[2:])} or {tuple(a.shape[:1] + a.shape[2:])}, "
+    if a.dim() != b.dim() or any(m not in (1, n) for m, n in zip(a.shape, b.shape)):
+        raise ValueError(f"a must have the shape of b [B, T, ...] or one that broadcasts to "
+                         f"it, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if s0.shape != b.shape[2:] and s0.shape != b.shape[:1] + b.shape[2:]:
+        raise ValueError(f"s0 must have shape {tuple(b.shape[2:])} or {tuple(b.shape[:1] + b.shape[2:])}, "
                          f"got {tuple(s0.shape)}")
 
 
 def slot_scan_reference(a: torch.Tensor, b: torch.Tensor, s0: torch.Tensor) -> torch.Tensor:
     """s[t] = a[t] * s[t-1] + b[t] with s[-1] = s0, as a loop: a, b [B, T, ...] -> [B, T, ...]."""
     _check_scan(a, b, s0)
-    s = s0.expand(a.shape[:1] + a.shape[2:])
+    s = s0.expand(b.shape[:1] + b.shape[2:])
     out = []
     for t in range(a.shape[1]):
         s = a[:, t] * s + b[:, t]
@@ -58,18 +59,18 @@ def slot_scan(a: torch.Tensor, b: torch.Tensor, s0: torch.Tensor, chunk: int = 3
     """The same recurrence as `slot_scan_reference`, in log2(chunk) + T / chunk tensor steps."""
     _check_scan(a, b, s0)
     check_positive_int("chunk", chunk)
-    B, T = a.shape[:2]
-    rest = a.shape[2:]
+    B, T = b.shape[:2]
+    rest, ra = b.shape[2:], a.shape[2:]   # a may be broadcast over trailing dims (size 1)
     n = -(-T // chunk)
     pad = n * chunk - T
     if pad:  # identity steps (a = 1, b = 0) at the end change nothing before them
-        widths = (0, 0) * len(rest) + (0, pad)
-        a, b = F.pad(a, widths, value=1.0), F.pad(b, widths, value=0.0)
-    A, S = a.reshape(B, n, chunk, *rest), b.reshape(B, n, chunk, *rest)
+        a = F.pad(a, (0, 0) * len(ra) + (0, pad), value=1.0)
+        b = F.pad(b, (0, 0) * len(rest) + (0, pad), value=0.0)
+    A, S = a.reshape(a.shape[0], n, chunk, *ra), b.reshape(B, n, chunk, *rest)
     d = 1
     while d < chunk:  # inclusive scan within each chunk: S[i] is the state at i from a zero start
-        A_sh = torch.cat([torch.ones_like(A[:, :, :d]), A[:, :, :-d]], 2)
-        S_sh = torch.cat([torch.zeros_like(S[:, :, :d]), S[:, :, :-d]], 2)
+        A_sh = F.pad(A[:, :, :-d], (0, 0) * len(ra) + (d, 0), value=1.0)
+        S_sh = F.pad(S[:, :, :-d], (0, 0) * len(rest) + (d, 0), value=0.0)
         A, S = A * A_sh, A * S_sh + S
         d *= 2
     s = s0.expand((B,) + rest)
@@ -132,10 +133,11 @@ class DecisionSlots(nn.Module):
         K = self.n_slots
         g = self.tap_gate(self.gates(x)).unsqueeze(-1)              # [B, T, K, 1]
         w = self.write(x).view(B, T, K, C)
-        s = self.tap_slots(slot_scan((1 - g).expand_as(w), g * w, self.init, self.chunk))
-        scores = torch.einsum("btc,btkc->btk", self.q(x), s) / math.sqrt(C)
+        s = self.tap_slots(slot_scan(1 - g, g * w, self.init, self.chunk))  # a broadcast over C
+        # multiply-and-sum, not einsum: an einsum here runs B*T tiny matrix products
+        scores = (self.q(x).unsqueeze(2) * s).sum(-1) / math.sqrt(C)
         att = self.tap_read_weights(torch.softmax(scores, -1))
-        read = self.o(torch.einsum("btk,btkc->btc", att, s))
+        read = self.o((att.unsqueeze(-1) * s).sum(2))
         return read, s
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor | None = None):

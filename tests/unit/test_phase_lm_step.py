@@ -33,6 +33,9 @@ CONFIGS = {
     "no-slots": dict(n_slots=0),
     "hard-slots": dict(hard_slots=True, n_slots=3),
     "no-selector-no-slots-window": dict(selector="none", n_slots=0, window=3),
+    "mean-diff": dict(features="mean_diff", window=2),
+    "window-only": dict(features="none", n_slots=0, window=3),
+    "no-pyramid-slots": dict(features="none"),
     **{f"selector-{k}": dict(selector=k, window=4) for k in KINDS},
 }
 

@@ -153,3 +153,15 @@ def test_gru_state_has_the_slots_state_size_and_is_causal():
     assert not torch.allclose(read[:, 4:], read2[:, 4:])   # the future does
     with pytest.raises(ValueError, match="x must have C = n_embd = 6"):
         m(torch.randn(2, 9, 5))
+
+
+def test_slot_scan_takes_a_broadcast_over_the_trailing_dims():
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(2, 45, 3, 1, generator=g)
+    b = torch.randn(2, 45, 3, 5, generator=g)
+    s0 = torch.randn(3, 5, generator=g)
+    want = slot_scan_reference(a.expand_as(b), b, s0)
+    torch.testing.assert_close(slot_scan(a, b, s0, chunk=8), want)
+    torch.testing.assert_close(slot_scan_reference(a, b, s0), want)
+    with pytest.raises(ValueError, match="broadcasts"):
+        slot_scan(torch.rand(2, 45, 3, 2), b, s0)

@@ -1,0 +1,177 @@
+"""The layers of the phase-transport language model: the near-field window, the pyramid's
+level features, and one block (select among the levels, read the slots, window, MLP).
+
+Book: Part IV, "The phase-transport language model". `PhaseLM` (in `phase_lm`) puts
+them together; this module holds the parts and the feature ablations:
+
+  * `level_features(x, L, kind)`: "transport" is the causal dyadic pyramid
+    (`pyramid.pyramid`, [B, T, L, P+1]); "mean_diff" the same blocks compared by the
+    plain difference of their means, c[n-1] - c[n-2] ([B, T, L, P]), the ablation that
+    tells what the transport (angle and log-length) adds over a linear feature.
+  * `LevelFeatures`: features to candidates, one linear map per level.
+  * `PhaseBlock`: a layer; with `features="none"` it has no selector (window only).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import causal_mask
+from .kernels.near_field import (NearFieldState, near_field_banded, near_field_reference,
+                                 near_field_step_reference)
+from .kernels.pyramid.reference import block_centroids, gather_level
+from .pyramid import pyramid, pyramid_mask
+from .selection import ScaleSelector, select_weights
+from .taps import Tap
+from .transformer import MLP
+
+__all__ = ["FEATURES", "window_mask", "NearFieldAttention", "level_features",
+           "mean_diff_pyramid", "LevelFeatures", "PhaseBlock"]
+
+FEATURES = ("transport", "mean_diff", "none")
+
+# The near-field mask is the package's one windowed causal mask, under the name the
+# phase-LM chapter uses: window_mask(T, w)[i, j] is True when i - w < j <= i.
+window_mask = causal_mask
+
+
+class NearFieldAttention(nn.Module):
+    """Causal attention over the last `window` tokens, with a learned bias per head and
+    distance (so it knows the order without a position table).
+
+    forward(x [B, T, C]) -> [B, T, C], banded (`kernels.near_field.near_field_banded`):
+    O(T window C) time, O(T window H) memory, no [T, T] object; `reference(x)` is the
+    masked full-attention twin, O(T^2). step(x_t [B, C], state) -> ([B, C], state) keeps
+    a ring of the last `window` keys and values (`NearFieldState`)."""
+
+    def __init__(self, n_embd: int, n_head: int, window: int, bias: bool = False):
+        super().__init__()
+        self.n_head, self.window = n_head, window
+        self.qkv = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.rel_bias = nn.Parameter(torch.zeros(n_head, window))  # [H, w], distance 0..w-1
+
+    def _heads(self, x: torch.Tensor):
+        B, T, C = x.shape
+        return (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+                for t in self.qkv(x).chunk(3, dim=-1))
+
+    def _out(self, y: torch.Tensor) -> torch.Tensor:
+        B, H, T, dh = y.shape
+        return self.proj(y.transpose(1, 2).reshape(B, T, H * dh))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._out(near_field_banded(*self._heads(x), self.rel_bias, self.window))
+
+    def reference(self, x: torch.Tensor) -> torch.Tensor:
+        """The same output through the masked [H, T, T] version (tests only)."""
+        return self._out(near_field_reference(*self._heads(x), self.rel_bias, self.window))
+
+    def init_state(self, batch: int, *, device=None, dtype=torch.float32) -> NearFieldState:
+        dh = self.qkv.in_features // self.n_head
+        return NearFieldState.zeros(batch, self.n_head, self.window, dh, device=device,
+                                    dtype=dtype)
+
+    def step(self, x_t: torch.Tensor, state: NearFieldState):
+        q, k, v = (t[:, :, 0] for t in self._heads(x_t[:, None]))       # [B, H, dh]
+        y, state = near_field_step_reference(q, k, v, self.rel_bias, state)
+        return self._out(y[:, :, None])[:, 0], state
+
+
+def mean_diff_pyramid(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pyramid's blocks compared by plain differences of their means:
+    `[B, T, D] -> ([B, T, L, D], [T, L])`. At level l and position t, with n = (t+1) >> l
+    completed blocks of size 2**l, the feature is c[n-1] - c[n-2] (zero while n < 2), the
+    same blocks, the same mask and the same causality as `pyramid`, no transport."""
+    B, T, D = x.shape
+    feats = []
+    for level, c in enumerate(block_centroids(x, levels)):
+        if c.shape[1] >= 2:
+            feats.append(gather_level(c[:, 1:] - c[:, :-1], T, level))
+        else:
+            feats.append(x.new_zeros(B, T, D))
+    return torch.stack(feats, dim=2), pyramid_mask(T, levels, x.device)
+
+
+def level_features(x: torch.Tensor, levels: int, kind: str = "transport"):
+    """Features of every level, `[B, T, D] -> ([B, T, L, F], [T, L])`, F = D + 1 for
+    "transport" (the pyramid) and D for "mean_diff" (`mean_diff_pyramid`)."""
+    if kind == "transport":
+        return pyramid(x, levels)
+    if kind == "mean_diff":
+        return mean_diff_pyramid(x, levels)
+    raise ValueError(f"kind must be 'transport' or 'mean_diff', got {kind!r}")
+
+
+class LevelFeatures(nn.Module):
+    """Pyramid features to candidates: `[B, T, L, F], [T, L] -> [B, T, L, C]`, one linear
+    map per level, and a learned vector per level where the level is masked (too early)."""
+
+    def __init__(self, n_levels: int, in_dim: int, n_embd: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_levels, in_dim, n_embd) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(n_levels, n_embd))
+        self.empty = nn.Parameter(torch.zeros(n_levels, n_embd))
+
+    def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        cand = torch.einsum("btlp,lpc->btlc", feats, self.weight) + self.bias
+        return torch.where(mask[None, :, :, None], cand, self.empty)
+
+
+class PhaseBlock(nn.Module):
+    """One layer: select among the levels, read the slots, look at the near field, MLP.
+
+    The selection is computed here (the selector's scores and `select_weights`, then a
+    weighted sum by multiply-and-sum): the same numbers as `ScaleSelector.forward`,
+    whose einsum runs as B*T tiny matrix products and cost about as much as the MLP."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        C = cfg.n_embd
+        self.select = self.mix = None
+        if cfg.features != "none":
+            self.ln_q = nn.LayerNorm(C, bias=cfg.bias)
+            if cfg.selector == "none":
+                self.mix = nn.Linear(C, C, bias=cfg.bias)
+            else:
+                self.select = ScaleSelector(C, cfg.n_levels, kind=cfg.selector)
+        self.tap_select = Tap()  # [B, T, L] the selection weights over levels
+        self.read_proj = nn.Linear(C, C, bias=cfg.bias) if cfg.n_slots else None
+        self.near = None
+        if cfg.window:
+            self.ln_a = nn.LayerNorm(C, bias=cfg.bias)
+            self.near = NearFieldAttention(C, cfg.n_head, cfg.window, cfg.bias)
+        self.ln_m = nn.LayerNorm(C, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+        self.tap_resid_post = Tap()  # [B, T, C]
+
+    def _select_read(self, x, cand, read):
+        if self.mix is not None:
+            x = x + self.mix(cand.mean(2))
+        elif self.select is not None:
+            s = self.select
+            w = select_weights(s.score(self.ln_q(x)), s.kind, s.tau, self.training)
+            self.tap_select(s.tap_weights(w))
+            x = x + (w.unsqueeze(-1) * cand).sum(2)
+        if self.read_proj is not None:
+            x = x + self.read_proj(read)
+        return x
+
+    def _mlp(self, x):
+        x = x + self.mlp(self.ln_m(x))
+        return self.tap_resid_post(x)
+
+    def forward(self, x, cand, read):
+        x = self._select_read(x, cand, read)
+        if self.near is not None:
+            x = x + self.near(self.ln_a(x))
+        return self._mlp(x)
+
+    def step(self, x, cand, read, near_state: NearFieldState | None):
+        """One position: x [B, 1, C], cand [B, 1, L, C] | None, read [B, 1, C] | None."""
+        x = self._select_read(x, cand, read)
+        if self.near is not None:
+            y, near_state = self.near.step(self.ln_a(x[:, 0]), near_state)
+            x = x + y[:, None]
+        return self._mlp(x), near_state

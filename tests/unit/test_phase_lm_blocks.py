@@ -1,0 +1,105 @@
+"""The phase LM's layers and its feature ablations: mean differences, window only."""
+
+import pytest
+import torch
+
+from phaselib.cli import main as train_main
+from phaselib.models import build_model
+from phaselib.phase_lm import PhaseLM, PhaseLMConfig
+from phaselib.phase_lm_blocks import level_features, mean_diff_pyramid
+from phaselib.pyramid import pyramid
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+V = 11
+
+
+def _phase(**kw):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=V, block_size=32, n_layer=2, n_embd=24, pyr_dim=6, n_head=3)
+    return PhaseLM(PhaseLMConfig(**(cfg | kw))).eval()
+
+
+def test_mean_diff_features_are_block_mean_differences_on_a_hand_built_example():
+    x = torch.tensor([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])[None, :, None]
+    x = torch.cat([x, -x], -1)                           # [1, 8, 2]
+    feats, mask = mean_diff_pyramid(x, 3)
+    assert feats.shape == (1, 8, 3, 2)
+    f = feats[0, :, :, 0]
+    assert f[0].tolist() == [0.0, 0.0, 0.0]             # nothing complete twice yet
+    assert f[1, 0] == 1.0 and f[5, 0] == 16.0           # x[t] - x[t-1]
+    assert f[3, 1] == (4 + 8) / 2 - (1 + 2) / 2         # blocks {2,3} - {0,1}
+    assert f[5, 1] == (16 + 32) / 2 - (4 + 8) / 2       # blocks {4,5} - {2,3}
+    assert f[4, 1] == f[3, 1]                           # block {4,5} not complete at 4
+    assert f[7, 2] == (16 + 32 + 64 + 128) / 4 - (1 + 2 + 4 + 8) / 4
+    assert f[6, 2] == 0.0 and not mask[6, 2] and mask[7, 2]
+    torch.testing.assert_close(feats[..., 1], -feats[..., 0])
+    assert torch.equal(mask, pyramid(x, 3)[1])
+
+
+def test_level_features_names_its_kinds():
+    x = torch.randn(2, 9, 4)
+    assert level_features(x, 3, "transport")[0].shape == (2, 9, 3, 5)
+    assert level_features(x, 3, "mean_diff")[0].shape == (2, 9, 3, 4)
+    with pytest.raises(ValueError, match="kind must be"):
+        level_features(x, 3, "none")
+
+
+def test_mean_diff_model_differs_from_transport_only_in_its_features():
+    a, b = _phase(), _phase(features="mean_diff")
+    assert a.levels_in.weight.shape[1] == 7 and b.levels_in.weight.shape[1] == 6
+    idx = torch.randint(V, (2, 20), generator=torch.Generator().manual_seed(1))
+    assert not torch.allclose(a(idx)[0], b(idx)[0])
+
+
+def _changed(model, pos, T=24):
+    idx = torch.randint(V, (1, T), generator=torch.Generator().manual_seed(2))
+    other = idx.clone()
+    other[0, pos] = (other[0, pos] + 1) % V
+    with torch.no_grad():
+        d = (model(idx)[0] - model(other)[0]).abs().amax(-1)[0]
+    return d > 1e-6                                      # [T]: which positions moved
+
+
+@pytest.mark.parametrize("w", [1, 3])
+def test_window_only_sees_nothing_beyond_its_layers_windows(w):
+    model = _phase(features="none", n_slots=0, window=w)
+    assert model.to_pyr is None and model.levels_in is None
+    assert all(b.select is None and b.mix is None for b in model.blocks)
+    reach = model.cfg.n_layer * (w - 1)                  # two stacked windows
+    moved = _changed(model, pos=5)
+    assert not moved[:5].any()                           # causal
+    assert moved[5]
+    assert not moved[5 + reach + 1:].any()               # beyond the windows: unchanged
+
+
+def test_the_pyramid_reaches_past_the_window_so_the_test_above_can_fail():
+    moved = _changed(_phase(n_slots=0, window=3), pos=5)
+    assert moved[5 + 2 * 2 + 1:].any()
+    moved = _changed(_phase(features="none", window=3), pos=5)   # the slots carry it too
+    assert moved[5 + 2 * 2 + 1:].any()
+
+
+def test_slots_off_removes_the_slots_and_their_reads():
+    model = _phase(n_slots=0)
+    assert model.slots is None and all(b.read_proj is None for b in model.blocks)
+    assert model.num_params() < _phase().num_params()
+
+
+def test_build_model_and_the_command_line_reach_every_feature_kind(tmp_path):
+    for kind in ("transport", "mean_diff", "none"):
+        m = build_model("phase", V, features=kind, window=2)
+        assert m.cfg.features == kind
+    text = tmp_path / "t.txt"
+    text.write_text("abcdefghij" * 60)
+    out = train_main(["--model", "phase", "--text", str(text), "--steps", "2", "--block",
+                      "16", "--batch", "2", "--n-layer", "1", "--n-embd", "16",
+                      "--n-head", "2", "--features", "none", "--window", "4",
+                      "--warmup", "1"])
+    assert out["params"] == build_model("phase", 10, block_size=16, n_layer=1, n_embd=16,
+                                        n_head=2, features="none", window=4).num_params()
+
+
+def test_config_rejects_an_unknown_feature_kind():
+    with pytest.raises(ValueError, match="features must be one of"):
+        PhaseLMConfig(vocab_size=5, features="mean")
