@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["VERDICTS", "BASES", "DATA", "Cell", "Table", "load_table", "table_html",
-           "table_markdown", "seed003_cells", "disagreements", "verdict_counts"]
+           "table_markdown", "seed003_cells", "disagreements", "verdict_counts",
+           "cost_verdict"]
 
 VERDICTS = ("helps", "partly", "no effect", "makes worse", "not measured")
 BASES = ("measured", "construction")
@@ -161,3 +162,28 @@ def verdict_counts(table: Table) -> dict:
     for c in table.cells.values():
         n[c.verdict] += 1
     return n
+
+
+def cost_verdict(method: str, slopes: dict, rows: list[dict]) -> str:
+    """The F2 verdict a cost benchmark (`python -m phaselib.bench remedies`) gives a
+    method, from memory, which does not jitter as time does:
+
+    - "helps": its decode state does not grow with the context (log-log slope < 0.5);
+    - "partly": it grows, but the state at the longest context is smaller than the KV
+      cache's ("kv-cache"), or (no decode pass) its forward peak memory grows at least
+      half a power of T more slowly than the written-out matrix's ("exact");
+    - "no effect": otherwise.
+    """
+    if method not in slopes:
+        raise ValueError(f"method {method!r} is not in the benchmark's slopes "
+                         f"{sorted(slopes)}")
+    s = slopes[method]
+    if s.get("state_bytes") is not None:
+        if s["state_bytes"] < 0.5:
+            return "helps"
+        dec = [r for r in rows if r["pass"] == "decode"]
+        L = max(r["T"] for r in dec)
+        size = {r["method"]: r["state_bytes"] for r in dec if r["T"] == L}
+        return "partly" if size[method] < size["kv-cache"] else "no effect"
+    peak, exact = s.get("forward_peak"), slopes["exact"]["forward_peak"]
+    return "partly" if peak is not None and peak < exact - 0.5 else "no effect"

@@ -89,3 +89,22 @@ def test_verdict_counts_add_up_to_the_cells():
     t = load_table()
     n = verdict_counts(t)
     assert set(n) == set(VERDICTS) and sum(n.values()) == len(t.cells)
+
+
+def test_cost_verdict_reads_state_growth_and_peak_memory():
+    from phaselib.remedies.table import cost_verdict
+
+    slopes = {"exact": {"forward_peak": 2.0}, "fused": {"forward_peak": 1.0},
+              "slow": {"forward_peak": 1.9}, "ring": {"state_bytes": 0.0},
+              "gqa": {"state_bytes": 1.0}, "kv-cache": {"state_bytes": 1.0},
+              "big": {"state_bytes": 1.0}}
+    rows = [{"method": m, "pass": "decode", "T": L, "state_bytes": b * L}
+            for L in (8, 16) for m, b in (("gqa", 2), ("kv-cache", 4), ("big", 4),
+                                          ("ring", 0.1))]
+    assert cost_verdict("ring", slopes, rows) == "helps"
+    assert cost_verdict("gqa", slopes, rows) == "partly"
+    assert cost_verdict("big", slopes, rows) == "no effect"
+    assert cost_verdict("fused", slopes, rows) == "partly"
+    assert cost_verdict("slow", slopes, rows) == "no effect"
+    with pytest.raises(ValueError, match="not in the benchmark"):
+        cost_verdict("nope", slopes, rows)
