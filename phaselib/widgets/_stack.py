@@ -29,7 +29,7 @@ def index_of(control) -> int:
 
 
 def linked_stack(frames, controls, layout=None, style=None) -> widgets.Stack:
-    """Nested lists of HTML strings (one level per control) -> a Stack linked to them."""
+    """Nested lists of HTML strings (one level per control) -> a Stack linked to them"""
     if not controls:
         raise ValueError("controls must name at least one control")
     layout = layout or widgets.Layout()
@@ -39,12 +39,16 @@ def linked_stack(frames, controls, layout=None, style=None) -> widgets.Stack:
         children = [linked_stack(sub, rest, layout, style) for sub in frames]
     else:
         children = [widgets.HTML(value=f, layout=layout, style=style) for f in frames]
-    n_options = len(head.options) if hasattr(head, "options") else head.max - head.min + 1
+    if hasattr(head, "options"):
+        n_options = len(head.options)
+    else:
+        n_options = head.max - head.min + 1
     if len(children) != n_options:
         raise ValueError(f"frames must have one entry per option of the control "
                          f"({n_options}), got {len(children)}")
     if not hasattr(head, "options") and head.min != 0:
-        raise ValueError(f"an IntSlider must start at 0 to index frames, got min={head.min}")
+        raise ValueError(f"an IntSlider must start at 0 to index frames, "
+                         f"got min={head.min}")
     stack = widgets.Stack(children=children, selected_index=index_of(head))
     trait = _index_trait(head)
     stack.jslink = widgets.jslink((head, trait), (stack, "selected_index"))  # the page
@@ -58,7 +62,8 @@ def visible_frame(stack: widgets.Stack) -> str:
     return visible_frame(child) if isinstance(child, widgets.Stack) else child.value
 
 
-def explorer(name: str, title: str, controls, frames, *, hint: str = "") -> widgets.VBox:
+def explorer(name: str, title: str, controls, frames, *,
+             hint: str = "") -> widgets.VBox:
     """A titled box: the controls above a Stack of frames, with the CSS classes
     `phaselib-explorer` and `phaselib-<name>` so that a browser test can find it."""
     stack = linked_stack(frames, list(controls))

@@ -19,7 +19,8 @@ FONT = 'font-family="sans-serif" font-size="11" text-anchor="middle"'
 
 def svg(body: str, width: int = W, height: int = H) -> str:
     """Wrap SVG elements in a sized <svg> element."""
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+            f'height="{height}" '
             f'viewBox="0 0 {width} {height}" {FONT}>{body}</svg>')
 
 
@@ -120,7 +121,7 @@ def line_plot(series, *, title: str, xlabel: str, ylabel: str, xlim, ylim,
 
 def bar_plot(labels, values, *, title: str, xlabel: str, ylabel: str, ylim=(0.0, 1.0),
              colour: str = "#1f77b4", note: str = "") -> str:
-    """An SVG bar chart with one labelled bar per value (value printed above each bar)."""
+    """An SVG bar chart, one labelled bar per value (the value printed above it)."""
     ax = _Axes((0, len(values)), ylim, False, False)
     out = ax.frame(title, xlabel, ylabel, xticks=False)
     for i, (lab, v) in enumerate(zip(labels, values)):

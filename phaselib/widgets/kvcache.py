@@ -28,13 +28,14 @@ class KVFrame:
     seq_len: int
     kv_gb: float                 # KV cache, GB (1e9 bytes)
     weights_gb: float            # parameters at the same precision, GB
-    max_tokens: dict             # GPU name -> tokens of cache that fit beside the weights
+    max_tokens: dict             # GPU name -> tokens of cache beside the weights
 
 
 def kvcache_frame(shape: ModelShape, seq_len: int) -> KVFrame:
-    """Memory of one sequence of seq_len tokens at fp16 on `shape`, and what fits per GPU."""
+    """Memory of one sequence of seq_len tokens at fp16 on `shape`; what fits where."""
     if not isinstance(shape, ModelShape):
-        raise TypeError(f"shape must be a phaselib.kvcache.ModelShape, got {type(shape).__name__}")
+        raise TypeError(f"shape must be a phaselib.kvcache.ModelShape, "
+                        f"got {type(shape).__name__}")
     return KVFrame(shape.name, seq_len, shape.kv_bytes(seq_len, 1, BYTES) / GB,
                    shape.params * BYTES / GB,
                    {g: max_tokens(shape, gb * GB, bytes_per_elem=BYTES)
@@ -49,7 +50,7 @@ def _gpu_lines():
 
 
 def kvcache_svg(shape: ModelShape, seq_len: int) -> str:
-    """One frame: weights + cache against context for one model, the GPU lines, the point."""
+    """One frame: weights + cache against context, the GPUs' lines, the chosen point."""
     f = kvcache_frame(shape, seq_len)
     xs = [2 ** (k / 2) for k in range(20, 41)]
     total = [f.weights_gb + shape.kv_bytes(round(x), 1, BYTES) / GB for x in xs]
@@ -57,7 +58,8 @@ def kvcache_svg(shape: ModelShape, seq_len: int) -> str:
     fits = [g for g, n in f.max_tokens.items() if n >= seq_len]
     best = max(f.max_tokens.values())
     where = (f"fits on {', '.join(fits)}" if fits else
-             "fits on none of these GPUs" + ("" if best else " (the weights alone do not)"))
+             "fits on none of these GPUs"
+             + ("" if best else " (the weights alone do not)"))
     note = (f"{f.model}, {seq_len:,} tokens: cache {f.kv_gb:.1f} GB + weights "
             f"{f.weights_gb:.0f} GB = {f.kv_gb + f.weights_gb:.1f} GB; {where}. "
             f"Most tokens beside the weights on one GPU: {best:,}.")
@@ -78,10 +80,11 @@ def kvcache_explorer() -> widgets.VBox:
     model = widgets.ToggleButtons(options=[s.name for s in PUBLISHED_SHAPES],
                                   value="Llama-3-8B", description="model", style=style)
     context = widgets.SelectionSlider(options=[f"{n:,}" for n in CONTEXTS],
-                                      value=f"{2 ** 15:,}", description="context (tokens)",
-                                      style=style)
+                                      value=f"{2 ** 15:,}", style=style,
+                                      description="context (tokens)")
     frames = [[kvcache_svg(s, n) for n in CONTEXTS] for s in PUBLISHED_SHAPES]
     return explorer("kvcache", "Does the KV cache fit on one GPU?", [model, context],
-                    frames, hint="Slide the context to 1M tokens for each model; compare "
-                                 "Llama-2-70B with Llama-3-70B (8 KV heads each) and "
-                                 "Llama-2-7B (32).")
+                    frames,
+                    hint="Slide the context to 1M tokens for each model; compare "
+                         "Llama-2-70B with Llama-3-70B (8 KV heads each) and "
+                         "Llama-2-7B (32).")

@@ -1,4 +1,4 @@
-"""Pyramid explorer: which blocks position t reads at each level, as t and the level move.
+"""Pyramid explorer: which blocks position t reads at each level, as t and level move.
 
 Book: Part IV, "The causal dyadic pyramid". The frames come from the package's own level
 arithmetic (`pyramid_mask`, `levels_completed`), so the widget shows what the code does,
@@ -28,13 +28,13 @@ class PyramidFrame:
     t: int
     level: int
     completed: int                          # blocks of 2**level tokens complete at t
-    masked: bool                            # fewer than two complete: the feature is zero
+    masked: bool                            # fewer than two complete: feature zero
     blocks: tuple[tuple[int, int], ...]     # ((first, last), (first, last)) or ()
-    updates: bool                           # does token t complete a block at this level?
+    updates: bool                           # does token t complete a block here?
 
 
 def pyramid_frame(t: int, level: int, levels: int) -> PyramidFrame:
-    """The blocks position t (0-based) reads at `level` of a pyramid with `levels` levels."""
+    """The blocks position t (0-based) reads at `level` of a `levels`-level pyramid."""
     if isinstance(t, bool) or not isinstance(t, int) or t < 0:
         raise ValueError(f"t must be an int >= 0, got {t!r}")
     check_positive_int("levels", levels)
@@ -43,15 +43,17 @@ def pyramid_frame(t: int, level: int, levels: int) -> PyramidFrame:
     s = 1 << level
     n = (t + 1) >> level
     valid = bool(pyramid_mask(t + 1, levels)[t, level])
-    blocks = ((((n - 2) * s, (n - 1) * s - 1), ((n - 1) * s, n * s - 1)) if valid else ())
-    return PyramidFrame(t, level, n, not valid, blocks, level < levels_completed(t, levels))
+    older, newer = ((n - 2) * s, (n - 1) * s - 1), ((n - 1) * s, n * s - 1)
+    blocks = (older, newer) if valid else ()
+    updates = level < levels_completed(t, levels)
+    return PyramidFrame(t, level, n, not valid, blocks, updates)
 
 
 def _caption(f: PyramidFrame) -> str:
     s = 1 << f.level
     if f.masked:
-        return (f"t = {f.t}, level {f.level}: only {f.completed} block(s) of {s} token(s) "
-                f"complete, so this level is masked (its feature is zero).")
+        return (f"t = {f.t}, level {f.level}: only {f.completed} block(s) of {s} "
+                f"token(s) complete, so this level is masked (its feature is zero).")
     (a0, a1), (b0, b1) = f.blocks
     wait = ("" if f.t == b1 else f" Token {f.t} waits for the next block."
             if f.t == b1 + 1 else f" Tokens {b1 + 1}..{f.t} wait for the next block.")
@@ -65,7 +67,8 @@ def pyramid_svg(t: int, level: int, T: int, levels: int) -> str:
     blocks coloured, complete blocks grey, the future shaded."""
     cell, left, top, row = 12, 58, 30, 22
     width = left + T * cell + 10
-    out = [text(width / 2, 16, f"Blocks read at position t = {t}", extra='font-weight="bold"')]
+    out = [text(width / 2, 16, f"Blocks read at position t = {t}",
+                extra='font-weight="bold"')]
     for lv in range(levels):
         f = pyramid_frame(t, lv, levels)
         y = top + (levels - 1 - lv) * row
@@ -94,7 +97,8 @@ def pyramid_svg(t: int, level: int, T: int, levels: int) -> str:
         out.append(text(left + (k + 0.5) * cell, y_axis + 12, str(k)))
     out.append(text(left + T * cell / 2, y_axis + 28, "token position (tokens)"))
     if t < T - 1:
-        out.append(text(left + (t + 1 + T) * cell / 2, top + 8, "future (not yet read)"))
+        out.append(text(left + (t + 1 + T) * cell / 2, top + 8,
+                        "future (not yet read)"))
     note = _caption(pyramid_frame(t, level, levels))
     return (svg("".join(out), width, y_axis + 36)
             + f"<div style='font-size:13px'>{note}</div>")
@@ -108,12 +112,14 @@ def pyramid_explorer(T: int = 32, levels: int | None = None) -> widgets.VBox:
     L = default_levels(T) if levels is None else levels
     check_positive_int("levels", L)
     style = {"description_width": "initial"}
-    t_slider = widgets.IntSlider(value=T // 2, min=0, max=T - 1, description="position t",
-                                 style=style)
-    l_slider = widgets.IntSlider(value=min(2, L - 1), min=0, max=L - 1, description="level",
-                                 style=style)
+    t_slider = widgets.IntSlider(value=T // 2, min=0, max=T - 1, style=style,
+                                 description="position t")
+    l_slider = widgets.IntSlider(value=min(2, L - 1), min=0, max=L - 1, style=style,
+                                 description="level")
     frames = [[pyramid_svg(t, lv, T, L) for lv in range(L)] for t in range(T)]
-    return explorer("pyramid", "Which blocks does position t read?", [t_slider, l_slider],
-                    frames, hint="Light blue: the older block, dark blue: the newer one, grey: "
-                         "complete blocks, faded: the future. Move t through a block and "
-                         "watch when the pair jumps; at early t whole levels are masked.")
+    return explorer("pyramid", "Which blocks does position t read?",
+                    [t_slider, l_slider], frames,
+                    hint="Light blue: the older block, dark blue: the newer one, grey: "
+                         "complete blocks, faded: the future. Move t through a block "
+                         "and watch when the pair jumps; at early t whole levels are "
+                         "masked.")

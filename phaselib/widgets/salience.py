@@ -45,7 +45,7 @@ def salience_frame(delta: float, n: int) -> SalienceFrame:
 
 
 def salience_svg(delta: float, n: int) -> str:
-    """One frame: w(n) at this gap (and at gap 0 for reference), the 0.01 line, the point."""
+    """One frame: w(n) at this gap (and at gap 0), the 0.01 line, the chosen point."""
     f = salience_frame(delta, n)
     curve = salience_weight(float(delta), _as_list(_CURVE_N)).tolist()
     series = [(_CURVE_N, curve, "#1f77b4", f"logit gap Δ = {delta:g}")]
@@ -74,8 +74,9 @@ def salience_explorer() -> widgets.VBox:
     style = {"description_width": "initial"}
     gap = widgets.SelectionSlider(options=[f"{d}" for d in DELTAS], value="2",
                                   description="logit gap Δ", style=style)
-    count = widgets.SelectionSlider(options=[f"{n:,}" for n in DISTRACTORS], value="100",
-                                    description="distractors n", style=style)
+    count = widgets.SelectionSlider(options=[f"{n:,}" for n in DISTRACTORS],
+                                    value="100", description="distractors n",
+                                    style=style)
     frames = [[salience_svg(d, n) for n in DISTRACTORS] for d in DELTAS]
     return explorer("salience", "How much weight does one relevant key keep?",
                     [gap, count], frames,

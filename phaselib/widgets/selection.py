@@ -35,7 +35,7 @@ class SelectionFrame:
 
 
 def selection_frame(kind: str, tau: float, scores=SCORES) -> SelectionFrame:
-    """Weights over the scales from `select_weights(scores, kind, tau)` (inference mode)."""
+    """Weights over the scales: `select_weights(scores, kind, tau)`, inference mode."""
     s = torch.tensor(scores, dtype=torch.float64)
     w = select_weights(s, kind, tau, training=False)
     return SelectionFrame(kind, float(tau), tuple(w.tolist()),
@@ -51,8 +51,8 @@ def selection_svg(kind: str, tau: float, scores=SCORES) -> str:
             f"Scores: {', '.join(f'{x:g}' for x in scores)}.")
     return bar_plot([f"level {i}" for i in range(len(scores))], f.weights,
                     title=f"Weights over scales: {kind}, τ = {tau:g}",
-                    xlabel="scale candidate (pyramid level)", ylabel="weight (sums to 1)",
-                    note=note)
+                    xlabel="scale candidate (pyramid level)",
+                    ylabel="weight (sums to 1)", note=note)
 
 
 def selection_explorer(scores=SCORES) -> widgets.VBox:
@@ -68,5 +68,6 @@ def selection_explorer(scores=SCORES) -> widgets.VBox:
     frames = [[selection_svg(k, t, scores) for t in TAUS] for k in KINDS]
     return explorer("selection", "How does each rule spread weight over the scales?",
                     [kind, tau], frames,
-                    hint="Lower τ: softmax sharpens but never drops a scale; entmax and "
-                         "sparsemax zero scales out; hard picks one at every τ.")
+                    hint="Lower τ: softmax sharpens but never drops a scale; "
+                         "entmax and sparsemax zero scales out; hard picks one at "
+                         "every τ.")

@@ -34,7 +34,7 @@ class StreamFrame:
 
 
 def streaming_frame(T: int, dim: int = 64) -> StreamFrame:
-    """Bytes carried between tokens after T tokens: KV cache vs pyramid state (one layer)."""
+    """Bytes carried between tokens after T tokens: KV cache vs pyramid state."""
     check_positive_int("T", T)
     check_positive_int("dim", dim)
     L = default_levels(T)
@@ -47,15 +47,16 @@ def streaming_svg(T: int, dim: int = 64) -> str:
     f = streaming_frame(T, dim)
     rows = [streaming_frame(t, dim) for t in CONTEXTS]
     kib = 2 ** 10
-    note = (f"T = {T:,} tokens, D = {dim}: the KV cache holds {f.kv_bytes / kib:,.1f} KiB "
-            f"({2 * dim * FP32} bytes for every token), the pyramid {f.state_bytes / kib:.1f} "
-            f"KiB in {f.levels} levels ({f.state_bytes / T:,.2f} bytes per token of "
-            f"context): {f.kv_bytes / f.state_bytes:,.1f} times less.")
+    note = (f"T = {T:,} tokens, D = {dim}: the KV cache holds "
+            f"{f.kv_bytes / kib:,.1f} KiB ({2 * dim * FP32} bytes for every token), "
+            f"the pyramid {f.state_bytes / kib:.1f} KiB in {f.levels} levels "
+            f"({f.state_bytes / T:,.2f} bytes per token of context): "
+            f"{f.kv_bytes / f.state_bytes:,.1f} times less.")
     return line_plot([(CONTEXTS, [r.kv_bytes / kib for r in rows], "#1f77b4",
                        "attention: KV cache"),
                       (CONTEXTS, [r.state_bytes / kib for r in rows], "#2ca02c",
                        "streaming pyramid: state")],
-                     title=f"Memory carried between tokens (one layer, D = {dim}, fp32)",
+                     title=f"Memory carried between tokens (1 layer, D = {dim}, fp32)",
                      xlabel="context length T (tokens)", ylabel="state (KiB)",
                      xlim=(CONTEXTS[0], CONTEXTS[-1]), ylim=(1, 1e6), xlog=True,
                      ylog=True, points=[(T, f.kv_bytes / kib, "#1f77b4"),
@@ -66,10 +67,11 @@ def streaming_explorer(dim: int = 64) -> widgets.VBox:
     """A context slider (powers of two); frames of KV cache against pyramid state."""
     check_positive_int("dim", dim)
     context = widgets.SelectionSlider(options=[f"{n:,}" for n in CONTEXTS],
-                                      value=f"{2 ** 10:,}", description="context T (tokens)",
+                                      value=f"{2 ** 10:,}",
+                                      description="context T (tokens)",
                                       style={"description_width": "initial"})
     frames = [streaming_svg(n, dim) for n in CONTEXTS]
     return explorer("streaming", "What does each method carry to the next token?",
                     [context], frames,
-                    hint="Each step right doubles T: the cache doubles, the state gains "
-                         "one level.")
+                    hint="Each step right doubles T: the cache doubles, the state "
+                         "gains one level.")

@@ -33,10 +33,13 @@ class TransportFrame:
     angle: float                   # |tangent|, radians, in [0, pi]
 
 
-def transport_frame(turn_deg: float, log2_scale: float, base_deg: float = 20.0) -> TransportFrame:
-    """a: the unit vector at base_deg; b: a turned by turn_deg and scaled by 2**log2_scale."""
-    for name, v in (("turn_deg", turn_deg), ("log2_scale", log2_scale), ("base_deg", base_deg)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+def transport_frame(turn_deg: float, log2_scale: float,
+                    base_deg: float = 20.0) -> TransportFrame:
+    """a: the unit vector at base_deg; b: a turned by turn_deg, scaled 2**log2_scale."""
+    for name, v in (("turn_deg", turn_deg), ("log2_scale", log2_scale),
+                    ("base_deg", base_deg)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) \
+                or not math.isfinite(v):
             raise ValueError(f"{name} must be a finite number, got {v!r}")
     th_a = math.radians(base_deg)
     th_b = th_a + math.radians(turn_deg)
@@ -88,7 +91,7 @@ def transport_svg(turn_deg: float, log2_scale: float) -> str:
 
 
 def transport_explorer() -> widgets.VBox:
-    """Sliders for the turn (degrees) and the length ratio of b; frames of transport(a, b)."""
+    """Sliders for b's turn (degrees) and length ratio; frames of transport(a, b)."""
     style = {"description_width": "initial"}
     turn = widgets.SelectionSlider(options=[f"{d}°" for d in ANGLES], value="60°",
                                    description="turn b by", style=style)

@@ -12,11 +12,11 @@ import torch
 from phaselib.kvcache import GPU_MEMORY_GB, PUBLISHED_SHAPES
 from phaselib.pyramid import pyramid
 from phaselib.transport import transport
-from phaselib.widgets import (CSS_CLASS, kvcache_explorer, kvcache_frame, pyramid_explorer,
-                              pyramid_frame, salience_explorer, salience_frame,
-                              selection_explorer, selection_frame, streaming_explorer,
-                              streaming_frame, transport_explorer, transport_frame,
-                              visible_frame)
+from phaselib.widgets import (CSS_CLASS, kvcache_explorer, kvcache_frame,
+                              pyramid_explorer, pyramid_frame, salience_explorer,
+                              salience_frame, selection_explorer, selection_frame,
+                              streaming_explorer, streaming_frame, transport_explorer,
+                              transport_frame, visible_frame)
 from phaselib.widgets._stack import linked_stack
 from phaselib.widgets.salience import DELTAS, DISTRACTORS
 from phaselib.widgets.selection import KINDS, SCORES, TAUS
@@ -77,8 +77,8 @@ def test_pyramid_frame_is_what_the_pyramid_computes():
 def test_pyramid_frame_knows_which_levels_token_t_updates():
     # t + 1 = 8 ends a block of 1, 2, 4 and 8 tokens; 6 of 1 and 2; 9 of 1 only.
     assert [pyramid_frame(7, lv, 5).updates for lv in range(5)] == [True] * 4 + [False]
-    assert [pyramid_frame(5, lv, 4).updates for lv in range(4)] == [True, True, False, False]
-    assert [pyramid_frame(8, lv, 4).updates for lv in range(4)] == [True, False, False, False]
+    assert [pyramid_frame(5, lv, 4).updates for lv in range(4)] == [1, 1, 0, 0]
+    assert [pyramid_frame(8, lv, 4).updates for lv in range(4)] == [True] + [False] * 3
 
 
 def test_pyramid_frame_rejects_bad_arguments():
@@ -96,7 +96,8 @@ def test_pyramid_explorer_sliders_pick_the_frame():
     t_slider.value, l_slider.value = 11, 1
     assert box.stack.selected_index == 11
     shown = visible_frame(box.stack)
-    assert "t = 11, level 1" in shown and "tokens 8..9 to the mean of tokens 10..11" in shown
+    assert "t = 11, level 1" in shown
+    assert "tokens 8..9 to the mean of tokens 10..11" in shown
     l_slider.value = 3
     assert "masked" in visible_frame(box.stack)
     t_slider.value = 15
@@ -116,7 +117,8 @@ def test_transport_frame_angle_and_log_length():
 
 def test_transport_frame_wraps_past_half_a_turn():
     f, g = transport_frame(160, 0.0), transport_frame(200, 0.0)
-    assert f.angle == pytest.approx(g.angle, abs=1e-9) == pytest.approx(math.radians(160))
+    assert f.angle == pytest.approx(math.radians(160), abs=1e-9)
+    assert g.angle == pytest.approx(math.radians(160), abs=1e-9)
     left = (-f.a[1], f.a[0])                                 # a turned by +90 degrees
     assert f.tangent[0] * left[0] + f.tangent[1] * left[1] > 0
     assert g.tangent[0] * left[0] + g.tangent[1] * left[1] < 0
@@ -204,7 +206,8 @@ def test_kvcache_frame_rejects_a_name():
 def test_streaming_frame_bytes_by_hand():
     f = streaming_frame(16, 64)
     assert f.levels == 4 and f.kv_bytes == 2 * 16 * 64 * 4
-    assert f.state_bytes == 4 * (4 * 2 * 64 + 4 * 64 + 4 * 65)   # ring, pending, features
+    # ring (2 D per level), pending (D), features (D + 1), four bytes each
+    assert f.state_bytes == 4 * (4 * 2 * 64 + 4 * 64 + 4 * 65)
 
 
 def test_streaming_state_grows_by_levels_while_the_cache_doubles():
@@ -235,7 +238,8 @@ def test_selection_frame_rules_differ_as_they_must():
         assert selection_frame("softmax", tau).support == len(SCORES)
         hard = selection_frame("hard_st", tau)
         assert hard.weights == (0.0, 1.0, 0.0, 0.0, 0.0) and hard.entropy == 0
-    assert selection_frame("softmax", 10.0).entropy > selection_frame("softmax", 0.1).entropy
+    hot, cold = selection_frame("softmax", 10.0), selection_frame("softmax", 0.1)
+    assert hot.entropy > cold.entropy
     assert selection_frame("sparsemax", 0.1).support == 1
 
 
@@ -282,7 +286,8 @@ def test_every_stack_is_jslinked_to_its_control(make):
 
 def test_linked_stack_needs_one_frame_per_option():
     slider = widgets.IntSlider(min=0, max=3)
-    with pytest.raises(ValueError, match=re.escape("one entry per option of the control (4)")):
+    message = re.escape("one entry per option of the control (4)")
+    with pytest.raises(ValueError, match=message):
         linked_stack(["a", "b"], [slider])
     with pytest.raises(ValueError, match="must start at 0"):
         linked_stack(["a", "b"], [widgets.IntSlider(min=1, max=2)])
