@@ -46,6 +46,7 @@ SWEEPS: dict[str, str] = {
     "f8": "phaselib.branching:sweep",
     "f9": "phaselib.erosion:sweep",
     "slots": "phaselib.mode_memory:sweep",
+    "lm": "phaselib.lm_sweep:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",
     "selection": "phaselib.scale_content:sweep",
 }

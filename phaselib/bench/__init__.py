@@ -16,5 +16,6 @@ BENCHMARKS: dict[str, str] = {
     "gpu-check": "phaselib.bench.gpu_check",
     "near-field": "phaselib.bench.near_field",
     "phase-lm-decode": "phaselib.bench.phase_lm_decode",
+    "lm-speed": "phaselib.bench.lm_speed",
     "remedies": "phaselib.bench.remedies",
 }

@@ -1,0 +1,147 @@
+"""The language-model table as one sweep: `python -m phaselib.sweep lm`.
+
+Book: Part IV, "The phase-transport language model". A cell is a model variant x block
+(context length) x seed x budget, on the built-in Shakespeare plays (90/10 split), 4
+layers x 128 wide, `TOKENS_PER_STEP` tokens per step at every block (batch = 1024 /
+block), AdamW with warmup and cosine decay over the cell's steps.
+
+Budgets: "steps" trains `STEPS[block]` steps. "time" trains for the time the
+transformer takes for those steps, converted into steps with the per-step CPU times of
+`lm_speed.json` (`python -m phaselib.bench lm-speed`, one thread, median of repeats):
+steps = round(STEPS[block] * t_transformer / t_variant). The wall clock of the
+training run itself is never used, since this machine is shared and loaded; the
+transformer is the reference, so it has no "time" cells (its "steps" cell is both).
+
+Each cell records: the held-out loss over a fixed sample (the first `EVAL_TOKENS`
+tokens of the held-out split, every target scored once, non-overlapping windows), the
+loss by position in the window over the same windows, parameters, steps, final training
+loss, CPU seconds of training, and (time cells) the per-step times used.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .data import random_windows
+from .lm_runs import load_corpus
+from .models import build_model
+from .train import TrainConfig, _window_losses, train
+
+__all__ = ["VARIANTS", "MAIN", "ABLATIONS", "STEPS", "BLOCKS", "TOKENS_PER_STEP",
+           "EVAL_TOKENS", "SHAPE", "SPEED_PATH", "variant_model", "time_budget_steps",
+           "run_cell", "sweep"]
+
+SHAPE = dict(n_layer=4, n_embd=128, n_head=4)          # the CLI's defaults
+TOKENS_PER_STEP = 1024                                   # 16 x 64, 4 x 256, 1 x 1024
+BLOCKS = (64, 256, 1024)
+STEPS = {64: 500, 256: 500, 1024: 500}                   # reduced (the issue used 2000)
+EVAL_TOKENS = 131_072
+SPEED_PATH = "book/part4/results/lm_speed.json"
+OUT = "book/part4/results/lm.json"
+
+# name: (kind, config fields). The ablations change one thing of "phase-window".
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "transformer": ("transformer", {}),
+    "phase": ("phase", {}),
+    "phase-window": ("phase", {"window": 8}),
+    "window-only": ("phase", {"window": 8, "features": "none", "n_slots": 0}),
+    "mean-diff": ("phase", {"window": 8, "features": "mean_diff"}),
+    "no-slots": ("phase", {"window": 8, "n_slots": 0}),
+    "sparsemax": ("phase", {"window": 8, "selector": "sparsemax"}),
+    "hard-st": ("phase", {"window": 8, "selector": "hard_st"}),
+}
+MAIN = ("transformer", "phase", "phase-window")
+ABLATIONS = ("window-only", "mean-diff", "no-slots", "sparsemax", "hard-st")
+
+
+def variant_model(variant: str, vocab_size: int, block: int):
+    """A fresh model of `variant` (a VARIANTS key) at context `block`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    kind, cfg = VARIANTS[variant]
+    return build_model(kind, vocab_size, block_size=block, **SHAPE, **cfg)
+
+
+def _speed_rows(path) -> dict:
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {(r["variant"], r["block"]): r for r in doc["rows"]}, doc.get("provenance", {})
+
+
+def time_budget_steps(variant: str, block: int, base_steps: int,
+                      speed_path=SPEED_PATH) -> tuple[int, dict]:
+    """(steps, record): the steps `variant` gets in the time the transformer takes for
+    `base_steps` steps, from the CPU seconds per step in the speed file."""
+    rows, prov = _speed_rows(speed_path)
+    missing = [v for v in ("transformer", variant) if (v, block) not in rows]
+    if missing:
+        raise ValueError(f"{speed_path} has no per-step time for {missing} at block "
+                         f"{block}; run python -m phaselib.bench lm-speed --variants ...")
+    t_ref = rows[("transformer", block)]["cpu_s_per_step"]
+    t_var = rows[(variant, block)]["cpu_s_per_step"]
+    steps = max(1, round(base_steps * t_ref / t_var))
+    return steps, {"cpu_s_per_step": t_var, "transformer_cpu_s_per_step": t_ref,
+                   "speed_file": str(speed_path), "speed_commit": prov.get("git_commit")}
+
+
+def _held_out(model, va, block: int) -> tuple[float, list[float]]:
+    """(mean loss over every target of va, mean loss at each position of full windows)."""
+    total, count, rows = 0.0, 0, []
+    for row, first in _window_losses(model, va, block, max(1, 8192 // block), None, None):
+        total += float(row[first:].double().sum())
+        count += len(row) - first
+        if len(row) == block:
+            rows.append(row)
+    pos = torch.stack(rows).double().mean(0)
+    return total / count, [round(float(v), 4) for v in pos]
+
+
+def run_cell(variant: str, block: int, seed: int, budget: str, base_steps: int,
+             threads: int = 1, speed_path=SPEED_PATH) -> dict:
+    """Train and score one cell (see the module docstring); returns its results."""
+    if budget not in ("steps", "time"):
+        raise ValueError(f"budget must be 'steps' or 'time', got {budget!r}")
+    torch.set_num_threads(threads)
+    tok, tr, va = load_corpus()
+    extra = {}
+    steps = base_steps
+    if budget == "time":
+        steps, extra = time_budget_steps(variant, block, base_steps, speed_path)
+    torch.manual_seed(seed)
+    model = variant_model(variant, tok.vocab_size, block)
+    batch = max(1, TOKENS_PER_STEP // block)
+    g = torch.Generator().manual_seed(seed)
+    cfg = TrainConfig(steps=steps, lr=1e-3, warmup=min(100, steps // 5), progress=False)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    hist = train(model, lambda s: random_windows(tr, block, batch, generator=g), cfg)
+    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
+    val, pos = _held_out(model, va[:EVAL_TOKENS], block)
+    return {"val_loss": val, "position_losses": pos, "params": model.num_params(),
+            "steps": steps, "batch": batch, "tokens_per_step": batch * block,
+            "final_train_loss": round(sum(hist.loss[-20:]) / len(hist.loss[-20:]), 5),
+            "train_cpu_s": round(cpu_s, 2), "train_wall_s": round(wall_s, 2),
+            "threads": threads, "eval_tokens": min(EVAL_TOKENS, len(va)) - 1,
+            "lr": cfg.lr, "warmup": cfg.warmup, **extra}
+
+
+def sweep(seeds=(0, 1, 2)):
+    """The "lm" sweep: main variants at blocks 64, 256, 1024 (steps and time budgets),
+    then the ablations; cells in the order they should be run."""
+    from .sweep import SweepSpec
+
+    cells = []
+    for block in BLOCKS:
+        for group in (MAIN, ABLATIONS):
+            for budget in ("steps", "time"):
+                for seed in seeds:
+                    for v in group:
+                        if budget == "time" and v == "transformer":
+                            continue          # the reference: its steps cell is both
+                        cells.append({"variant": v, "block": block, "seed": int(seed),
+                                      "budget": budget, "base_steps": STEPS[block]})
+    return SweepSpec("lm", OUT, cells, run_cell,
+                     "PhaseLM variants vs the transformer at blocks 64/256/1024, equal "
+                     "steps and equal (CPU-time-converted) time")

@@ -1,0 +1,69 @@
+"""The "lm" sweep: its cells, the time-budget conversion, one tiny cell end to end."""
+
+import json
+
+import pytest
+import torch
+
+from phaselib import lm_sweep
+from phaselib.sweep import get_spec
+from phaselib.train import evaluate_loss
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_cells_cover_every_variant_block_and_seed_and_the_transformer_is_the_time_reference():
+    spec = get_spec("lm", seeds=(0, 1))
+    cells = spec.cells
+    for v in lm_sweep.VARIANTS:
+        for block in lm_sweep.BLOCKS:
+            for seed in (0, 1):
+                steps = [c for c in cells if c["variant"] == v and c["block"] == block
+                         and c["seed"] == seed]
+                budgets = sorted(c["budget"] for c in steps)
+                assert budgets == (["steps"] if v == "transformer" else ["steps", "time"])
+    assert cells[0]["block"] == 64 and cells[-1]["block"] == 1024
+    assert {c["variant"] for c in cells[:5]} <= set(lm_sweep.MAIN)
+
+
+def _speed(tmp_path, rows):
+    path = tmp_path / "speed.json"
+    path.write_text(json.dumps({"rows": rows, "provenance": {"git_commit": "abc"}}))
+    return path
+
+
+def test_time_budget_scales_the_steps_by_the_per_step_times(tmp_path):
+    path = _speed(tmp_path, [
+        {"variant": "transformer", "block": 64, "cpu_s_per_step": 0.1},
+        {"variant": "phase", "block": 64, "cpu_s_per_step": 0.4},
+        {"variant": "phase", "block": 256, "cpu_s_per_step": 0.05}])
+    steps, rec = lm_sweep.time_budget_steps("phase", 64, 500, path)
+    assert steps == 125 and rec["speed_commit"] == "abc"
+    with pytest.raises(ValueError, match="no per-step time for \\['transformer'\\]"):
+        lm_sweep.time_budget_steps("phase", 256, 500, path)
+
+
+def test_held_out_loss_equals_evaluate_loss_and_positions_have_one_entry_each():
+    torch.manual_seed(0)
+    model = lm_sweep.variant_model("phase-window", 7, 16).eval()
+    data = torch.randint(7, (200,), generator=torch.Generator().manual_seed(1))
+    val, pos = lm_sweep._held_out(model, data, 16)
+    assert val == pytest.approx(evaluate_loss(model, data, 16), abs=1e-5)
+    assert len(pos) == 16 and all(p > 0 for p in pos)
+
+
+def test_a_tiny_cell_runs_with_its_steps_and_records_what_the_table_needs(
+        tmp_path, monkeypatch):
+    text = "".join(chr(97 + (i * 7) % 5) for i in range(3000))
+    tok = type("T", (), {"vocab_size": 5})()
+    ids = torch.tensor([ord(c) - 97 for c in text])
+    monkeypatch.setattr(lm_sweep, "load_corpus", lambda: (tok, ids[:2500], ids[2500:]))
+    monkeypatch.setattr(lm_sweep, "SHAPE", dict(n_layer=1, n_embd=16, n_head=2))
+    path = _speed(tmp_path, [
+        {"variant": "transformer", "block": 64, "cpu_s_per_step": 0.1},
+        {"variant": "window-only", "block": 64, "cpu_s_per_step": 0.2}])
+    r = lm_sweep.run_cell("window-only", 64, 0, "time", 6, speed_path=path)
+    assert r["steps"] == 3 and r["batch"] == 16 and r["eval_tokens"] == 499
+    assert len(r["position_losses"]) == 64 and r["val_loss"] > 0
+    with pytest.raises(ValueError, match="budget must be"):
+        lm_sweep.run_cell("phase", 64, 0, "wall", 6)
