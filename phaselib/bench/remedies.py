@@ -6,14 +6,15 @@
 Book: Part III, "The remedies, measured". Two passes, B = 1, H heads of dh:
 
 - "forward": one no-grad forward pass of each remedy (`phaselib.remedies`) on random
-  q, k, v [1, H, T, dh] at T = min-t, 2 min-t, ..., max-t: `time_s` from
-  `timing.time_call`, `peak_bytes` from `timing.peak_bytes` (allocated above what was
+  q, k, v [1, H, T, dh] at T = min-t, 2 min-t, ..., max-t: `time_s` (wall) from
+  `timing.time_call`, `cpu_s` (CPU seconds of the process, `cpu_seconds`: on a shared
+  machine the steadier of the two), `peak_bytes` from `timing.peak_bytes` (allocated above what was
   allocated before the call, output included). "exact" (the [T, T] matrix written out)
   runs up to --max-t-exact only.
 - "decode": the state after a prompt of L tokens (`prefill_<name>_state`), then
   --decode-steps consecutive `<name>_step` calls (a whole block, so the compression
   of a completed block is counted); `time_s` is seconds per token (the median time of
-  the run divided by its steps), `peak_bytes` what the run allocates, `state_bytes`
+  the run divided by its steps; `cpu_s` likewise), `peak_bytes` what the run allocates, `state_bytes`
   the cache or state held at context L (`state.nbytes()`). The state-space layer's
   state is [1, D, N] at any L, so a random one stands in for the prefilled one.
 
@@ -26,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import statistics
 import sys
+import time
 
 import torch
 
@@ -44,8 +47,8 @@ from ..remedies.ssm import SSMState
 from .io import result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
-__all__ = ["FORWARD", "DECODE", "DEFAULTS", "QUICK", "forward_rows", "decode_rows",
-           "fit_slopes", "run", "main"]
+__all__ = ["FORWARD", "DECODE", "DEFAULTS", "QUICK", "cpu_seconds", "forward_rows",
+           "decode_rows", "fit_slopes", "run", "main"]
 
 FORWARD = ("exact", "fused", "gqa", "mqa", "window", "sinks", "landmark", "cluster", "fmm",
            "linear", "ssm")
@@ -87,6 +90,18 @@ def _forward_fn(method: str, q, k, v, cfg: dict):
     return calls[method]
 
 
+def cpu_seconds(fn, repeats: int = 3) -> float:
+    """Median CPU seconds of this process per call of fn() (`time.process_time`, after
+    one warm-up call): unlike wall time, not inflated when other jobs share the cores."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        runs.append(time.process_time() - t0)
+    return statistics.median(runs)
+
+
 def _ssm_params(D: int, N: int, like: torch.Tensor):
     g = torch.Generator().manual_seed(1)
     a = torch.rand(D, N, generator=g) * 0.5 + 0.45
@@ -114,7 +129,8 @@ def forward_rows(ts, methods=FORWARD, cfg: dict | None = None, *, device="cpu",
                 return fn()
 
             rows.append(result_row(m, "forward", T, time_call(call, dev, cfg["repeats"]),
-                                   peak_bytes(call, dev)))
+                                   peak_bytes(call, dev),
+                                   cpu_s=cpu_seconds(call, cfg["repeats"])))
             log(f"forward {m:>9}  T={T:>6}  {rows[-1]['time_s'] * 1e3:9.2f} ms  "
                 f"{rows[-1]['peak_bytes'] / 2**20:9.2f} MiB")
     return rows
@@ -188,6 +204,7 @@ def decode_rows(contexts, methods=DECODE, cfg: dict | None = None, *, device="cp
 
             t = time_call(call, dev, cfg["repeats"]) / n
             rows.append(result_row(m, "decode", L, t, peak_bytes(call, dev),
+                                   cpu_s=cpu_seconds(call, cfg["repeats"]) / n,
                                    state_bytes=int(size), steps=n))
             log(f"decode  {m:>9}  L={L:>6}  {t * 1e6:9.1f} us/token  "
                 f"state {size / 2**20:9.3f} MiB")
@@ -195,10 +212,12 @@ def decode_rows(contexts, methods=DECODE, cfg: dict | None = None, *, device="cp
 
 
 def fit_slopes(rows, fit_from: int) -> dict:
-    """{method: {"forward_time", "forward_peak", "decode_time", "state_bytes"}}: log-log
-    slopes over the rows with T >= fit_from (None with fewer than two lengths)."""
-    keys = (("forward", "time_s", "forward_time"), ("forward", "peak_bytes", "forward_peak"),
-            ("decode", "time_s", "decode_time"), ("decode", "state_bytes", "state_bytes"))
+    """{method: {"forward_time", "forward_cpu", "forward_peak", "decode_time", "decode_cpu",
+    "state_bytes"}}: log-log slopes over the rows with T >= fit_from (None with fewer
+    than two lengths or a zero value)."""
+    keys = (("forward", "time_s", "forward_time"), ("forward", "cpu_s", "forward_cpu"),
+            ("forward", "peak_bytes", "forward_peak"), ("decode", "time_s", "decode_time"),
+            ("decode", "cpu_s", "decode_cpu"), ("decode", "state_bytes", "state_bytes"))
     out: dict = {}
     for m in dict.fromkeys(r["method"] for r in rows):
         out[m] = {}
@@ -258,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                          batch=1, threads=torch.get_num_threads(), slopes=slopes,
                          timed=TIMER[kind] + "; forward: one no-grad pass; decode: "
                          "decode_steps steps, per token",
+                         cpu="time.process_time per call, median, after one warm-up",
                          memory=MEMORY[kind])
     print(f"wrote {path}")
     return 0

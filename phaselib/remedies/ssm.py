@@ -10,8 +10,8 @@ a, b, c are [D, N] (time-invariant, as in S4D, Gu et al., 2022; a scalar decay p
 is retention, Sun et al., 2023) or [B, T, D, N] (input-dependent, as in Mamba, Gu and
 Dao, 2023). The recurrence is linear in h, so the pairs (a_t, b_t x_t) compose
 associatively, (A1, U1) then (A2, U2) = (A2 A1, A2 U1 + U2), and `ssm_scan` computes
-all h_t in ceil(log2 T) parallel rounds (Hillis and Steele, 1986): O(T log T D N) work,
-O(T D N) memory, log depth. `ssm_reference` is the sequential loop; `ssm_step` one
+all h_t by log-depth scans (Hillis and Steele, 1986) inside chunks and a carry across
+chunks: O(T log(chunk) D N) work, O(T D N) memory. `ssm_reference` is the sequential loop; `ssm_step` one
 token, O(D N) work and memory whatever the length of the past.
 """
 
@@ -51,20 +51,44 @@ def _at(p, t):
     return p if p.dim() == 2 else p[:, t]
 
 
-def ssm_scan(x, a, b, c, *, h0: torch.Tensor | None = None, return_state: bool = False):
-    """y [B, T, D] for x [B, T, D] by the log-depth parallel scan (and h_T [B, D, N] with
-    return_state). Equals `ssm_reference` up to rounding."""
-    B, T, D, N = _check(x, a, b, c)
-    A = a.expand(B, T, D, N)
-    U = b * x.unsqueeze(-1)                                   # [B, T, D, N]
-    d = 1
-    while d < T:
-        U = torch.cat([U[:, :d], A[:, d:] * U[:, :-d] + U[:, d:]], dim=1)
-        A = torch.cat([A[:, :d], A[:, d:] * A[:, :-d]], dim=1)
+def _hillis_steele(A, U, dim: int):
+    """Inclusive scan of the pairs (A, U) along `dim` in ceil(log2 n) rounds: afterwards
+    U_t = h_t from h = 0 and A_t = a_t ... a_1 (the product over the scanned range)."""
+    n, d = A.shape[dim], 1
+    while d < n:
+        lo, hi = A.narrow(dim, 0, n - d), A.narrow(dim, d, n - d)
+        U = torch.cat([U.narrow(dim, 0, d), hi * U.narrow(dim, 0, n - d)
+                       + U.narrow(dim, d, n - d)], dim=dim)
+        A = torch.cat([A.narrow(dim, 0, d), hi * lo], dim=dim)
         d *= 2
+    return A, U
+
+
+def ssm_scan(x, a, b, c, *, chunk: int | None = 64, h0: torch.Tensor | None = None,
+             return_state: bool = False):
+    """y [B, T, D] for x [B, T, D] by a parallel scan (and h_T [B, D, N] with
+    return_state). Equals `ssm_reference` up to rounding.
+
+    Chunked: the log-depth scan inside chunks of `chunk` positions, all chunks at once;
+    then the state entering each chunk, carried chunk to chunk (T / chunk small steps
+    on [B, D, N]); then each position adds its decayed share of that state. Work
+    O(T log(chunk) D N), depth O(log chunk + T / chunk). chunk=None: one chunk, the
+    plain log-depth scan, O(T log T D N) work."""
+    B, T, D, N = _check(x, a, b, c)
+    check_positive_int("chunk", chunk, allow_none=True)
+    ch = T if chunk is None else min(chunk, T)
+    n = -(-T // ch)
+    pad = n * ch - T
+    A = torch.nn.functional.pad(a.expand(B, T, D, N), (0, 0, 0, 0, 0, pad), value=1.0)
+    U = torch.nn.functional.pad(b * x.unsqueeze(-1), (0, 0, 0, 0, 0, pad))
+    A, U = _hillis_steele(A.view(B, n, ch, D, N), U.view(B, n, ch, D, N), dim=2)
     if h0 is not None:
         check_float_tensor("h0", h0, ndim=3, shape_doc=f"of shape [B, D, N] = [{B}, {D}, {N}]")
-        U = U + A * h0.unsqueeze(1)                           # A_t = a_t ... a_1 now
+    carry = [x.new_zeros(B, D, N) if h0 is None else h0]     # state entering chunk i
+    for i in range(n - 1):
+        carry.append(U[:, i, -1] + A[:, i, -1] * carry[-1])
+    U = U + A * torch.stack(carry, dim=1).unsqueeze(2)
+    U = U.view(B, n * ch, D, N)[:, :T]
     y = (c * U).sum(-1)
     return (y, U[:, -1]) if return_state else y
 

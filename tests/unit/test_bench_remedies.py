@@ -27,7 +27,7 @@ def test_quick_run_writes_every_method_length_and_slope(tmp_path):
     dec = [r for r in doc["rows"] if r["pass"] == "decode"]
     assert {(r["method"], r["T"]) for r in dec} == {(m, L) for m in DECODE for L in (32, 64)}
     for r in doc["rows"]:
-        assert r["time_s"] > 0 and r["peak_bytes"] >= 0
+        assert r["time_s"] > 0 and r["peak_bytes"] >= 0 and r["cpu_s"] >= 0
     for r in dec:
         assert r["state_bytes"] > 0 and r["steps"] == QUICK["decode_steps"]
     slopes = doc["meta"]["slopes"]

@@ -19,17 +19,19 @@ def _params(B=2, T=19, D=5, N=3, varying=False, seed=0):
 
 @pytest.mark.parametrize("T", [1, 2, 7, 16, 19])
 @pytest.mark.parametrize("varying", [False, True])
-def test_parallel_scan_equals_the_loop(T, varying):
+@pytest.mark.parametrize("chunk", [None, 1, 4, 5, 64])
+def test_parallel_scan_equals_the_loop(T, varying, chunk):
     x, a, b, c = _params(T=T, varying=varying)
-    torch.testing.assert_close(ssm_scan(x, a, b, c), ssm_reference(x, a, b, c),
+    torch.testing.assert_close(ssm_scan(x, a, b, c, chunk=chunk), ssm_reference(x, a, b, c),
                                atol=1e-5, rtol=1e-5)
 
 
 def test_initial_state_is_carried():
     x, a, b, c = _params(varying=True)
     h0 = torch.randn(2, 5, 3)
-    torch.testing.assert_close(ssm_scan(x, a, b, c, h0=h0), ssm_reference(x, a, b, c, h0=h0),
-                               atol=1e-5, rtol=1e-5)
+    for chunk in (None, 4):
+        torch.testing.assert_close(ssm_scan(x, a, b, c, h0=h0, chunk=chunk),
+                                   ssm_reference(x, a, b, c, h0=h0), atol=1e-5, rtol=1e-5)
     assert (ssm_scan(x, a, b, c, h0=h0) - ssm_scan(x, a, b, c)).abs().max() > 1e-3
 
 
