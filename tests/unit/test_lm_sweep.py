@@ -67,3 +67,19 @@ def test_a_tiny_cell_runs_with_its_steps_and_records_what_the_table_needs(
     assert len(r["position_losses"]) == 64 and r["val_loss"] > 0
     with pytest.raises(ValueError, match="budget must be"):
         lm_sweep.run_cell("phase", 64, 0, "wall", 6)
+
+
+def test_merge_keeps_every_cell_of_the_parallel_parts(tmp_path):
+    def part(seed, loss):
+        cell = {"key": f"k{seed}", "params": {"seed": seed}, "status": "done",
+                "result": {"val_loss": loss}, "git_commit": "c"}
+        doc = {"format": "phaselib-sweep-v1", "sweep": "lm", "description": "d",
+               "cells": [cell], "provenance": {"command": f"run {seed}"}}
+        (tmp_path / f"p{seed}.json").write_text(json.dumps(doc))
+        return tmp_path / f"p{seed}.json"
+    out = lm_sweep.merge_results([part(0, 2.0), part(1, 3.0)], tmp_path / "lm.json")
+    doc = json.loads(out.read_text())
+    assert [c["result"]["val_loss"] for c in doc["cells"]] == [2.0, 3.0]
+    assert doc["provenance"]["seeds"] == [0, 1] and "run 1" in doc["provenance"]["command"]
+    with pytest.raises(ValueError, match="sweep 'lm'"):
+        lm_sweep.merge_results([], tmp_path / "x.json")
