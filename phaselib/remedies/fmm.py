@@ -89,8 +89,8 @@ def fmm_reference(q, k, v, window: int, *, near_weight=1.0, far_weight=1.0,
     B, H, Hkv, T, dh = check_qkv(q, k, v)
     s = resolve_scale(scale, dh)
     k, v = expand_kv(k, H), expand_kv(v, H)
-    i = torch.arange(T)[:, None]
-    j = torch.arange(T)[None, :]
+    i = torch.arange(T, device=q.device)[:, None]
+    j = torch.arange(T, device=q.device)[None, :]
     near = attention(q, k, v, causal=True, scale=s, mask=(i - j < window))[0]
     a = (elu_feature_map(q) @ elu_feature_map(k).transpose(-1, -2)) * (j <= i - window)
     far = (a @ v) / (a.sum(-1, keepdim=True) + eps)

@@ -108,3 +108,10 @@ def test_prefill_then_steps_equal_the_batch_form():
 def test_bad_cluster_count_is_named():
     with pytest.raises(ValueError, match="n_clusters must be a positive int"):
         cluster_attention(*_qkv(), 4, 0)
+
+
+def test_gradients_are_finite_through_the_masked_scores():
+    q, k, v = (t.requires_grad_() for t in _qkv(T=19))
+    cluster_attention(q, k, v, 4, 2).square().sum().backward()
+    for t in (q, k, v):
+        assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0

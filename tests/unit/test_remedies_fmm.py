@@ -82,3 +82,10 @@ def test_prefill_then_steps_equal_the_batch_form():
         o, st = fmm_step(q[:, :, t], k[:, :, t], v[:, :, t], st)
         assert (o - full[:, :, t]).abs().max() <= 1e-5
     assert st.nbytes() == 4 * 2 * 2 * (4 * (8 + 6) + 8 * 6 + 8)
+
+
+def test_gradients_are_finite_through_the_masked_scores():
+    q, k, v = (t.requires_grad_() for t in _qkv(T=19))
+    fmm_attention(q, k, v, 4).square().sum().backward()
+    for t in (q, k, v):
+        assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0

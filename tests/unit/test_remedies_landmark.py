@@ -84,3 +84,10 @@ def test_prefill_then_steps_equal_the_batch_form():
 def test_bad_block_is_named():
     with pytest.raises(ValueError, match="block must be a positive int"):
         landmark_attention(*_qkv(), 0)
+
+
+def test_gradients_are_finite_through_the_masked_scores():
+    q, k, v = (t.requires_grad_() for t in _qkv(T=19))
+    landmark_attention(q, k, v, 4).square().sum().backward()
+    for t in (q, k, v):
+        assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0

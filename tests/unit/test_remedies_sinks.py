@@ -72,3 +72,10 @@ def test_bad_sizes_are_named():
         sink_attention(q, k, v, 4, -1)
     with pytest.raises(ValueError, match="window must be a positive int"):
         sink_attention(q, k, v, 0)
+
+
+def test_gradients_are_finite_through_the_masked_scores():
+    q, k, v = (t.requires_grad_() for t in _qkv(T=19))
+    sink_attention(q, k, v, 4, 2).square().sum().backward()
+    for t in (q, k, v):
+        assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
