@@ -66,6 +66,9 @@ def explorer(name: str, title: str, controls, frames, *,
              hint: str = "") -> widgets.VBox:
     """A titled box: the controls above a Stack of frames, with the CSS classes
     `phaselib-explorer` and `phaselib-<name>` so that a browser test can find it."""
+    for control in controls:
+        if isinstance(control, (widgets.IntSlider, widgets.SelectionSlider)):
+            control.layout.width = "460px"          # a track long enough to aim at
     stack = linked_stack(frames, list(controls))
     stack.add_class("phaselib-frames")
     parts = [widgets.HTML(f"<b>{title}</b>" + (f"<br><i>{hint}</i>" if hint else ""))]
