@@ -39,13 +39,14 @@ def selection_frame(kind: str, tau: float, scores=SCORES) -> SelectionFrame:
     s = torch.tensor(scores, dtype=torch.float64)
     w = select_weights(s, kind, tau, training=False)
     return SelectionFrame(kind, float(tau), tuple(w.tolist()),
-                          selection_entropy(w).item(), int((w > 0).sum()))
+                          selection_entropy(w).item() + 0.0,   # no "-0.00"
+                          int((w > 0).sum()))
 
 
 def selection_svg(kind: str, tau: float, scores=SCORES) -> str:
     """One frame: a bar per scale, with the entropy and the support in the caption."""
     f = selection_frame(kind, tau, scores)
-    note = (f"{kind} at τ = {tau:g}: {f.support} of {len(scores)} scales get weight; "
+    note = (f"{kind} at τ = {tau:g}: weight on {f.support} of {len(scores)} scales; "
             f"entropy {f.entropy:.2f} nats (a uniform blend has "
             f"{torch.log(torch.tensor(float(len(scores)))).item():.2f}). "
             f"Scores: {', '.join(f'{x:g}' for x in scores)}.")

@@ -249,9 +249,9 @@ def test_selection_explorer_controls_pick_the_frame():
     assert len(list(_all_frames(box.stack))) == len(KINDS) * len(TAUS)
     kind.value, tau.value = "sparsemax", "1"
     assert box.stack.selected_index == KINDS.index("sparsemax")
-    assert "2 of 5 scales get weight" in visible_frame(box.stack)
+    assert "weight on 2 of 5 scales" in visible_frame(box.stack)
     kind.value = "softmax"
-    assert "5 of 5 scales get weight" in visible_frame(box.stack)
+    assert "weight on 5 of 5 scales" in visible_frame(box.stack)
 
 
 # --- all explorers -------------------------------------------------------------------
