@@ -49,17 +49,23 @@ def pyramid_frame(t: int, level: int, levels: int) -> PyramidFrame:
     return PyramidFrame(t, level, n, not valid, blocks, updates)
 
 
+def _span(first: int, last: int) -> str:
+    return f"token {first}" if first == last else f"the mean of tokens {first}..{last}"
+
+
 def _caption(f: PyramidFrame) -> str:
     s = 1 << f.level
     if f.masked:
-        return (f"t = {f.t}, level {f.level}: only {f.completed} block(s) of {s} "
-                f"token(s) complete, so this level is masked (its feature is zero).")
+        blocks = "no block" if f.completed == 0 else "only 1 block"
+        size = "1 token" if s == 1 else f"{s} tokens"
+        return (f"t = {f.t}, level {f.level}: {blocks} of {size} complete, so this "
+                f"level is masked (its feature is zero).")
     (a0, a1), (b0, b1) = f.blocks
     wait = ("" if f.t == b1 else f" Token {f.t} waits for the next block."
             if f.t == b1 + 1 else f" Tokens {b1 + 1}..{f.t} wait for the next block.")
     new = " Token t just completed the newer block." if f.updates else ""
-    return (f"t = {f.t}, level {f.level}: transport from the mean of tokens {a0}..{a1} "
-            f"to the mean of tokens {b0}..{b1}.{new}{wait}")
+    return (f"t = {f.t}, level {f.level}: transport from {_span(a0, a1)} "
+            f"to {_span(b0, b1)}.{new}{wait}")
 
 
 def pyramid_svg(t: int, level: int, T: int, levels: int) -> str:
