@@ -8,15 +8,16 @@ Book: Part III, "The remedies, measured". Two passes, B = 1, H heads of dh:
 - "forward": one no-grad forward pass of each remedy (`phaselib.remedies`) on random
   q, k, v [1, H, T, dh] at T = min-t, 2 min-t, ..., max-t: `time_s` (wall) from
   `timing.time_call`, `cpu_s` (CPU seconds of the process, `cpu_seconds`: on a shared
-  machine the steadier of the two), `peak_bytes` from `timing.peak_bytes` (allocated above what was
-  allocated before the call, output included). "exact" (the [T, T] matrix written out)
-  runs up to --max-t-exact only.
+  machine the steadier of the two), `peak_bytes` from `timing.peak_bytes` (allocated
+  above what was allocated before the call, output included). "exact" (the [T, T]
+  matrix written out) runs up to --max-t-exact only.
 - "decode": the state after a prompt of L tokens (`prefill_<name>_state`), then
   --decode-steps consecutive `<name>_step` calls (a whole block, so the compression
   of a completed block is counted); `time_s` is seconds per token (the median time of
-  the run divided by its steps; `cpu_s` likewise), `peak_bytes` what the run allocates, `state_bytes`
-  the cache or state held at context L (`state.nbytes()`). The state-space layer's
-  state is [1, D, N] at any L, so a random one stands in for the prefilled one.
+  the run divided by its steps; `cpu_s` likewise), `peak_bytes` what the run
+  allocates, `state_bytes` the cache or state held at context L (`state.nbytes()`).
+  The state-space layer's state is [1, D, N] at any L, so a random one stands in for
+  the prefilled one.
 
 `meta["slopes"]` holds, per method, the log-log slopes of forward time and peak memory
 against T and of decode time per token and state bytes against L, fitted over the
@@ -50,15 +51,15 @@ from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 __all__ = ["FORWARD", "DECODE", "DEFAULTS", "QUICK", "cpu_seconds", "forward_rows",
            "decode_rows", "fit_slopes", "run", "main"]
 
-FORWARD = ("exact", "fused", "gqa", "mqa", "window", "sinks", "landmark", "cluster", "fmm",
-           "linear", "ssm")
+FORWARD = ("exact", "fused", "gqa", "mqa", "window", "sinks", "landmark", "cluster",
+           "fmm", "linear", "ssm")
 DECODE = ("kv-cache", "gqa", "mqa", "window", "sinks", "landmark", "cluster", "fmm",
           "linear", "ssm")
 
 DEFAULTS = dict(H=4, dh=32, gqa_heads=2, window=128, n_sink=4, block=64, n_clusters=8,
                 iters=3, fmm_window=64, chunk=64, ssm_n=16, min_t=256, max_t=8192,
-                max_t_exact=4096, min_ctx=1024, max_ctx=32768, decode_steps=64, repeats=3,
-                fit_from=1024)
+                max_t_exact=4096, min_ctx=1024, max_ctx=32768, decode_steps=64,
+                repeats=3, fit_from=1024)
 QUICK = dict(H=2, dh=8, gqa_heads=1, window=8, n_sink=2, block=8, n_clusters=2, iters=2,
              fmm_window=8, chunk=8, ssm_n=4, min_t=16, max_t=64, max_t_exact=32,
              min_ctx=32, max_ctx=64, decode_steps=8, repeats=1, fit_from=16)
@@ -92,7 +93,7 @@ def _forward_fn(method: str, q, k, v, cfg: dict):
 
 def cpu_seconds(fn, repeats: int = 3) -> float:
     """Median CPU seconds of this process per call of fn() (`time.process_time`, after
-    one warm-up call): unlike wall time, not inflated when other jobs share the cores."""
+    one warm-up call): unlike wall time, not inflated by other jobs on the cores."""
     fn()
     runs = []
     for _ in range(repeats):
@@ -128,8 +129,8 @@ def forward_rows(ts, methods=FORWARD, cfg: dict | None = None, *, device="cpu",
             def call(fn=fn):
                 return fn()
 
-            rows.append(result_row(m, "forward", T, time_call(call, dev, cfg["repeats"]),
-                                   peak_bytes(call, dev),
+            wall = time_call(call, dev, cfg["repeats"])
+            rows.append(result_row(m, "forward", T, wall, peak_bytes(call, dev),
                                    cpu_s=cpu_seconds(call, cfg["repeats"])))
             log(f"forward {m:>9}  T={T:>6}  {rows[-1]['time_s'] * 1e3:9.2f} ms  "
                 f"{rows[-1]['peak_bytes'] / 2**20:9.2f} MiB")
@@ -169,7 +170,7 @@ def _decode_setup(method: str, L: int, cfg: dict, dev, g):
 
         fk = elu_feature_map(k)
         st = LinearAttentionState(fk.transpose(-1, -2) @ v, fk.sum(2))
-        return st, (lambda q_t, k_t, v_t, s: linear_attention_step(q_t, k_t, v_t, s)), hkv
+        return st, linear_attention_step, hkv
     raise ValueError(f"method must be one of {DECODE}, got {method!r}")
 
 
@@ -212,18 +213,19 @@ def decode_rows(contexts, methods=DECODE, cfg: dict | None = None, *, device="cp
 
 
 def fit_slopes(rows, fit_from: int) -> dict:
-    """{method: {"forward_time", "forward_cpu", "forward_peak", "decode_time", "decode_cpu",
-    "state_bytes"}}: log-log slopes over the rows with T >= fit_from (None with fewer
-    than two lengths or a zero value)."""
+    """{method: {"forward_time", "forward_cpu", "forward_peak", "decode_time",
+    "decode_cpu", "state_bytes"}}: log-log slopes over the rows with T >= fit_from
+    (None with fewer than two lengths or a zero value)."""
     keys = (("forward", "time_s", "forward_time"), ("forward", "cpu_s", "forward_cpu"),
-            ("forward", "peak_bytes", "forward_peak"), ("decode", "time_s", "decode_time"),
-            ("decode", "cpu_s", "decode_cpu"), ("decode", "state_bytes", "state_bytes"))
+            ("forward", "peak_bytes", "forward_peak"),
+            ("decode", "time_s", "decode_time"), ("decode", "cpu_s", "decode_cpu"),
+            ("decode", "state_bytes", "state_bytes"))
     out: dict = {}
     for m in dict.fromkeys(r["method"] for r in rows):
         out[m] = {}
         for pass_, key, name in keys:
-            pts = sorted((r["T"], r[key]) for r in rows
-                         if r["method"] == m and r["pass"] == pass_ and r["T"] >= fit_from)
+            pts = sorted((r["T"], r[key]) for r in rows if r["method"] == m
+                         and r["pass"] == pass_ and r["T"] >= fit_from)
             if len(pts) >= 2 and all(y > 0 for _, y in pts):
                 out[m][name] = fit_loglog_slope(*zip(*pts))[0]
             elif pts:
@@ -257,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     cfg = dict(QUICK if a.quick else DEFAULTS)
     cfg.update({k: getattr(a, k) for k in DEFAULTS if getattr(a, k) is not None})
-    if not (1 <= cfg["min_t"] <= cfg["max_t"] and 1 <= cfg["min_ctx"] <= cfg["max_ctx"]):
+    if not (1 <= cfg["min_t"] <= cfg["max_t"]
+            and 1 <= cfg["min_ctx"] <= cfg["max_ctx"]):
         p.error("need 1 <= --min-t <= --max-t and 1 <= --min-ctx <= --max-ctx")
     if cfg["H"] % cfg["gqa_heads"]:
         p.error(f"--gqa-heads must divide --H, got {cfg['gqa_heads']} and {cfg['H']}")
     forward = tuple(m for m in a.forward.split(",") if m)
     decode = tuple(m for m in a.decode.split(",") if m)
-    bad = [m for m in forward if m not in FORWARD] + [m for m in decode if m not in DECODE]
+    bad = ([m for m in forward if m not in FORWARD]
+           + [m for m in decode if m not in DECODE])
     if bad:
         p.error(f"unknown methods {bad}; forward: {FORWARD}, decode: {DECODE}")
     if a.threads is not None:

@@ -7,32 +7,33 @@ cache or a state: `init_<name>_state(...)`, `prefill_<name>_state(k, v, ...)` (t
 state after a prompt) and `<name>_step(q_t, k_t, v_t, state) -> (out_t, state)`, equal
 to the batch function at every position; `state.nbytes()` is what the state holds.
 
-| remedy | batch | twin | state / step |
-| fused (SDPA) | fused_causal | fused_reference | (the KV cache of gqa, Hkv = H) |
-| GQA / MQA | gqa_attention, mqa_attention | gqa_reference | init_gqa_state, gqa_step |
-| window, sinks | sink_attention(window, n_sink) | sink_reference | init_sink_state, sink_step |
-| landmarks | landmark_attention(block) | landmark_reference | init_landmark_state, ... |
-| clusters | cluster_attention(block, n_clusters) | cluster_reference | init_cluster_state |
-| FMM | fmm_attention(window) | fmm_reference | init_fmm_state, fmm_step |
-| linear | linear_attention | linear_attention_parallel | LinearAttentionState, ..._step |
-| SSM | ssm_scan(x, a, b, c) | ssm_reference | init_ssm_state, ssm_step(x_t, a, b, c, st) |
+remedy     batch (twin)                                    decode
+fused      fused_causal (fused_reference)                  the KV cache of gqa, Hkv = H
+GQA, MQA   gqa_attention, mqa_attention (gqa_reference)    gqa_step
+window     sink_attention(window, n_sink) (sink_reference) sink_step
+landmarks  landmark_attention(block) (landmark_reference)  landmark_step
+clusters   cluster_attention(block, n_clusters) (cluster_reference)   cluster_step
+FMM        fmm_attention(window) (fmm_reference)           fmm_step
+linear     linear_attention (linear_attention_parallel)    linear_attention_step
+SSM        ssm_scan(x, a, b, c) (ssm_reference)            ssm_step(x_t, a, b, c, state)
 
 `exact_attention` is the exact causal attention the approximations are compared with.
 The chapter's modules (mixers, tasks, table) live beside these in this package.
 """
 
-from ..efficient_attention import (LinearAttentionState, elu_feature_map, linear_attention,
-                                   linear_attention_parallel, linear_attention_recurrent,
-                                   linear_attention_step, lowrank_attention,
-                                   sliding_window_attention, sliding_window_reference)
+from ..efficient_attention import (LinearAttentionState, elu_feature_map,
+                                   linear_attention, linear_attention_parallel,
+                                   linear_attention_recurrent, linear_attention_step,
+                                   lowrank_attention, sliding_window_attention,
+                                   sliding_window_reference)
 from ._common import exact_attention, expand_kv
 from .cluster import (ClusterState, cluster_attention, cluster_reference, cluster_step,
                       init_cluster_state, kmeans_keys, prefill_cluster_state)
 from .fmm import (FMMState, far_field, fmm_attention, fmm_reference, fmm_step,
                   init_fmm_state, prefill_fmm_state)
 from .fused import fused_attention, fused_causal, fused_reference
-from .gqa import (KVCache, cache_bytes_per_token, gqa_attention, gqa_reference, gqa_step,
-                  init_gqa_state, mqa_attention, prefill_gqa_state)
+from .gqa import (KVCache, cache_bytes_per_token, gqa_attention, gqa_reference,
+                  gqa_step, init_gqa_state, mqa_attention, prefill_gqa_state)
 from .landmark import (LandmarkState, init_landmark_state, landmark_attention,
                        landmark_reference, landmark_step, prefill_landmark_state)
 from .sinks import (SinkCache, init_sink_state, prefill_sink_state, sink_attention,
@@ -42,7 +43,7 @@ from .ssm import (SSMState, init_ssm_state, prefill_ssm_state, ssm_reference, ss
 
 __all__ = [
     "exact_attention", "expand_kv",
-    # linear / kernel attention and the Linformer projection (phaselib.efficient_attention)
+    # linear / kernel attention, Linformer projection (phaselib.efficient_attention)
     "LinearAttentionState", "elu_feature_map", "linear_attention",
     "linear_attention_parallel", "linear_attention_recurrent", "linear_attention_step",
     "lowrank_attention", "sliding_window_attention", "sliding_window_reference",
@@ -61,8 +62,8 @@ __all__ = [
     "ClusterState", "cluster_attention", "cluster_reference", "cluster_step",
     "init_cluster_state", "kmeans_keys", "prefill_cluster_state",
     # banded plus low-rank (FMMformer)
-    "FMMState", "far_field", "fmm_attention", "fmm_reference", "fmm_step", "init_fmm_state",
-    "prefill_fmm_state",
+    "FMMState", "far_field", "fmm_attention", "fmm_reference", "fmm_step",
+    "init_fmm_state", "prefill_fmm_state",
     # a diagonal linear recurrence (state space / retention) with a parallel scan
     "SSMState", "init_ssm_state", "prefill_ssm_state", "ssm_reference", "ssm_scan",
     "ssm_step",

@@ -20,21 +20,24 @@ __all__ = ["check_qkv", "expand_kv", "exact_attention", "resolve_scale", "attend
 
 
 def check_qkv(q, k, v) -> tuple[int, int, int, int, int]:
-    """Validate q [B, H, T, dh], k [B, Hkv, T, dh], v [B, Hkv, T, dv]; (B, H, Hkv, T, dh)."""
+    """Validate q [B, H, T, dh], k [B, Hkv, T, dh], v [B, Hkv, T, dv].
+
+    Returns (B, H, Hkv, T, dh)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_float_tensor(name, t, ndim=4, shape_doc="of shape [B, H, T, dh]")
     if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+        raise TypeError(f"q, k and v must share one dtype, got {q.dtype}, {k.dtype}, "
+                        f"{v.dtype}")
     if not q.device == k.device == v.device:
-        raise ValueError(f"q, k and v must be on one device, got {q.device}, {k.device}, "
-                         f"{v.device}")
+        raise ValueError(f"q, k and v must be on one device, got {q.device}, "
+                         f"{k.device}, {v.device}")
     B, H, T, dh = q.shape
     Hkv = k.shape[1]
     if (k.shape[0] != B or k.shape[2:] != (T, dh) or v.shape[:3] != k.shape[:3]
             or Hkv < 1 or H % Hkv):
-        raise ValueError("need q [B, H, T, dh], k [B, Hkv, T, dh], v [B, Hkv, T, dv] with "
-                         f"Hkv dividing H; got {tuple(q.shape)}, {tuple(k.shape)}, "
-                         f"{tuple(v.shape)}")
+        raise ValueError("need q [B, H, T, dh], k [B, Hkv, T, dh], v [B, Hkv, T, dv] "
+                         f"with Hkv dividing H; got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
     if T < 1:
         raise ValueError(f"q must have T >= 1 positions, got shape {tuple(q.shape)}")
     return B, H, Hkv, T, dh
@@ -49,7 +52,7 @@ def resolve_scale(scale, dh: int) -> float:
 
 
 def expand_kv(x: torch.Tensor, H: int) -> torch.Tensor:
-    """[B, Hkv, T, d] -> [B, H, T, d], key/value head h // (H // Hkv) for query head h."""
+    """[B, Hkv, T, d] -> [B, H, T, d]: query head h gets kv head h // (H // Hkv)."""
     g = H // x.shape[1]
     return x if g == 1 else x.repeat_interleave(g, dim=1)
 
@@ -77,7 +80,8 @@ def local_plus_summaries(q, k, v, block: int, sk=None, sv=None, slogw=None, *,
     q [B, H, T, dh], k, v [B, H, T, d] (already expanded to H heads). Query t in block
     i = t // block sees exactly its own block's keys j <= t (`band`: and the keys of
     block i - 1 with j > t - block, so the exact part is a sliding window of `block`
-    keys; no summaries then); plus the summaries of blocks 0 .. i - 1: sk [B, H, n, c, dh], sv [B, H, n, c, dv], slogw [B, H, n, c] (log of how
+    keys; no summaries then); plus the summaries of blocks 0 .. i - 1:
+    sk [B, H, n, c, dh], sv [B, H, n, c, dv], slogw [B, H, n, c] (log of how
     many keys a summary stands for; -inf for an empty one). A summary of c keys enters
     the softmax as exp(q . sk + slogw): c identical keys are counted exactly. `extra`
     (ek [B, H, m, dh], ev [B, H, m, dv], allowed [T, m] bool) adds m more keys under the
@@ -94,7 +98,8 @@ def local_plus_summaries(q, k, v, block: int, sk=None, sv=None, slogw=None, *,
     parts_s, parts_v = [near], [vc]
     if band:
         if sk is not None:
-            raise ValueError("band=True takes no summaries (they would skip block i - 1)")
+            raise ValueError("band=True takes no summaries "
+                             "(they would skip block i - 1)")
         # previous block, keys j > t - block: local index jj > ii
         kp = F.pad(kc, (0, 0, 0, 0, 1, 0))[:, :, :n]
         vp = F.pad(vc, (0, 0, 0, 0, 1, 0))[:, :, :n]
@@ -110,10 +115,12 @@ def local_plus_summaries(q, k, v, block: int, sk=None, sv=None, slogw=None, *,
         parts_s.append(s_x.view(B, H, n, block, -1).masked_fill(~ok, float("-inf")))
         parts_v.append(ev[:, :, None])
     if sk is not None:
-        far = torch.einsum("bhnid,bhmcd->bhnimc", qc, sk) * scale + slogw[:, :, None, None]
+        far = torch.einsum("bhnid,bhmcd->bhnimc", qc, sk) * scale
+        far = far + slogw[:, :, None, None]
         ar = torch.arange(n, device=dev)
         vis = ar[None, :] < ar[:, None]                               # blocks before i
-        parts_s.append(far.masked_fill(~vis[:, None, :, None], float("-inf")).flatten(-2))
+        far = far.masked_fill(~vis[:, None, :, None], float("-inf"))
+        parts_s.append(far.flatten(-2))
         parts_v.append(sv.flatten(2, 3)[:, :, None])
     w = torch.softmax(torch.cat(parts_s, dim=-1), dim=-1)
     out, start = 0, 0
@@ -157,8 +164,8 @@ def check_step(q_t, k_t, v_t, Hkv: int) -> None:
         check_float_tensor(name, t, ndim=3, shape_doc="of shape [B, heads, d]")
     if (k_t.shape[1] != Hkv or v_t.shape[1] != Hkv or q_t.shape[1] % Hkv
             or k_t.shape[-1] != q_t.shape[-1] or q_t.shape[0] != k_t.shape[0]):
-        raise ValueError(f"need q_t [B, H, dh], k_t [B, {Hkv}, dh], v_t [B, {Hkv}, dv] with "
-                         f"the state's {Hkv} key/value heads dividing H; got "
+        raise ValueError(f"need q_t [B, H, dh], k_t [B, {Hkv}, dh], v_t [B, {Hkv}, dv] "
+                         f"with the state's {Hkv} key/value heads dividing H; got "
                          f"{tuple(q_t.shape)}, {tuple(k_t.shape)}, {tuple(v_t.shape)}")
 
 

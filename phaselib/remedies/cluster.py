@@ -55,12 +55,13 @@ def kmeans_keys(kb: torch.Tensor, vb: torch.Tensor, n_clusters: int, iters: int 
 def _summaries(k, v, block, n_clusters, iters):
     kc, n = block_view(k, block)
     vc, _ = block_view(v, block)
-    return kmeans_keys(kc, vc, n_clusters, iters)                        # [B, Hkv, n, c, *]
+    return kmeans_keys(kc, vc, n_clusters, iters)               # [B, Hkv, n, c, ...]
 
 
 def cluster_attention(q, k, v, block: int, n_clusters: int, *, iters: int = 3,
                       scale: float | None = None) -> torch.Tensor:
-    """Causal clustered attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] -> [B, H, T, dv].
+    """Causal clustered attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] ->
+    [B, H, T, dv].
 
     Equals `cluster_reference`; exact when n_clusters >= block."""
     B, H, Hkv, T, dh = check_qkv(q, k, v)
@@ -76,13 +77,14 @@ def cluster_attention(q, k, v, block: int, n_clusters: int, *, iters: int = 3,
 
 def cluster_reference(q, k, v, block: int, n_clusters: int, *, iters: int = 3,
                       scale: float | None = None) -> torch.Tensor:
-    """The twin: for each query t, a literal list of its keys (own block up to t, then the
-    clusters of each earlier block, `kmeans_keys` block by block) and one softmax."""
+    """The twin: for each query t, a literal list of its keys (own block up to t, then
+    the clusters of each earlier block, `kmeans_keys` block by block) and one
+    softmax."""
     B, H, Hkv, T, dh = check_qkv(q, k, v)
     s = resolve_scale(scale, dh)
     k, v = expand_kv(k, H), expand_kv(v, H)
-    summ = [kmeans_keys(k[:, :, m * block:(m + 1) * block], v[:, :, m * block:(m + 1) * block],
-                        n_clusters, iters) for m in range(T // block)]
+    blocks = [slice(m * block, (m + 1) * block) for m in range(T // block)]
+    summ = [kmeans_keys(k[:, :, b], v[:, :, b], n_clusters, iters) for b in blocks]
     outs = []
     for t in range(T):
         start = (t // block) * block
@@ -115,7 +117,7 @@ class ClusterState:
     t: int = 0
 
     def nbytes(self) -> int:
-        """Bytes held: the current block plus n_clusters (key, value, size) per block."""
+        """Bytes held: the current block plus (key, value, size) per summary."""
         B, Hkv = self.mu.shape[:2]
         per = self.mu.shape[-1] + self.nu.shape[-1] + 1
         return (tensor_bytes(self.blk_k, self.blk_v)
@@ -125,7 +127,8 @@ class ClusterState:
 def init_cluster_state(B: int, n_kv_heads: int, dh: int, block: int, n_clusters: int,
                        dv: int | None = None, *, iters: int = 3, capacity: int = 64,
                        dtype=torch.float32, device=None) -> ClusterState:
-    for name, val in (("block", block), ("n_clusters", n_clusters), ("capacity", capacity)):
+    for name, val in (("block", block), ("n_clusters", n_clusters),
+                      ("capacity", capacity)):
         check_positive_int(name, val)
     dv = dh if dv is None else dv
 
@@ -177,7 +180,9 @@ def cluster_step(q_t, k_t, v_t, state: ClusterState, *, scale: float | None = No
             grow = max(c, n)
             mu, nu = F.pad(mu, (0, 0, 0, grow)), F.pad(nu, (0, 0, 0, grow))
             logw = F.pad(logw, (0, grow))
-        m_, n_, l_ = kmeans_keys(state.blk_k, state.blk_v, state.n_clusters, state.iters)
+        m_, n_, l_ = kmeans_keys(state.blk_k, state.blk_v, state.n_clusters,
+                                 state.iters)
         mu[:, :, n:n + c], nu[:, :, n:n + c], logw[:, :, n:n + c] = m_, n_, l_
         n += c
-    return out, dataclasses.replace(state, mu=mu, nu=nu, logw=logw, n_sum=n, t=state.t + 1)
+    return out, dataclasses.replace(state, mu=mu, nu=nu, logw=logw, n_sum=n,
+                                    t=state.t + 1)

@@ -32,19 +32,21 @@ __all__ = ["far_field", "fmm_attention", "fmm_reference", "FMMState", "init_fmm_
 
 
 def _weight(w, H: int, like: torch.Tensor, ndim: int):
-    """A float, or a tensor [H] (one weight per head) shaped to broadcast over [B, H, ...]."""
+    """A float, or a tensor [H] (a weight per head), shaped to broadcast."""
     if isinstance(w, torch.Tensor):
         if w.shape != (H,):
             raise ValueError(f"a tensor weight must have shape [H] = [{H}], "
                              f"got {tuple(w.shape)}")
         return w.to(like).view(1, H, *([1] * (ndim - 2)))
     if isinstance(w, bool) or not isinstance(w, (int, float)):
-        raise TypeError(f"near_weight/far_weight must be a float or a tensor [H], got {w!r}")
+        raise TypeError(f"near_weight/far_weight must be a float or a tensor [H], "
+                        f"got {w!r}")
     return float(w)
 
 
 def far_field(q, k, v, window: int, *, eps: float = 1e-6) -> torch.Tensor:
-    """Causal linear attention over the keys j <= t - window: [B, H, T, dh] -> [B, H, T, dv].
+    """Causal linear attention over the keys j <= t - window: [B, H, T, dh] ->
+    [B, H, T, dv].
 
     Blocks of `window` queries: block i reads the summed state of blocks 0 .. i - 2 and
     the keys of block i - 1 up to its own offset. 0 where no key is that far back."""
@@ -58,7 +60,7 @@ def far_field(q, k, v, window: int, *, eps: float = 1e-6) -> torch.Tensor:
     # state of blocks 0 .. i - 2: cumulative sums shifted by two blocks
     S = F.pad(torch.cumsum(kv, 2), (0, 0, 0, 0, 2, 0))[:, :, :n]
     Z = F.pad(torch.cumsum(z, 2), (0, 0, 2, 0))[:, :, :n]
-    fk_prev = F.pad(fk, (0, 0, 0, 0, 1, 0))[:, :, :n]        # block i - 1 (zeros for i = 0)
+    fk_prev = F.pad(fk, (0, 0, 0, 0, 1, 0))[:, :, :n]     # block i - 1 (zeros at i = 0)
     v_prev = F.pad(vc, (0, 0, 0, 0, 1, 0))[:, :, :n]
     i = torch.arange(w, device=q.device)
     a = (fq @ fk_prev.transpose(-1, -2)).masked_fill(i[None, :] > i[:, None], 0.0)
@@ -110,16 +112,18 @@ class FMMState:
     t: int = 0
 
     def nbytes(self) -> int:
-        """Bytes held: the band plus the [dh, dv] far-field state, whatever the length."""
+        """Bytes held: the band plus the [dh, dv] far-field state, at any length."""
         return tensor_bytes(self.ring_k, self.ring_v, self.far.S, self.far.z)
 
 
-def init_fmm_state(B: int, n_kv_heads: int, dh: int, window: int, dv: int | None = None, *,
-                   dtype=torch.float32, device=None) -> FMMState:
+def init_fmm_state(B: int, n_kv_heads: int, dh: int, window: int,
+                   dv: int | None = None, *, dtype=torch.float32,
+                   device=None) -> FMMState:
     check_positive_int("window", window)
     dv = dh if dv is None else dv
     z = torch.zeros(B, n_kv_heads, window, dh, dtype=dtype, device=device)
-    return FMMState(z, torch.zeros(B, n_kv_heads, window, dv, dtype=dtype, device=device),
+    zv = torch.zeros(B, n_kv_heads, window, dv, dtype=dtype, device=device)
+    return FMMState(z, zv,
                     LinearAttentionState.zeros(B, n_kv_heads, dh, dv, dtype, device))
 
 
@@ -147,7 +151,8 @@ def fmm_step(q_t, k_t, v_t, state: FMMState, *, near_weight=1.0, far_weight=1.0,
     far = state.far
     if t >= w:                                               # key t - w leaves the band
         fk = elu_feature_map(state.ring_k[:, :, t % w])
-        far = LinearAttentionState(far.S + fk[..., :, None] * state.ring_v[:, :, t % w, None],
+        v_old = state.ring_v[:, :, t % w]
+        far = LinearAttentionState(far.S + fk[..., :, None] * v_old[..., None, :],
                                    far.z + fk)
     state.ring_k[:, :, t % w], state.ring_v[:, :, t % w] = k_t, v_t
     filled = min(t + 1, w)

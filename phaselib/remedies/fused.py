@@ -20,7 +20,8 @@ __all__ = ["fused_attention", "fused_causal", "fused_reference"]
 
 def fused_causal(q, k, v, *, scale: float | None = None) -> torch.Tensor:
     """Causal attention through PyTorch's fused kernel: q [B, H, T, dh], k, v
-    [B, Hkv, T, dh] (Hkv dividing H) -> [B, H, T, dv]. Exact: equals `fused_reference`."""
+    [B, Hkv, T, dh] (Hkv dividing H) -> [B, H, T, dv]. Exact: equals
+    `fused_reference`."""
     B, H, Hkv, T, dh = check_qkv(q, k, v)
     s = resolve_scale(scale, dh)
     return F.scaled_dot_product_attention(q, expand_kv(k, H), expand_kv(v, H),
@@ -28,5 +29,5 @@ def fused_causal(q, k, v, *, scale: float | None = None) -> torch.Tensor:
 
 
 def fused_reference(q, k, v, *, scale: float | None = None) -> torch.Tensor:
-    """The twin: `phaselib.attention.attention` (softmax of the masked [T, T] scores)."""
+    """The twin: `phaselib.attention.attention`, softmax of the masked [T, T] scores."""
     return exact_attention(q, k, v, scale=scale)

@@ -21,12 +21,13 @@ from ..attention import attention
 from ..kvcache import kv_cache_bytes
 from ._common import attend_rows, check_qkv, check_step, expand_kv, resolve_scale
 
-__all__ = ["gqa_attention", "mqa_attention", "gqa_reference", "KVCache", "init_gqa_state",
-           "prefill_gqa_state", "gqa_step", "cache_bytes_per_token"]
+__all__ = ["gqa_attention", "mqa_attention", "gqa_reference", "KVCache",
+           "init_gqa_state", "prefill_gqa_state", "gqa_step", "cache_bytes_per_token"]
 
 
 def gqa_attention(q, k, v, *, scale: float | None = None) -> torch.Tensor:
-    """Causal grouped-query attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] -> [B, H, T, dv].
+    """Causal grouped-query attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] ->
+    [B, H, T, dv].
 
     The fused kernel on the key/value heads repeated per group (forward cost as
     multi-head attention; the saving is in the cache, see `gqa_step`)."""
@@ -37,9 +38,10 @@ def gqa_attention(q, k, v, *, scale: float | None = None) -> torch.Tensor:
 
 
 def mqa_attention(q, k, v, *, scale: float | None = None) -> torch.Tensor:
-    """Multi-query attention: `gqa_attention` with one key/value head (k, v [B, 1, T, dh])."""
+    """Multi-query attention: `gqa_attention` with one kv head, k, v [B, 1, T, dh]."""
     if k.dim() != 4 or k.shape[1] != 1:
-        raise ValueError(f"mqa_attention needs k of shape [B, 1, T, dh], got {tuple(k.shape)}")
+        raise ValueError(f"mqa_attention needs k of shape [B, 1, T, dh], "
+                         f"got {tuple(k.shape)}")
     return gqa_attention(q, k, v, scale=scale)
 
 
@@ -55,9 +57,10 @@ def gqa_reference(q, k, v, *, scale: float | None = None) -> torch.Tensor:
 
 @dataclass
 class KVCache:
-    """The keys and values of the past: k [B, Hkv, capacity, dh], v [B, Hkv, capacity, dv];
-    the first `length` positions are filled. `gqa_step` writes into these buffers (a
-    state is not reusable after a step), growing them by doubling when full."""
+    """The keys and values of the past: k [B, Hkv, capacity, dh],
+    v [B, Hkv, capacity, dv]; the first `length` positions are filled. `gqa_step`
+    writes into these buffers (a state is not reusable after a step), growing them by
+    doubling when full."""
 
     k: torch.Tensor
     v: torch.Tensor
@@ -66,7 +69,8 @@ class KVCache:
     def nbytes(self) -> int:
         """Bytes of the filled part: 2 x Hkv x length x d x element size (x B)."""
         B, Hkv, _, dh = self.k.shape
-        return int(B * Hkv * self.length * (dh + self.v.shape[-1]) * self.k.element_size())
+        per = (dh + self.v.shape[-1]) * self.k.element_size()
+        return int(B * Hkv * self.length * per)
 
 
 def init_gqa_state(B: int, n_kv_heads: int, dh: int, dv: int | None = None, *,
@@ -81,7 +85,7 @@ def init_gqa_state(B: int, n_kv_heads: int, dh: int, dv: int | None = None, *,
 
 
 def prefill_gqa_state(k, v, *, capacity: int | None = None) -> KVCache:
-    """The cache after the prompt k, v [B, Hkv, T, d], with room for `capacity` tokens."""
+    """The cache after the prompt k, v [B, Hkv, T, d], room for `capacity` tokens."""
     T = k.shape[2]
     capacity = T if capacity is None else max(capacity, T)
     pad = (0, 0, 0, capacity - T)
@@ -108,5 +112,5 @@ def gqa_step(q_t, k_t, v_t, state: KVCache, *, scale: float | None = None):
 
 def cache_bytes_per_token(n_layers: int, n_kv_heads: int, head_dim: int,
                           bytes_per_elem: int | float = 2) -> int:
-    """Bytes one more token adds to the cache: 2 x layers x Hkv x head_dim x element size."""
+    """Bytes one more token adds: 2 x layers x Hkv x head_dim x element size."""
     return kv_cache_bytes(n_layers, n_kv_heads, head_dim, 1, 1, bytes_per_elem)

@@ -32,8 +32,10 @@ __all__ = ["landmark_attention", "landmark_reference", "LandmarkState",
            "init_landmark_state", "prefill_landmark_state", "landmark_step"]
 
 
-def landmark_attention(q, k, v, block: int, *, scale: float | None = None) -> torch.Tensor:
-    """Causal landmark attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] -> [B, H, T, dv].
+def landmark_attention(q, k, v, block: int, *,
+                       scale: float | None = None) -> torch.Tensor:
+    """Causal landmark attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] ->
+    [B, H, T, dv].
 
     Equals `landmark_reference`; equals exact attention at block = 1."""
     B, H, Hkv, T, dh = check_qkv(q, k, v)
@@ -48,9 +50,10 @@ def landmark_attention(q, k, v, block: int, *, scale: float | None = None) -> to
                                 vc.mean(-2, keepdim=True), logw, scale=s)
 
 
-def landmark_reference(q, k, v, block: int, *, scale: float | None = None) -> torch.Tensor:
-    """The twin: for each query t, a literal list of its keys (own block up to t, then one
-    mean per earlier block with weight log block) and one softmax over them."""
+def landmark_reference(q, k, v, block: int, *,
+                       scale: float | None = None) -> torch.Tensor:
+    """The twin: for each query t, a literal list of its keys (own block up to t, then
+    one mean per earlier block with weight log block) and one softmax over them."""
     B, H, Hkv, T, dh = check_qkv(q, k, v)
     check_positive_int("block", block)
     s = resolve_scale(scale, dh)
@@ -87,12 +90,13 @@ class LandmarkState:
         """Bytes held: the current block plus one key and value per completed block."""
         used = self.n_lm * (self.lm_k.shape[-1] + self.lm_v.shape[-1])
         B, Hkv = self.lm_k.shape[:2]
-        return tensor_bytes(self.blk_k, self.blk_v) + B * Hkv * used * self.lm_k.element_size()
+        lm = B * Hkv * used * self.lm_k.element_size()
+        return tensor_bytes(self.blk_k, self.blk_v) + lm
 
 
 def init_landmark_state(B: int, n_kv_heads: int, dh: int, block: int,
-                        dv: int | None = None, *, capacity: int = 64, dtype=torch.float32,
-                        device=None) -> LandmarkState:
+                        dv: int | None = None, *, capacity: int = 64,
+                        dtype=torch.float32, device=None) -> LandmarkState:
     check_positive_int("block", block)
     check_positive_int("capacity", capacity)
     dv = dh if dv is None else dv
@@ -103,14 +107,15 @@ def init_landmark_state(B: int, n_kv_heads: int, dh: int, block: int,
     return LandmarkState(z(block, dh), z(block, dv), z(capacity, dh), z(capacity, dv))
 
 
-def prefill_landmark_state(k, v, block: int, *, capacity: int | None = None) -> LandmarkState:
-    """The state after the prompt k, v [B, Hkv, T, d] (room for `capacity` landmarks)."""
+def prefill_landmark_state(k, v, block: int, *,
+                           capacity: int | None = None) -> LandmarkState:
+    """The state after the prompt k, v [B, Hkv, T, d], room for `capacity` landmarks."""
     check_positive_int("block", block)
     B, Hkv, T, dh = k.shape
     n = T // block
     cap = max(n + 1, capacity or 0)
-    st = init_landmark_state(B, Hkv, dh, block, v.shape[-1], capacity=cap, dtype=k.dtype,
-                             device=k.device)
+    st = init_landmark_state(B, Hkv, dh, block, v.shape[-1], capacity=cap,
+                             dtype=k.dtype, device=k.device)
     st.lm_k[:, :, :n] = k[:, :, :n * block].unflatten(2, (n, block)).mean(3)
     st.lm_v[:, :, :n] = v[:, :, :n * block].unflatten(2, (n, block)).mean(3)
     r = T - n * block

@@ -21,8 +21,8 @@ from ..efficient_attention import sliding_window_attention
 from ._common import (attend_rows, check_qkv, check_step, expand_kv,
                       local_plus_summaries, resolve_scale, tensor_bytes)
 
-__all__ = ["sink_attention", "sink_mask", "sink_reference", "SinkCache", "init_sink_state",
-           "prefill_sink_state", "sink_step"]
+__all__ = ["sink_attention", "sink_mask", "sink_reference", "SinkCache",
+           "init_sink_state", "prefill_sink_state", "sink_step"]
 
 
 def _check_sizes(window, n_sink) -> None:
@@ -32,7 +32,8 @@ def _check_sizes(window, n_sink) -> None:
 
 
 def sink_mask(T: int, window: int, n_sink: int = 0, *, device=None) -> torch.Tensor:
-    """[T, T] bool, True where query i sees key j: j <= i and (i - j < window or j < n_sink)."""
+    """[T, T] bool, True where query i sees key j:
+    j <= i and (i - j < window or j < n_sink)."""
     _check_sizes(window, n_sink)
     i = torch.arange(T, device=device)[:, None]
     j = torch.arange(T, device=device)[None, :]
@@ -55,7 +56,8 @@ def sink_attention(q, k, v, window: int, n_sink: int = 0, *,
         return sliding_window_attention(q, k, v, window, scale=s)
     m = min(n_sink, T)
     t = torch.arange(T, device=q.device)[:, None]
-    allowed = torch.arange(m, device=q.device)[None, :] <= t - window   # not in the window
+    # a sink is added only once it has left the window
+    allowed = torch.arange(m, device=q.device)[None, :] <= t - window
     return local_plus_summaries(q, k, v, window, scale=s, band=True,
                                 extra=(k[:, :, :m], v[:, :, :m], allowed))
 
@@ -71,8 +73,8 @@ def sink_reference(q, k, v, window: int, n_sink: int = 0, *,
 
 @dataclass
 class SinkCache:
-    """sink_k/v [B, Hkv, n_sink, d]: the first keys; ring_k/v [B, Hkv, window, d]: key j in
-    slot j % window; t: tokens seen. `sink_step` writes into these buffers."""
+    """sink_k/v [B, Hkv, n_sink, d]: the first keys; ring_k/v [B, Hkv, window, d]:
+    key j in slot j % window; t: tokens seen. `sink_step` writes into these buffers."""
 
     sink_k: torch.Tensor
     sink_v: torch.Tensor
@@ -86,7 +88,8 @@ class SinkCache:
 
 
 def init_sink_state(B: int, n_kv_heads: int, dh: int, window: int, n_sink: int = 0,
-                    dv: int | None = None, *, dtype=torch.float32, device=None) -> SinkCache:
+                    dv: int | None = None, *, dtype=torch.float32,
+                    device=None) -> SinkCache:
     _check_sizes(window, n_sink)
     dv = dh if dv is None else dv
 
@@ -120,7 +123,7 @@ def sink_step(q_t, k_t, v_t, state: SinkCache, *, scale: float | None = None):
     state.ring_k[:, :, t % w], state.ring_v[:, :, t % w] = k_t, v_t
     filled = min(t + 1, w)
     parts = [(state.ring_k[:, :, :filled], state.ring_v[:, :, :filled], None)]
-    m = min(n_sink, max(0, t - w + 1))                     # sinks j <= t - w: left the ring
+    m = min(n_sink, max(0, t - w + 1))          # sinks j <= t - w have left the ring
     if m > 0:
         parts.append((state.sink_k[:, :, :m], state.sink_v[:, :, :m], None))
     out = attend_rows(q_t, parts, scale=resolve_scale(scale, q_t.shape[-1]))

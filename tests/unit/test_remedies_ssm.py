@@ -71,3 +71,11 @@ def test_bad_shapes_are_named():
         ssm_scan(x[0], a, b, c)
     with pytest.raises(ValueError, match="x_t must have shape"):
         ssm_step(x[:, 0, :4], a, b, c, init_ssm_state(2, 5, 3))
+
+
+@pytest.mark.parametrize("chunk", [None, 3, 8])
+def test_negative_and_oscillating_decays_match_the_loop(chunk):
+    x, a, b, c = _params(T=17)
+    a = -a                                   # h flips sign every step
+    torch.testing.assert_close(ssm_scan(x, a, b, c, chunk=chunk), ssm_reference(x, a, b, c),
+                               atol=1e-5, rtol=1e-5)
