@@ -79,3 +79,13 @@ def test_gradients_are_finite_through_the_masked_scores():
     sink_attention(q, k, v, 4, 2).square().sum().backward()
     for t in (q, k, v):
         assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("n_sink", [0, 2])
+def test_error_against_exact_shrinks_as_the_window_grows(n_sink):
+    q, k, v = _qkv(T=64)
+    exact = exact_attention(q, k, v)
+    errs = [(sink_attention(q, k, v, w, n_sink) - exact).abs().mean().item()
+            for w in (2, 8, 32, 64)]
+    assert errs[-1] < 1e-6
+    assert all(a > b for a, b in zip(errs, errs[1:])), errs
