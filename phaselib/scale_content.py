@@ -21,9 +21,11 @@ from .pyramid import pyramid
 from .selection import KINDS, ScaleSelector, selection_entropy
 
 __all__ = ["segment_compare_batch", "segment_labels", "level_evidence", "level_rule",
-           "LevelSelector", "evaluate", "fit", "run_cell", "sweep", "SWEEP_KINDS"]
+           "LevelSelector", "evaluate", "fit", "run_cell", "sweep", "SWEEP_KINDS",
+           "LONG_KINDS", "LONG_STEPS"]
 
 SWEEP_KINDS = ("softmax", "sparsemax", "entmax15", "hard_st")
+LONG_KINDS, LONG_STEPS = ("softmax", "sparsemax", "hard_st"), 1000
 
 
 def _check_sizes(T: int, vocab: int, n_levels: int) -> None:
@@ -206,10 +208,15 @@ def run_cell(seed: int, kind: str, **kwargs) -> dict:
 
 
 def sweep(seeds=(0, 1, 2)):
-    """The selection sweep: every kind in SWEEP_KINDS x seed at run_cell's defaults."""
+    """The selection sweep: every kind in SWEEP_KINDS x seed at run_cell's defaults
+    (300 steps; these cells have no "steps" parameter), and LONG_KINDS x seed at
+    LONG_STEPS steps."""
     from .sweep import SweepSpec
 
     cells = [{"seed": s, "kind": kd} for s in seeds for kd in SWEEP_KINDS]
+    # A longer budget for three of the kinds: does the softmax's gap close with training?
+    cells += [{"seed": s, "kind": kd, "steps": LONG_STEPS} for s in seeds
+              for kd in LONG_KINDS]
     return SweepSpec(name="selection", out="book/part4/results/selection.json",
                      cells=cells, run=run_cell,
                      description="Selection: a comparison read from the pyramid level "

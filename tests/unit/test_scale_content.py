@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from phaselib.scale_content import (SWEEP_KINDS, LevelSelector, level_evidence, level_rule,
-                                    run_cell, segment_compare_batch, segment_labels, sweep)
+from phaselib.scale_content import (LONG_KINDS, SWEEP_KINDS, LevelSelector, level_evidence,
+                                    level_rule, run_cell, segment_compare_batch,
+                                    segment_labels, sweep)
 
 
 def _batch(n=64, T=64, L=5, seed=0):
@@ -133,4 +134,5 @@ def test_a_short_run_learns_and_reports():
 def test_sweep_cells():
     spec = sweep(seeds=(0, 1))
     assert spec.name == "selection" and spec.out.endswith("selection.json")
-    assert len(spec.cells) == 2 * len(SWEEP_KINDS)
+    assert len(spec.cells) == 2 * (len(SWEEP_KINDS) + len(LONG_KINDS))
+    assert sum("steps" in c for c in spec.cells) == 2 * len(LONG_KINDS)
