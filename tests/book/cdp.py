@@ -10,6 +10,7 @@ exception while it lives.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import subprocess
@@ -22,6 +23,13 @@ class CDPError(RuntimeError):
     pass
 
 
+def _above_9(fd: int) -> int:
+    """The same pipe end on an inheritable fd >= 10 (the original is closed)."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
+
+
 class Browser:
     """`with Browser(chromium) as b: b.goto(url); b.eval("1 + 1")`."""
 
@@ -31,7 +39,10 @@ class Browser:
         self._profile = tempfile.TemporaryDirectory()
         to_chrome_r, self._to_chrome = os.pipe()
         self._from_chrome, from_chrome_w = os.pipe()
-        # The shell maps our pipe ends onto chromium's fds 3 and 4.
+        # Chromium's ends move above fd 9 so that `3<&r 4>&w` cannot clobber one with
+        # the other (under pytest's capture, the pipes can get fds 3 and 4 themselves).
+        to_chrome_r, from_chrome_w = (_above_9(to_chrome_r), _above_9(from_chrome_w))
+        # bash (dash takes no fd above 9) maps our pipe ends onto chromium's fds 3 and 4.
         script = f'exec "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
         args = [executable, "--headless", "--no-sandbox", "--disable-gpu",
                 "--disable-quic", "--no-first-run", "--no-default-browser-check",
@@ -43,7 +54,7 @@ class Browser:
                 f"--window-size={width},{height}", "--remote-debugging-pipe",
                 f"--user-data-dir={self._profile.name}", "about:blank"]
         self._log = open(os.path.join(self._profile.name, "stderr.log"), "w+b")
-        self._proc = subprocess.Popen(["/bin/sh", "-c", script, "sh", *args],
+        self._proc = subprocess.Popen(["bash", "-c", script, "bash", *args],
                                       pass_fds=(to_chrome_r, from_chrome_w),
                                       stdout=subprocess.DEVNULL, stderr=self._log)
         os.close(to_chrome_r)
@@ -93,7 +104,10 @@ class Browser:
         msg = {"id": self._next_id, "method": method, "params": params}
         if self.session and not method.startswith(("Target.", "Browser.")):
             msg["sessionId"] = self.session
-        os.write(self._to_chrome, json.dumps(msg).encode() + b"\0")
+        try:
+            os.write(self._to_chrome, json.dumps(msg).encode() + b"\0")
+        except BrokenPipeError:
+            raise CDPError(f"chromium is gone ({method}): {self.stderr()[-2000:]}") from None
         deadline = time.monotonic() + self.timeout
         with self._cond:
             while msg["id"] not in self._replies:

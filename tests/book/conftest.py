@@ -1,5 +1,10 @@
-"""The book is built once per test session, by whichever test needs it first."""
+"""The book is built once per test session, by whichever test needs it first.
 
+`BOOK_REUSE_BUILD=1` skips the build and tests the _build/html that is there (to iterate
+on a page test; CI never sets it).
+"""
+
+import os
 import re
 import subprocess
 import sys
@@ -15,6 +20,8 @@ CHAPTERS = re.findall(r"file:\s*([^\s#]+)", (ROOT / "_toc.yml").read_text())
 @pytest.fixture(scope="session")
 def built() -> Path:
     """Run `jupyter-book build` with warnings as errors; return the html folder."""
+    if os.environ.get("BOOK_REUSE_BUILD") and (HTML / "index.html").is_file():
+        return HTML
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jb), "build", str(ROOT), "--warningiserror", "--keep-going"],
                             cwd=ROOT, capture_output=True, text=True)

@@ -141,6 +141,7 @@ def open_page(url: str) -> Browser:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_in_an_offline_browser(built, server, page):
+    assert (built / f"{page}.html").is_file(), f"{page}.html was not built"
     with open_page(f"{server}/{page}.html") as browser:
         report = browser.eval(REPORT_JS)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -188,7 +189,7 @@ def test_page_in_an_offline_browser(built, server, page):
 EXPLORER_PAGES = [c for c in CHAPTERS if (ROOT / f"{c}.ipynb").exists()
                   and "phaselib.widgets" in (ROOT / f"{c}.ipynb").read_text(encoding="utf-8")]
 CONTROLS_JS = """(i => Array.from(document.querySelectorAll('.phaselib-explorer')[i]
-    .querySelectorAll('.noUi-handle, select'))
+    .querySelectorAll('.noUi-handle, select, .widget-toggle-buttons'))
     .filter(e => !e.closest('.phaselib-frames')))"""
 FRAME_JS = """(i => {
     const f = document.querySelectorAll('.phaselib-explorer')[i]
@@ -197,23 +198,34 @@ FRAME_JS = """(i => {
 
 
 def move_control(browser: Browser, explorer: int, control: int) -> None:
-    """Move one control one step as a reader would: arrow keys on a slider's handle
-    (real key events through DevTools), or the next option of a drop-down."""
-    kind, now, top = browser.eval(f"""(() => {{
+    """Move one control one step as a reader would, with real input events through
+    DevTools: arrow keys on a slider's handle, a click on another toggle button; or the
+    next option of a drop-down."""
+    kind, a, b = browser.eval(f"""(() => {{
         const c = {CONTROLS_JS}({explorer})[{control}];
-        c.scrollIntoView({{block: 'center'}}); c.focus();
+        c.scrollIntoView({{block: 'center'}});
         if (c.tagName === 'SELECT') {{
           c.selectedIndex = (c.selectedIndex + 1) % c.options.length;
           c.dispatchEvent(new Event('change', {{bubbles: true}}));
           return ['select', c.selectedIndex, c.options.length];
         }}
+        if (c.classList.contains('widget-toggle-buttons')) {{
+          const other = c.querySelector('.widget-toggle-button:not(.mod-active)');
+          const r = other.getBoundingClientRect();
+          return ['click', r.x + r.width / 2, r.y + r.height / 2];
+        }}
+        c.focus();
         return ['slider', c.getAttribute('aria-valuenow'), c.getAttribute('aria-valuemax')];
       }})()""")
     if kind == "slider":
-        key, code = ("ArrowLeft", 37) if float(now) >= float(top) else ("ArrowRight", 39)
+        key, code = ("ArrowLeft", 37) if float(a) >= float(b) else ("ArrowRight", 39)
         for event in ("keyDown", "keyUp"):
             browser.send("Input.dispatchKeyEvent", type=event, key=key, code=key,
                          windowsVirtualKeyCode=code, nativeVirtualKeyCode=code)
+    elif kind == "click":
+        for event in ("mousePressed", "mouseReleased"):
+            browser.send("Input.dispatchMouseEvent", type=event, x=a, y=b,
+                         button="left", clickCount=1)
 
 
 def _wait_for_change(browser: Browser, explorer: int, before: str, timeout=5.0) -> str:
@@ -246,6 +258,8 @@ def test_explorer_controls_change_the_visible_frame(built, server, page):
                 after = _wait_for_change(browser, i, before)
                 assert after != before, f"{page}: explorer {i}, control {k} did not change the frame"
                 moved += 1
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.screenshot(SCREENSHOTS / f"{Path(page).name}-explorer.png")  # moved
         console = [c for c in browser.console_errors()
                    if not c.endswith(f" {server}/favicon.ico")]
     assert moved > 0
