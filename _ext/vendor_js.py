@@ -60,7 +60,7 @@ PACKAGES = (
             "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
             "c754d7b46a679d7f3fa03543d6b8bf124ddf9f6b",
             "package/es5", "mathjax",
-            skip=tuple(f"{b}.js" for b in MATHJAX_BUNDLES) + ("output/svg", "output/svg.js")),
+            skip=(*(f"{b}.js" for b in MATHJAX_BUNDLES), "output/svg", "output/svg.js")),
     # embed-amd.js bundles the base, controls and output widgets (ipywidgets 8) and
     # renders every widget-state script on the page; it needs require.js first.
     Package("@jupyter-widgets/html-manager", "1.0.15",
@@ -113,8 +113,9 @@ def verify(data: bytes, pkg: Package) -> None:
                          f"{want[:16]}..., {pkg.shasum}")
 
 
-def fetch(pkg: Package, cache: Path, opener=urllib.request.urlopen) -> bytes:
-    """The verified tarball of `pkg`, from `cache` or else the registry (then cached)."""
+def fetch(pkg: Package, cache: Path, opener=None) -> bytes:
+    """The verified tarball of `pkg`: from `cache`, else the registry (then cached)."""
+    opener = opener or urllib.request.urlopen
     path = cache / pkg.tarball
     if path.is_file():
         data = path.read_bytes()
@@ -128,8 +129,8 @@ def fetch(pkg: Package, cache: Path, opener=urllib.request.urlopen) -> bytes:
         with opener(pkg.url, timeout=60) as response:
             data = response.read()
     except OSError as err:
-        raise ExtensionError(f"vendor_js: could not download {pkg.url} ({err}); put that "
-                             f"file into {cache} by hand to build offline") from err
+        raise ExtensionError(f"vendor_js: could not download {pkg.url} ({err}); put "
+                             f"that file into {cache} by hand to build offline") from err
     verify(data, pkg)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
@@ -167,7 +168,8 @@ def unpack(pkg: Package, tarball: Path, root: Path) -> int:
             else:
                 continue
             if ".." in Path(member.name).parts:
-                raise ExtensionError(f"vendor_js: unsafe path {member.name} in {tarball}")
+                raise ExtensionError(f"vendor_js: unsafe path {member.name} in "
+                                     f"{tarball}")
             target.parent.mkdir(parents=True, exist_ok=True)
             with tar.extractfile(member) as src, open(target, "wb") as out:
                 shutil.copyfileobj(src, out)
@@ -178,8 +180,9 @@ def unpack(pkg: Package, tarball: Path, root: Path) -> int:
 
 
 def vendor(build_dir: Path, cache: Path | None = None) -> Path:
-    """Fetch, verify and unpack every package; return the folder for html_static_path."""
-    cache = Path(cache or os.environ.get("BOOK_VENDOR_CACHE") or build_dir / ".vendor-cache")
+    """Fetch, verify and unpack every package; return the html_static_path folder."""
+    cache = Path(cache or os.environ.get("BOOK_VENDOR_CACHE")
+                 or build_dir / ".vendor-cache")
     root = build_dir / ".vendor"
     for pkg in PACKAGES:
         stamp = root / f".{pkg.dest.split('/')[0]}-{pkg.version}.done"
@@ -192,6 +195,7 @@ def vendor(build_dir: Path, cache: Path | None = None) -> Path:
         logger.info(f"[vendor_js] {pkg.name}@{pkg.version}: {count} files")
     setup_js = root / PREFIX / WIDGETS_SETUP
     if not setup_js.is_file() or setup_js.read_text() != WIDGETS_SETUP_JS:
+        setup_js.parent.mkdir(parents=True, exist_ok=True)
         setup_js.write_text(WIDGETS_SETUP_JS)
     return root
 
@@ -201,8 +205,9 @@ def _check_config(config, root: Path) -> None:
     wanted = [config.mathjax_path, *getattr(config, "nb_ipywidgets_js", {}).keys()]
     for path in wanted:
         if "://" in path or not path.startswith(PREFIX + "/"):
-            raise ExtensionError(f"vendor_js: {path!r} is not served by the book; point "
-                                 f"mathjax_path and nb_ipywidgets_js at {PREFIX}/...")
+            raise ExtensionError(f"vendor_js: {path!r} is not served by the book; "
+                                 f"point mathjax_path and nb_ipywidgets_js at "
+                                 f"{PREFIX}/...")
         if not (root / path).is_file():
             raise ExtensionError(f"vendor_js: {path!r} is not among the vendored files")
 
@@ -226,8 +231,9 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> No
         return
     seen, kept = set(), []
     for js in scripts:
+        attributes = getattr(js, "attributes", {})
         key = (str(getattr(js, "filename", js) or ""),  # None and "" alike
-               tuple(sorted((k, str(v)) for k, v in getattr(js, "attributes", {}).items())))
+               tuple(sorted((k, str(v)) for k, v in attributes.items())))
         if key not in seen:
             seen.add(key)
             kept.append(js)

@@ -182,3 +182,36 @@ def test_check_config_refuses_a_cdn_or_a_missing_file(tmp_path):
                               nb_ipywidgets_js={"vendor/w/embed-amd.js": {}})
     with pytest.raises(ExtensionError, match="not among the vendored files"):
         vendor_js._check_config(missing, tmp_path)
+
+
+def test_vendor_twice_offline_from_the_cache(tmp_path, monkeypatch):
+    """With the tarballs cached, a build touches no network and unpacks only once."""
+    pkg = package_for(TARBALL)
+    monkeypatch.setattr(vendor_js, "PACKAGES", (pkg,))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / pkg.tarball).write_bytes(TARBALL)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the registry was asked although the cache had the file")
+
+    monkeypatch.setattr(vendor_js.urllib.request, "urlopen", no_network)
+    root = vendor_js.vendor(tmp_path / "_build", cache)
+    served = root / "vendor" / "demo" / "embed.js"
+    assert served.read_bytes() == b"//js"
+    assert (root / "vendor" / vendor_js.WIDGETS_SETUP).read_text() == vendor_js.WIDGETS_SETUP_JS
+    served.write_bytes(b"//mine")  # a second build does not unpack again
+    assert vendor_js.vendor(tmp_path / "_build", cache) == root
+    assert served.read_bytes() == b"//mine"
+
+
+def test_identical_scripts_are_kept_once_whatever_their_filename_none_or_empty():
+    from sphinx.builders.html._assets import _JavaScript
+
+    thebe = dict(body="const THEBE_JS_URL = 1")
+    scripts = [_JavaScript(None, **thebe), _JavaScript("_static/a.js"),
+               _JavaScript("", priority=900, **thebe), _JavaScript("", body="other")]
+    context = {"script_files": scripts}
+    vendor_js._drop_duplicate_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] is scripts
+    assert [js.attributes.get("body") for js in scripts] == [thebe["body"], None, "other"]
