@@ -262,7 +262,8 @@ TESTED_ELSEWHERE = {"phaselib.exercises.kernels": "test_kernels_exercises.py",
                     "phaselib.exercises.erosion": "test_erosion.py",
                     "phaselib.exercises.preconditioning": "test_preconditioning.py",
                     "phaselib.exercises.drift": "test_exercises_drift.py",
-                    "phaselib.exercises.remedies": "test_exercises_remedies.py"}
+                    "phaselib.exercises.remedies": "test_exercises_remedies.py",
+                    "phaselib.exercises.ledger": "test_ledger.py"}
 
 
 def test_every_checker_is_covered():

@@ -33,14 +33,6 @@ FOLDED = {"hide-input", "hide-cell", "remove-input"}
 
 # Notebooks that do not meet a check yet, each with its reason: {(check, path): why}.
 XFAIL: dict[tuple[str, str], str] = {
-    ("lines", "book/part5/claims-ledger.ipynb"): "cell 11 has two lines of 89-91 columns",
-    ("folded", "book/part4/phase-lm.ipynb"): "figure cells still mix computation and plot",
-    ("caption", "book/part2/f5-context-collapse.ipynb"):
-        "a glue cell sits between the retrieval figure and its caption",
-    ("caption", "book/part3/remedies.ipynb"):
-        "a glue cell sits between the cost figure and its caption",
-    ("caption", "book/part4/transport.ipynb"):
-        "a glue cell sits between the float32 angle figure and its caption",
 }
 
 # A cell makes a figure when it shows one or creates one.
