@@ -49,6 +49,7 @@ SWEEPS: dict[str, str] = {
     "lm": "phaselib.lm_sweep:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",
     "selection": "phaselib.scale_content:sweep",
+    "predictions": "phaselib.predictions.sweep:sweep",
 }
 
 

@@ -1,0 +1,175 @@
+"""A reinforcement-learning ceiling: seed 000's first prediction, at toy scale.
+
+Book: Part V, "Seed 000's three predictions, tested". The essay predicts that "RL can
+improve tasks within the same routing profile family" and "cannot enable tasks requiring
+new profiles". We pre-train a tiny transformer (supervised) on a family of tasks, then
+fine-tune it with REINFORCE (a reward of 1 for the right answer, a running-mean
+baseline) on a new task of the same family and on a task of a held-out family, and
+compare the gains in greedy accuracy.
+
+Tasks act on residues mod `m`: a sequence is [task token, x] and the answer is y.
+Family "shift": y = (x + c) mod m. Family "reflect": y = (c - x) mod m, which reverses
+the order of the residues, so no shift computes it. Pre-training sees the shifts
+`pretrain_shifts`; the new task within the family is the shift `new_shift` (a task
+token never seen in pre-training); the held-out task is the reflection `reflect_c`.
+Vocabulary: residues 0..m-1, then one token per task (pre-training shifts, the new
+shift, the reflection). The policy is the softmax over the residue logits at x.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .._checks import check_positive_int
+from ..train import TrainConfig, train
+from ..transformer import TinyTransformer, TransformerConfig
+
+__all__ = ["RLFamily", "task_answers", "reinforce_loss", "pretrain", "greedy_accuracy",
+           "reinforce", "rl_verdict"]
+
+
+@dataclass(frozen=True)
+class RLFamily:
+    m: int = 16
+    pretrain_shifts: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+    new_shift: int = 13
+    reflect_c: int = 5
+
+    def __post_init__(self):
+        check_positive_int("m", self.m)
+        shifts = list(self.pretrain_shifts) + [self.new_shift, self.reflect_c]
+        if not all(isinstance(c, int) and 0 <= c < self.m for c in shifts):
+            raise ValueError(f"shifts and reflect_c must be ints in 0..m-1={self.m - 1}, "
+                             f"got {shifts}")
+        if self.new_shift in self.pretrain_shifts:
+            raise ValueError(f"new_shift must not be a pre-training shift, got "
+                             f"{self.new_shift} in {self.pretrain_shifts}")
+
+    @property
+    def tasks(self) -> list[tuple[str, int]]:
+        """Every task, in token order: the pre-training shifts, the new shift, the
+        reflection."""
+        return ([("shift", c) for c in self.pretrain_shifts] + [("shift", self.new_shift),
+                                                                 ("reflect", self.reflect_c)])
+
+    @property
+    def vocab_size(self) -> int:
+        return self.m + len(self.tasks)
+
+    def token(self, task: tuple[str, int]) -> int:
+        if task not in self.tasks:
+            raise ValueError(f"task must be one of {self.tasks}, got {task!r}")
+        return self.m + self.tasks.index(task)
+
+
+def task_answers(fam: RLFamily, task: tuple[str, int], x: torch.Tensor) -> torch.Tensor:
+    """The right answer y for each residue in x."""
+    kind, c = task
+    if kind == "shift":
+        return (x + c) % fam.m
+    if kind == "reflect":
+        return (c - x) % fam.m
+    raise ValueError(f"task kind must be 'shift' or 'reflect', got {kind!r}")
+
+
+def _inputs(fam: RLFamily, task, x):
+    return torch.stack([torch.full_like(x, fam.token(task)), x], 1)       # [B, 2]
+
+
+def reinforce_loss(logits: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+                   baseline: float) -> torch.Tensor:
+    """REINFORCE with a baseline: -mean((r - b) log pi(a)). logits [B, A], actions [B]
+    long, rewards [B] float."""
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be [B, A], got shape {tuple(logits.shape)}")
+    if actions.shape != logits.shape[:1] or rewards.shape != logits.shape[:1]:
+        raise ValueError(f"actions and rewards must be [B={logits.shape[0]}], got "
+                         f"{tuple(actions.shape)} and {tuple(rewards.shape)}")
+    logp = torch.log_softmax(logits, -1).gather(1, actions[:, None])[:, 0]
+    return -((rewards - baseline) * logp).mean()
+
+
+def pretrain(fam: RLFamily, *, seed: int = 0, steps: int = 600, batch: int = 64,
+             n_embd: int = 64, n_layer: int = 2, n_head: int = 4,
+             lr: float = 3e-3) -> TinyTransformer:
+    """Supervised pre-training on the shifts of `fam.pretrain_shifts`; steps=0 returns
+    the untrained model (the control)."""
+    torch.manual_seed(seed)
+    cfg = TransformerConfig(vocab_size=fam.vocab_size, block_size=2, n_layer=n_layer,
+                            n_head=n_head, n_embd=n_embd)
+    model = TinyTransformer(cfg)
+    if steps == 0:
+        return model.eval()
+    g = torch.Generator().manual_seed(seed + 6000)
+    shifts = torch.tensor(fam.pretrain_shifts)
+
+    def get_batch(step):
+        c = shifts[torch.randint(len(shifts), (batch,), generator=g)]
+        x = torch.randint(fam.m, (batch,), generator=g)
+        idx = torch.stack([fam.m + torch.searchsorted(shifts, c), x], 1)
+        targets = torch.stack([torch.full_like(x, -1), (x + c) % fam.m], 1)
+        return idx, targets
+
+    train(model, get_batch, TrainConfig(steps=steps, lr=lr, progress=False))
+    return model.eval()
+
+
+@torch.no_grad()
+def greedy_accuracy(model, fam: RLFamily, task) -> float:
+    """Share of the m inputs whose greedy answer is right (exact: every input once)."""
+    x = torch.arange(fam.m)
+    pred = model(_inputs(fam, task, x))[0][:, -1, :fam.m].argmax(-1)
+    return (pred == task_answers(fam, task, x)).float().mean().item()
+
+
+def reinforce(model, fam: RLFamily, task, *, steps: int = 300, batch: int = 64,
+              lr: float = 1e-3, seed: int = 0, every: int = 25) -> dict:
+    """Fine-tune `model` in place on `task` with REINFORCE (reward 1 when the sampled
+    answer is right, baseline: running mean reward). Returns greedy accuracy every
+    `every` steps (step 0 included) and the mean reward per step."""
+    check_positive_int("steps", steps)
+    g = torch.Generator().manual_seed(seed + 7000)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    out = {"step": [0], "accuracy": [greedy_accuracy(model, fam, task)], "reward": []}
+    baseline = 1.0 / fam.m
+    model.train()
+    for step in range(1, steps + 1):
+        x = torch.randint(fam.m, (batch,), generator=g)
+        logits = model(_inputs(fam, task, x))[0][:, -1, :fam.m]
+        with torch.no_grad():
+            a = torch.multinomial(torch.softmax(logits, -1), 1, generator=g)[:, 0]
+            r = (a == task_answers(fam, task, x)).float()
+        loss = reinforce_loss(logits, a, r, baseline)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        baseline = 0.9 * baseline + 0.1 * r.mean().item()
+        out["reward"].append(r.mean().item())
+        if step % every == 0 or step == steps:
+            model.eval()
+            out["step"].append(step)
+            out["accuracy"].append(greedy_accuracy(model, fam, task))
+            model.train()
+    model.eval()
+    return out
+
+
+def rl_verdict(gain_within, gain_across, tol: float = 0.125) -> dict:
+    """The verdict on "RL helps within the family and not across", from per-seed gains
+    in greedy accuracy. The rule, fixed before the run: supported when every seed gains
+    more than tol within and at most tol across; refuted when every seed gains more than
+    tol across (RL enabled the held-out task); partly otherwise."""
+    w = [float(v) for v in gain_within]
+    a = [float(v) for v in gain_across]
+    if len(w) != len(a) or len(w) < 2:
+        raise ValueError(f"gain_within and gain_across must be per-seed lists of the same "
+                         f"length >= 2, got {len(w)} and {len(a)}")
+    if all(x > tol for x in w) and all(x <= tol for x in a):
+        verdict = "supported"
+    elif all(x > tol for x in a):
+        verdict = "refuted"
+    else:
+        verdict = "partly"
+    return {"verdict": verdict, "tol": tol}

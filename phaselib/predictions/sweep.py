@@ -1,0 +1,85 @@
+"""The precomputed runs of the chapter "Seed 000's three predictions, tested".
+
+`python -m phaselib.sweep predictions` writes book/part5/results/predictions.json.
+Cells: {"experiment": "heads", "n_head": h, "seed": s} trains the in-context task of
+`icl` at width 64 with h heads, then measures accuracy against the number of examples
+(to four times the training length), attention entropy and the worst single-token
+bomb; {"experiment": "rl", "seed": s} pre-trains on the shift family and fine-tunes
+with REINFORCE within and across families (and, as a control, from scratch).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+from ..sweep import SweepSpec
+from .bombs import bomb_success, worst_bomb
+from .icl import ICLTask, accuracy_by_n, query_entropy, train_icl
+from .rl import RLFamily, greedy_accuracy, pretrain, reinforce
+
+__all__ = ["HEADS", "BOMB", "ICL", "RL", "run_heads", "run_rl", "run", "sweep"]
+
+HEADS = (1, 2, 4, 8)
+ICL = {"train_examples": 32, "eval_examples": 128, "n_embd": 64, "steps": 1000}
+BOMB = {"n_base": 16, "n_shown": 1, "search_m": 64, "ms": [16, 32, 64, 128]}
+RL = {"pretrain_steps": 600, "rl_steps": 300}
+
+
+def run_heads(n_head: int, seed: int, fast: bool = False) -> dict:
+    """One model: train, then the ICL curve, attention entropy, worst bomb. fast: a
+    smaller evaluation for the notebook's live case (same training)."""
+    t0 = time.process_time()
+    task = ICLTask(max_examples=ICL["train_examples"])
+    model = train_icl(task, n_head=n_head, n_embd=ICL["n_embd"], steps=ICL["steps"],
+                      seed=seed, block_size=2 * ICL["eval_examples"] + 2 * 64)
+    batch = 128 if fast else 512
+    acc = accuracy_by_n(model, task, n_rounds=ICL["eval_examples"], batch=batch, seed=seed)
+    ent = query_entropy(model, task, n_rounds=ICL["eval_examples"], batch=batch // 2,
+                        seed=seed)
+    b = dict(BOMB)
+    bomb = worst_bomb(model, task, n_base=b["n_base"], n_shown=b["n_shown"],
+                      m=b["search_m"], seed=seed)
+    bs = bomb_success(model, task, bomb, n_base=b["n_base"], n_shown=b["n_shown"],
+                      ms=b["ms"], batch=batch, seed=seed)
+    return {"accuracy": acc["model"], "observer": acc["observer"], "entropy": ent,
+            "bomb": bomb, "bomb_success": bs["success"], "bomb_ms": bs["m"],
+            "bomb_clean_accuracy": bs["clean_accuracy"],
+            "cpu_seconds": time.process_time() - t0}
+
+
+def run_rl(seed: int, pretrain_steps: int | None = None, rl_steps: int | None = None):
+    """Pre-train, then REINFORCE on the new shift and on the reflection; the same two
+    from an untrained model (the control)."""
+    t0 = time.process_time()
+    fam = RLFamily()
+    ps = RL["pretrain_steps"] if pretrain_steps is None else pretrain_steps
+    rs = RL["rl_steps"] if rl_steps is None else rl_steps
+    base = pretrain(fam, seed=seed, steps=ps)
+    out = {"pretrain_accuracy": [greedy_accuracy(base, fam, ("shift", c))
+                                 for c in fam.pretrain_shifts]}
+    tasks = {"within": ("shift", fam.new_shift), "across": ("reflect", fam.reflect_c)}
+    scratch = pretrain(fam, seed=seed, steps=0)
+    for start, model0 in (("pretrained", base), ("scratch", scratch)):
+        for name, task in tasks.items():
+            r = reinforce(copy.deepcopy(model0), fam, task, steps=rs, seed=seed)
+            out[f"{start}_{name}"] = {"step": r["step"], "accuracy": r["accuracy"]}
+    out["cpu_seconds"] = time.process_time() - t0
+    return out
+
+
+def run(experiment: str, seed: int, n_head: int | None = None) -> dict:
+    if experiment == "heads":
+        return run_heads(n_head, seed)
+    if experiment == "rl":
+        return run_rl(seed)
+    raise ValueError(f"experiment must be 'heads' or 'rl', got {experiment!r}")
+
+
+def sweep(seeds=(0, 1, 2)) -> SweepSpec:
+    cells = [{"experiment": "heads", "n_head": h, "seed": s} for s in seeds for h in HEADS]
+    cells += [{"experiment": "rl", "seed": s} for s in seeds]
+    return SweepSpec(name="predictions", out="book/part5/results/predictions.json",
+                     cells=cells, run=run,
+                     description="seed 000's predictions: ICL curve and bombs against "
+                                 "heads (width 64), RL within/across a task family")
