@@ -263,7 +263,8 @@ TESTED_ELSEWHERE = {"phaselib.exercises.kernels": "test_kernels_exercises.py",
                     "phaselib.exercises.preconditioning": "test_preconditioning.py",
                     "phaselib.exercises.drift": "test_exercises_drift.py",
                     "phaselib.exercises.remedies": "test_exercises_remedies.py",
-                    "phaselib.exercises.ledger": "test_ledger.py"}
+                    "phaselib.exercises.ledger": "test_ledger.py",
+                    "phaselib.exercises.predictions": "test_predictions_exercises.py"}
 
 
 def test_every_checker_is_covered():
