@@ -23,7 +23,7 @@ __all__ = ["HEADS", "BOMB", "ICL", "RL", "run_heads", "run_rl", "run", "sweep"]
 HEADS = (1, 2, 4, 8)
 ICL = {"train_examples": 32, "eval_examples": 128, "n_embd": 64, "steps": 1000}
 BOMB = {"n_base": 16, "n_shown": 1, "search_m": 64, "ms": [16, 32, 64, 128]}
-RL = {"pretrain_steps": 600, "rl_steps": 300}
+RL = {"pretrain_steps": 1500, "rl_steps": 300}
 
 
 def run_heads(n_head: int, seed: int, fast: bool = False) -> dict:
@@ -68,17 +68,19 @@ def run_rl(seed: int, pretrain_steps: int | None = None, rl_steps: int | None = 
     return out
 
 
-def run(experiment: str, seed: int, n_head: int | None = None) -> dict:
+def run(experiment: str, seed: int, n_head: int | None = None,
+        pretrain_steps: int | None = None) -> dict:
     if experiment == "heads":
         return run_heads(n_head, seed)
     if experiment == "rl":
-        return run_rl(seed)
+        return run_rl(seed, pretrain_steps=pretrain_steps)
     raise ValueError(f"experiment must be 'heads' or 'rl', got {experiment!r}")
 
 
 def sweep(seeds=(0, 1, 2)) -> SweepSpec:
     cells = [{"experiment": "heads", "n_head": h, "seed": s} for s in seeds for h in HEADS]
-    cells += [{"experiment": "rl", "seed": s} for s in seeds]
+    cells += [{"experiment": "rl", "seed": s, "pretrain_steps": RL["pretrain_steps"]}
+              for s in seeds]
     return SweepSpec(name="predictions", out="book/part5/results/predictions.json",
                      cells=cells, run=run,
                      description="seed 000's predictions: ICL curve and bombs against "
