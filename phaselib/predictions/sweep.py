@@ -4,8 +4,9 @@
 Cells: {"experiment": "heads", "n_head": h, "seed": s} trains the in-context task of
 `icl` at width 64 with h heads, then measures accuracy against the number of examples
 (to four times the training length), attention entropy and the worst single-token
-bomb; {"experiment": "rl", "seed": s} pre-trains on the shift family and fine-tunes
-with REINFORCE within and across families (and, as a control, from scratch).
+bomb; {"experiment": "rl", "seed": s, "pretrain_steps": p} pre-trains on the shift
+family and fine-tunes with REINFORCE within and across families (and, as a control,
+from scratch); p = 1500 is the main run, p = 600 a shorter pre-training beside it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ __all__ = ["HEADS", "BOMB", "ICL", "RL", "run_heads", "run_rl", "run", "sweep"]
 HEADS = (1, 2, 4, 8)
 ICL = {"train_examples": 32, "eval_examples": 128, "n_embd": 64, "steps": 1000}
 BOMB = {"n_base": 16, "n_shown": 1, "search_m": 64, "ms": [16, 32, 64, 128]}
-RL = {"pretrain_steps": 1500, "rl_steps": 300}
+RL = {"pretrain_steps": 1500, "short_pretrain_steps": 600, "rl_steps": 300}
 
 
 def run_heads(n_head: int, seed: int, fast: bool = False) -> dict:
@@ -63,7 +64,9 @@ def run_rl(seed: int, pretrain_steps: int | None = None, rl_steps: int | None = 
     for start, model0 in (("pretrained", base), ("scratch", scratch)):
         for name, task in tasks.items():
             r = reinforce(copy.deepcopy(model0), fam, task, steps=rs, seed=seed)
-            out[f"{start}_{name}"] = {"step": r["step"], "accuracy": r["accuracy"]}
+            out[f"{start}_{name}"] = {"step": r["step"], "accuracy": r["accuracy"],
+                                      "reward_first": sum(r["reward"][:20]) / 20,
+                                      "reward_last": sum(r["reward"][-20:]) / 20}
     out["cpu_seconds"] = time.process_time() - t0
     return out
 
@@ -79,8 +82,8 @@ def run(experiment: str, seed: int, n_head: int | None = None,
 
 def sweep(seeds=(0, 1, 2)) -> SweepSpec:
     cells = [{"experiment": "heads", "n_head": h, "seed": s} for s in seeds for h in HEADS]
-    cells += [{"experiment": "rl", "seed": s, "pretrain_steps": RL["pretrain_steps"]}
-              for s in seeds]
+    cells += [{"experiment": "rl", "seed": s, "pretrain_steps": p}
+              for p in (RL["short_pretrain_steps"], RL["pretrain_steps"]) for s in seeds]
     return SweepSpec(name="predictions", out="book/part5/results/predictions.json",
                      cells=cells, run=run,
                      description="seed 000's predictions: ICL curve and bombs against "
