@@ -17,6 +17,7 @@ silently. Chapters read the file with `load_sweep(path).results(...)`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import inspect
 import json
@@ -99,6 +100,27 @@ def get_spec(name: str, seeds=None, device: str | None = None) -> SweepSpec:
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"{SWEEPS[name]} must return a SweepSpec, got {type(spec).__name__}")
     return spec
+
+
+def select_cells(spec: SweepSpec, only: dict[str, str]) -> SweepSpec:
+    """`spec` with only the cells whose parameters match every `only` item (values
+    compared as text, e.g. {"block": "1024"}); the results file stays the sweep's own."""
+    if not only:
+        return spec
+    for key in only:
+        seen = sorted({str(c[key]) for c in spec.cells if key in c})
+        if not seen:
+            known = sorted({k for c in spec.cells for k in c})
+            raise ValueError(f"only: sweep {spec.name!r} has no parameter {key!r}; "
+                             f"its parameters: {known}")
+        if str(only[key]) not in seen:
+            raise ValueError(f"only: {key}={only[key]} matches no cell of sweep "
+                             f"{spec.name!r}; its values: {seen}")
+    cells = [c for c in spec.cells
+             if all(key in c and str(c[key]) == str(v) for key, v in only.items())]
+    if not cells:
+        raise ValueError(f"only: {only} together match no cell of sweep {spec.name!r}")
+    return dataclasses.replace(spec, cells=cells)
 
 
 def _load_doc(path: Path, name: str) -> dict | None:
@@ -227,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="results file (one sweep only; default: the sweep's own)")
     p.add_argument("--device", help="device for sweeps that take one (e.g. cuda)")
     p.add_argument("--force", action="store_true", help="re-run finished cells too")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                   help="run only the cells with this parameter value (repeatable), "
+                        "e.g. --only block=1024")
     p.add_argument("--rerun-stale", action="store_true",
                    help="re-run finished cells computed at another git commit")
     args = sys.argv[1:] if argv is None else list(argv)
@@ -247,10 +272,20 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown sweep(s) {unknown}; known: {', '.join(SWEEPS)}")
     if a.out and len(names) > 1:
         p.error("--out needs exactly one sweep")
+    only = {}
+    for item in a.only:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--only takes KEY=VALUE, got {item!r}")
+        only[key] = value
     command = "python -m phaselib.sweep " + shlex.join(args)
     failed = 0
     for name in names:
         spec = get_spec(name, a.seeds, a.device)
+        try:
+            spec = select_cells(spec, only)
+        except ValueError as e:
+            p.error(str(e))
         try:
             s = run_sweep(spec, out=a.out, command=command, force=a.force,
                           rerun_stale=a.rerun_stale, device=a.device or "cpu")

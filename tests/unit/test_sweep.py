@@ -130,3 +130,35 @@ def test_cli_runs_a_registered_sweep_and_exits_nonzero_on_failure(tmp_path, monk
     out = tmp_path / "r.json"
     assert sw.main(["toy", "--out", str(out)]) == 1
     assert load_sweep(out).provenance["command"] == f"python -m phaselib.sweep toy --out {out}"
+
+
+def test_only_keeps_the_matching_cells_and_the_others_in_the_file(tmp_path):
+    out = tmp_path / "r.json"
+    calls = []
+    run_sweep(_spec(calls, seeds=(0,)), out=out, log=lambda m: None)
+    spec = sw.select_cells(_spec(calls, seeds=(0, 1, 2)), {"seed": "2"})
+    assert [c["seed"] for c in spec.cells] == [2]
+    run_sweep(spec, out=out, log=lambda m: None)
+    assert calls == [0, 2]                          # seed 1 was never run
+    assert sorted(r["seed"] for r in load_sweep(out).results()) == [0, 2]
+
+
+def test_only_names_an_unknown_parameter_or_value():
+    spec = _spec([], seeds=(0, 1))
+    with pytest.raises(ValueError, match=r"no parameter 'depth'.*\['seed', 'width'\]"):
+        sw.select_cells(spec, {"depth": "2"})
+    with pytest.raises(ValueError, match=r"width=8 matches no cell.*\['4'\]"):
+        sw.select_cells(spec, {"width": "8"})
+    assert sw.select_cells(spec, {}) is spec
+
+
+def test_cli_only_runs_the_selected_cells(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(sw, "get_spec", lambda name, seeds, device: _spec(calls))
+    monkeypatch.setitem(sw.SWEEPS, "toy", "unused:unused")
+    out = tmp_path / "r.json"
+    assert sw.main(["toy", "--out", str(out), "--only", "seed=1"]) == 0
+    assert calls == [1]
+    with pytest.raises(SystemExit):
+        sw.main(["toy", "--out", str(out), "--only", "seed"])
+    assert "KEY=VALUE" in capsys.readouterr().err
