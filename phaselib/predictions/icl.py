@@ -34,7 +34,7 @@ from ..train import TrainConfig, train
 from ..transformer import TinyTransformer, TransformerConfig
 
 __all__ = ["ICLTask", "make_batch", "majority_vote", "train_icl", "accuracy_by_n",
-           "query_entropy", "binned", "largest_fall", "icl_verdict"]
+           "query_entropy", "same_key_mass", "binned", "largest_fall", "icl_verdict"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,31 @@ def query_entropy(model, task: ICLTask, *, n_rounds: int | None = None, batch: i
         p = store[name][:, :, 0::2, :].clamp_min(1e-12)                # [B, H, n, T]
         layers.append((-(p * p.log()).sum(-1)).mean((0, 1)))             # [n]
     return torch.stack(layers, 1).tolist()
+
+
+@torch.no_grad()
+def same_key_mass(model, task: ICLTask, *, n_rounds: int | None = None, batch: int = 256,
+                  seed: int = 0) -> dict[str, list]:
+    """Where the attention at each query goes: the weight each layer puts on the earlier
+    pair tokens of the query's own key (the tokens the vote needs), averaged over heads
+    and sequences ("mass": [n_rounds][n_layer]), and those tokens' share of the tokens
+    the query sees, the mass uniform attention would give them ("share": [n_rounds])."""
+    n_rounds = task.max_examples if n_rounds is None else n_rounds
+    check_positive_int("n_rounds", n_rounds)
+    g = torch.Generator().manual_seed(seed + 3000)
+    idx, _, keys, _, _ = make_batch(task, batch, n_rounds, g)
+    same = keys[:, :, None] == keys[:, None, :]                           # [B, i, j]
+    earlier = torch.ones(n_rounds, n_rounds).tril(-1).bool()
+    target = torch.zeros(batch, n_rounds, 2 * n_rounds, dtype=torch.bool)
+    target[:, :, 1::2] = same & earlier                                    # pair j < i
+    with capture(model) as store:
+        model(idx)
+    mass = []
+    for name in sorted(k for k in store if k.endswith("tap_pattern")):
+        p = store[name][:, :, 0::2, :].mean(1)                            # [B, n, T]
+        mass.append((p * target).sum(-1).mean(0))                         # [n]
+    share = target.sum(-1).float() / (2 * torch.arange(n_rounds) + 1)
+    return {"mass": torch.stack(mass, 1).tolist(), "share": share.mean(0).tolist()}
 
 
 def binned(acc, width: int = 8) -> list[float]:

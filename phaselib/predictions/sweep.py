@@ -16,7 +16,7 @@ import time
 
 from ..sweep import SweepSpec
 from .bombs import bomb_success, worst_bomb
-from .icl import ICLTask, accuracy_by_n, query_entropy, train_icl
+from .icl import ICLTask, accuracy_by_n, query_entropy, same_key_mass, train_icl
 from .rl import RLFamily, greedy_accuracy, pretrain, reinforce
 
 __all__ = ["HEADS", "BOMB", "ICL", "RL", "run_heads", "run_rl", "run", "sweep"]
@@ -38,12 +38,15 @@ def run_heads(n_head: int, seed: int, fast: bool = False) -> dict:
     acc = accuracy_by_n(model, task, n_rounds=ICL["eval_examples"], batch=batch, seed=seed)
     ent = query_entropy(model, task, n_rounds=ICL["eval_examples"], batch=batch // 2,
                         seed=seed)
+    where = same_key_mass(model, task, n_rounds=ICL["eval_examples"], batch=batch // 2,
+                          seed=seed)
     b = dict(BOMB)
     bomb = worst_bomb(model, task, n_base=b["n_base"], n_shown=b["n_shown"],
                       m=b["search_m"], seed=seed)
     bs = bomb_success(model, task, bomb, n_base=b["n_base"], n_shown=b["n_shown"],
                       ms=b["ms"], batch=batch, seed=seed)
     return {"accuracy": acc["model"], "observer": acc["observer"], "entropy": ent,
+            "same_key_mass": where["mass"], "same_key_share": where["share"],
             "bomb": bomb, "bomb_success": bs["success"], "bomb_ms": bs["m"],
             "bomb_clean_accuracy": bs["clean_accuracy"],
             "cpu_seconds": time.process_time() - t0}

@@ -5,7 +5,7 @@ import torch
 
 from phaselib.predictions.icl import (ICLTask, accuracy_by_n, binned, icl_verdict,
                                       largest_fall, majority_vote, make_batch,
-                                      query_entropy, train_icl)
+                                      query_entropy, same_key_mass, train_icl)
 
 
 def test_make_batch_shapes_and_tokens():
@@ -93,3 +93,17 @@ def test_icl_verdict_rules():
     assert icl_verdict(mixed, train_bins=3)["verdict"] == "partly"
     with pytest.raises(ValueError, match="curves"):
         icl_verdict([[0.1, 0.2]], train_bins=1)
+
+
+def test_same_key_mass_shapes_bounds_and_share():
+    task = ICLTask(n_keys=2, n_values=3, max_examples=8)
+    model = train_icl(task, n_embd=16, n_head=2, steps=2, block_size=64)
+    out = same_key_mass(model, task, n_rounds=10, batch=64)
+    mass = torch.tensor(out["mass"])
+    share = torch.tensor(out["share"])
+    assert mass.shape == (10, 2) and share.shape == (10,)
+    assert (mass >= 0).all() and (mass <= 1 + 1e-6).all()
+    assert share[0] == 0                       # the first query has no earlier example
+    # with two keys, about half of the i earlier pairs share the key, of 2i + 1 tokens
+    i = torch.arange(1, 10)
+    assert torch.allclose(share[1:], 0.5 * i / (2 * i + 1), atol=0.08)
