@@ -54,12 +54,21 @@ def test_run_cell_scores_each_task_and_rejects_unknown_names():
     r = run_cell("fused", "mqar", 0, steps=3, n_embd=16, n_head=2, batch=4)
     assert 0.0 <= r["acc"] <= 1.0 and r["params"] > 0
     c = run_cell("window", "copy", 0, steps=2, n_embd=16, n_head=2, batch=4)
-    assert sorted(c) == sorted(["train_loss", "params", "seconds"]
+    assert sorted(c) == sorted(["train_loss", "params", "seconds", "steps", "batch", "lr"]
                                + [f"acc_gap_{d}" for d in GAPS])
+    assert (c["steps"], c["batch"]) == (2, 4)
     with pytest.raises(ValueError, match="task must be one of"):
         run_cell("fused", "nope", 0)
     with pytest.raises(ValueError, match="mixer must be one of"):
         run_cell("nope", "mqar", 0)
+
+
+def test_run_cell_takes_each_tasks_own_budget(monkeypatch):
+    from phaselib.remedies import tasks
+    monkeypatch.setitem(tasks.BUDGETS, "mqar", (3, 5, 1e-2))
+    r = run_cell("fused", "mqar", 0, n_embd=16, n_head=2)
+    assert (r["steps"], r["batch"], r["lr"]) == (3, 5, 1e-2)
+    assert tasks.BUDGETS["copy"][:2] == (300, 32)    # the precomputed copy cells' budget
 
 
 def test_sweep_has_every_mixer_task_and_seed_and_the_streaming_cells():
