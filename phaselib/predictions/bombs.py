@@ -21,6 +21,7 @@ import torch
 
 from .._checks import check_positive_int
 from .icl import ICLTask
+from .rule import seed_tolerance, three_way
 
 __all__ = ["bomb_batch", "bomb_candidates", "worst_bomb", "bomb_success", "bomb_verdict"]
 
@@ -111,13 +112,9 @@ def bomb_verdict(resistance, heads, min_tol: float = 0.05) -> dict:
                          f"got shape {tuple(r.shape)}")
     if list(heads) != sorted(heads) or heads[0] != 1:
         raise ValueError(f"heads must increase from 1, got {list(heads)}")
-    tol = max(min_tol, 2 * r.std(0).median().item())
+    tol = seed_tolerance(r, min_tol)
     rise = (r[:, -1] - r[:, 0]).tolist()
     last = (r[:, -1] - r[:, -2]).tolist()
-    if all(x > tol for x in rise) and all(x <= tol for x in last):
-        verdict = "supported"
-    elif not any(x > tol for x in rise):
-        verdict = "refuted"
-    else:
-        verdict = "partly"
+    rises = [x > tol for x in rise]
+    verdict = three_way([up and flat <= tol for up, flat in zip(rises, last)], rises)
     return {"verdict": verdict, "tol": tol, "rise": rise, "last_doubling": last}

@@ -32,6 +32,7 @@ from .._checks import check_positive_int
 from ..taps import capture
 from ..train import TrainConfig, train
 from ..transformer import TinyTransformer, TransformerConfig
+from .rule import seed_tolerance, three_way
 
 __all__ = ["ICLTask", "make_batch", "majority_vote", "train_icl", "accuracy_by_n",
            "query_entropy", "same_key_mass", "binned", "largest_fall", "icl_verdict"]
@@ -218,13 +219,8 @@ def icl_verdict(curves, train_bins: int, min_tol: float = 0.05) -> dict:
     if c.ndim != 2 or c.shape[0] < 2 or not 1 <= train_bins <= c.shape[1]:
         raise ValueError(f"curves must be [seeds >= 2, bins >= train_bins={train_bins}], "
                          f"got shape {tuple(c.shape)}")
-    tol = max(min_tol, 2 * c.std(0).median().item())
+    tol = seed_tolerance(c, min_tol)
     within = [largest_fall(row[:train_bins]) for row in c]
     anywhere = [largest_fall(row) for row in c]
-    if all(w > tol for w in within):
-        verdict = "supported"
-    elif not any(a > tol for a in anywhere):
-        verdict = "refuted"
-    else:
-        verdict = "partly"
+    verdict = three_way([w > tol for w in within], [a > tol for a in anywhere])
     return {"verdict": verdict, "tol": tol, "fall_within": within, "fall_anywhere": anywhere}
