@@ -41,7 +41,8 @@ __all__ = ["main", "parser"]
 
 # The flags that define a run: a resume must be given the same values.
 RUN_FIELDS = ("model", "text", "steps", "block", "batch", "n_layer", "n_embd", "n_head",
-              "window", "selector", "n_slots", "pyr_dim", "lr", "warmup", "seed")
+              "window", "selector", "n_slots", "pyr_dim", "lr", "warmup", "seed",
+              "weight_decay", "beta2")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
       help="phase: level features (mean_diff: block-mean differences; none: no pyramid)")
     a("--lr", type=float, default=1e-3)
     a("--warmup", type=int, default=100)
+    a("--weight-decay", type=float, default=0.0,
+      help="AdamW weight decay on weight matrices and embeddings")
+    a("--beta2", type=float, default=0.999, help="AdamW's second-moment decay")
     a("--seed", type=int, default=1337)
     a("--eval-batch", type=int, default=64)
     a("--device", default="auto")
@@ -206,6 +210,7 @@ def _train(p, a, args: list[str], command: str, device) -> dict:
         p.error(str(e))
     run = {k: getattr(a, k) for k in RUN_FIELDS}
     cfg = TrainConfig(steps=a.steps, lr=a.lr, warmup=min(a.warmup, a.steps),
+                      weight_decay=a.weight_decay, beta2=a.beta2,
                       progress=sys.stderr.isatty())
     gen = torch.Generator().manual_seed(a.seed)
     start = None

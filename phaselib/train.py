@@ -25,15 +25,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["TrainConfig", "History", "TrainState", "train", "lr_at", "eval_windows",
-           "evaluate_loss", "position_losses", "sample"]
+__all__ = ["TrainConfig", "History", "TrainState", "train", "lr_at", "param_groups",
+           "eval_windows", "evaluate_loss", "position_losses", "sample"]
 
 
 @dataclass
 class TrainConfig:
     steps: int = 300
     lr: float = 3e-3
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # AdamW's, on weight matrices and embeddings only
+    beta2: float = 0.999       # AdamW's second-moment decay (nanoGPT's char runs: 0.99)
     warmup: int = 20
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
@@ -67,6 +68,17 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW parameter groups: weight decay on tensors of two or more dimensions (weight
+    matrices, embeddings), none on biases, gains and other vectors, as in nanoGPT. With
+    no decay, one group of every parameter (what a checkpoint's optimizer state holds)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not weight_decay:
+        return [{"params": params, "weight_decay": 0.0}]
+    return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
 def train(model: nn.Module, get_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
           cfg: TrainConfig, eval_fn: Callable[[nn.Module], float] | None = None, *,
           start: TrainState | None = None,
@@ -84,7 +96,8 @@ def train(model: nn.Module, get_batch: Callable[[int], tuple[torch.Tensor, torch
         raise ValueError(f"start must be a TrainState with 0 <= step <= cfg.steps="
                          f"{cfg.steps} and one history entry per step, got step "
                          f"{start.step} with {len(start.history.step)} entries")
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr,
+                            betas=(0.9, cfg.beta2))
     if start.optimizer is not None:
         opt.load_state_dict(start.optimizer)
     hist = copy.deepcopy(start.history)  # the caller's state stays as it was

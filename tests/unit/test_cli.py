@@ -77,7 +77,8 @@ def test_cli_results_json_is_well_formed_and_holds_the_printed_loss(tmp_path, ca
     args = ["--model", "phase", "--text", str(tmp_path / "t.txt"), "--steps", "3", "--block", "8",
             "--batch", "2", "--n-layer", "1", "--n-embd", "8", "--n-head", "2", "--window", "3",
             "--n-slots", "2", "--eval-batch", "5", "--out", str(tmp_path / "c.pt"),
-            "--results-json", str(tmp_path / "r" / "run.json"), "--note", "a test run"]
+            "--results-json", str(tmp_path / "r" / "run.json"), "--note", "a test run",
+            "--weight-decay", "0.1", "--beta2", "0.99"]
     out = main(args)
     printed = dict(line.split(" ", 1) for line in capsys.readouterr().out.splitlines() if " " in line)
     doc = json.loads((tmp_path / "r" / "run.json").read_text(encoding="utf-8"))  # strict JSON
@@ -87,6 +88,7 @@ def test_cli_results_json_is_well_formed_and_holds_the_printed_loss(tmp_path, ca
     _, _, va = load_corpus(tmp_path / "t.txt")
     assert doc["val_tokens"] == len(va) - 1 and doc["mode"] == "train" and doc["notes"] == ["a test run"]
     assert doc["model_config"]["window"] == 3 and doc["run"]["steps"] == 3 and doc["train_config"]["steps"] == 3
+    assert doc["train_config"]["weight_decay"] == 0.1 and doc["train_config"]["beta2"] == 0.99
     assert len(doc["position_losses"]) == 8 and all(math.isfinite(v) for v in doc["position_losses"])
     assert doc["history"]["step"] == [0, 1, 2] and len(doc["history"]["loss"]) == 3
     assert doc["tokens_per_s"] > 0 and doc["wall_time_s"] >= doc["train_s"] > 0

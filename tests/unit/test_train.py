@@ -10,7 +10,7 @@ from torch import nn
 from phaselib.data import CharTokenizer
 from phaselib.models import build_model
 from phaselib.train import (History, TrainConfig, TrainState, eval_windows, evaluate_loss,
-                            position_losses, sample, train)
+                            param_groups, position_losses, sample, train)
 
 TEXT = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n\n"
         "First Citizen:\nYou are all resolved rather to die than to famish?\n\n") * 6
@@ -121,6 +121,30 @@ def test_train_keeps_its_old_interface():
                  eval_fn=lambda m: 1.5)
     assert isinstance(hist, History) and hist.step == list(range(6))
     assert hist.eval_step == [3, 6] and hist.eval == [1.5, 1.5]
+
+
+def test_param_groups_decay_matrices_only():
+    model = build_model("transformer", 5, block_size=8, n_layer=1, n_head=1, n_embd=8)
+    decay, rest = param_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and rest["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and decay["params"]
+    assert all(p.dim() == 1 for p in rest["params"]) and rest["params"]
+    n = len(list(model.parameters()))
+    assert len(decay["params"]) + len(rest["params"]) == n
+    (only,) = param_groups(model, 0.0)          # no decay: one group, as before
+    assert len(only["params"]) == n
+
+
+def test_weight_decay_and_beta2_reach_the_optimizer():
+    torch.manual_seed(0)
+    model = build_model("transformer", 5, block_size=8, n_layer=1, n_head=1, n_embd=8)
+    x = torch.randint(5, (2, 8))
+    seen = []
+    train(model, lambda step: (x, x),
+          TrainConfig(steps=2, weight_decay=0.1, beta2=0.99, progress=False),
+          on_step=lambda step, opt, hist: seen.append(
+              [(g["weight_decay"], g["betas"]) for g in opt.param_groups]))
+    assert seen[-1] == [(0.1, (0.9, 0.99)), (0.0, (0.9, 0.99))]
 
 
 def test_sample_is_seeded_and_continues_the_prompt():
