@@ -5,7 +5,10 @@ Book: Part IV, "The phase-transport language model". A cell is a model variant x
 layers x 128 wide, `TOKENS_PER_STEP` tokens per step at every block (batch = 1024 /
 block), AdamW with warmup and cosine decay over the cell's steps.
 
-Budgets: "steps" trains `STEPS[block]` steps. "time" trains for the time the
+Budgets: "steps" trains `STEPS[block]` steps at learning rate `LR`. The main models at
+the blocks of `LONG_STEPS` also train `LONG_STEPS[block]` steps at `LONG_LR` (cells whose
+base_steps and lr say so), with one seed at `LR` beside them to show what the rate does
+to each model. "time" trains for the time the
 transformer takes for those steps, converted into steps with the per-step CPU times of
 `lm_speed.json` (`python -m phaselib.bench lm-speed`, one thread, median of repeats):
 steps = round(STEPS[block] * t_transformer / t_variant). The wall clock of the
@@ -33,14 +36,18 @@ from .lm_runs import load_corpus
 from .models import build_model
 from .train import TrainConfig, _window_losses, train
 
-__all__ = ["VARIANTS", "MAIN", "ABLATIONS", "STEPS", "BLOCKS", "TOKENS_PER_STEP",
-           "EVAL_TOKENS", "SHAPE", "SPEED_PATH", "variant_model", "time_budget_steps",
-           "run_cell", "sweep", "merge_results"]
+__all__ = ["VARIANTS", "MAIN", "ABLATIONS", "STEPS", "LR", "LONG_STEPS", "LONG_LR",
+           "BLOCKS", "TOKENS_PER_STEP", "EVAL_TOKENS", "SHAPE", "SPEED_PATH",
+           "variant_model", "time_budget_steps", "run_cell", "sweep", "merge_results"]
 
 SHAPE = dict(n_layer=4, n_embd=128, n_head=4)          # the CLI's defaults
 TOKENS_PER_STEP = 1024                                   # 16 x 64, 4 x 256, 1 x 1024
 BLOCKS = (64, 256, 1024)
 STEPS = {64: 500, 256: 500, 1024: 500}                   # reduced (the issue used 2000)
+LR = 1e-3                     # nanoGPT's rate, for every cell but the long ones
+LONG_STEPS = {64: 2000}       # nanoGPT's 2000 steps: the main models at block 64 only
+LONG_LR = 3e-3                # ... at a rate that suits models this small, with a
+                              # seed-0 check of every main model at LR beside it
 EVAL_TOKENS = 131_072
 SPEED_PATH = "book/part4/results/lm_speed.json"
 OUT = "book/part4/results/lm.json"
@@ -105,7 +112,7 @@ def _held_out(model, va, block: int) -> tuple[float, list[float]]:
 
 
 def run_cell(variant: str, block: int, seed: int, budget: str, base_steps: int,
-             threads: int = 1, speed_path=SPEED_PATH) -> dict:
+             lr: float = LR, threads: int = 1, speed_path=SPEED_PATH) -> dict:
     """Train and score one cell (see the module docstring); returns its results."""
     if budget not in ("steps", "time"):
         raise ValueError(f"budget must be 'steps' or 'time', got {budget!r}")
@@ -119,7 +126,7 @@ def run_cell(variant: str, block: int, seed: int, budget: str, base_steps: int,
     model = variant_model(variant, tok.vocab_size, block)
     batch = max(1, TOKENS_PER_STEP // block)
     g = torch.Generator().manual_seed(seed)
-    cfg = TrainConfig(steps=steps, lr=1e-3, warmup=min(100, steps // 5), progress=False)
+    cfg = TrainConfig(steps=steps, lr=lr, warmup=min(100, steps // 5), progress=False)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     hist = train(model, lambda s: random_windows(tr, block, batch, generator=g), cfg)
     cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -134,7 +141,8 @@ def run_cell(variant: str, block: int, seed: int, budget: str, base_steps: int,
 
 def sweep(seeds=(0, 1, 2)):
     """The "lm" sweep: main variants at blocks 64, 256, 1024 (steps and time budgets),
-    then the ablations; cells in the order they should be run."""
+    then the ablations, then the main variants at `LONG_STEPS`; cells in the order they
+    should be run."""
     from .sweep import SweepSpec
 
     cells = []
@@ -147,6 +155,17 @@ def sweep(seeds=(0, 1, 2)):
                             continue          # the reference: its steps cell is both
                         cells.append({"variant": v, "block": block, "seed": int(seed),
                                       "budget": budget, "base_steps": STEPS[block]})
+    for block, long_steps in LONG_STEPS.items():
+        long_ = {"block": block, "base_steps": long_steps}
+        for budget in ("steps", "time"):
+            for seed in seeds:
+                for v in MAIN:
+                    if budget == "time" and v == "transformer":
+                        continue
+                    cells.append({"variant": v, "seed": int(seed), "budget": budget,
+                                  "lr": LONG_LR} | long_)
+        cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": LR}
+                  | long_ for v in MAIN]
     return SweepSpec("lm", OUT, cells, run_cell,
                      "PhaseLM variants vs the transformer at blocks 64/256/1024, equal "
                      "steps and equal (CPU-time-converted) time")

@@ -19,11 +19,26 @@ def test_cells_cover_every_variant_block_and_seed_and_the_transformer_is_the_tim
         for block in lm_sweep.BLOCKS:
             for seed in (0, 1):
                 steps = [c for c in cells if c["variant"] == v and c["block"] == block
-                         and c["seed"] == seed]
+                         and c["seed"] == seed and c["base_steps"] == lm_sweep.STEPS[block]]
                 budgets = sorted(c["budget"] for c in steps)
                 assert budgets == (["steps"] if v == "transformer" else ["steps", "time"])
-    assert cells[0]["block"] == 64 and cells[-1]["block"] == 1024
+    short = [c for c in cells if c["base_steps"] == lm_sweep.STEPS[c["block"]]]
+    assert short[0]["block"] == 64 and short[-1]["block"] == 1024
     assert {c["variant"] for c in cells[:5]} <= set(lm_sweep.MAIN)
+    # The long runs come last: main models only, at their blocks, both budgets.
+    long_ = [c for c in cells if c["base_steps"] != lm_sweep.STEPS[c["block"]]]
+    assert cells[-len(long_):] == long_
+    assert {(c["block"], c["base_steps"]) for c in long_} == set(lm_sweep.LONG_STEPS.items())
+    assert {c["variant"] for c in long_} == set(lm_sweep.MAIN)
+    at_long_lr = [c for c in long_ if c["lr"] == lm_sweep.LONG_LR]
+    check = [c for c in long_ if c["lr"] == lm_sweep.LR]
+    # every seed, both budgets (the transformer's time cell is its steps cell) ...
+    assert len(at_long_lr) == len(lm_sweep.LONG_STEPS) * 2 * (2 * len(lm_sweep.MAIN) - 1)
+    # ... and the first seed of every main model at the short runs' rate, steps only
+    assert sorted((c["variant"], c["seed"], c["budget"]) for c in check) == sorted(
+        (v, 0, "steps") for v in lm_sweep.MAIN) * len(lm_sweep.LONG_STEPS)
+    assert all("lr" not in c for c in short)  # the short cells keep their keys
+    assert len({json.dumps(c, sort_keys=True) for c in cells}) == len(cells)  # no twins
 
 
 def _speed(tmp_path, rows):
