@@ -33,7 +33,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .lm_runs import history_doc, load_corpus, train_lm, write_run_results
 from .models import MODELS, build_model, kind_of
 from .phase_lm import FEATURES
-from .provenance import machine_info
+from .provenance import git_commit, machine_info
 from .resume import require_same_config, rng_state, set_rng_state
 from .train import History, TrainConfig, TrainState, evaluate_loss, position_losses, sample
 
@@ -96,7 +96,9 @@ def parser() -> argparse.ArgumentParser:
 def _results(a, command: str, device, text, model, tok, tr, va, val: float, eval_s: float,
              **fields_) -> dict:
     pos = position_losses(model, va, model.cfg.block_size, a.eval_batch)
+    git = git_commit()
     return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git["commit"], "git_dirty": git["dirty"],
             "command": command, "model": kind_of(model), "params": model.num_params(),
             "val_loss": val, "val_tokens": len(va) - 1, "eval_s": eval_s,
             "text": str(text or "shakespeare"), "train_chars": len(tr),

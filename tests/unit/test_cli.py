@@ -94,6 +94,7 @@ def test_cli_results_json_is_well_formed_and_holds_the_printed_loss(tmp_path, ca
     assert doc["tokens_per_s"] > 0 and doc["wall_time_s"] >= doc["train_s"] > 0
     assert doc["command"].startswith("python -m phaselib.train --model phase")
     assert {"python", "torch", "platform", "threads", "device"} <= set(doc["machine"])
+    assert len(doc["git_commit"]) == 40 and isinstance(doc["git_dirty"], bool)
     # Scoring the saved checkpoint without training gives the same numbers.
     ev = main(["--eval-only", str(tmp_path / "c.pt"), "--eval-batch", "3",
                "--results-json", str(tmp_path / "e.json")])
