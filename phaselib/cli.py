@@ -5,6 +5,7 @@ Book: Part IV, "The phase-transport language model", and "Running at scale".
 
     python -m phaselib.train --model phase|transformer [--text FILE] [--steps N]
         [--window W] [--n-slots K] [--selector S] [--features transport|mean_diff|none]
+        [--lr LR] [--warmup N] [--weight-decay WD] [--beta2 B2]
         [--out ckpt.pt [--save-every N]] [--resume ckpt.pt] [--results-json run.json]
     python -m phaselib.train --eval-only ckpt.pt [--results-json run.json]
 
