@@ -45,7 +45,7 @@ TOKENS_PER_STEP = 1024                                   # 16 x 64, 4 x 256, 1 x
 BLOCKS = (64, 256, 1024)
 STEPS = {64: 500, 256: 500, 1024: 500}                   # reduced (the issue used 2000)
 LR = 1e-3                     # nanoGPT's rate, for every cell but the long ones
-LONG_STEPS = {64: 2000}       # nanoGPT's 2000 steps: the main models at block 64 only
+LONG_STEPS = {64: 2000, 1024: 2000}  # nanoGPT's 2000 steps: the main models only
 LONG_LR = 3e-3                # ... at a rate that suits models this small, with a
                               # seed-0 check of every main model at LR beside it
 EVAL_TOKENS = 131_072

@@ -35,8 +35,8 @@ def test_cells_cover_every_variant_block_and_seed_and_the_transformer_is_the_tim
     # every seed, both budgets (the transformer's time cell is its steps cell) ...
     assert len(at_long_lr) == len(lm_sweep.LONG_STEPS) * 2 * (2 * len(lm_sweep.MAIN) - 1)
     # ... and the first seed of every main model at the short runs' rate, steps only
-    assert sorted((c["variant"], c["seed"], c["budget"]) for c in check) == sorted(
-        (v, 0, "steps") for v in lm_sweep.MAIN) * len(lm_sweep.LONG_STEPS)
+    assert sorted((c["block"], c["variant"], c["seed"], c["budget"]) for c in check) == \
+        sorted((b, v, 0, "steps") for v in lm_sweep.MAIN for b in lm_sweep.LONG_STEPS)
     assert all("lr" not in c for c in short)  # the short cells keep their keys
     assert len({json.dumps(c, sort_keys=True) for c in cells}) == len(cells)  # no twins
 
