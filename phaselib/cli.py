@@ -280,7 +280,7 @@ def _train(p, a, args: list[str], command: str, device) -> dict:
     print(f"val_loss {val:.4f}  (nats per character, all {len(va) - 1:,} held-out targets)")
     print(f"params {stats['params']}")
     print(f"wall_time_s {wall:.1f}  (training {stats['train_s']:.1f} s, "
-          f"{stats['tokens_per_s']:,.0f} tokens/s)")
+          f"{stats['tokens_per_s']:,.0f} tokens/s; {stats['train_cpu_s']:.1f} CPU-s)")
     if a.sample:
         print(sample(model, tok, a.prompt, a.sample, seed=a.seed))
     if out_path:
@@ -291,7 +291,8 @@ def _train(p, a, args: list[str], command: str, device) -> dict:
         doc = _results(a, command, device, a.text, model, tok, tr, va, val, t2 - t1,
                        mode="train", checkpoint=out_path,
                        tokens_per_s=stats["tokens_per_s"],
-                       train_s=stats["train_s"], wall_time_s=wall,
+                       train_s=stats["train_s"], train_cpu_s=stats["train_cpu_s"],
+                       wall_time_s=wall,
                        final_train_loss=hist.loss[-1],
                        resumed_from_step=out["resumed_from_step"],
                        run={"steps": a.steps, "block": a.block, "batch": a.batch,

@@ -62,7 +62,8 @@ def train_lm(model: nn.Module, train_ids: torch.Tensor, cfg: TrainConfig, *, blo
     `train`. With `val_ids` and cfg.eval_every, the curve's evaluations use the first
     `eval_tokens` held-out tokens (a fixed subset, for speed). stats: train_s and
     tokens_per_s (over the steps run in this call, leaving out the time spent in those
-    evaluations), params.
+    evaluations), train_cpu_s (the process's CPU time over the same span, all threads:
+    on a shared machine the better measure of cost), params.
     """
     if len(train_ids) < block + 1:
         raise ValueError(f"train_ids must hold at least block + 1 = {block + 1} tokens, "
@@ -73,24 +74,27 @@ def train_lm(model: nn.Module, train_ids: torch.Tensor, cfg: TrainConfig, *, blo
     def get_batch(step):
         return random_windows(train_ids, block, batch, generator=g, device=device)
 
-    eval_fn, eval_s = None, [0.0]
+    eval_fn, eval_s, eval_cpu_s = None, [0.0], [0.0]
     if val_ids is not None:
         sub = val_ids[:eval_tokens]
 
         def eval_fn(m):  # timed, so that the training speed leaves the evaluations out
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             loss = evaluate_loss(m, sub, block, eval_batch)
             eval_s[0] += time.perf_counter() - t
+            eval_cpu_s[0] += time.process_time() - c
             return loss
     first = 0 if start is None else start.step
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     hist = train(model, get_batch, cfg, eval_fn, start=start, on_step=on_step)
     if device.type == "cuda":
         torch.cuda.synchronize()
     train_s = time.perf_counter() - t0 - eval_s[0]
+    cpu_s = time.process_time() - c0 - eval_cpu_s[0]
     tokens = (cfg.steps - first) * batch * block
     speed = tokens / train_s if train_s > 0 else 0.0
-    return hist, {"train_s": train_s, "tokens_per_s": speed, "params": model.num_params()}
+    return hist, {"train_s": train_s, "train_cpu_s": cpu_s, "tokens_per_s": speed,
+                  "params": model.num_params()}
 
 
 def history_doc(hist: History | None) -> dict | None:

@@ -92,6 +92,7 @@ def test_cli_results_json_is_well_formed_and_holds_the_printed_loss(tmp_path, ca
     assert len(doc["position_losses"]) == 8 and all(math.isfinite(v) for v in doc["position_losses"])
     assert doc["history"]["step"] == [0, 1, 2] and len(doc["history"]["loss"]) == 3
     assert doc["tokens_per_s"] > 0 and doc["wall_time_s"] >= doc["train_s"] > 0
+    assert doc["train_cpu_s"] > 0
     assert doc["command"].startswith("python -m phaselib.train --model phase")
     assert {"python", "torch", "platform", "threads", "device"} <= set(doc["machine"])
     assert len(doc["git_commit"]) == 40 and isinstance(doc["git_dirty"], bool)

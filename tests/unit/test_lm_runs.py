@@ -71,6 +71,11 @@ def test_train_lm_counts_speed_over_the_steps_it_ran():
     hist, stats = train_lm(model, ids, TrainConfig(steps=3, progress=False), block=4, batch=2)
     assert hist.step == [0, 1, 2] and stats["params"] == 5 * 4 + 12 * 16 + 8 + 4
     assert stats["tokens_per_s"] == pytest.approx(3 * 2 * 4 / stats["train_s"])
+    assert 0 < stats["train_cpu_s"]
+    # With evaluations along the way, their CPU time is left out as their wall time is.
+    _, with_eval = train_lm(model, ids, TrainConfig(steps=2, eval_every=1, progress=False),
+                            block=4, batch=2, val_ids=ids, eval_tokens=40)
+    assert 0 < with_eval["train_cpu_s"] and 0 < with_eval["train_s"]
     with pytest.raises(ValueError, match="block \\+ 1 = 5"):
         train_lm(model, ids[:4], TrainConfig(steps=1, progress=False), block=4, batch=1)
 
