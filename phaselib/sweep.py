@@ -45,7 +45,7 @@ SWEEPS: dict[str, str] = {
     "f6": "phaselib.drift:sweep",
     "f7": "phaselib.preconditioning:sweep",
     "f8": "phaselib.branching:sweep",
-    "f9": "phaselib.erosion:sweep",
+    "f9": "phaselib.erosion_runs:sweep",
     "slots": "phaselib.mode_memory:sweep",
     "lm": "phaselib.lm_sweep:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",

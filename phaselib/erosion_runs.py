@@ -1,0 +1,161 @@
+"""The F9 experiments: local skills through training, and memorisation by size.
+
+Book: Part II, "F9 Local patterns erode". `run_curves` trains one character model and
+scores it at checkpoints with every measurement of `phaselib.erosion`
+(`checkpoint_metrics`); `run_memorise` trains on text with a held-out passage inserted
+and measures how much of it the model reproduces. Each runs one seed; `sweep` is the
+precomputed sweep `f9` (`python -m phaselib.sweep f9`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from .data import CharTokenizer, load_shakespeare, random_windows, split_text
+from .erosion import (PLAYS, SPEECHES, association_score, continuation_length,
+                      corpus_vocab, greedy_repetition, letter_mask, local_accuracy,
+                      real_word_share, repetition_rate, with_copies)
+from .train import TrainConfig, evaluate_loss, train
+from .transformer import TinyTransformer, TransformerConfig
+
+__all__ = ["make_model", "checkpoint_metrics", "run_curves", "run_memorise", "run_cell",
+           "MEM_SIZES", "MEM_COPIES", "sweep"]
+
+
+def make_model(vocab_size: int, n_layer: int, n_embd: int,
+               block: int = 64) -> TinyTransformer:
+    """A TinyTransformer with one head per 32 channels."""
+    cfg = TransformerConfig(vocab_size, block, n_layer, max(1, n_embd // 32), n_embd)
+    return TinyTransformer(cfg)
+
+
+def _data(plays=PLAYS):
+    text = load_shakespeare(list(plays))
+    tok = CharTokenizer(text)
+    tr, he = split_text(text)
+    return text, tok, tr, he
+
+
+def _batches(data: torch.Tensor, block: int, batch: int, seed: int, dev):
+    g = torch.Generator().manual_seed(seed)
+    return lambda step: random_windows(data, block, batch, generator=g, device=dev)
+
+
+def _chunks(text: str, n: int = 8, size: int = 232) -> list[str]:
+    return [text[i * size:(i + 1) * size] for i in range(n)]
+
+
+def checkpoint_metrics(model, tok, held_ids, vocab, letters, *, prompts, n_samples=8,
+                       sample_chars=240, seed=0, block=64) -> dict:
+    """Every metric of the chapter at one checkpoint (see the module docstring)."""
+    dev = next(model.parameters()).device
+    model.eval()
+    n = (len(held_ids) - 1) // block * block
+    x = held_ids[:n].view(-1, block).to(dev)
+    y = held_ids[1:n + 1].view(-1, block).to(dev)
+    with torch.no_grad():
+        logits, _ = model(x)
+    out = local_accuracy(logits, x, y, letters.to(dev))
+    out["loss"] = evaluate_loss(model, held_ids, block)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    start = tok.encode("\n").expand(n_samples, 1).to(dev)
+    ids = model.generate(start, sample_chars, generator=g)
+    texts = [tok.decode(r[1:].tolist()) for r in ids]
+    out["real_word_share"] = real_word_share(" ".join(texts), vocab)
+    out["repetition"] = greedy_repetition(model, tok, prompts)
+    out["association"] = association_score(model, tok)
+    out["association_control"] = association_score(
+        model, tok, names=("Hamlet",), target="Horatio:", speeches=tuple(
+            (a,) for a, _ in SPEECHES), controls=(("Romeo",), ("Macbeth",), ("Iago",)))
+    out["sample"] = texts[0][:160]
+    return out
+
+
+def run_curves(seed: int = 0, steps: int = 1500, eval_every: int = 100,
+               n_layer: int = 2,
+               n_embd: int = 64, block: int = 64, batch: int = 32, lr: float = 1e-2,
+               held_chars: int = 16384, device: str = "cpu",
+               progress: bool = False) -> dict:
+    """Train one character model on PLAYS and score it at step 0 and every `eval_every`
+    steps. Returns {"step": [...], metric: [...] for each metric, "n_params", "ref": the
+    sample metrics measured on held-out text itself}."""
+    torch.manual_seed(seed)
+    _, tok, tr, he = _data()
+    held = tok.encode(he[:held_chars])
+    vocab, letters = corpus_vocab(tr), letter_mask(tok)
+    model = make_model(tok.vocab_size, n_layer, n_embd, block).to(device)
+    rows = []
+
+    def eval_fn(m):
+        rows.append(checkpoint_metrics(m, tok, held, vocab, letters, seed=seed,
+                                       block=block,
+                                       prompts=[c[:32] for c in _chunks(he)]))
+        return rows[-1]["loss"]
+
+    eval_fn(model)
+    cfg = TrainConfig(steps=steps, lr=lr, eval_every=eval_every, progress=progress)
+    train(model, _batches(tok.encode(tr), block, batch, seed, device), cfg, eval_fn)
+    res = {k: [r[k] for r in rows] for k in rows[0]}
+    res["step"] = [0] + list(range(eval_every, steps + 1, eval_every))
+    if res["step"][-1] != steps:
+        res["step"].append(steps)
+    chunks = [c[32:] for c in _chunks(he)]
+    res["ref"] = {"real_word_share": real_word_share(" ".join(chunks), vocab),
+                  "repetition": sum(map(repetition_rate, chunks)) / len(chunks)}
+    res["n_params"] = model.num_params()
+    return res
+
+
+def run_memorise(seed: int = 0, n_layer: int = 1, n_embd: int = 32, steps: int = 600,
+                 copies: int = 64, passage_chars: int = 200, prompt_len: int = 32,
+                 block: int = 64, batch: int = 32, lr: float = 1e-2,
+                 device: str = "cpu",
+                 progress: bool = False) -> dict:
+    """Train on PLAYS' training text with a held-out passage inserted `copies` times;
+    return the exact greedy continuation length of that passage and of a control
+    passage (held out, never inserted), and the loss on each (nats per character)."""
+    torch.manual_seed(seed)
+    _, tok, tr, he = _data()
+    starts = [m.start() + 1 for m in re.finditer("\n", he)]
+    a = next(s for s in starts if s >= len(he) // 3)
+    b = next(s for s in starts if s >= 2 * len(he) // 3)
+    passage, control = he[a:a + passage_chars], he[b:b + passage_chars]
+    data = tok.encode(with_copies(tr, passage, copies, seed))
+    model = make_model(tok.vocab_size, n_layer, n_embd, block).to(device)
+    cfg = TrainConfig(steps=steps, lr=lr, progress=progress)
+    train(model, _batches(data, block, batch, seed, device), cfg)
+    out = {"n_params": model.num_params(), "passage": passage, "control": control}
+    for key, p in (("passage", passage), ("control", control)):
+        out[f"{key}_len"] = continuation_length(model, tok, p, prompt_len)
+        out[f"{key}_loss"] = evaluate_loss(model, tok.encode(p), block)
+    out["max_len"] = passage_chars - prompt_len
+    return out
+
+
+def run_cell(kind: str, **kw) -> dict:
+    if kind == "curves":
+        return run_curves(**kw)
+    if kind == "memorise":
+        return run_memorise(**kw)
+    raise ValueError(f"kind must be 'curves' or 'memorise', got {kind!r}")
+
+
+# (n_layer, n_embd): about 4k, 14k and 100k parameters
+MEM_SIZES = ((1, 16), (1, 32), (2, 64))
+MEM_COPIES = (256, 1024)
+
+
+def sweep(seeds=(0, 1, 2)):
+    """Sweep `f9`: every metric through 1500 steps of a 2-layer, 64-wide model; and the
+    exact continuation of a passage inserted 256 or 1024 times, at three model sizes."""
+    from .sweep import SweepSpec
+
+    cells = [{"seed": s, "kind": "curves"} for s in seeds]
+    cells += [{"seed": s, "kind": "memorise", "n_layer": L, "n_embd": E, "copies": c}
+              for s in seeds for L, E in MEM_SIZES for c in MEM_COPIES]
+    return SweepSpec(name="f9", out="book/part2/results/f9.json", cells=cells,
+                     run=run_cell,
+                     description="F9: local skills, held-out loss and the "
+                     "Romeo-Nurse association through training; memorisation by size")

@@ -1,0 +1,36 @@
+"""The F9 experiments end to end at a tiny size: what each returns, and its checks."""
+
+import pytest
+
+from phaselib.erosion_runs import run_cell, run_curves, run_memorise, sweep
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_run_curves_scores_step_zero_every_evaluation_and_the_last_step():
+    res = run_curves(seed=0, steps=3, eval_every=2, n_layer=1, n_embd=16, batch=4,
+                     held_chars=1024)
+    assert res["step"] == [0, 2, 3]
+    for key in ("loss", "real_word_share", "repetition", "association", "sample"):
+        assert len(res[key]) == 3, key
+    assert 0 <= res["ref"]["real_word_share"] <= 1 and res["n_params"] > 0
+
+
+def test_run_memorise_measures_the_passage_and_the_control():
+    res = run_memorise(seed=0, n_layer=1, n_embd=16, steps=2, copies=4, batch=4)
+    assert res["max_len"] == 200 - 32 and len(res["passage"]) == 200
+    assert res["passage"] != res["control"]
+    for key in ("passage", "control"):
+        assert 0 <= res[f"{key}_len"] <= res["max_len"] and res[f"{key}_loss"] > 0
+
+
+def test_run_cell_names_the_kinds_it_knows():
+    with pytest.raises(ValueError, match="'curves' or 'memorise'"):
+        run_cell("nothing", seed=0)
+
+
+def test_the_f9_sweep_has_one_curve_and_every_memorisation_cell_per_seed():
+    spec = sweep(seeds=(0, 1))
+    kinds = [c["kind"] for c in spec.cells]
+    assert kinds.count("curves") == 2 and kinds.count("memorise") == 2 * 3 * 2
+    assert spec.out == "book/part2/results/f9.json"
