@@ -15,7 +15,7 @@ from ._checks import check_float_tensor, check_positive_int
 from .taps import Tap
 
 __all__ = ["causal_mask", "attention", "fused_attention", "split_heads", "merge_heads",
-           "CausalSelfAttention"]
+           "rotary", "CausalSelfAttention"]
 
 
 def causal_mask(T: int, window: int | None = None, *, device=None) -> torch.Tensor:
@@ -113,22 +113,43 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(B, T, H * dh)
 
 
+def rotary(x: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding (RoPE, Su et al.) of x [B, H, T, dh], dh even: the pair
+    (x[2i], x[2i+1]) at position t is turned by the angle t * base^(-2i/dh). Applied to
+    queries and keys, it makes each score depend on the two positions only through
+    their difference."""
+    check_float_tensor("x", x, ndim=4, shape_doc="of shape [B, H, T, dh]")
+    T, dh = x.shape[-2], x.shape[-1]
+    if dh % 2:
+        raise ValueError(f"x must have an even head width dh, got {dh}")
+    inv = base ** (-torch.arange(0, dh, 2, device=x.device, dtype=torch.float32) / dh)
+    ang = torch.arange(T, device=x.device, dtype=torch.float32)[:, None] * inv  # [T, dh/2]
+    cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.stack((even * cos - odd * sin, even * sin + odd * cos), -1).flatten(-2)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention (nanoGPT's, with a tap on the pattern).
 
     Uses the fused kernel unless the pattern is being captured, in which case it writes
     the weights out so `tap_pattern` [B, H, T, T] can record them.
 
+    `rope=True` turns queries and keys by their positions (`rotary`) before the scores.
     `attn_scale="log_n"` multiplies the query at position t by s_h * log(t + 1), t + 1
     being the number of keys it sees, with s_h learnable per head (scalable softmax,
     Part II "F5 Dynamic context collapse"); "standard" leaves the usual 1/sqrt(dh) alone.
     """
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = False,
-                 attn_scale: str = "standard"):
+                 attn_scale: str = "standard", rope: bool = False):
         super().__init__()
         if n_embd % n_head:
             raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
+        if rope and (n_embd // n_head) % 2:
+            raise ValueError(f"rope needs an even head width, got n_embd // n_head = "
+                             f"{n_embd // n_head}")
+        self.rope = rope
         if attn_scale not in ("standard", "log_n"):
             raise ValueError(f"attn_scale must be 'standard' or 'log_n', got {attn_scale!r}")
         self.n_head = n_head
@@ -144,6 +165,8 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = (split_heads(t, self.n_head) for t in self.qkv(x).chunk(3, dim=-1))
+        if self.rope:
+            q, k = rotary(q), rotary(k)
         if self.attn_scale == "log_n":
             n = torch.arange(1, q.shape[-2] + 1, device=q.device, dtype=q.dtype)
             q = q * (self.log_n_s.view(1, -1, 1, 1) * n.log().view(1, 1, -1, 1)).to(q.dtype)

@@ -36,8 +36,8 @@ from .lm_runs import load_corpus
 from .models import build_model
 from .train import TrainConfig, _window_losses, train
 
-__all__ = ["VARIANTS", "MAIN", "ABLATIONS", "STEPS", "LR", "LONG_STEPS", "LONG_LR",
-           "BLOCKS", "TOKENS_PER_STEP", "EVAL_TOKENS", "SHAPE", "SPEED_PATH",
+__all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS", "STEPS",
+           "LR", "LONG_STEPS", "LONG_LR", "BLOCKS", "TOKENS_PER_STEP", "EVAL_TOKENS", "SHAPE", "SPEED_PATH",
            "variant_model", "time_budget_steps", "run_cell", "sweep", "merge_results"]
 
 SHAPE = dict(n_layer=4, n_embd=128, n_head=4)          # the CLI's defaults
@@ -65,9 +65,14 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "no-slots": ("phase", _W | {"n_slots": 0}),
     "sparsemax": ("phase", _W | {"selector": "sparsemax"}),
     "hard-st": ("phase", _W | {"selector": "hard_st"}),
+    "transformer-rope": ("transformer", {"pos": "rope"}),
 }
 MAIN = ("transformer", "phase", "phase-window")
 ABLATIONS = ("window-only", "mean-diff", "no-slots", "sparsemax", "hard-st")
+# A second baseline: the transformer with rotary positions instead of a position table.
+# Equal steps only (its step costs what the transformer's does; it has no time cells).
+BASELINES = ("transformer-rope",)
+BASELINE_LONG_BLOCKS = (1024,)     # where it also runs the long cells
 
 
 def variant_model(variant: str, vocab_size: int, block: int):
@@ -141,8 +146,8 @@ def run_cell(variant: str, block: int, seed: int, budget: str, base_steps: int,
 
 def sweep(seeds=(0, 1, 2)):
     """The "lm" sweep: main variants at blocks 64, 256, 1024 (steps and time budgets),
-    then the ablations, then the main variants at `LONG_STEPS`; cells in the order they
-    should be run."""
+    then the ablations, then the main variants at `LONG_STEPS`, then the second
+    baseline (steps only); cells in the order they should be run."""
     from .sweep import SweepSpec
 
     cells = []
@@ -166,6 +171,12 @@ def sweep(seeds=(0, 1, 2)):
                                   "lr": LONG_LR} | long_)
         cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": LR}
                   | long_ for v in MAIN]
+    for v in BASELINES:
+        cells += [{"variant": v, "block": block, "seed": int(seed), "budget": "steps",
+                   "base_steps": STEPS[block]} for block in BLOCKS for seed in seeds]
+        cells += [{"variant": v, "block": block, "seed": int(seed), "budget": "steps",
+                   "lr": LONG_LR, "base_steps": LONG_STEPS[block]}
+                  for block in BASELINE_LONG_BLOCKS for seed in seeds]
     return SweepSpec("lm", OUT, cells, run_cell,
                      "PhaseLM variants vs the transformer at blocks 64/256/1024, equal "
                      "steps and equal (CPU-time-converted) time")

@@ -74,6 +74,8 @@ class MultiScaleTransformer(TinyTransformer):
     """
 
     def __init__(self, cfg: TransformerConfig, levels: int | None = None, d_proj: int | None = 8):
+        if cfg.pos != "learned":
+            raise ValueError(f"MultiScaleTransformer needs cfg.pos='learned', got {cfg.pos!r}")
         super().__init__(cfg)
         if levels is None:
             levels = default_levels(cfg.block_size)

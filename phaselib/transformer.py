@@ -28,6 +28,7 @@ class TransformerConfig:
     bias: bool = False
     mlp: bool = True          # False gives an attention-only model (easier to read)
     attn_scale: str = "standard"  # "log_n": scalable softmax, query * s_h log(t+1) (Part II, F5)
+    pos: str = "learned"      # "learned": a position table; "rope": rotary queries and keys
 
 
 class MLP(nn.Module):
@@ -48,7 +49,7 @@ class Block(nn.Module):
         super().__init__()
         self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
         self.attn = CausalSelfAttention(cfg.n_embd, cfg.n_head, cfg.dropout, cfg.bias,
-                                        attn_scale=cfg.attn_scale)
+                                        attn_scale=cfg.attn_scale, rope=cfg.pos == "rope")
         self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias) if cfg.mlp else None
         self.mlp = MLP(cfg) if cfg.mlp else None
         self.tap_resid_post = Tap()  # [B, T, C] the residual stream after this block
@@ -121,9 +122,12 @@ class TinyTransformer(CausalLM):
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
+        if cfg.pos not in ("learned", "rope"):
+            raise ValueError(f"pos must be 'learned' or 'rope', got {cfg.pos!r}")
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
-        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        # A position table, or none when the attention turns queries and keys (rope).
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd) if cfg.pos == "learned" else None
         self.drop = nn.Dropout(cfg.dropout)
         self.tap_embed = Tap()  # [B, T, C] the residual stream before the first block
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
@@ -134,10 +138,14 @@ class TinyTransformer(CausalLM):
 
     def num_params(self) -> int:
         """Parameters, counting the tied embedding once and leaving out the position table."""
-        return sum(p.numel() for p in self.parameters()) - self.wpe.weight.numel()
+        table = self.wpe.weight.numel() if self.wpe is not None else 0
+        return sum(p.numel() for p in self.parameters()) - table
 
     def embed(self, idx: torch.Tensor) -> torch.Tensor:
-        """The first residual stream [B, T, C]: token plus position embeddings."""
+        """The first residual stream [B, T, C]: token plus position embeddings (token
+        embeddings alone with pos="rope")."""
+        if self.wpe is None:
+            return self.wte(idx)
         pos = torch.arange(idx.shape[1], device=idx.device)
         return self.wte(idx) + self.wpe(pos)
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from phaselib.attention import attention, causal_mask, fused_attention
+from phaselib.attention import attention, causal_mask, fused_attention, rotary
 from phaselib.taps import capture
 from phaselib.transformer import TinyTransformer, TransformerConfig
 
@@ -140,3 +140,51 @@ def test_transformer_rejects_too_long_or_float_input():
         model(torch.zeros(1, 17, dtype=torch.long))
     with pytest.raises(ValueError, match="long tensor"):
         model(torch.zeros(1, 4))
+
+
+def test_rotary_scores_depend_on_the_distance_only():
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(1, 1, 1, 8, generator=g), torch.randn(1, 1, 1, 8, generator=g)
+    T = 40
+
+    def score(t, s):                     # q placed at position t, k at position s
+        qs = torch.zeros(1, 1, T, 8)
+        ks = torch.zeros(1, 1, T, 8)
+        qs[..., t, :], ks[..., s, :] = q[..., 0, :], k[..., 0, :]
+        return float((rotary(qs)[..., t, :] * rotary(ks)[..., s, :]).sum())
+
+    assert score(9, 4) == pytest.approx(score(35, 30), abs=1e-5)
+    assert score(9, 4) != pytest.approx(score(9, 5), abs=1e-3)
+    # Position 0 is not turned, and the turn keeps every pair's length.
+    x = torch.randn(2, 3, T, 8, generator=g)
+    assert torch.equal(rotary(x)[..., 0, :], x[..., 0, :])
+    pairs = lambda y: y.view(2, 3, T, 4, 2).norm(dim=-1)
+    torch.testing.assert_close(pairs(rotary(x)), pairs(x))
+
+
+def test_rotary_names_what_it_needs():
+    with pytest.raises(ValueError, match="even head width"):
+        rotary(torch.zeros(1, 1, 4, 5))
+    with pytest.raises((TypeError, ValueError), match="x"):
+        rotary(torch.zeros(4, 8))
+
+
+def test_a_rope_transformer_has_no_position_table_and_stays_causal():
+    cfg = TransformerConfig(vocab_size=11, block_size=16, n_layer=2, n_head=2, n_embd=16,
+                            pos="rope")
+    torch.manual_seed(0)
+    m = TinyTransformer(cfg).eval()
+    learned = TinyTransformer(TransformerConfig(11, 16, 2, 2, 16))
+    assert m.wpe is None and m.num_params() == learned.num_params()
+    idx = torch.randint(11, (2, 16))
+    idx2 = idx.clone()
+    idx2[:, 7] = (idx2[:, 7] + 1) % 11
+    with torch.no_grad():
+        a, b = m(idx)[0], m(idx2)[0]
+        # the captured (written-out) path and the fused one agree
+        with capture(m, ["blocks.0.attn.tap_pattern"]):
+            c = m(idx)[0]
+    assert torch.equal(a[:, :7], b[:, :7]) and not torch.equal(a[:, 7:], b[:, 7:])
+    torch.testing.assert_close(a, c, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="pos must be 'learned' or 'rope'"):
+        TinyTransformer(TransformerConfig(11, 16, pos="alibi"))

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_cells_cover_every_variant_block_and_seed_and_the_transformer_is_the_time_reference():
     spec = get_spec("lm", seeds=(0, 1))
     cells = spec.cells
-    for v in lm_sweep.VARIANTS:
+    for v in lm_sweep.MAIN + lm_sweep.ABLATIONS:
         for block in lm_sweep.BLOCKS:
             for seed in (0, 1):
                 steps = [c for c in cells if c["variant"] == v and c["block"] == block
@@ -25,7 +25,15 @@ def test_cells_cover_every_variant_block_and_seed_and_the_transformer_is_the_tim
     short = [c for c in cells if c["base_steps"] == lm_sweep.STEPS[c["block"]]]
     assert short[0]["block"] == 64 and short[-1]["block"] == 1024
     assert {c["variant"] for c in cells[:5]} <= set(lm_sweep.MAIN)
-    # The long runs come last: main models only, at their blocks, both budgets.
+    # The second baseline: equal steps only, every block and seed, long runs at its
+    # blocks; its cells come last.
+    base = [c for c in cells if c["variant"] in lm_sweep.BASELINES]
+    assert cells[-len(base):] == base and {c["budget"] for c in base} == {"steps"}
+    assert len(base) == len(lm_sweep.BASELINES) * 2 * (
+        len(lm_sweep.BLOCKS) + len(lm_sweep.BASELINE_LONG_BLOCKS))
+    assert lm_sweep.variant_model("transformer-rope", 11, 64).wpe is None
+    cells = cells[:-len(base)]
+    # The long runs of the main models come next: at their blocks, both budgets.
     long_ = [c for c in cells if c["base_steps"] != lm_sweep.STEPS[c["block"]]]
     assert cells[-len(long_):] == long_
     assert {(c["block"], c["base_steps"]) for c in long_} == set(lm_sweep.LONG_STEPS.items())
