@@ -72,7 +72,7 @@ ABLATIONS = ("window-only", "mean-diff", "no-slots", "sparsemax", "hard-st")
 # A second baseline: the transformer with rotary positions instead of a position table.
 # Equal steps only (its step costs what the transformer's does; it has no time cells).
 BASELINES = ("transformer-rope",)
-BASELINE_LONG_BLOCKS = (1024,)     # where it also runs the long cells
+BASELINE_LONG_BLOCKS = (64, 1024)  # where it also runs the long cells
 
 
 def variant_model(variant: str, vocab_size: int, block: int):
