@@ -24,21 +24,19 @@ loss, CPU seconds of training, and (time cells) the per-step times used.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-
-from .provenance import atomic_write_json, provenance
 
 import torch
 
-from .data import random_windows
-from .lm_runs import load_corpus
+from .lm_runs import load_corpus, train_lm
 from .models import build_model
-from .train import TrainConfig, _window_losses, train
+from .provenance import atomic_write_json, provenance
+from .train import TrainConfig, _window_losses
 
 __all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS", "STEPS",
-           "LR", "LONG_STEPS", "LONG_LR", "BLOCKS", "TOKENS_PER_STEP", "EVAL_TOKENS", "SHAPE", "SPEED_PATH",
-           "variant_model", "time_budget_steps", "run_cell", "sweep", "merge_results"]
+           "LR", "LONG_STEPS", "LONG_LR", "BLOCKS", "TOKENS_PER_STEP", "EVAL_TOKENS",
+           "SHAPE", "SPEED_PATH", "variant_model", "time_budget_steps", "run_cell",
+           "sweep", "merge_results"]
 
 SHAPE = dict(n_layer=4, n_embd=128, n_head=4)          # the CLI's defaults
 TOKENS_PER_STEP = 1024                                   # 16 x 64, 4 x 256, 1 x 1024
@@ -130,16 +128,14 @@ def run_cell(variant: str, block: int, seed: int, budget: str, base_steps: int,
     torch.manual_seed(seed)
     model = variant_model(variant, tok.vocab_size, block)
     batch = max(1, TOKENS_PER_STEP // block)
-    g = torch.Generator().manual_seed(seed)
     cfg = TrainConfig(steps=steps, lr=lr, warmup=min(100, steps // 5), progress=False)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    hist = train(model, lambda s: random_windows(tr, block, batch, generator=g), cfg)
-    cpu_s, wall_s = time.process_time() - cpu0, time.perf_counter() - wall0
+    hist, stats = train_lm(model, tr, cfg, block=block, batch=batch, seed=seed)
     val, pos = _held_out(model, va[:EVAL_TOKENS], block)
     return {"val_loss": val, "position_losses": pos, "params": model.num_params(),
             "steps": steps, "batch": batch, "tokens_per_step": batch * block,
             "final_train_loss": round(sum(hist.loss[-20:]) / len(hist.loss[-20:]), 5),
-            "train_cpu_s": round(cpu_s, 2), "train_wall_s": round(wall_s, 2),
+            "train_cpu_s": round(stats["train_cpu_s"], 2),
+            "train_wall_s": round(stats["train_s"], 2),
             "threads": threads, "eval_tokens": min(EVAL_TOKENS, len(va)) - 1,
             "lr": cfg.lr, "warmup": cfg.warmup, **extra}
 
