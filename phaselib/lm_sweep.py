@@ -34,7 +34,7 @@ from .provenance import atomic_write_json, provenance
 from .train import TrainConfig, _window_losses
 
 __all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS", "STEPS",
-           "LR", "LONG_STEPS", "LONG_LR", "BLOCKS", "TOKENS_PER_STEP", "EVAL_TOKENS",
+           "BASELINE_SPEED_PATH", "LR", "LONG_STEPS", "LONG_LR", "BLOCKS", "TOKENS_PER_STEP", "EVAL_TOKENS",
            "SHAPE", "SPEED_PATH", "variant_model", "time_budget_steps", "run_cell",
            "sweep", "merge_results"]
 
@@ -68,9 +68,14 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 MAIN = ("transformer", "phase", "phase-window")
 ABLATIONS = ("window-only", "mean-diff", "no-slots", "sparsemax", "hard-st")
 # A second baseline: the transformer with rotary positions instead of a position table.
-# Equal steps only (its step costs what the transformer's does; it has no time cells).
+# Equal steps at every block; at BASELINE_LONG_BLOCKS also the long cells, with time
+# cells there too: its step costs a little more than the table transformer's (turning
+# queries and keys), measured with the table transformer in the same run of
+# `python -m phaselib.bench lm-speed --variants transformer transformer-rope --out
+# BASELINE_SPEED_PATH`, so that its time budget compares two times taken together.
 BASELINES = ("transformer-rope",)
 BASELINE_LONG_BLOCKS = (64, 1024)  # where it also runs the long cells
+BASELINE_SPEED_PATH = "book/part4/results/lm_speed_rope.json"
 
 
 def variant_model(variant: str, vocab_size: int, block: int):
@@ -143,7 +148,8 @@ def run_cell(variant: str, block: int, seed: int, budget: str, base_steps: int,
 def sweep(seeds=(0, 1, 2)):
     """The "lm" sweep: main variants at blocks 64, 256, 1024 (steps and time budgets),
     then the ablations, then the main variants at `LONG_STEPS`, then the second
-    baseline (steps only); cells in the order they should be run."""
+    baseline (steps, then its long time cells); cells in the order they should be
+    run."""
     from .sweep import SweepSpec
 
     cells = []
@@ -172,6 +178,10 @@ def sweep(seeds=(0, 1, 2)):
                    "base_steps": STEPS[block]} for block in BLOCKS for seed in seeds]
         cells += [{"variant": v, "block": block, "seed": int(seed), "budget": "steps",
                    "lr": LONG_LR, "base_steps": LONG_STEPS[block]}
+                  for block in BASELINE_LONG_BLOCKS for seed in seeds]
+        cells += [{"variant": v, "block": block, "seed": int(seed), "budget": "time",
+                   "lr": LONG_LR, "base_steps": LONG_STEPS[block],
+                   "speed_path": BASELINE_SPEED_PATH}
                   for block in BASELINE_LONG_BLOCKS for seed in seeds]
     return SweepSpec("lm", OUT, cells, run_cell,
                      "PhaseLM variants vs the transformer at blocks 64/256/1024, equal "

@@ -1,6 +1,7 @@
 """The "lm" sweep: its cells, the time-budget conversion, one tiny cell end to end."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,12 +26,18 @@ def test_cells_cover_every_variant_block_and_seed_and_the_transformer_is_the_tim
     short = [c for c in cells if c["base_steps"] == lm_sweep.STEPS[c["block"]]]
     assert short[0]["block"] == 64 and short[-1]["block"] == 1024
     assert {c["variant"] for c in cells[:5]} <= set(lm_sweep.MAIN)
-    # The second baseline: equal steps only, every block and seed, long runs at its
-    # blocks; its cells come last.
+    # The second baseline: equal steps at every block and seed, long runs at its
+    # blocks, where its time cells read their own speed file; its cells come last.
     base = [c for c in cells if c["variant"] in lm_sweep.BASELINES]
-    assert cells[-len(base):] == base and {c["budget"] for c in base} == {"steps"}
-    assert len(base) == len(lm_sweep.BASELINES) * 2 * (
+    assert cells[-len(base):] == base
+    steps = [c for c in base if c["budget"] == "steps"]
+    time_ = [c for c in base if c["budget"] == "time"]
+    assert len(steps) == len(lm_sweep.BASELINES) * 2 * (
         len(lm_sweep.BLOCKS) + len(lm_sweep.BASELINE_LONG_BLOCKS))
+    assert len(time_) == len(lm_sweep.BASELINES) * 2 * len(lm_sweep.BASELINE_LONG_BLOCKS)
+    assert all(c["speed_path"] == lm_sweep.BASELINE_SPEED_PATH
+               and c["base_steps"] == lm_sweep.LONG_STEPS[c["block"]] for c in time_)
+    assert all("speed_path" not in c for c in steps)
     assert lm_sweep.variant_model("transformer-rope", 11, 64).wpe is None
     cells = cells[:-len(base)]
     # The long runs of the main models come next: at their blocks, both budgets.
@@ -106,3 +113,14 @@ def test_merge_keeps_every_cell_of_the_parallel_parts(tmp_path):
     assert doc["provenance"]["seeds"] == [0, 1] and "run 1" in doc["provenance"]["command"]
     with pytest.raises(ValueError, match="sweep 'lm'"):
         lm_sweep.merge_results([], tmp_path / "x.json")
+
+
+def test_the_rotary_time_cells_have_both_times_from_one_measurement():
+    root = Path(__file__).resolve().parents[2]
+    doc = json.loads((root / lm_sweep.BASELINE_SPEED_PATH).read_text(encoding="utf-8"))
+    have = {(r["variant"], r["block"]) for r in doc["rows"]}
+    for block in lm_sweep.BASELINE_LONG_BLOCKS:
+        assert {("transformer", block), ("transformer-rope", block)} <= have
+        steps, rec = lm_sweep.time_budget_steps(
+            "transformer-rope", block, 1000, root / lm_sweep.BASELINE_SPEED_PATH)
+        assert 500 < steps < 2000 and rec["speed_commit"] == doc["provenance"]["git_commit"]
