@@ -34,9 +34,9 @@ from .provenance import atomic_write_json, provenance
 from .train import TrainConfig, _window_losses
 
 __all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS", "STEPS",
-           "BASELINE_SPEED_PATH", "LR", "LONG_STEPS", "LONG_LR", "BLOCKS", "TOKENS_PER_STEP", "EVAL_TOKENS",
-           "SHAPE", "SPEED_PATH", "variant_model", "time_budget_steps", "run_cell",
-           "sweep", "merge_results"]
+           "BASELINE_SPEED_PATH", "LR", "LONG_STEPS", "LONG_LR", "BLOCKS",
+           "TOKENS_PER_STEP", "EVAL_TOKENS", "SHAPE", "SPEED_PATH", "variant_model",
+           "time_budget_steps", "run_cell", "sweep", "merge_results"]
 
 SHAPE = dict(n_layer=4, n_embd=128, n_head=4)          # the CLI's defaults
 TOKENS_PER_STEP = 1024                                   # 16 x 64, 4 x 256, 1 x 1024
