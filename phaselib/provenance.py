@@ -6,6 +6,11 @@ commit, the date and the machine (`provenance`). Files are written atomically
 temporary file beside the target, are flushed to disk, and the temporary file is renamed
 over the target, so a reader never sees a half-written file and a kill during the write
 leaves the previous good file in place.
+
+A result written into the book must be reproducible from a commit of main: writers call
+`require_clean(target, allow_dirty)` first, which refuses a dirty working tree unless
+told otherwise. The results files themselves (`book/*/results/`) do not make a tree
+dirty: they are what the run writes, not what it runs.
 """
 
 from __future__ import annotations
@@ -24,9 +29,17 @@ from typing import Iterator
 import torch
 
 __all__ = ["machine_info", "git_commit", "provenance", "atomic_write_text",
-           "atomic_write_json", "atomic_torch_save", "finite_json"]
+           "atomic_write_json", "atomic_torch_save", "finite_json", "require_clean",
+           "DirtyTreeError", "in_book", "RESULTS_PATHSPEC"]
 
 _ROOT = Path(__file__).resolve().parent.parent
+
+# What a run writes, excluded when git is asked whether the tree is dirty.
+RESULTS_PATHSPEC = ":(exclude,glob)book/*/results/**"
+
+
+class DirtyTreeError(RuntimeError):
+    """A result was about to be written into the book from uncommitted code."""
 
 
 def machine_info(device: str = "cpu") -> dict:
@@ -60,8 +73,33 @@ def git_commit(root: str | Path | None = None) -> dict:
     commit = git("rev-parse", "HEAD")
     if commit is None or len(commit) != 40:
         return {"commit": None, "dirty": None}
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                 RESULTS_PATHSPEC)
     return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def in_book(path: str | Path, root: str | Path | None = None) -> bool:
+    """Whether `path` lies under the repository's `book/` folder (where the chapters read
+    their results from)."""
+    root = Path(root) if root is not None else _ROOT
+    return Path(path).resolve().is_relative_to((root / "book").resolve())
+
+
+def require_clean(target: str | Path, allow_dirty: bool = False,
+                  root: str | Path | None = None) -> dict:
+    """The repository's {"commit", "dirty"} before a result is written to `target`.
+
+    Raises DirtyTreeError when `target` lies in the book and the working tree has
+    uncommitted changes to tracked files (outside the results folders), unless
+    `allow_dirty`; the caller then records `git_dirty: true` and `allow_dirty: true`
+    beside the result. A target outside the book is never refused."""
+    g = git_commit(root)
+    if in_book(target, root) and g["dirty"] and not allow_dirty:
+        raise DirtyTreeError(
+            f"the working tree has uncommitted changes, so {target} would hold a result "
+            f"that no commit of main reproduces: commit first (git status shows the "
+            f"changes), or pass --allow-dirty to write it marked as dirty")
+    return g
 
 
 def provenance(command: str, seeds, device: str = "cpu", **extra) -> dict:

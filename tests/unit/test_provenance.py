@@ -45,3 +45,40 @@ def test_atomic_torch_save_round_trips_with_weights_only(tmp_path):
     p = pv.atomic_torch_save(obj, tmp_path / "c.pt")
     back = torch.load(p, weights_only=True)
     assert torch.equal(back["w"], torch.arange(5.0)) and back["n"] == 3
+
+
+def _repo(tmp_path):
+    """A git repository with a tracked source file and a tracked results file."""
+    import subprocess
+
+    def git(*a):
+        subprocess.run(["git", "-C", str(tmp_path), *a], check=True, capture_output=True)
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "book" / "part2" / "results").mkdir(parents=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "book" / "part2" / "results" / "f1.json").write_text("{}\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "init")
+    return tmp_path
+
+
+def test_a_changed_results_file_does_not_make_the_tree_dirty(tmp_path):
+    root = _repo(tmp_path)
+    (root / "book" / "part2" / "results" / "f1.json").write_text('{"a": 1}\n')
+    assert pv.git_commit(root)["dirty"] is False
+    (root / "code.py").write_text("x = 2\n")
+    assert pv.git_commit(root)["dirty"] is True
+
+
+def test_require_clean_refuses_a_dirty_tree_for_a_target_in_the_book(tmp_path):
+    root = _repo(tmp_path)
+    target = root / "book" / "part2" / "results" / "f1.json"
+    assert pv.require_clean(target, root=root)["dirty"] is False
+    (root / "code.py").write_text("x = 2\n")
+    with pytest.raises(pv.DirtyTreeError, match="--allow-dirty"):
+        pv.require_clean(target, root=root)
+    assert pv.require_clean(target, allow_dirty=True, root=root)["dirty"] is True
+    # outside the book nothing is refused
+    assert pv.require_clean(tmp_path / "elsewhere.json", root=root)["dirty"] is True
