@@ -30,7 +30,7 @@ import torch
 
 from .lm_runs import load_corpus, train_lm
 from .models import build_model
-from .provenance import atomic_write_json, provenance
+from .provenance import atomic_write_json, provenance, require_clean
 from .train import TrainConfig, _window_losses
 
 __all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS", "STEPS",
@@ -188,11 +188,13 @@ def sweep(seeds=(0, 1, 2)):
                      "steps and equal (CPU-time-converted) time")
 
 
-def merge_results(paths, out=OUT) -> Path:
+def merge_results(paths, out=OUT, allow_dirty: bool = False) -> Path:
     """Merge results files of sweep "lm" run in parallel (one process per seed, each with
     its own --out) into `out`: the cells of all files (a cell in two files: the later
     file wins), each keeping its own commit and machine; the provenance lists the
-    commands of the parts and this merge."""
+    commands of the parts and this merge. Into the book only from a clean tree, unless
+    `allow_dirty` (provenance.require_clean)."""
+    require_clean(out, allow_dirty)
     docs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
     if not docs or any(d.get("sweep") != "lm" for d in docs):
         raise ValueError(f"paths must be results files of sweep 'lm', got {list(paths)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from ..provenance import DirtyTreeError
 from . import BENCHMARKS
 
 
@@ -15,7 +16,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m phaselib.bench NAME [options]\nbenchmarks: {names}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     module = importlib.import_module(BENCHMARKS[argv[0]])
-    return module.main(argv[1:]) or 0
+    try:
+        return module.main(argv[1:]) or 0
+    except DirtyTreeError as e:
+        print(f"python -m phaselib.bench {argv[0]}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from ..attention import attention
 from ..efficient_attention import linear_attention, sliding_window_attention
 from .._levels import default_levels
 from ..pyramid import pyramid
-from .io import result_row, write_results
+from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, peak_bytes, time_call
 
 __all__ = ["METHODS", "accounted_bytes", "run", "main", "plot_time", "plot_memory"]
@@ -161,7 +161,7 @@ def plot_memory(ax, results, methods=METHODS, fit_from: int = 0, key: str = "pea
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m phaselib.bench attention", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="JSON file to write")
+    add_out_arguments(p)
     p.add_argument("--min-t", type=int, default=128)
     p.add_argument("--max-t", type=int, default=2048, help="largest T (powers of two from --min-t)")
     p.add_argument("--naive-max-t", type=int, default=None, help="skip naive above this T")
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     a = p.parse_args(argv)
+    check_out(a.out, a.allow_dirty)
     if a.min_t < 1 or a.max_t < a.min_t:
         p.error(f"need 1 <= --min-t <= --max-t, got {a.min_t} and {a.max_t}")
     if a.threads:
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(ts, methods, B=a.batch, H=a.heads, dh=a.head_dim, window=a.window, chunk=a.chunk,
                repeats=a.repeats, device=a.device, naive_max_t=a.naive_max_t)
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
-    write_results(a.out, "attention", rows, device=a.device, B=a.batch, H=a.heads, dh=a.head_dim,
+    write_results(a.out, "attention", rows, allow_dirty=a.allow_dirty,
+                  device=a.device, B=a.batch, H=a.heads, dh=a.head_dim,
                   window=a.window, chunk=a.chunk, repeats=a.repeats, timed=TIMER[kind],
                   memory=MEMORY[kind])
     print(f"wrote {len(rows)} rows to {a.out}")

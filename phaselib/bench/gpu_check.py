@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ..provenance import provenance
-from .io import read_results, write_results
+from .io import add_out_arguments, check_out, read_results, write_results
 from .timing import MEMORY, TIMER, geometric_lengths
 
 __all__ = ["DEFAULT_OUT", "KERNEL_TESTS", "parse_pytest_summary", "run_kernel_tests",
@@ -73,10 +73,11 @@ def run_kernel_tests(timeout_s: int = 240) -> dict:
 
 
 def write_gpu_results(path, rows: list[dict], tests: dict, command: str, seed: int = 0,
-                      device: str = "cuda", **meta) -> Path:
+                      device: str = "cuda", allow_dirty: bool = False, **meta) -> Path:
     """Write the gpu-check result file (the `bench.io` format) with provenance."""
     prov = provenance(command, [seed], device)
-    return write_results(path, "gpu-check", rows, device=device, provenance=prov, tests=tests,
+    return write_results(path, "gpu-check", rows, device=device, provenance=prov,
+                         allow_dirty=allow_dirty, tests=tests,
                          timed=TIMER["cuda" if device.startswith("cuda") else "cpu"],
                          memory=MEMORY["cuda" if device.startswith("cuda") else "cpu"], **meta)
 
@@ -90,12 +91,13 @@ def read_gpu_results(path=DEFAULT_OUT) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m phaselib.bench gpu-check",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="JSON file to write")
+    add_out_arguments(p, default=DEFAULT_OUT)
     p.add_argument("--max-t", type=int, default=65536)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--skip-tests", action="store_true", help="benchmarks only")
     a = p.parse_args(argv)
+    check_out(a.out, a.allow_dirty)
     if not torch.cuda.is_available():
         print(NO_GPU.format(torch.__version__), file=sys.stderr)
         return 3
@@ -119,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(pyramid_decode_cost(T, a.dim, repeats=a.repeats, device="cuda"))
         for r in rows[-2:]:
             print(f"{r['method']:>9} decode T={T:>6} {r['time_s'] * 1e6:9.1f} us/token", flush=True)
-    path = write_gpu_results(a.out, rows, tests, command, dim=a.dim, repeats=a.repeats,
+    path = write_gpu_results(a.out, rows, tests, command, allow_dirty=a.allow_dirty,
+                             dim=a.dim, repeats=a.repeats,
                              seconds=time.perf_counter() - t0)
     print(f"wrote {path} in {time.perf_counter() - t0:.0f} s")
     failed = tests.get("returncode") not in (0, None) or tests.get("summary", {}).get("failed")

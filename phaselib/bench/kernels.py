@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .._levels import default_levels
 from ..pyramid import pyramid
-from .io import result_row, write_results
+from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
 __all__ = ["pyramid_cost", "sdpa_cost", "bandwidth_cost", "lengths", "plot_cost",
@@ -136,7 +136,7 @@ def plot_bandwidth(ax, doc: dict):
 
 def _parser(prog: str, max_t_cpu: int, max_t_gpu: int) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m phaselib.bench {prog}", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="JSON file to write")
+    add_out_arguments(p)
     p.add_argument("--device", default="auto", help="auto (cuda if present), cpu or cuda")
     p.add_argument("--min-t", type=int, default=256)
     p.add_argument("--max-t", type=int, default=None,
@@ -152,6 +152,7 @@ def _parser(prog: str, max_t_cpu: int, max_t_gpu: int) -> argparse.ArgumentParse
 
 def _args(p, argv):
     a = p.parse_args(argv)
+    check_out(a.out, a.allow_dirty)
     if a.device == "auto":
         a.device = "cuda" if torch.cuda.is_available() else "cpu"
     if a.max_t is None:
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['method']:>8} {r['pass']:>16} T={T:>6} {r['time_s'] * 1e3:9.2f} ms "
                   f"{r['peak_bytes'] / 2**20:9.2f} MiB", flush=True)
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
-    path = write_results(a.out, "pyramid", rows, device=a.device, dim=a.dim, heads=a.heads,
+    path = write_results(a.out, "pyramid", rows, allow_dirty=a.allow_dirty, device=a.device, dim=a.dim, heads=a.heads,
                          batch=a.batch, repeats=a.repeats, backend=a.backend,
                          threads=torch.get_num_threads(), timed=TIMER[kind], memory=MEMORY[kind])
     print(f"wrote {path}")
@@ -194,7 +195,8 @@ def main_bandwidth(argv: list[str] | None = None) -> int:
             print(f"{r['pass']:>9} T={T:>6} {r['bytes_per_s'] / 1e9:7.2f} GB/s, copy "
                   f"{r['copy_bytes_per_s'] / 1e9:7.2f} GB/s: {r['fraction_of_copy']:.2f}", flush=True)
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
-    path = write_results(a.out, "pyramid-bandwidth", rows, device=a.device, dim=a.dim, batch=a.batch,
+    path = write_results(a.out, "pyramid-bandwidth", rows, allow_dirty=a.allow_dirty,
+                         device=a.device, dim=a.dim, batch=a.batch,
                          repeats=a.repeats, backend=a.backend, threads=torch.get_num_threads(),
                          timed=TIMER[kind], memory=MEMORY[kind],
                          moved="forward: read x, write features; backward: read grad and x, write grad x")

@@ -25,7 +25,7 @@ import torch
 
 from ..lm_sweep import SPEED_PATH, TOKENS_PER_STEP, VARIANTS, variant_model
 from ..provenance import provenance
-from .io import write_results
+from .io import add_out_arguments, check_out, write_results
 
 __all__ = ["step_times", "run", "main"]
 
@@ -77,19 +77,21 @@ def run(variants, blocks, repeats: int = 7) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m phaselib.bench lm-speed",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--out", default=SPEED_PATH, help="JSON file to write")
+    add_out_arguments(p, default=SPEED_PATH)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--blocks", type=int, nargs="+", default=[64, 256, 1024])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     a = p.parse_args(argv)
+    check_out(a.out, a.allow_dirty)
     if a.repeats < 1 or any(b < 2 or TOKENS_PER_STEP % b for b in a.blocks):
         p.error(f"need --repeats >= 1 and blocks that divide {TOKENS_PER_STEP}")
     torch.set_num_threads(a.threads)
     rows = run(a.variants, a.blocks, a.repeats)
     command = "python -m phaselib.bench lm-speed " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    path = write_results(a.out, "lm-speed", rows, provenance=provenance(command, [0], "cpu"),
+    path = write_results(a.out, "lm-speed", rows, allow_dirty=a.allow_dirty,
+                         provenance=provenance(command, [0], "cpu"),
                          threads=torch.get_num_threads(), repeats=a.repeats,
                          tokens_per_step=TOKENS_PER_STEP,
                          timed="time.process_time and time.perf_counter around one "

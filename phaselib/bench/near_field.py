@@ -23,7 +23,7 @@ import torch
 
 from ..phase_lm import PhaseLM, PhaseLMConfig
 from ..provenance import provenance
-from .io import result_row, write_results
+from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
 __all__ = ["one_layer_model", "forward_cost", "run", "main"]
@@ -81,7 +81,7 @@ def run(ts: list[int], window: int = 8, *, max_t_masked: int = 16384, repeats: i
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m phaselib.bench near-field",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="JSON file to write")
+    add_out_arguments(p)
     p.add_argument("--min-t", type=int, default=256)
     p.add_argument("--max-t", type=int, default=16384)
     p.add_argument("--max-t-masked", type=int, default=16384,
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
+    check_out(a.out, a.allow_dirty)
     if a.min_t < 2 or a.max_t < a.min_t:
         p.error(f"need 2 <= --min-t <= --max-t, got {a.min_t} and {a.max_t}")
     if a.window < 1 or a.n_embd % a.n_head:
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
     command = "python -m phaselib.bench near-field " + shlex.join(sys.argv[1:] if argv is None
                                                                    else argv)
-    path = write_results(a.out, "near-field", rows, device=a.device,
+    path = write_results(a.out, "near-field", rows, allow_dirty=a.allow_dirty,
+                         device=a.device,
                          provenance=provenance(command, [0], a.device), window=a.window,
                          n_layer=1, batch=1, threads=torch.get_num_threads(), **kw,
                          timed=TIMER[kind] + "; one no-grad forward pass",

@@ -34,7 +34,7 @@ from ..kernels.near_field import NearFieldState
 from ..phase_lm import PhaseLM, PhaseLMConfig, PhaseLMState
 from ..provenance import provenance
 from ..transformer import TinyTransformer, TransformerConfig
-from .io import result_row, write_results
+from .io import add_out_arguments, check_out, result_row, write_results
 from .streaming import context_lengths, filled_state
 from .timing import MEMORY, TIMER, peak_bytes, time_call
 
@@ -145,7 +145,7 @@ def run(ts: list[int], *, steps: int = 8, repeats: int = 3, device="cpu", window
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m phaselib.bench phase-lm-decode",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="JSON file to write")
+    add_out_arguments(p)
     p.add_argument("--min-t", type=int, default=256)
     p.add_argument("--max-t", type=int, default=65536)
     p.add_argument("--vocab-size", type=int, default=65)
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
+    check_out(a.out, a.allow_dirty)
     if a.min_t < 2 or a.max_t < a.min_t:
         p.error(f"need 2 <= --min-t <= --max-t, got {a.min_t} and {a.max_t}")
     if a.n_embd % a.n_head:
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
     command = "python -m phaselib.bench phase-lm-decode " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    path = write_results(a.out, "phase-lm-decode", rows, device=a.device,
+    path = write_results(a.out, "phase-lm-decode", rows, allow_dirty=a.allow_dirty,
+                         device=a.device,
                          provenance=provenance(command, [0], a.device), **common,
                          window=a.window, pyr_dim=a.pyr_dim, n_slots=a.n_slots, batch=1,
                          steps=a.steps, repeats=a.repeats, threads=torch.get_num_threads(),

@@ -45,7 +45,7 @@ from ..remedies import (cluster_attention, cluster_step, exact_attention, fmm_at
                         prefill_sink_state, sink_attention, sink_step,
                         ssm_scan, ssm_step)
 from ..remedies.ssm import SSMState
-from .io import result_row, write_results
+from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
 __all__ = ["FORWARD", "DECODE", "DEFAULTS", "QUICK", "cpu_seconds", "forward_rows",
@@ -247,7 +247,7 @@ def run(cfg: dict | None = None, *, forward=FORWARD, decode=DECODE, device="cpu"
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m phaselib.bench remedies",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="book/part3/results/remedies_cost.json")
+    add_out_arguments(p, default="book/part3/results/remedies_cost.json")
     p.add_argument("--quick", action="store_true", help="tiny sizes (for tests)")
     for name, val in DEFAULTS.items():
         p.add_argument("--" + name.replace("_", "-"), type=int, default=None,
@@ -270,13 +270,15 @@ def main(argv: list[str] | None = None) -> int:
            + [m for m in decode if m not in DECODE])
     if bad:
         p.error(f"unknown methods {bad}; forward: {FORWARD}, decode: {DECODE}")
+    check_out(a.out, a.allow_dirty)
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     rows, slopes = run(cfg, forward=forward, decode=decode, device=a.device)
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
     command = "python -m phaselib.bench remedies " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    path = write_results(a.out, "remedies", rows, device=a.device,
+    path = write_results(a.out, "remedies", rows, allow_dirty=a.allow_dirty,
+                         device=a.device,
                          provenance=provenance(command, [0], a.device), **cfg,
                          batch=1, threads=torch.get_num_threads(), slopes=slopes,
                          timed=TIMER[kind] + "; forward: one no-grad pass; decode: "

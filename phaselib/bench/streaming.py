@@ -32,7 +32,7 @@ from ..attention import attention
 from .._levels import default_levels
 from ..kernels.pyramid.streaming import PyramidState
 from ..streaming import pyramid_step
-from .io import result_row, write_results
+from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
 __all__ = ["context_lengths", "attention_decode_cost", "pyramid_decode_cost",
@@ -120,7 +120,7 @@ def run(ts: list[int], dim: int = 64, heads: int = 1, batch: int = 1, *, repeats
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m phaselib.bench streaming", description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, help="JSON file to write")
+    add_out_arguments(p)
     p.add_argument("--min-t", type=int, default=256)
     p.add_argument("--max-t", type=int, default=65536)
     p.add_argument("--dim", type=int, default=64)
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
+    check_out(a.out, a.allow_dirty)
     if a.min_t < 1 or a.max_t < a.min_t:
         p.error(f"need 1 <= --min-t <= --max-t, got {a.min_t} and {a.max_t}")
     if a.dim < 2 or a.dim % a.heads:
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     ts = context_lengths(a.min_t, a.max_t)
     rows = run(ts, a.dim, a.heads, a.batch, repeats=a.repeats, steps=a.steps, device=a.device)
-    path = write_results(a.out, "streaming", rows, device=a.device, dim=a.dim, heads=a.heads,
+    path = write_results(a.out, "streaming", rows, allow_dirty=a.allow_dirty,
+                         device=a.device, dim=a.dim, heads=a.heads,
                          batch=a.batch, steps=a.steps, repeats=a.repeats, threads=torch.get_num_threads(),
                          timed=TIMER["cuda" if a.device.startswith("cuda") else "cpu"]
                          + "; per decode step; mixing only (no projections)",

@@ -36,3 +36,22 @@ def test_peak_bytes_does_not_count_what_was_allocated_before():
 def test_geometric_lengths_end_at_max():
     assert geometric_lengths(256, 2048) == [256, 512, 1024, 2048]
     assert geometric_lengths(4, 40, 4) == [4, 16, 40]
+
+
+def test_a_benchmark_refuses_to_write_into_the_book_from_a_dirty_tree(
+        monkeypatch, tmp_path, capsys):
+    from phaselib import provenance as pv
+    from phaselib.bench.__main__ import main as bench_main
+    monkeypatch.setattr(pv, "git_commit", lambda root=None: {"commit": "a" * 40,
+                                                             "dirty": True})
+    monkeypatch.setattr(pv, "_ROOT", tmp_path)
+    target = tmp_path / "book" / "part4" / "results" / "s.json"
+    args = ["streaming", "--out", str(target), "--min-t", "32", "--max-t", "64",
+            "--repeats", "1", "--steps", "4"]
+    assert bench_main(args) == 2
+    assert "--allow-dirty" in capsys.readouterr().err and not target.exists()
+    assert bench_main(args + ["--allow-dirty"]) == 0
+    import json
+    doc = json.loads(target.read_text())
+    assert doc["git_dirty"] is True and doc["allow_dirty"] is True
+    assert doc["git_commit"] == "a" * 40

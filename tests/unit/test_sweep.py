@@ -117,18 +117,18 @@ def test_load_sweep_names_a_missing_file(tmp_path):
 
 def test_cli_refuses_an_unknown_sweep(capsys):
     with pytest.raises(SystemExit) as exc:
-        sw.main(["nope"])
+        sw.cli.main(["nope"])
     assert exc.value.code == 2                      # argparse's usage error
     assert "unknown sweep" in capsys.readouterr().err
 
 
 def test_cli_runs_a_registered_sweep_and_exits_nonzero_on_failure(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(sw, "get_spec",
+    monkeypatch.setattr(sw.cli, "get_spec",
                         lambda name, seeds, device: _spec(calls, fail_seeds=(2,)))
-    monkeypatch.setitem(sw.SWEEPS, "toy", "unused:unused")
+    monkeypatch.setitem(sw.core.SWEEPS, "toy", "unused:unused")
     out = tmp_path / "r.json"
-    assert sw.main(["toy", "--out", str(out)]) == 1
+    assert sw.cli.main(["toy", "--out", str(out)]) == 1
     assert load_sweep(out).provenance["command"] == f"python -m phaselib.sweep toy --out {out}"
 
 
@@ -154,11 +154,11 @@ def test_only_names_an_unknown_parameter_or_value():
 
 def test_cli_only_runs_the_selected_cells(tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(sw, "get_spec", lambda name, seeds, device: _spec(calls))
-    monkeypatch.setitem(sw.SWEEPS, "toy", "unused:unused")
+    monkeypatch.setattr(sw.cli, "get_spec", lambda name, seeds, device: _spec(calls))
+    monkeypatch.setitem(sw.core.SWEEPS, "toy", "unused:unused")
     out = tmp_path / "r.json"
-    assert sw.main(["toy", "--out", str(out), "--only", "seed=1"]) == 0
+    assert sw.cli.main(["toy", "--out", str(out), "--only", "seed=1"]) == 0
     assert calls == [1]
     with pytest.raises(SystemExit):
-        sw.main(["toy", "--out", str(out), "--only", "seed"])
+        sw.cli.main(["toy", "--out", str(out), "--only", "seed"])
     assert "KEY=VALUE" in capsys.readouterr().err

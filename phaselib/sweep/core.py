@@ -1,38 +1,33 @@
-"""Seed sweeps that pick up where they stopped: `python -m phaselib.sweep NAME`.
+"""A sweep's cells, running them and reading their results file back.
 
 A sweep is a list of cells (dicts of parameters, each with a seed) and a function that
-runs one cell and returns a JSON-able dict of results. The chapters' sweeps are named in
-`SWEEPS`; each maps to a function `sweep(seeds=...) -> SweepSpec` in the module that owns
-the experiment. Running a sweep writes its results file after every cell (atomically), so
-an interrupted run loses at most the cell in progress. Running the same command again
-skips the finished cells, re-runs the failed and missing ones, and says which; a cell
-computed at another git commit is flagged (and re-run with --rerun-stale), never mixed in
-silently. Chapters read the file with `load_sweep(path).results(...)`.
-
-    python -m phaselib.sweep --list
-    python -m phaselib.sweep f6 [--seeds 0 1 2] [--out FILE] [--rerun-stale] [--force]
-    python -m phaselib.sweep all
+runs one cell and returns a JSON-able dict of results. Running a sweep writes its
+results file after every cell (atomically), so an interrupted run loses at most the cell
+in progress; running it again skips the finished cells and re-runs the failed and missing
+ones. Each cell records the commit that produced it. A result written into the book must
+come from a clean working tree (`provenance.require_clean`): a dirty one is refused
+unless `allow_dirty`, and then the cell is marked `allow_dirty: true`. A cell computed
+at another commit, or from a dirty tree, is stale: flagged, and re-run with
+`rerun_stale`, never mixed in silently.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import inspect
 import json
-import shlex
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .provenance import atomic_write_json, git_commit, machine_info, provenance
+from ..provenance import (atomic_write_json, git_commit, machine_info, provenance,
+                          require_clean)
 
-__all__ = ["SweepSpec", "SWEEPS", "get_spec", "run_sweep", "load_sweep", "SweepResults",
-           "cell_key", "main"]
+__all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",
+           "run_sweep", "load_sweep", "SweepResults", "cell_key", "is_stale"]
 
 FORMAT = "phaselib-sweep-v1"
 
@@ -53,18 +48,31 @@ SWEEPS: dict[str, str] = {
     "predictions": "phaselib.predictions.sweep:sweep",
 }
 
+# Result fields that are measured durations: they differ between runs of the same code,
+# so `verify` does not compare them.
+TIMING_KEYS = ("seconds", "cpu_seconds", "train_cpu_s", "train_wall_s", "train_s",
+               "wall_time_s", "eval_s", "tokens_per_s")
+
 
 @dataclass
 class SweepSpec:
     """name; out: the results file (relative to the repository root when run from it);
     cells: one dict of parameters per cell (JSON-able, with a "seed"); run(**cell) -> dict;
-    description: one line for --list and the results file."""
+    description: one line for --list and the results file.
+
+    How `verify` compares a re-run with the stored result: `rtol`/`atol` (0: equal to the
+    bit, for runs that are deterministic on the CPU; otherwise give the reason in
+    `tolerance_note`), skipping the result fields named in `volatile` (timings)."""
 
     name: str
     out: str
     cells: list[dict]
     run: Callable[..., dict]
     description: str = ""
+    rtol: float = 0.0
+    atol: float = 0.0
+    tolerance_note: str = ""
+    volatile: tuple[str, ...] = TIMING_KEYS
 
     def __post_init__(self):
         if not self.cells:
@@ -72,6 +80,23 @@ class SweepSpec:
         keys = [cell_key(c) for c in self.cells]
         if len(set(keys)) != len(keys):
             raise ValueError(f"sweep {self.name!r}: two cells have the same parameters")
+        if not (self.rtol >= 0 and self.atol >= 0):
+            raise ValueError(f"sweep {self.name!r}: rtol and atol must be >= 0, got "
+                             f"{self.rtol!r}, {self.atol!r}")
+        if (self.rtol or self.atol) and not self.tolerance_note.strip():
+            raise ValueError(f"sweep {self.name!r}: a tolerance needs tolerance_note, the "
+                             f"reason the run is not reproducible to the bit")
+
+
+def is_stale(cell: dict, here: dict) -> bool:
+    """Whether a stored cell is not known to come from the checkout `here` (a
+    `git_commit()` record): computed at another commit, or from a dirty tree while the
+    tree is now clean (so that a re-run would give it a commit that reproduces it)."""
+    if here.get("commit") is None:
+        return False
+    if cell.get("git_commit") != here["commit"]:
+        return True
+    return bool(cell.get("git_dirty")) and here.get("dirty") is False
 
 
 def cell_key(params: dict) -> str:
@@ -135,16 +160,20 @@ def _load_doc(path: Path, name: str) -> dict | None:
 
 def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = "",
               force: bool = False, rerun_stale: bool = False, device: str = "cpu",
-              log: Callable[[str], None] = print) -> dict:
+              allow_dirty: bool = False, log: Callable[[str], None] = print) -> dict:
     """Run the cells of `spec` that are not finished in its results file; returns the
     summary {"ran", "skipped", "failed", "stale", "path"}. The file is rewritten after
-    every cell. KeyboardInterrupt saves what is done, prints how to continue, re-raises."""
+    every cell. KeyboardInterrupt saves what is done, prints how to continue, re-raises.
+
+    Raises provenance.DirtyTreeError before running anything when the file lies in the
+    book and the working tree has uncommitted changes, unless `allow_dirty`."""
     path = Path(out or spec.out)
     command = command or f"python -m phaselib.sweep {spec.name}"
+    require_clean(path, allow_dirty)
     doc = _load_doc(path, spec.name) or {"format": FORMAT, "sweep": spec.name, "cells": []}
     doc["description"] = spec.description
     by_key = {c["key"]: c for c in doc["cells"]}
-    here = git_commit()["commit"]
+    here = git_commit()
     summary = {"ran": [], "skipped": [], "failed": [], "stale": [], "path": str(path)}
 
     def save():
@@ -156,7 +185,7 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
     for i, params in enumerate(spec.cells):
         key = cell_key(params)
         old = by_key.get(key)
-        stale = old is not None and here is not None and old.get("git_commit") != here
+        stale = old is not None and is_stale(old, here)
         if old is not None and old["status"] == "done" and not force:
             if not (stale and rerun_stale):
                 summary["stale" if stale else "skipped"].append(key)
@@ -183,6 +212,8 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
         cell.update(seconds=round(time.perf_counter() - t0, 3), git_commit=g["commit"],
                     git_dirty=g["dirty"], machine=machine_info(device),
                     created=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
+        if g["dirty"]:
+            cell["allow_dirty"] = True
         if old is not None:
             doc["cells"][doc["cells"].index(old)] = cell
         else:
@@ -194,8 +225,8 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
     log(f"{spec.name}: ran {len(summary['ran'])}, skipped {len(summary['skipped'])} finished, "
         f"failed {len(summary['failed'])}, stale {len(summary['stale'])} -> {path}")
     if summary["stale"]:
-        log(f"  {len(summary['stale'])} finished cells were computed at another commit; "
-            f"re-run them with --rerun-stale")
+        log(f"  {len(summary['stale'])} finished cells were computed at another commit or "
+            f"from a dirty tree; re-run them with --rerun-stale")
     return summary
 
 
@@ -238,66 +269,3 @@ def load_sweep(path: str | Path) -> SweepResults:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{path} is not a phaselib sweep results file ({FORMAT})")
     return SweepResults(path, doc)
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m phaselib.sweep", description=__doc__.split(
-        "\n\n")[0])
-    p.add_argument("names", nargs="*", help=f"sweeps to run: {', '.join(SWEEPS)}, or all")
-    p.add_argument("--list", action="store_true", help="list the sweeps and their files")
-    p.add_argument("--seeds", type=int, nargs="+", help="override the sweep's seeds")
-    p.add_argument("--out", help="results file (one sweep only; default: the sweep's own)")
-    p.add_argument("--device", help="device for sweeps that take one (e.g. cuda)")
-    p.add_argument("--force", action="store_true", help="re-run finished cells too")
-    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
-                   help="run only the cells with this parameter value (repeatable), "
-                        "e.g. --only block=1024")
-    p.add_argument("--rerun-stale", action="store_true",
-                   help="re-run finished cells computed at another git commit")
-    args = sys.argv[1:] if argv is None else list(argv)
-    a = p.parse_args(args)
-    if a.list:
-        for name in SWEEPS:
-            try:
-                spec = get_spec(name)
-                print(f"{name:6s} {len(spec.cells):3d} cells -> {spec.out}  {spec.description}")
-            except ImportError as e:
-                print(f"{name:6s} (not available: {e})")
-        return 0
-    names = list(SWEEPS) if a.names == ["all"] else a.names
-    if not names:
-        p.error("name a sweep (or all); --list shows them")
-    unknown = [n for n in names if n not in SWEEPS]
-    if unknown:
-        p.error(f"unknown sweep(s) {unknown}; known: {', '.join(SWEEPS)}")
-    if a.out and len(names) > 1:
-        p.error("--out needs exactly one sweep")
-    only = {}
-    for item in a.only:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            p.error(f"--only takes KEY=VALUE, got {item!r}")
-        only[key] = value
-    command = "python -m phaselib.sweep " + shlex.join(args)
-    failed = 0
-    for name in names:
-        spec = get_spec(name, a.seeds, a.device)
-        try:
-            spec = select_cells(spec, only)
-        except ValueError as e:
-            p.error(str(e))
-        try:
-            s = run_sweep(spec, out=a.out, command=command, force=a.force,
-                          rerun_stale=a.rerun_stale, device=a.device or "cpu")
-        except KeyboardInterrupt:
-            return 130
-        failed += len(s["failed"])
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    # Run the imported module's main, so that the sweeps' `from .sweep import SweepSpec`
-    # and this check see one SweepSpec class, not __main__'s copy of it.
-    from phaselib.sweep import main as _main
-
-    sys.exit(_main())

@@ -1,0 +1,128 @@
+"""The command line: `python -m phaselib.sweep [verify] NAME ... [options]`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from ..provenance import DirtyTreeError
+from .core import SWEEPS, get_spec, run_sweep, select_cells
+from .verify import verify_sweep
+
+__all__ = ["main", "parse_only"]
+
+
+def parse_only(p: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    """--only KEY=VALUE items as a dict (argparse's usage error on a malformed one)."""
+    only = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            p.error(f"--only takes KEY=VALUE, got {item!r}")
+        only[key] = value
+    return only
+
+
+def _names(p: argparse.ArgumentParser, names: list[str]) -> list[str]:
+    names = list(SWEEPS) if names == ["all"] else names
+    if not names:
+        p.error("name a sweep (or all); --list shows them")
+    unknown = [n for n in names if n not in SWEEPS]
+    if unknown:
+        p.error(f"unknown sweep(s) {unknown}; known: {', '.join(SWEEPS)}")
+    return names
+
+
+def verify_main(args: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m phaselib.sweep verify",
+        description="Re-run cells of a sweep at HEAD and compare them with the stored "
+                    "results (nothing is written). Exit status 1 if any cell differs.")
+    p.add_argument("names", nargs="*", help=f"sweeps: {', '.join(SWEEPS)}, or all")
+    p.add_argument("--cells", type=int, default=1,
+                   help="how many cells of each sweep, the cheapest first (default 1)")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                   help="re-run the cells with this parameter value instead (repeatable)")
+    p.add_argument("--out", help="results file to compare with (one sweep only)")
+    a = p.parse_args(args)
+    names = _names(p, a.names)
+    if a.cells < 1:
+        p.error(f"--cells must be at least 1, got {a.cells}")
+    if a.out and len(names) > 1:
+        p.error("--out needs exactly one sweep")
+    only = parse_only(p, a.only)
+    bad = []
+    for name in names:
+        spec = get_spec(name)
+        chosen = None
+        if only:
+            try:
+                chosen = select_cells(spec, only).cells
+            except ValueError as e:
+                p.error(str(e))
+        checks = verify_sweep(spec, path=a.out, cells=a.cells, only=chosen)
+        bad += [f"{name} {c.key}" for c in checks if not c.ok]
+    if bad:
+        print(f"verify: {len(bad)} cell(s) no longer reproduce their stored results:")
+        for b in bad:
+            print(f"  {b}")
+        return 1
+    print(f"verify: every cell re-run reproduces its stored result ({', '.join(names)})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["verify"]:
+        return verify_main(args[1:])
+    p = argparse.ArgumentParser(
+        prog="python -m phaselib.sweep",
+        description="Run seed sweeps that pick up where they stopped; "
+                    "`python -m phaselib.sweep verify --help` checks them.")
+    p.add_argument("names", nargs="*", help=f"sweeps to run: {', '.join(SWEEPS)}, or all")
+    p.add_argument("--list", action="store_true", help="list the sweeps and their files")
+    p.add_argument("--seeds", type=int, nargs="+", help="override the sweep's seeds")
+    p.add_argument("--out", help="results file (one sweep only; default: the sweep's own)")
+    p.add_argument("--device", help="device for sweeps that take one (e.g. cuda)")
+    p.add_argument("--force", action="store_true", help="re-run finished cells too")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                   help="run only the cells with this parameter value (repeatable), "
+                        "e.g. --only block=1024")
+    p.add_argument("--rerun-stale", action="store_true",
+                   help="re-run finished cells computed at another git commit or from "
+                        "a dirty tree")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="write into the book from uncommitted code (cells are marked "
+                        "allow_dirty: no commit reproduces them)")
+    a = p.parse_args(args)
+    if a.list:
+        for name in SWEEPS:
+            try:
+                spec = get_spec(name)
+                print(f"{name:6s} {len(spec.cells):3d} cells -> {spec.out}  {spec.description}")
+            except ImportError as e:
+                print(f"{name:6s} (not available: {e})")
+        return 0
+    names = _names(p, a.names)
+    if a.out and len(names) > 1:
+        p.error("--out needs exactly one sweep")
+    only = parse_only(p, a.only)
+    command = "python -m phaselib.sweep " + shlex.join(args)
+    failed = 0
+    for name in names:
+        spec = get_spec(name, a.seeds, a.device)
+        try:
+            spec = select_cells(spec, only)
+        except ValueError as e:
+            p.error(str(e))
+        try:
+            s = run_sweep(spec, out=a.out, command=command, force=a.force,
+                          rerun_stale=a.rerun_stale, device=a.device or "cpu",
+                          allow_dirty=a.allow_dirty)
+        except KeyboardInterrupt:
+            return 130
+        except DirtyTreeError as e:
+            p.error(str(e))
+        failed += len(s["failed"])
+    return 1 if failed else 0

@@ -1,0 +1,178 @@
+"""Does the code at HEAD still produce the stored numbers? `python -m phaselib.sweep
+verify NAME [--cells K]`.
+
+`verify_sweep` re-runs K finished cells of a sweep (the cheapest by their recorded
+seconds, unless cells are chosen) with the thread count each cell recorded, and compares
+every number of the new result with the stored one: equal to the bit when the sweep's
+tolerance is zero (runs that are deterministic on the CPU), else within its `rtol`/`atol`.
+Timings (`SweepSpec.volatile`) are not compared. Nothing is written: the stored file is
+the reference. CI verifies one cell of every sweep, so a change that moves a published
+number fails there, with the cell and the field that moved.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..provenance import finite_json, git_commit
+from .core import SweepSpec, load_sweep
+
+__all__ = ["Mismatch", "CellCheck", "compare_results", "cheapest_cells", "verify_sweep"]
+
+
+@dataclass
+class Mismatch:
+    """One field of a result that moved: its path (e.g. `curve.3[7]`), the stored and the
+    new value, and |new - stored| where both are numbers (None otherwise)."""
+
+    path: str
+    stored: object
+    new: object
+    diff: float | None = None
+
+    def __str__(self) -> str:
+        by = f" (|diff| {self.diff:.3g})" if self.diff is not None else ""
+        return f"{self.path}: stored {_short(self.stored)}, now {_short(self.new)}{by}"
+
+
+def _short(v, n: int = 60) -> str:
+    text = json.dumps(v)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def compare_results(stored, new, *, rtol: float = 0.0, atol: float = 0.0,
+                    skip: tuple[str, ...] = (), path: str = "") -> tuple[list[Mismatch],
+                                                                        float]:
+    """Compare two JSON-like results field by field. Returns (the fields that differ
+    beyond `atol + rtol * |stored|`, the largest |difference| over all numbers compared).
+
+    Numbers are compared as numbers (an int and the equal float match); None stands for
+    a non-finite float on both sides; dict keys named in `skip` are not compared at any
+    depth; a missing key, a list of another length or another type is a mismatch."""
+    out: list[Mismatch] = []
+    largest = 0.0
+    if isinstance(stored, dict) and isinstance(new, dict):
+        for key in sorted(set(stored) | set(new)):
+            if key in skip:
+                continue
+            where = f"{path}.{key}" if path else str(key)
+            if key not in stored or key not in new:
+                out.append(Mismatch(where, stored.get(key, "<missing>"),
+                                    new.get(key, "<missing>")))
+                continue
+            m, d = compare_results(stored[key], new[key], rtol=rtol, atol=atol,
+                                   skip=skip, path=where)
+            out += m
+            largest = max(largest, d)
+    elif isinstance(stored, list) and isinstance(new, list):
+        if len(stored) != len(new):
+            return [Mismatch(path + ".length", len(stored), len(new))], largest
+        for i, (a, b) in enumerate(zip(stored, new)):
+            m, d = compare_results(a, b, rtol=rtol, atol=atol, skip=skip,
+                                   path=f"{path}[{i}]")
+            out += m
+            largest = max(largest, d)
+    elif _number(stored) and _number(new):
+        diff = abs(float(new) - float(stored))
+        if not math.isfinite(diff):
+            out.append(Mismatch(path, stored, new))
+        else:
+            largest = diff
+            if diff > atol + rtol * abs(float(stored)):
+                out.append(Mismatch(path, stored, new, diff))
+    elif stored != new or type(stored) is not type(new):
+        out.append(Mismatch(path, stored, new))
+    return out, largest
+
+
+def cheapest_cells(doc: dict, k: int) -> list[dict]:
+    """The `k` finished cells of a results document with the fewest recorded seconds."""
+    if k < 1:
+        raise ValueError(f"cells must be at least 1, got {k}")
+    done = [c for c in doc["cells"] if c.get("status") == "done"]
+    return sorted(done, key=lambda c: (c.get("seconds") or 0.0, c["key"]))[:k]
+
+
+def _as_stored(result) -> object:
+    """A fresh result as it would read back from the results file."""
+    return json.loads(json.dumps(finite_json(result), allow_nan=False))
+
+
+@dataclass
+class CellCheck:
+    """One re-run cell: its key, whether it reproduced, the largest |difference| seen,
+    the fields that moved and the seconds the re-run took."""
+
+    key: str
+    ok: bool
+    largest: float
+    mismatches: list[Mismatch] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int = 1,
+                 only: list[dict] | None = None,
+                 log: Callable[[str], None] = print) -> list[CellCheck]:
+    """Re-run cells of `spec` and compare them with its results file (`path`, default
+    the sweep's own). `only`: the stored cells' parameters to re-run (default: the
+    `cells` cheapest). Returns one CellCheck per cell; logs one line each."""
+    path = Path(path or spec.out)
+    doc = load_sweep(path).doc
+    if doc.get("sweep") != spec.name:
+        raise ValueError(f"{path} holds sweep {doc.get('sweep')!r}, not {spec.name!r}")
+    if only is None:
+        chosen = cheapest_cells(doc, cells)
+    else:
+        by_params = {json.dumps(c["params"], sort_keys=True): c for c in doc["cells"]
+                     if c.get("status") == "done"}
+        chosen = []
+        for params in only:
+            key = json.dumps(params, sort_keys=True)
+            if key not in by_params:
+                raise ValueError(f"no finished cell with parameters {key} in {path}")
+            chosen.append(by_params[key])
+    tol = ("equal to the bit" if not (spec.rtol or spec.atol) else
+           f"within rtol {spec.rtol:g}, atol {spec.atol:g} ({spec.tolerance_note})")
+    here = git_commit()
+    log(f"verify {spec.name}: {len(chosen)} cell(s) of {path} at HEAD "
+        f"{(here['commit'] or 'unknown')[:12]}{' (dirty)' if here['dirty'] else ''}, "
+        f"expected {tol}")
+    checks = []
+    threads = torch.get_num_threads()
+    for cell in chosen:
+        stored_threads = int(cell.get("machine", {}).get("threads") or threads)
+        torch.set_num_threads(stored_threads)
+        t0 = time.perf_counter()
+        try:
+            new = _as_stored(spec.run(**cell["params"]))
+        finally:
+            torch.set_num_threads(threads)
+        seconds = time.perf_counter() - t0
+        mism, largest = compare_results(cell["result"], new, rtol=spec.rtol,
+                                        atol=spec.atol, skip=spec.volatile)
+        check = CellCheck(cell["key"], not mism, largest, mism, seconds)
+        origin = f"stored at {str(cell.get('git_commit'))[:12]}"
+        if check.ok:
+            how = "equal to the bit" if largest == 0 else f"max |diff| {largest:.3g}"
+            log(f"  ok      {cell['key']} ({how}; {origin}; {seconds:.1f} s, "
+                f"{stored_threads} thread(s))")
+        else:
+            log(f"  DIFFERS {cell['key']} ({origin}; {len(mism)} field(s), "
+                f"max |diff| {largest:.3g}):")
+            for m in mism[:5]:
+                log(f"          {m}")
+            if len(mism) > 5:
+                log(f"          ... and {len(mism) - 5} more")
+        checks.append(check)
+    return checks

@@ -1,0 +1,163 @@
+"""`verify` re-runs stored cells and finds the field that moved; a dirty tree cannot
+write into the book."""
+
+import json
+
+import pytest
+import torch
+
+from phaselib import provenance as pv
+from phaselib import sweep as sw
+from phaselib.sweep import SweepSpec, compare_results, run_sweep, verify_sweep
+
+
+def _spec(shift=0.0, rtol=0.0, note=""):
+    def run(seed, width):
+        g = torch.Generator().manual_seed(seed)
+        w = torch.randn(width, generator=g)
+        return {"loss": float(w.square().mean()) + shift, "curve": w.tolist(),
+                "threads": torch.get_num_threads(), "seconds": 0.1 * (seed + 1)}
+    return SweepSpec(name="toy", out="unused.json", run=run, rtol=rtol,
+                     tolerance_note=note,
+                     cells=[{"seed": s, "width": 5} for s in (0, 1, 2)])
+
+
+def test_equal_results_have_no_mismatch_and_zero_difference():
+    doc = {"a": 1.5, "b": [1, 2.0, None], "c": {"d": "x", "e": True}}
+    assert compare_results(doc, json.loads(json.dumps(doc))) == ([], 0.0)
+    assert compare_results({"n": 3}, {"n": 3.0}) == ([], 0.0)
+
+
+def test_a_moved_number_is_named_by_its_path_with_its_size():
+    mism, largest = compare_results({"c": {"curve": [0.5, 0.25]}},
+                                    {"c": {"curve": [0.5, 0.25 + 1e-12]}})
+    assert [m.path for m in mism] == ["c.curve[1]"]
+    assert mism[0].diff == pytest.approx(1e-12, rel=1e-3)
+    assert largest == mism[0].diff
+    assert "c.curve[1]" in str(mism[0])
+
+
+def test_a_tolerance_accepts_what_is_within_it_only():
+    assert compare_results({"x": 1.0}, {"x": 1.0 + 1e-7}, rtol=1e-6)[0] == []
+    assert len(compare_results({"x": 1.0}, {"x": 1.0 + 1e-5}, rtol=1e-6)[0]) == 1
+
+
+def test_missing_keys_other_lengths_types_and_nan_are_mismatches():
+    paths = lambda a, b: [m.path for m in compare_results(a, b)[0]]
+    assert paths({"a": 1, "b": 2}, {"a": 1}) == ["b"]
+    assert paths({"a": [1, 2]}, {"a": [1]}) == ["a.length"]
+    assert paths({"a": "1"}, {"a": 1}) == ["a"]
+    assert paths({"a": True}, {"a": 1}) == ["a"]
+    assert paths({"a": 1.0}, {"a": None}) == ["a"]
+    assert paths({"a": 1.0}, {"a": float("nan")}) == ["a"]
+
+
+def test_skipped_keys_are_not_compared_at_any_depth():
+    a = {"seconds": 1.0, "inner": {"seconds": 2.0, "x": 1}}
+    b = {"seconds": 9.0, "inner": {"seconds": 7.0, "x": 1}}
+    assert compare_results(a, b, skip=("seconds",)) == ([], 0.0)
+    assert len(compare_results(a, b)[0]) == 2
+
+
+def test_verify_reproduces_a_deterministic_sweep_and_skips_the_timings(tmp_path):
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    doc = json.loads(out.read_text())
+    for c, cost in zip(doc["cells"], (3.0, 1.0, 2.0)):
+        c["result"]["seconds"] = 123.0            # a timing that differs on a re-run
+        c["seconds"] = cost                       # what the cell took when stored
+    out.write_text(json.dumps(doc))
+    msgs = []
+    checks = verify_sweep(_spec(), path=out, cells=2, log=msgs.append)
+    assert [c.ok for c in checks] == [True, True]
+    assert all(c.largest == 0.0 for c in checks)
+    # the cheapest cells by the seconds they took when stored
+    assert [json.loads(c.key)["seed"] for c in checks] == [1, 2]
+    assert sum("equal to the bit" in m for m in msgs) >= 2
+
+
+def test_verify_names_the_cell_and_field_that_moved(tmp_path):
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    msgs = []
+    checks = verify_sweep(_spec(shift=1e-9), path=out, cells=1, log=msgs.append)
+    assert not checks[0].ok
+    assert [m.path for m in checks[0].mismatches] == ["loss"]
+    assert any("DIFFERS" in m for m in msgs) and any("loss: stored" in m for m in msgs)
+    # the same shift passes a sweep that states a tolerance, and why it needs one
+    ok = verify_sweep(_spec(shift=1e-9, rtol=1e-6, note="float atomics"), path=out,
+                      log=lambda m: None)
+    assert ok[0].ok and 0 < ok[0].largest < 1e-8
+
+
+def test_verify_runs_each_cell_with_the_thread_count_it_recorded(tmp_path):
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    doc = json.loads(out.read_text())
+    doc["cells"][0]["machine"]["threads"] = 1
+    doc["cells"][0]["result"]["threads"] = 1
+    out.write_text(json.dumps(doc))
+    before = torch.get_num_threads()
+    checks = verify_sweep(_spec(), path=out, cells=1, log=lambda m: None)
+    assert checks[0].ok                     # the run saw 1 thread, as recorded
+    assert torch.get_num_threads() == before
+
+
+def test_verify_command_exits_1_when_a_stored_number_no_longer_reproduces(
+        tmp_path, monkeypatch, capsys):
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    monkeypatch.setitem(sw.core.SWEEPS, "toy", "unused:unused")
+    monkeypatch.setattr(sw.cli, "get_spec", lambda name, *a: _spec())
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
+    doc = json.loads(out.read_text())
+    doc["cells"][2]["result"]["curve"][3] += 0.5
+    out.write_text(json.dumps(doc))
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 1
+    text = capsys.readouterr().out
+    assert "curve[3]" in text and "no longer reproduce" in text
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--only", "seed=0"]) == 0
+
+
+def test_a_tolerance_without_its_reason_is_refused():
+    with pytest.raises(ValueError, match="tolerance_note"):
+        _spec(rtol=1e-6)
+
+
+def _dirty(monkeypatch):
+    fake = lambda root=None: {"commit": "a" * 40, "dirty": True}
+    monkeypatch.setattr(pv, "git_commit", fake)
+    monkeypatch.setattr(sw.core, "git_commit", fake)
+
+
+def test_a_dirty_tree_cannot_write_into_the_book(monkeypatch):
+    _dirty(monkeypatch)
+    target = pv._ROOT / "book" / "part2" / "results" / "toy-never-written.json"
+    calls = []
+    spec = _spec()
+    spec.run, run = (lambda **k: calls.append(k) or {}), spec.run
+    with pytest.raises(pv.DirtyTreeError, match="--allow-dirty"):
+        run_sweep(spec, out=target, log=lambda m: None)
+    assert calls == [] and not target.exists()
+
+
+def test_allow_dirty_writes_and_marks_every_cell(monkeypatch, tmp_path):
+    _dirty(monkeypatch)
+    monkeypatch.setattr(pv, "_ROOT", tmp_path)       # so tmp_path/book is the book
+    target = tmp_path / "book" / "part2" / "results" / "toy.json"
+    with pytest.raises(pv.DirtyTreeError):
+        run_sweep(_spec(), out=target, log=lambda m: None)
+    run_sweep(_spec(), out=target, allow_dirty=True, log=lambda m: None)
+    cells = json.loads(target.read_text())["cells"]
+    assert len(cells) == 3
+    assert all(c["git_dirty"] is True and c["allow_dirty"] is True for c in cells)
+
+
+def test_a_dirty_cell_is_stale_once_the_tree_is_clean():
+    cell = {"git_commit": "a" * 40, "git_dirty": True}
+    assert sw.is_stale(cell, {"commit": "a" * 40, "dirty": False})
+    assert not sw.is_stale(cell, {"commit": "a" * 40, "dirty": True})
+    assert sw.is_stale({"git_commit": "b" * 40, "git_dirty": False},
+                       {"commit": "a" * 40, "dirty": False})
+    assert not sw.is_stale({"git_commit": "a" * 40, "git_dirty": False},
+                           {"commit": "a" * 40, "dirty": False})
