@@ -25,6 +25,7 @@ from typing import Callable
 
 from ..provenance import (atomic_write_json, git_commit, machine_info, provenance,
                           require_clean)
+from ..results_provenance import GUARD_DATE
 
 __all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",
            "run_sweep", "load_sweep", "SweepResults", "cell_key", "is_stale"]
@@ -158,6 +159,19 @@ def _load_doc(path: Path, name: str) -> dict | None:
     return doc
 
 
+def _recount_legacy(doc: dict) -> None:
+    """Keep a file's `legacy_dirty` record (cells from a dirty tree computed before the
+    guard, see results_provenance) true as such cells are re-run: recount, drop at 0."""
+    if "legacy_dirty" not in doc:
+        return
+    n = sum(1 for c in doc["cells"] if c.get("status") == "done" and c.get("git_dirty")
+            and str(c.get("created", "")) < GUARD_DATE and not c.get("allow_dirty"))
+    if n:
+        doc["legacy_dirty"]["cells"] = n
+    else:
+        del doc["legacy_dirty"]
+
+
 def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = "",
               force: bool = False, rerun_stale: bool = False, device: str = "cpu",
               allow_dirty: bool = False, log: Callable[[str], None] = print) -> dict:
@@ -177,6 +191,7 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
     summary = {"ran": [], "skipped": [], "failed": [], "stale": [], "path": str(path)}
 
     def save():
+        _recount_legacy(doc)
         seeds = sorted({int(c["params"].get("seed", 0)) for c in doc["cells"]})
         doc["provenance"] = provenance(command, seeds, device)
         doc["commits"] = sorted({str(c.get("git_commit")) for c in doc["cells"]})

@@ -161,3 +161,20 @@ def test_a_dirty_cell_is_stale_once_the_tree_is_clean():
                        {"commit": "a" * 40, "dirty": False})
     assert not sw.is_stale({"git_commit": "a" * 40, "git_dirty": False},
                            {"commit": "a" * 40, "dirty": False})
+
+
+def test_re_running_legacy_cells_keeps_the_legacy_record_true(tmp_path):
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    doc = json.loads(out.read_text())
+    for c in doc["cells"][:2]:
+        c.update(git_dirty=True, created="2026-11-30T00:00:00+00:00")
+        c.pop("allow_dirty", None)
+    doc["legacy_dirty"] = {"reason": "computed before the guard", "cells": 2}
+    out.write_text(json.dumps(doc))
+    spec = sw.select_cells(_spec(), {"seed": "0"})
+    run_sweep(spec, out=out, force=True, log=lambda m: None)
+    assert json.loads(out.read_text())["legacy_dirty"]["cells"] == 1
+    run_sweep(sw.select_cells(_spec(), {"seed": "1"}), out=out, force=True,
+              log=lambda m: None)
+    assert "legacy_dirty" not in json.loads(out.read_text())
