@@ -9,7 +9,7 @@ TORCH   ?= torch==2.13.0
 TRITON  ?= triton>=3.7,<3.8
 PYTEST  := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install book test test-unit test-notebooks test-notebook test-book clean
+.PHONY: install book test verify test-unit test-notebooks test-notebook test-book clean
 
 install: $(STAMP)
 
@@ -24,9 +24,15 @@ $(STAMP): requirements.txt pyproject.toml
 book: install
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-# Everything: unit tests, every notebook under nbval, then the book build and its pages.
+# Everything: the stored results still reproduce (one cell of every sweep, re-run at
+# HEAD), then unit tests, every notebook under nbval, the book build and its pages.
 test: install
+	$(BIN)/python -m phaselib.sweep verify all --cells 1
 	$(PYTEST) tests/unit book tests/book --nbval-lax --nbval-current-env
+
+# Re-run the cheapest cell of every sweep and compare it with book/*/results (minutes).
+verify: install
+	$(BIN)/python -m phaselib.sweep verify all --cells 1
 
 test-unit: install
 	$(PYTEST) tests/unit
