@@ -46,7 +46,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, cfg: TrainConfig | None 
                     extra: dict | None = None, resume: dict | None = None) -> Path:
     """Write model weights and configs as plain data (readable with weights_only=True),
     atomically; returns the path. `resume`: plain data to continue training from (see
-    `phaselib.cli`)."""
+    `phaselib.cli_runs`)."""
     ckpt = {"format": FORMAT, "kind": kind_of(model), "model_config": asdict(model.cfg),
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "train_config": None if cfg is None else asdict(cfg),

@@ -1,5 +1,6 @@
-"""The command line `python -m phaselib.train` (phaselib.cli): train, report, save,
-write the results file, score a checkpoint, refuse bad input by name."""
+"""The command line `python -m phaselib.train` (phaselib.cli, phaselib.cli_runs): train,
+report, save, write the results file, score a checkpoint, refuse bad input by name and a
+result for the book from uncommitted code."""
 
 import json
 import math
@@ -145,3 +146,70 @@ def test_cli_save_every_needs_somewhere_to_save(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--model", "transformer", "--text", str(tmp_path / "t.txt"), "--save-every", "-1"])
     assert "--save-every must be >= 0" in capsys.readouterr().err
+
+
+# A results file in the book must come from a commit (phaselib.provenance.require_clean):
+# the repository root is moved to tmp_path and git is made to report a dirty tree.
+TINY = ["--model", "transformer", "--steps", "2", "--block", "8", "--batch", "2", "--n-layer", "1",
+        "--n-embd", "8", "--n-head", "1", "--eval-batch", "4"]
+
+
+@pytest.fixture
+def dirty_repo(tmp_path, monkeypatch):
+    import phaselib.provenance as pv
+    monkeypatch.setattr(pv, "_ROOT", tmp_path)
+    monkeypatch.setattr(pv, "git_commit", lambda root=None: {"commit": "f" * 40, "dirty": True})
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize("mode", ["train", "eval-only"])
+def test_cli_refuses_a_book_result_from_a_dirty_tree_before_it_runs(dirty_repo, capsys, mode):
+    target = dirty_repo / "book" / "part4" / "results" / "run.json"
+    args = (TINY + ["--text", str(dirty_repo / "t.txt"), "--out", str(dirty_repo / "c.pt")]
+            if mode == "train" else ["--eval-only", str(dirty_repo / "missing.pt")])
+    with pytest.raises(SystemExit) as e:
+        main(args + ["--results-json", str(target)])
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and "uncommitted changes" in err and "--allow-dirty" in err
+    assert "error:" in err.splitlines()[-1] and "Traceback" not in err
+    # It failed fast: nothing was trained, loaded or written.
+    assert "training from step" not in out and "checkpoint" not in err
+    assert not target.exists() and not (dirty_repo / "c.pt").exists()
+
+
+def test_cli_allow_dirty_writes_a_book_result_marked_as_such(dirty_repo, capsys):
+    target = dirty_repo / "book" / "part4" / "results" / "run.json"
+    main(TINY + ["--text", str(dirty_repo / "t.txt"), "--results-json", str(target), "--allow-dirty"])
+    capsys.readouterr()
+    doc = read_run_results(target)
+    assert doc["allow_dirty"] is True and doc["git_dirty"] is True and doc["git_commit"] == "f" * 40
+    assert doc["command"].endswith("--allow-dirty")
+
+
+def test_cli_writes_a_result_outside_the_book_from_a_dirty_tree(dirty_repo, capsys):
+    target = dirty_repo / "elsewhere" / "run.json"
+    main(TINY + ["--text", str(dirty_repo / "t.txt"), "--results-json", str(target)])
+    capsys.readouterr()
+    doc = read_run_results(target)
+    assert doc["git_dirty"] is True and "allow_dirty" not in doc
+
+
+def test_cli_allow_dirty_on_a_clean_tree_marks_nothing(dirty_repo, capsys, monkeypatch):
+    import phaselib.provenance as pv
+    monkeypatch.setattr(pv, "git_commit", lambda root=None: {"commit": "e" * 40, "dirty": False})
+    target = dirty_repo / "book" / "part4" / "results" / "run.json"
+    main(TINY + ["--text", str(dirty_repo / "t.txt"), "--results-json", str(target), "--allow-dirty"])
+    capsys.readouterr()
+    doc = read_run_results(target)
+    assert doc["git_dirty"] is False and "allow_dirty" not in doc
+
+
+def test_the_training_loop_and_checkpoints_do_not_import_the_command_line():
+    # `python -m phaselib.train` reaches the command line through phaselib/train/__main__.py;
+    # importing the loop must not, or train -> cli -> checkpoint -> train is a circle again.
+    code = ("import sys, phaselib.checkpoint, phaselib.train, phaselib.lm_runs; "
+            "print(sorted(m for m in sys.modules if m.startswith(('phaselib.cli', 'phaselib.train.'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

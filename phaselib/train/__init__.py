@@ -12,6 +12,10 @@ exactly once; `sample` continues a prompt. The command line,
     python -m phaselib.train --eval-only ckpt.pt --results-json run.json
 
 lives in `phaselib.cli`; it trains (or scores a checkpoint) with these functions.
+`python -m phaselib.train` runs `phaselib/train/__main__.py`, the one file of this package
+that imports the command line: importing `phaselib.train` never does, so the loop, the
+checkpoints (which import the loop) and the command line import one another in one
+direction only.
 """
 
 from __future__ import annotations
@@ -227,9 +231,3 @@ def sample(model: nn.Module, tok, prompt: str, n_tokens: int = 200, *,
     idx = tok.encode(prompt)[None].to(device)
     out = model.generate(idx, n_tokens, temperature=temperature, top_k=top_k, generator=g)
     return tok.decode(out[0].tolist())
-
-
-if __name__ == "__main__":  # `python -m phaselib.train`: the command line of phaselib.cli
-    from phaselib.cli import main
-
-    main()
