@@ -8,8 +8,8 @@ between b and a: `transition_width` measures the s-interval over which a model's
 goes from 10% to 90% of the way from b to a (2 ln 9 / k for a logistic of slope k).
 `HardGate` and `Top1Router` choose one expert per example in the forward pass and get
 their gradient from a soft surrogate (straight-through; {cite}`bengio2013estimating`,
-{cite}`fedus2022switch`). `run_cell` trains one model and measures it; `sweep` is the
-chapter's precomputed sweep `f8`.
+{cite}`fedus2022switch`). The experiments that train a model and measure it with these
+functions, and the chapter's precomputed sweep `f8`, are in `phaselib.branching_runs`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .selection import select_weights
 __all__ = ["KINDS", "select_targets", "select_batch", "MLP", "straight_through_step",
            "HardGate", "Top1Router", "n_params", "expert_width_for_budget", "make_model",
            "transition_width", "transition_center", "profile", "boundary_pairs", "evaluate",
-           "slope_bound", "train_model", "run_cell", "sweep"]
+           "slope_bound"]
 
 KINDS = ("mlp", "soft_gate", "hard_gate", "top1_router")
 EPS = (1.0, 0.3, 0.1, 0.03, 0.01)   # half-widths of the test bands |s| < eps
@@ -296,56 +296,3 @@ def evaluate(model: nn.Module, n_test: int = 4096, eps=EPS, n_pairs: int = 16,
         else math.nan
     out["widths"] = widths
     return out
-
-
-def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
-                batch: int = 256, depth: int = 2, n_experts: int = 4,
-                factored: bool = False, device="cpu"):
-    """Train one model on the select task with phaselib.train: (model, History)."""
-    from .train import TrainConfig, train
-
-    torch.manual_seed(seed)
-    model = make_model(kind, width, n_experts=n_experts, depth=depth,
-                       factored=factored).to(device)
-    gen = torch.Generator().manual_seed(seed)
-    hist = train(model, lambda step: select_batch(batch, gen, device=device),
-                 TrainConfig(steps=steps, lr=lr, progress=False))
-    return model, hist
-
-
-def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
-             batch: int = 256, depth: int = 2, n_experts: int = 4, factored: bool = False,
-             device="cpu", return_model: bool = False):
-    """Train one model (`train_model`) and measure it (`evaluate`): a dict of results, or
-    (dict, model) with return_model=True."""
-    model, hist = train_model(seed, kind, width, steps, lr, batch, depth, n_experts,
-                              factored, device)
-    res = evaluate(model)
-    res.update(params=n_params(model), final_loss=float(np.mean(hist.loss[-50:])))
-    if kind == "mlp":
-        res["slope_bound"] = slope_bound(model)
-    if kind == "top1_router":
-        x, _ = select_batch(4096, torch.Generator().manual_seed(7), device=device)
-        w = model.weights(x)
-        one = ((w == 1).sum(1) == 1) & ((w == 0).sum(1) == w.shape[1] - 1)
-        res["one_expert_share"] = one.float().mean().item()
-        res["experts_used"] = int((w.sum(0) > 0).sum().item())
-    if return_model:
-        return res, model
-    return res
-
-
-def sweep(seeds=(0, 1, 2)):
-    """Sweep `f8`: transition width and error against training steps, longer than the
-    chapter trains live: the MLP at widths 16 and 64, and the factored hard gate on the
-    budget of the width-32 MLP."""
-    from .sweep import SweepSpec
-
-    gate_width = expert_width_for_budget(n_params(MLP(32)), "hard_gate", factored=True)
-    cells = [{"seed": s, "kind": "mlp", "width": w, "steps": n}
-             for s in seeds for w in (16, 64) for n in (500, 2000, 8000, 32000)]
-    cells += [{"seed": s, "kind": "hard_gate", "width": gate_width, "steps": n,
-               "factored": True} for s in seeds for n in (500, 2000, 8000)]
-    return SweepSpec(name="f8", out="book/part2/results/f8.json", cells=cells,
-                     run=run_cell, description="F8: transition width and error on the "
-                     "select task against training steps (MLP; factored hard gate)")

@@ -14,7 +14,10 @@ e_tag = wtag(tag) [C]:
             stream (a protected channel: residual updates never touch it)
 
 `every` has exactly the parameters of `input`; `slots` adds the slot module and one
-C x C read projection per layer (`num_params` counts them).
+C x C read projection per layer (`num_params` counts them). `measure_tag` scores a model
+(held-out loss, the tag's linear readability by layer), `steps_to_loss` a training
+curve. The experiment that trains and measures one model, and the sweep `f7`, are in
+`phaselib.preconditioning_runs`.
 """
 
 from __future__ import annotations
@@ -32,8 +35,7 @@ from .taps import Tap, capture
 from .transformer import Block, TransformerConfig
 
 __all__ = ["VARIANTS", "tag_perms", "tag_task_batch", "TaggedConfig",
-           "TaggedTransformer", "tag_share", "steps_to_loss", "measure_tag", "run_cell",
-           "sweep"]
+           "TaggedTransformer", "tag_share", "steps_to_loss", "measure_tag"]
 
 VARIANTS = ("input", "every", "slots")
 
@@ -270,43 +272,3 @@ def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 2
     if model.slots is not None:
         out["probe_read"] = fit_linear_probe(feats("tap_read"), labels, seed=seed)
     return out
-
-
-def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: int = 32,
-             vocab: int = 16, n_tags: int = 4, T: int = 16, batch: int = 32,
-             lr: float = 3e-3, solve_loss: float = 0.1, device: str = "cpu") -> dict:
-    """Train one TaggedTransformer on the tag task and measure it (`measure_tag`), with
-    `solve_step` = steps_to_loss(training losses, solve_loss).
-
-    Fair by construction: the data (batches and permutations) depend on `seed` alone and
-    the shared weights start from the same draw, so variants of one seed see the same
-    batches in the same order for the same number of steps; only the tag's route differs.
-    """
-    from .train import TrainConfig, train
-
-    perms = tag_perms(n_tags, vocab, seed=1000 + seed)
-    cfg = TaggedConfig(vocab_size=vocab, n_tags=n_tags, variant=variant, block_size=T,
-                       n_layer=depth, n_embd=n_embd)
-    torch.manual_seed(seed)
-    model = TaggedTransformer(cfg).to(device)
-    gen = torch.Generator().manual_seed(seed)
-    hist = train(model, lambda step: tag_task_batch(batch, T, perms, generator=gen,
-                                                    device=device),
-                 TrainConfig(steps=steps, lr=lr, progress=False))
-    res = measure_tag(model, perms, T=T, seed=10_000 + seed)
-    every = max(1, steps // 50)
-    res.update(params=model.num_params(), solve_step=steps_to_loss(hist.loss, solve_loss),
-               train_loss=hist.loss[::every],
-               train_step=hist.step[::every])
-    return res
-
-
-def sweep(seeds=(0, 1, 2)):
-    """The F7 sweep: every seed x depth (2, 4, 8) x variant, with run_cell's defaults."""
-    from .sweep import SweepSpec
-
-    cells = [{"seed": s, "depth": d, "variant": v}
-             for s in seeds for d in (2, 4, 8) for v in VARIANTS]
-    return SweepSpec(name="f7", out="book/part2/results/f7.json", cells=cells, run=run_cell,
-                     description="F7: tag task loss/accuracy and tag probes by layer, "
-                                 "input vs every-layer vs slots, depths 2/4/8")

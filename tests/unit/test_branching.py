@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from phaselib.branching import (KINDS, MLP, HardGate, Top1Router, evaluate, slope_bound,
+from phaselib.branching import (MLP, HardGate, Top1Router, evaluate, slope_bound,
                                 expert_width_for_budget, make_model, n_params, profile,
-                                run_cell, select_batch, select_targets,
-                                straight_through_step, transition_center, transition_width)
+                                select_batch, select_targets, straight_through_step,
+                                transition_center, transition_width)
 
 
 def test_select_targets_on_a_hand_example():
@@ -146,16 +146,6 @@ class _Pick(torch.nn.Module):
 
     def forward(self, v):
         return v[:, self.i:self.i + 1] + 0 * self.dummy
-
-
-def test_run_cell_learns_the_task_and_mlp_blends(one_thread):
-    r = run_cell(0, "mlp", 16, steps=300)
-    assert r["params"] == 353    # 3*16 + 16 + 16*16 + 16 + 16*1 + 1, counted from the shapes
-    assert r["mse"]["1.0"] < 0.05                  # far better than predicting 0 (1/3)
-    assert r["transition"] > 10 * r["grid_step"]   # a continuous rise, not a step
-    assert r["slope_bound"] > 0.8 * 0.5 / r["transition"]   # |a - b| >= 0.5
-    assert r["mse"]["0.01"] > r["mse"]["1.0"]      # the error sits at the boundary
-    assert set(KINDS) == {"mlp", "soft_gate", "hard_gate", "top1_router"}
 
 
 def test_check_select_targets_rejects_a_wrong_answer_and_accepts_the_right_one():

@@ -145,12 +145,25 @@ def test_figures_have_a_title_and_axis_labels(nb):
     assert not missing, f"{nb.name}: figure cells without {missing}"
 
 
+def _caption_index(cells, i):
+    """Where a figure's caption should be: the next cell, or the one after the figure's
+    provenance line (a code cell that only shows where its results file came from)."""
+    j = i + 1
+    if (j < len(cells) and cells[j]["cell_type"] == "code"
+            and "show_provenance(" in "".join(cells[j]["source"])):
+        j += 1
+    return j
+
+
 @pytest.mark.parametrize("nb", params("caption"))
 def test_figures_have_a_caption_after_them(nb):
     cells = json.loads(nb.read_text())["cells"]
-    bare = [i for i, _, s in figure_cells(nb) if not is_exercise(s)
-            and (i + 1 >= len(cells) or cells[i + 1]["cell_type"] != "markdown"
-                 or not "".join(cells[i + 1]["source"]).strip())]
+    bare = []
+    for i, _, s in figure_cells(nb):
+        j = _caption_index(cells, i)
+        if not is_exercise(s) and (j >= len(cells) or cells[j]["cell_type"] != "markdown"
+                                   or not "".join(cells[j]["source"]).strip()):
+            bare.append(i)
     assert not bare, f"{nb.name}: figure cells {bare} are not followed by a caption"
 
 
