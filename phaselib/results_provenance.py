@@ -61,7 +61,8 @@ def provenance_line(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         return f"*Provenance:* `{path.name}` has not been computed yet."
-    recs = records(json.loads(path.read_text(encoding="utf-8")))
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    recs = records(doc)
     if not recs:
         return f"*Provenance:* `{path.name}` holds no finished result yet."
     commits = sorted({str(r["commit"])[:7] for r in recs})
@@ -72,8 +73,10 @@ def provenance_line(path: str | Path) -> str:
           f"{len(commits)} commits (`{commits[0]}` ... `{commits[-1]}`)")
     when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
     dirty = sum(bool(r["dirty"]) for r in recs)
-    flag = f"; {dirty} of them from uncommitted code" if dirty and n > 1 else (
-        "; from uncommitted code" if dirty else "")
+    how = ("flagged dirty before the guard (the file's legacy_dirty says why they stay)"
+           if "legacy_dirty" in doc else "from uncommitted code")
+    flag = f"; {dirty} of them {how}" if dirty and n > 1 else (
+        f"; {how}" if dirty else "")
     machines = sorted({_machine_words(r["machine"]) for r in recs})
     machine = machines[0] if len(machines) == 1 else f"{len(machines)} machine settings"
     command = recs[0]["command"]

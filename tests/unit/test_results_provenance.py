@@ -42,6 +42,10 @@ def test_the_line_counts_commits_days_and_dirty_results(tmp_path):
     line = rp.provenance_line(p)
     assert "2 commits" in line and "2026-11-01 to 2026-11-03" in line
     assert "1 of them from uncommitted code" in line
+    doc = _sweep([(C1, True, "2026-11-01T00:00:00+00:00")] * 2)
+    doc["legacy_dirty"] = {"reason": "slow", "cells": 2}
+    assert "2 of them flagged dirty before the guard" in rp.provenance_line(
+        _write(tmp_path, doc))
 
 
 def test_a_benchmark_and_a_command_line_run_are_read_too(tmp_path):
