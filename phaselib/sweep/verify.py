@@ -52,14 +52,16 @@ def _number(v) -> bool:
 
 
 def compare_results(stored, new, *, rtol: float = 0.0, atol: float = 0.0,
-                    skip: tuple[str, ...] = (), path: str = "") -> tuple[list[Mismatch],
-                                                                        float]:
+                    skip: tuple[str, ...] = (), path: str = "",
+                    added: list[str] | None = None) -> tuple[list[Mismatch], float]:
     """Compare two JSON-like results field by field. Returns (the fields that differ
     beyond `atol + rtol * |stored|`, the largest |difference| over all numbers compared).
 
     Numbers are compared as numbers (an int and the equal float match); None stands for
     a non-finite float on both sides; dict keys named in `skip` are not compared at any
-    depth; a missing key, a list of another length or another type is a mismatch."""
+    depth; a stored key the new result lacks, a list of another length or another type
+    is a mismatch. A key only the new result has (a field the code records since) is
+    not a stored number: its path is appended to `added` when given."""
     out: list[Mismatch] = []
     largest = 0.0
     if isinstance(stored, dict) and isinstance(new, dict):
@@ -67,12 +69,15 @@ def compare_results(stored, new, *, rtol: float = 0.0, atol: float = 0.0,
             if key in skip:
                 continue
             where = f"{path}.{key}" if path else str(key)
-            if key not in stored or key not in new:
-                out.append(Mismatch(where, stored.get(key, "<missing>"),
-                                    new.get(key, "<missing>")))
+            if key not in stored:
+                if added is not None:
+                    added.append(where)
+                continue
+            if key not in new:
+                out.append(Mismatch(where, stored[key], "<missing>"))
                 continue
             m, d = compare_results(stored[key], new[key], rtol=rtol, atol=atol,
-                                   skip=skip, path=where)
+                                   skip=skip, path=where, added=added)
             out += m
             largest = max(largest, d)
     elif isinstance(stored, list) and isinstance(new, list):
@@ -80,7 +85,7 @@ def compare_results(stored, new, *, rtol: float = 0.0, atol: float = 0.0,
             return [Mismatch(path + ".length", len(stored), len(new))], largest
         for i, (a, b) in enumerate(zip(stored, new)):
             m, d = compare_results(a, b, rtol=rtol, atol=atol, skip=skip,
-                                   path=f"{path}[{i}]")
+                                   path=f"{path}[{i}]", added=added)
             out += m
             largest = max(largest, d)
     elif _number(stored) and _number(new):
@@ -112,13 +117,15 @@ def _as_stored(result) -> object:
 @dataclass
 class CellCheck:
     """One re-run cell: its key, whether it reproduced, the largest |difference| seen,
-    the fields that moved and the seconds the re-run took."""
+    the fields that moved, the seconds the re-run took, and the fields the code records
+    now that the stored result lacks."""
 
     key: str
     ok: bool
     largest: float
     mismatches: list[Mismatch] = field(default_factory=list)
     seconds: float = 0.0
+    added: list[str] = field(default_factory=list)
 
 
 def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int = 1,
@@ -159,14 +166,18 @@ def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int 
         finally:
             torch.set_num_threads(threads)
         seconds = time.perf_counter() - t0
+        added: list[str] = []
         mism, largest = compare_results(cell["result"], new, rtol=spec.rtol,
-                                        atol=spec.atol, skip=spec.volatile)
-        check = CellCheck(cell["key"], not mism, largest, mism, seconds)
+                                        atol=spec.atol, skip=spec.volatile, added=added)
+        check = CellCheck(cell["key"], not mism, largest, mism, seconds, added)
         origin = f"stored at {str(cell.get('git_commit'))[:12]}"
         if check.ok:
             how = "equal to the bit" if largest == 0 else f"max |diff| {largest:.3g}"
             log(f"  ok      {cell['key']} ({how}; {origin}; {seconds:.1f} s, "
                 f"{stored_threads} thread(s))")
+            if added:
+                log(f"          (the code now also records {', '.join(added[:6])}"
+                    f"{' ...' if len(added) > 6 else ''}: not in the file, not compared)")
         else:
             log(f"  DIFFERS {cell['key']} ({origin}; {len(mism)} field(s), "
                 f"max |diff| {largest:.3g}):")

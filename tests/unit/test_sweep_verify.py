@@ -45,6 +45,9 @@ def test_a_tolerance_accepts_what_is_within_it_only():
 def test_missing_keys_other_lengths_types_and_nan_are_mismatches():
     paths = lambda a, b: [m.path for m in compare_results(a, b)[0]]
     assert paths({"a": 1, "b": 2}, {"a": 1}) == ["b"]
+    added = []
+    assert compare_results({"a": 1}, {"a": 1, "n": {"b": 2}}, added=added) == ([], 0.0)
+    assert added == ["n"]                        # recorded since: not a stored number
     assert paths({"a": [1, 2]}, {"a": [1]}) == ["a.length"]
     assert paths({"a": "1"}, {"a": 1}) == ["a"]
     assert paths({"a": True}, {"a": 1}) == ["a"]
