@@ -1,0 +1,81 @@
+"""The verdict rule: intervals, thresholds, positive controls, numbers from evidence."""
+
+import pytest
+
+from phaselib.claims.rule import (Effect, Rule, check_template, combine, fill, judge,
+                                  t_quantile)
+
+
+def test_t_quantile_is_the_two_sided_95_value_and_errs_wide_between_rows():
+    assert t_quantile(2) == pytest.approx(4.303)
+    assert t_quantile(26) == t_quantile(25) > t_quantile(30)
+    assert t_quantile(10_000) == pytest.approx(1.96)
+    with pytest.raises(ValueError, match="df"):
+        t_quantile(0)
+
+
+def test_the_interval_is_the_mean_plus_minus_t_times_the_standard_error():
+    e = Effect("gap", (1.0, 2.0, 3.0), "nats")
+    lo, hi = e.interval()
+    half = 4.303 * 1.0 / 3 ** 0.5
+    assert (lo, hi) == pytest.approx((2 - half, 2 + half), abs=1e-3)
+    assert "gap +2.000 nats" in e.words() and "3 seeds" in e.words()
+
+
+def test_a_sign_that_agrees_in_every_seed_is_not_enough():
+    # Three positive seeds (chance: one in four), but the interval straddles zero.
+    j = judge(Effect("gap", (0.01, 0.2, 0.02)), Rule(0.0))
+    assert j.verdict == "inconclusive"
+    assert "more seeds" in j.change
+
+
+def test_an_interval_wholly_beyond_the_threshold_supports():
+    j = judge(Effect("gap", (0.30, 0.32, 0.31)), Rule(0.1))
+    assert j.verdict == "supported" and "lies beyond" in j.reason
+    j = judge(Effect("gap", (-0.30, -0.32, -0.31)), Rule(-0.1, direction=-1))
+    assert j.verdict == "supported"
+
+
+def test_a_null_without_a_positive_control_is_not_refuted():
+    null = Effect("gap", (0.001, -0.002, 0.0))
+    assert judge(null, Rule(0.05)).verdict == "inconclusive"
+    blind = Effect("planted gap", (0.01, 0.03, 0.02))        # the instrument missed it
+    assert judge(null, Rule(0.05), control=blind).verdict == "inconclusive"
+    seen = Effect("planted gap", (0.20, 0.22, 0.21))
+    j = judge(null, Rule(0.05), control=seen)
+    assert j.verdict == "refuted" and "positive control" in j.reason
+
+
+def test_parts_combine_into_partly_only_when_none_is_inconclusive():
+    assert combine(["supported", "supported"]) == "supported"
+    assert combine(["refuted", "refuted"]) == "refuted"
+    assert combine(["supported", "refuted"]) == "partly"
+    assert combine(["supported", "inconclusive"]) == "inconclusive"
+    with pytest.raises(ValueError):
+        combine(["partly"])
+
+
+@pytest.mark.parametrize("text", ["falls by under 5%", "KL within a factor 1.3",
+                                  "from 25 to 47 keys", "a gap of -0.02 nats",
+                                  "accuracy 1e-3 below"])
+def test_a_number_typed_into_a_record_is_refused(text):
+    with pytest.raises(ValueError, match="types the number"):
+        check_template(text)
+
+
+def test_names_with_digits_and_placeholders_are_not_numbers():
+    check_template("F5's heads at {n_keys} keys; seed {seed}'s run; a log2 T tower")
+    assert fill("a gap of {gap:.2f} nats", {"gap": 0.123}) == "a gap of 0.12 nats"
+    with pytest.raises(ValueError, match="needs the value"):
+        fill("a gap of {gap} nats", {})
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        Effect("gap", (1.0,))
+    with pytest.raises(ValueError, match="finite"):
+        Effect("gap", (1.0, float("nan")))
+    with pytest.raises(ValueError, match="direction"):
+        Rule(0.0, direction=0)
+    with pytest.raises(TypeError, match="Effect"):
+        judge((1.0, 2.0), Rule(0.0))
