@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 __all__ = ["records", "provenance_line", "show_provenance", "reproducibility",
-           "GUARD_DATE"]
+           "GUARD_DATE", "is_legacy"]
 
 # Results created before this moment were written without the dirty-tree guard.
 GUARD_DATE = "2026-12-04T00:10:00+00:00"
@@ -54,6 +54,11 @@ def records(doc: dict) -> list[dict]:
              "machine": src.get("machine") or doc.get("machine", {}),
              "command": src.get("command") or doc.get("command", ""),
              "allow_dirty": bool(doc.get("allow_dirty") or src.get("allow_dirty"))}]
+
+
+def is_legacy(r: dict) -> bool:
+    """Whether a record (from `records`) is a dirty result from before the guard."""
+    return bool(r["dirty"]) and str(r["created"]) < GUARD_DATE and not r["allow_dirty"]
 
 
 def provenance_line(path: str | Path) -> str:
@@ -114,7 +119,7 @@ def reproducibility(path: str | Path, in_main) -> list[str]:
             problems.append(f"{path}: commit {c[:12]} is not in main's history")
     dirty = [r for r in recs if r["dirty"]]
     legacy = doc.get("legacy_dirty")
-    new = [r for r in dirty if str(r["created"]) >= GUARD_DATE or r["allow_dirty"]]
+    new = [r for r in dirty if not is_legacy(r)]
     if new:
         problems.append(f"{path}: {len(new)} result(s) written from a dirty tree after the "
                         f"guard (allow_dirty): re-run them from a clean commit")

@@ -25,7 +25,7 @@ from typing import Callable
 
 from ..provenance import (atomic_write_json, git_commit, machine_info, provenance,
                           require_clean)
-from ..results_provenance import GUARD_DATE
+from ..results_provenance import is_legacy, records
 
 __all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",
            "run_sweep", "load_sweep", "SweepResults", "cell_key", "is_stale"]
@@ -164,8 +164,7 @@ def _recount_legacy(doc: dict) -> None:
     guard, see results_provenance) true as such cells are re-run: recount, drop at 0."""
     if "legacy_dirty" not in doc:
         return
-    n = sum(1 for c in doc["cells"] if c.get("status") == "done" and c.get("git_dirty")
-            and str(c.get("created", "")) < GUARD_DATE and not c.get("allow_dirty"))
+    n = sum(map(is_legacy, records(doc)))
     if n:
         doc["legacy_dirty"]["cells"] = n
     else:
