@@ -2,27 +2,49 @@
 
 Each chapter that tests a claim of a seed document keeps one record per claim in
 `phaselib/claims/records/<chapter-slug>.json` (a JSON list of objects with the fields of
-`Claim`). The chapter shows the record in a verdict box with `verdict_box(id, evidence,
-verdict)`, passing the verdict its own measurement gives: the box refuses to render when
-that verdict differs from the record, so a chapter and the claims ledger cannot drift
-apart. `load_claims()` gathers every record for the ledger.
+`Claim`). The chapter measures, turns the measurement into a verdict by the rule of
+`phaselib.claims.rule` (an effect with its interval over seeds against the threshold
+the record states, a positive control before any null), and shows the record in a box:
+
+- `verdict_box(id, evidence, judgement)`: `judgement` is what `rule.judge` returned
+  (or a dict of them, one per part the record's `rules` names). The box recomputes the
+  verdict from the judgements and refuses to render when it differs from the record, so
+  a chapter and the claims ledger cannot drift apart. A verdict typed as a string is
+  refused, except "not tested here".
+- `check_box(id, evidence, holds)`: a result that is true by construction (a
+  definition, an identity, a count of our own cache's bytes) is a consistency check,
+  not a verdict; the box refuses to render if the check fails.
+
+No number is typed into a record: `why` and `change` are templates whose
+{placeholders} come from `given` (numbers the seed states or a cited source gives,
+never a result); a bare number makes the record fail to load. Book: "How to read a
+verdict" (back matter). `load_claims()` gathers every record for the ledger.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
-__all__ = ["VERDICTS", "Claim", "load_claims", "get_claim", "verdict_box", "VerdictBox"]
+from .rule import Judgement, Rule, check_template, combine, placeholders
 
-VERDICTS = ("supported", "partly", "refuted", "not tested here")
+__all__ = ["VERDICTS", "JUDGED", "CHECK", "UNTESTED", "Claim", "load_claims",
+           "get_claim", "claim_rule", "verdict_box", "check_box", "VerdictBox"]
+
+JUDGED = ("supported", "partly", "refuted", "inconclusive")
+CHECK = "consistency check"
+UNTESTED = "not tested here"
+VERDICTS = JUDGED + (CHECK, UNTESTED)
 RECORDS = Path(__file__).resolve().parent / "records"
 # The admonition class of the book's theme that colours each verdict.
 _STYLE = {"supported": "tip", "partly": "warning", "refuted": "danger",
-          "not tested here": "note"}
+          "inconclusive": "caution", CHECK: "seealso", UNTESTED: "note"}
+_RULE_KEYS = {"effect", "unit", "threshold", "direction"}
 
 
 @dataclass(frozen=True)
@@ -33,7 +55,15 @@ class Claim:
     seed: the seed document's number ("000"); quote: a short quotation of the claim;
     chapter: the chapter holding the evidence, a path without suffix
     ("book/part2/f5-context-collapse"); label: the MyST label of the section with the
-    evidence (None: the chapter as a whole); verdict: one of VERDICTS; why: one line.
+    evidence (None: the chapter as a whole); verdict: one of VERDICTS.
+    why: one line, a template with no number typed in;
+    change: what result would change the verdict (required when judged), a template;
+    rules: for a judged verdict, the parts of the claim by name, each
+      {"effect": what is measured, "unit": its unit, "threshold": the smallest effect
+      that counts, fixed before the runs, "direction": +1 or -1 (beyond = larger or
+      smaller)}; the chapter judges one effect per part against exactly this rule;
+    given: numbers the seed states or a cited source gives (a data sheet), by name,
+      filled into why/change; never a result of this book.
     """
 
     id: str
@@ -43,6 +73,9 @@ class Claim:
     verdict: str
     why: str
     label: str | None = None
+    change: str | None = None
+    rules: dict | None = None
+    given: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("id", "seed", "quote", "chapter", "why"):
@@ -56,6 +89,35 @@ class Claim:
         if not (len(self.seed) == 3 and self.seed.isdigit()):
             raise ValueError(f"claim {self.id!r}: seed must be a three-digit seed number "
                              f"such as '000', got {self.seed!r}")
+        if not isinstance(self.given, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.given.items()):
+            raise ValueError(f"claim {self.id!r}: given must map names to strings, got "
+                             f"{self.given!r}")
+        for name in ("why", "change"):
+            text = getattr(self, name)
+            if text is None:
+                continue
+            check_template(text, f"claim {self.id!r}: {name}")
+            unknown = placeholders(text) - set(self.given)
+            if unknown:
+                raise ValueError(f"claim {self.id!r}: {name} asks for {sorted(unknown)}, "
+                                 f"which given does not hold (given: "
+                                 f"{sorted(self.given)})")
+        judged = self.verdict in JUDGED
+        if judged and not (isinstance(self.change, str) and self.change.strip()):
+            raise ValueError(f"claim {self.id!r}: a {self.verdict!r} verdict needs "
+                             f"change, the result that would change it")
+        if judged and not self.rules:
+            raise ValueError(f"claim {self.id!r}: a {self.verdict!r} verdict needs rules, "
+                             f"the effect(s) and threshold(s) it is judged on")
+        if not judged and self.rules:
+            raise ValueError(f"claim {self.id!r}: a {self.verdict!r} record has no "
+                             f"rules to judge")
+        for part, r in (self.rules or {}).items():
+            if not isinstance(r, dict) or set(r) != _RULE_KEYS:
+                raise ValueError(f"claim {self.id!r}: rule {part!r} must have exactly the "
+                                 f"keys {sorted(_RULE_KEYS)}, got {r!r}")
+            Rule(float(r["threshold"]), int(r["direction"]))
 
     @property
     def href(self) -> str:
@@ -63,90 +125,233 @@ class Claim:
         anchor = f"#{self.label}" if self.label else ""
         return f"{self.chapter}.ipynb{anchor}"
 
+    @property
+    def why_text(self) -> str:
+        return self.why.format(**self.given)
 
-def _read(path: Path) -> list[Claim]:
+    @property
+    def change_text(self) -> str:
+        return (self.change or "").format(**self.given)
+
+    def rule(self, part: str | None = None) -> Rule:
+        """The Rule of `part` (the only one when None) as the record states it."""
+        rules = self.rules or {}
+        if part is None:
+            if len(rules) != 1:
+                raise ValueError(f"claim {self.id!r} has the parts {sorted(rules)}: name "
+                                 f"one")
+            part = next(iter(rules))
+        if part not in rules:
+            raise KeyError(f"claim {self.id!r} has no rule {part!r}; its parts: "
+                           f"{sorted(rules)}")
+        r = rules[part]
+        return Rule(float(r["threshold"]), int(r["direction"]))
+
+    def rule_words(self) -> list[str]:
+        """One phrase per part: what is measured and the threshold it must pass."""
+        out = []
+        for part, r in (self.rules or {}).items():
+            side = "above" if int(r["direction"]) == 1 else "below"
+            unit = f" {r['unit']}" if r["unit"] else ""
+            out.append(f"{part}: {r['effect']}, {side} {float(r['threshold']):+g}{unit}")
+        return out
+
+
+def _rows(path: Path) -> list[dict]:
     try:
         rows = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(rows, list):
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ValueError(f"{path} must hold a JSON list of claim records")
-    out = []
-    for row in rows:
-        try:
-            out.append(Claim(**row))
-        except TypeError as e:
-            raise ValueError(f"{path}: a record has fields Claim does not: {e}") from None
-    return out
+    return rows
 
 
-@lru_cache(maxsize=1)
-def _all(folder: str) -> dict[str, Claim]:
-    claims: dict[str, Claim] = {}
+def _make(row: dict, path: Path) -> Claim:
+    try:
+        return Claim(**row)
+    except TypeError as e:
+        raise ValueError(f"{path}: a record has fields Claim does not: {e}") from None
+
+
+@lru_cache(maxsize=4)
+def _raw(folder: str) -> dict[str, tuple[dict, Path]]:
+    rows: dict[str, tuple[dict, Path]] = {}
     for path in sorted(Path(folder).glob("*.json")):
-        for c in _read(path):
-            if c.id in claims:
-                raise ValueError(f"claim id {c.id!r} appears twice (in {path.name})")
-            claims[c.id] = c
-    return claims
+        for row in _rows(path):
+            cid = row.get("id")
+            if cid in rows:
+                raise ValueError(f"claim id {cid!r} appears twice (in {path.name})")
+            rows[cid] = (row, path)
+    return rows
 
 
 def load_claims(folder: str | Path | None = None) -> dict[str, Claim]:
-    """Every claim record, by id (records/*.json, or `folder`)."""
-    return dict(_all(str(folder or RECORDS)))
+    """Every claim record, by id (records/*.json, or `folder`), each validated."""
+    return {cid: _make(row, path)
+            for cid, (row, path) in _raw(str(folder or RECORDS)).items()}
+
+
+@lru_cache(maxsize=None)
+def _one(folder: str, claim_id: str) -> Claim:
+    rows = _raw(folder)
+    if claim_id not in rows:
+        raise KeyError(f"claim_id {claim_id!r} has no record in {folder}; known ids: "
+                       f"{sorted(map(str, rows))}")
+    return _make(*rows[claim_id])
 
 
 def get_claim(claim_id: str) -> Claim:
-    claims = _all(str(RECORDS))
-    if claim_id not in claims:
-        raise KeyError(f"claim_id {claim_id!r} has no record in {RECORDS}; known ids: "
-                       f"{sorted(claims)}")
-    return claims[claim_id]
+    """The record of `claim_id`, validated (only it: a chapter's box does not depend on
+    other chapters' records)."""
+    return _one(str(RECORDS), claim_id)
+
+
+def claim_rule(claim_id: str, part: str | None = None) -> Rule:
+    """The Rule the record of `claim_id` states for `part`: what the chapter passes to
+    `rule.judge`, so that the threshold lives in the record, not in the notebook."""
+    return get_claim(claim_id).rule(part)
 
 
 @dataclass(frozen=True)
 class VerdictBox:
-    """What a chapter displays: the claim, the chapter's evidence, the verdict."""
+    """What a chapter displays: the claim, the chapter's evidence, the judgements by the
+    rule (none for a consistency check or an untested claim), the verdict."""
 
     claim: Claim
     evidence: str
+    judgements: tuple[tuple[str, Judgement], ...] = ()
+
+    @property
+    def title(self) -> str:
+        v = self.claim.verdict
+        return "Consistency check: holds" if v == CHECK else f"Verdict: {v}"
+
+    def _parts(self) -> list[tuple[str, str]]:
+        return [(part, j.reason) for part, j in self.judgements]
+
+    def _changes(self) -> str:
+        specific = " ".join(f"{p}: {j.change}" if len(self.judgements) > 1 else j.change
+                            for p, j in self.judgements)
+        general = self.claim.change_text
+        return " ".join(s for s in (general, specific) if s)
 
     def _repr_html_(self) -> str:
         c, e = self.claim, html.escape
-        return (f'<div class="admonition {_STYLE[c.verdict]} verdict-box" '
-                f'data-claim="{e(c.id)}" data-verdict="{e(c.verdict)}">'
-                f'<p class="admonition-title">Verdict: {e(c.verdict)}</p>'
-                f"<p><b>Claim</b> (seed {e(c.seed)}): &ldquo;{e(c.quote)}&rdquo;</p>"
-                f"<p><b>Evidence</b>: {e(self.evidence)}</p>"
-                f"<p><b>Verdict</b>: {e(c.verdict)}. {e(c.why)}</p></div>")
+        rows = [f'<div class="admonition {_STYLE[c.verdict]} verdict-box" '
+                f'data-claim="{e(c.id)}" data-verdict="{e(c.verdict)}">',
+                f'<p class="admonition-title">{e(self.title)}</p>',
+                f"<p><b>Claim</b> (seed {e(c.seed)}): &ldquo;{e(c.quote)}&rdquo;</p>",
+                f"<p><b>Evidence</b>: {e(self.evidence)}</p>"]
+        for part, reason in self._parts():
+            rows.append(f'<p class="verdict-rule"><b>Rule</b> ({e(part)}): '
+                        f"{e(reason)}</p>")
+        label = "Check" if c.verdict == CHECK else "Verdict"
+        rows.append(f"<p><b>{label}</b>: {e(c.verdict)}. {e(c.why_text)}</p>")
+        if c.verdict in JUDGED:
+            rows.append(f'<p class="verdict-change"><b>What would change it</b>: '
+                        f"{e(self._changes())}</p>")
+        rows.append("</div>")
+        return "".join(rows)
 
     def _repr_markdown_(self) -> str:
         c = self.claim
-        return (f"> **Verdict: {c.verdict}**  \n> **Claim** (seed {c.seed}): "
-                f"\u201c{c.quote}\u201d  \n> **Evidence**: {self.evidence}  \n"
-                f"> **Verdict**: {c.verdict}. {c.why}")
+        lines = [f"> **{self.title}**", f"> **Claim** (seed {c.seed}): \u201c{c.quote}\u201d",
+                 f"> **Evidence**: {self.evidence}"]
+        lines += [f"> **Rule** ({p}): {r}" for p, r in self._parts()]
+        lines.append(f"> **Verdict**: {c.verdict}. {c.why_text}")
+        if c.verdict in JUDGED:
+            lines.append(f"> **What would change it**: {self._changes()}")
+        return "  \n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"Verdict ({self.claim.id}): {self.claim.verdict}\n"
-                f"  claim (seed {self.claim.seed}): {self.claim.quote}\n"
-                f"  evidence: {self.evidence}\n  why: {self.claim.why}")
+        out = [f"{self.title} ({self.claim.id})",
+               f"  claim (seed {self.claim.seed}): {self.claim.quote}",
+               f"  evidence: {self.evidence}"]
+        out += [f"  rule ({p}): {r}" for p, r in self._parts()]
+        out.append(f"  why: {self.claim.why_text}")
+        if self.claim.verdict in JUDGED:
+            out.append(f"  what would change it: {self._changes()}")
+        return "\n".join(out)
 
 
-def verdict_box(claim_id: str, evidence: str, verdict: str) -> VerdictBox:
-    """The verdict box for `claim_id`, with `evidence` (a sentence whose numbers the chapter
-    computed) and the `verdict` the chapter's own measurement gives.
-
-    Raises ValueError when `verdict` differs from the record's verdict: the measurement
-    changed, and the record in phaselib/claims/records must be updated with it (or the
-    chapter's reasoning checked), so that the ledger never shows a stale verdict.
-    """
-    if verdict not in VERDICTS:
-        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+def _check_evidence(evidence) -> None:
     if not isinstance(evidence, str) or not evidence.strip():
         raise ValueError("evidence must be a non-empty sentence naming the measurement")
+
+
+def verdict_box(claim_id: str, evidence: str,
+                judgement: Judgement | Mapping[str, Judgement] | str) -> VerdictBox:
+    """The verdict box for `claim_id`, with `evidence` (a sentence whose numbers the chapter
+    computed) and `judgement`: the `rule.judge` result for the record's one part, or a
+    dict {part: Judgement} for every part the record's `rules` names, or the string
+    "not tested here" for a claim the chapter does not judge.
+
+    The verdict is computed from the judgements (`rule.combine` over parts) and each
+    judgement's rule must be the record's. Raises ValueError when the computed verdict
+    differs from the record's (the measurement changed: update the record, or check the
+    chapter), when a judged verdict is passed as a bare string (a verdict comes from an
+    effect and its interval, never from a sign), or when a rule differs from the record.
+    """
+    _check_evidence(evidence)
     c = get_claim(claim_id)
+    if c.verdict == CHECK:
+        raise ValueError(f"claim {claim_id!r} is a consistency check: show it with "
+                         f"check_box(id, evidence, holds)")
+    if isinstance(judgement, str):
+        if judgement in JUDGED:
+            raise ValueError(f"claim {claim_id!r}: the verdict {judgement!r} was passed "
+                             f"as a string; a verdict comes from the rule: pass the "
+                             f"Judgement(s) of phaselib.claims.rule.judge")
+        if judgement != c.verdict:
+            raise ValueError(f"claim {claim_id!r}: this chapter gives {judgement!r} but "
+                             f"the record says {c.verdict!r}; update the record in "
+                             f"{RECORDS} or check the chapter")
+        return VerdictBox(c, evidence)
+    parts = dict(judgement) if isinstance(judgement, Mapping) else None
+    if parts is None:
+        if not isinstance(judgement, Judgement):
+            raise TypeError(f"judgement must be a Judgement, a dict of them or "
+                            f"{UNTESTED!r}, got {type(judgement).__name__}")
+        if len(c.rules or {}) != 1:
+            raise ValueError(f"claim {claim_id!r} has the parts {sorted(c.rules or {})}: "
+                             f"pass a dict with one Judgement per part")
+        parts = {next(iter(c.rules)): judgement}
+    if set(parts) != set(c.rules or {}):
+        raise ValueError(f"claim {claim_id!r}: judgements for {sorted(parts)}, but the "
+                         f"record's parts are {sorted(c.rules or {})}")
+    for part, j in parts.items():
+        if not isinstance(j, Judgement):
+            raise TypeError(f"claim {claim_id!r}: part {part!r} must be a Judgement, got "
+                            f"{type(j).__name__}")
+        want = c.rule(part)
+        if not (math.isclose(j.rule.threshold, want.threshold, rel_tol=0, abs_tol=1e-12)
+                and j.rule.direction == want.direction):
+            raise ValueError(f"claim {claim_id!r}: part {part!r} was judged against "
+                             f"{j.rule}, but the record states {want}; judge with "
+                             f"claim_rule({claim_id!r}, {part!r})")
+    verdict = combine(j.verdict for j in parts.values())
     if verdict != c.verdict:
         raise ValueError(f"claim {claim_id!r}: this run's evidence gives the verdict "
-                         f"{verdict!r} but the record says {c.verdict!r}; update the record "
-                         f"in {RECORDS} or check the measurement")
+                         f"{verdict!r} (parts: "
+                         f"{ {p: j.verdict for p, j in parts.items()} }) but the record "
+                         f"says {c.verdict!r}; update the record in {RECORDS} or check "
+                         f"the measurement")
+    order = list(c.rules)
+    return VerdictBox(c, evidence, tuple((p, parts[p]) for p in order))
+
+
+def check_box(claim_id: str, evidence: str, holds: bool) -> VerdictBox:
+    """The box for a claim that is true by construction (a definition, an identity, a
+    count of our own code's bytes): shown as a consistency check, not a verdict.
+    Raises ValueError when `holds` is not True (the code or the arithmetic is wrong) or
+    the record is not a consistency check."""
+    _check_evidence(evidence)
+    c = get_claim(claim_id)
+    if c.verdict != CHECK:
+        raise ValueError(f"claim {claim_id!r} is recorded as {c.verdict!r}, not as a "
+                         f"{CHECK}: show it with verdict_box")
+    if holds is not True:
+        raise ValueError(f"claim {claim_id!r}: the consistency check failed (holds="
+                         f"{holds!r}): {evidence}")
     return VerdictBox(c, evidence)

@@ -17,7 +17,7 @@ import posixpath
 from collections import Counter
 from dataclasses import dataclass
 
-from . import VERDICTS, Claim, load_claims
+from . import CHECK, JUDGED, UNTESTED, VERDICTS, Claim, load_claims
 
 __all__ = ["SEEDS", "LEDGER_CHAPTER", "LedgerRow", "ledger_rows", "ledger_html",
            "verdict_counts", "evidence_href"]
@@ -33,7 +33,8 @@ SEEDS = {
 # Claims that no chapter tests are kept as records of the ledger's own page.
 LEDGER_CHAPTER = "book/part5/claims-ledger"
 _CSS = {"supported": "ledger-supported", "partly": "ledger-partly",
-        "refuted": "ledger-refuted", "not tested here": "ledger-untested"}
+        "refuted": "ledger-refuted", "inconclusive": "ledger-inconclusive",
+        CHECK: "ledger-check", UNTESTED: "ledger-untested"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class LedgerRow:
 
     @property
     def tested(self) -> bool:
-        return self.claim.verdict != "not tested here"
+        """Judged by the rule (any verdict but a consistency check or untested)."""
+        return self.claim.verdict in JUDGED
 
 
 def _title(chapter: str) -> str:
@@ -101,9 +103,16 @@ def ledger_html(page: str = LEDGER_CHAPTER, claims: dict[str, Claim] | None = No
         for r in mine:
             c = r.claim
             link = f'<a href="{e(evidence_href(c, page))}">{e(r.chapter_title)}</a>'
+            why = e(c.why_text)
+            if c.rules:
+                why += ('<br><span class="ledger-rule"><i>Rule</i>: '
+                        + "; ".join(e(w) for w in c.rule_words()) + "</span>")
+            if c.change:
+                why += ('<br><span class="ledger-change"><i>What would change it</i>: '
+                        f"{e(c.change_text)}</span>")
             out.append(f'<tr data-claim="{e(c.id)}" data-verdict="{e(c.verdict)}">'
                        f"<td>&ldquo;{e(c.quote)}&rdquo;</td><td>{link}</td>"
                        f'<td class="{_CSS[c.verdict]}"><b>{e(c.verdict)}</b></td>'
-                       f"<td>{e(c.why)}</td></tr>")
+                       f"<td>{why}</td></tr>")
         out.append("</tbody></table>")
     return "\n".join(out)

@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-__all__ = ["RULE_VERDICTS", "Effect", "Rule", "Judgement", "judge", "combine",
-           "t_quantile", "check_template", "fill"]
+__all__ = ["RULE_VERDICTS", "Effect", "Count", "Rule", "Judgement", "judge", "combine",
+           "t_quantile", "check_template", "fill", "placeholders"]
 
 RULE_VERDICTS = ("supported", "partly", "refuted", "inconclusive")
 
@@ -95,6 +95,37 @@ class Effect:
 
 
 @dataclass(frozen=True)
+class Count:
+    """A measurement with no seed to vary: a count over a fixed corpus by a
+    deterministic tokenizer, or arithmetic on published shapes. `deterministic` says
+    why no seed could change it (it is shown in the box). A trained model is never a
+    Count: its numbers vary with the seed, so they are an `Effect`."""
+
+    name: str
+    value: float
+    unit: str = ""
+    deterministic: str = ""
+
+    def __post_init__(self):
+        if not math.isfinite(float(self.value)):
+            raise ValueError(f"count {self.name!r}: value must be finite, got "
+                             f"{self.value!r}")
+        if not isinstance(self.deterministic, str) or len(self.deterministic.strip()) < 10:
+            raise ValueError(f"count {self.name!r}: deterministic must say why no seed "
+                             f"changes the value (e.g. 'BPE and the corpus are fixed'), "
+                             f"got {self.deterministic!r}")
+        object.__setattr__(self, "value", float(self.value))
+
+    def interval(self) -> tuple[float, float]:
+        return self.value, self.value
+
+    def words(self, digits: int = 3) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return (f"{self.name} {self.value:+.{digits}g}{unit} (exact: "
+                f"{self.deterministic})")
+
+
+@dataclass(frozen=True)
 class Rule:
     """What a claim predicts: an effect beyond `threshold` in `direction` (+1: larger
     than the threshold, -1: smaller). The threshold is the smallest effect that counts,
@@ -116,9 +147,9 @@ class Rule:
 @dataclass(frozen=True)
 class Judgement:
     verdict: str
-    effect: Effect
+    effect: Effect | Count
     rule: Rule
-    control: Effect | None
+    control: Effect | Count | None
     reason: str
     change: str
 
@@ -126,15 +157,29 @@ class Judgement:
         return f"{self.reason} What would change it: {self.change}"
 
 
-def judge(effect: Effect, rule: Rule, control: Effect | None = None) -> Judgement:
+def judge(effect: Effect | Count, rule: Rule,
+          control: Effect | Count | None = None) -> Judgement:
     """The verdict on a claim that predicts `effect` beyond `rule.threshold`.
 
     supported: the interval lies wholly beyond the threshold. refuted: it lies wholly
     short of it and `control` (the same instrument on a planted effect) lies wholly
-    beyond it. inconclusive otherwise. The Judgement says why and what result would
-    change the verdict."""
+    beyond it. inconclusive otherwise. A `Count` (no seed to vary, no sampling noise)
+    is its own interval and needs no control: it is supported or refuted. The
+    Judgement says why and what result would change the verdict."""
+    if not isinstance(rule, Rule):
+        raise TypeError(f"rule must be a Rule, got {type(rule).__name__}")
+    if isinstance(effect, Count):
+        t = f"{rule.threshold:+g}"
+        if rule.beyond(effect.value):
+            return Judgement("supported", effect, rule, None,
+                             f"{effect.words()} lies beyond {t}.",
+                             "a different corpus, shape or published figure.")
+        return Judgement("refuted", effect, rule, None,
+                         f"{effect.words()} lies short of {t}.",
+                         "a different corpus, shape or published figure.")
     if not isinstance(effect, Effect):
-        raise TypeError(f"effect must be an Effect, got {type(effect).__name__}")
+        raise TypeError(f"effect must be an Effect or a Count, got "
+                        f"{type(effect).__name__}")
     lo, hi = effect.interval()
     near, far = (lo, hi) if rule.direction == 1 else (hi, lo)
     t = f"{rule.threshold:+g}"
@@ -192,6 +237,11 @@ def combine(verdicts: Iterable[str]) -> str:
 _BARE = re.compile(r"(?<![A-Za-z0-9_.])[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?%?(?![A-Za-z_])")
 
 
+def placeholders(template: str) -> set[str]:
+    """The {names} a template asks to be filled."""
+    return set(re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template))
+
+
 def check_template(template: str, what: str = "why") -> None:
     """Raise ValueError when `template` holds a number typed in rather than a
     {placeholder} filled from the evidence."""
@@ -200,9 +250,10 @@ def check_template(template: str, what: str = "why") -> None:
     outside = re.sub(r"\{[^{}]*\}", "", template)
     bare = _BARE.findall(outside)
     if bare:
-        raise ValueError(f"{what} types the number(s) {bare} into the record: write a "
-                         f"{{placeholder}} and pass the value from the evidence "
-                         f"({template!r})")
+        raise ValueError(f"{what} types the number(s) {bare} into the record: a result "
+                         f"belongs in the evidence the chapter computes; a number the "
+                         f"seed or a cited source states goes in the record's given, as "
+                         f"a {{placeholder}} ({template!r})")
 
 
 def fill(template: str, values: Mapping[str, object], what: str = "why") -> str:

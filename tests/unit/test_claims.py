@@ -6,14 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from phaselib.claims import VERDICTS, Claim, load_claims, verdict_box
+from phaselib.claims import (VERDICTS, Claim, check_box, claim_rule, load_claims,
+                             verdict_box)
+from phaselib.claims.rule import Count, Effect, Rule, judge
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+RULE = {"effect": "loss gap, arm A minus arm B", "unit": "nats", "threshold": 0.05,
+        "direction": 1}
+
+
 def _record(**kw):
     row = dict(id="x-claim", seed="000", quote="a quote", chapter="book/part2/x",
-               verdict="refuted", why="because")
+               verdict="refuted", why="because", change="a gap beyond the threshold",
+               rules={"gap": RULE})
     row.update(kw)
     return row
 
@@ -58,22 +65,108 @@ def test_every_label_a_record_names_exists_in_its_chapter():
         assert f"({c.label})=" in text, f"{c.id}: no label ({c.label})= in {c.chapter}"
 
 
-def test_verdict_box_refuses_a_verdict_that_differs_from_the_record():
-    claims = load_claims()
-    if not claims:
-        pytest.skip("no claim records yet")
-    c = next(iter(claims.values()))
-    other = next(v for v in VERDICTS if v != c.verdict)
-    with pytest.raises(ValueError, match="the record says"):
-        verdict_box(c.id, "some evidence", other)
+def _box_records(tmp_path, monkeypatch, *rows):
+    """Point the records folder at tmp_path holding `rows`."""
+    import phaselib.claims as claims
+
+    (tmp_path / "x.json").write_text(json.dumps([_record(**r) for r in rows]))
+    monkeypatch.setattr(claims, "RECORDS", tmp_path)
 
 
-def test_verdict_box_shows_claim_evidence_and_verdict():
+def test_a_record_with_a_typed_number_does_not_load():
+    with pytest.raises(ValueError, match="types the number"):
+        Claim(**_record(why="the gap is under 5% in every seed"))
+    with pytest.raises(ValueError, match="types the number"):
+        Claim(**_record(change="a gap above 0.1 nats"))
+    with pytest.raises(ValueError, match="given does not hold"):
+        Claim(**_record(why="the post says {share}"))
+    c = Claim(**_record(why="the post says {share} of the time", given={"share": "80%"}))
+    assert c.why_text == "the post says 80% of the time"
+
+
+def test_a_judged_record_needs_its_rule_and_what_would_change_it():
+    with pytest.raises(ValueError, match="needs change"):
+        Claim(**_record(change=None))
+    with pytest.raises(ValueError, match="needs rules"):
+        Claim(**_record(rules=None))
+    with pytest.raises(ValueError, match="exactly the keys"):
+        Claim(**_record(rules={"gap": {"effect": "x", "threshold": 0.1}}))
+    with pytest.raises(ValueError, match="has no rules to judge"):
+        Claim(**_record(verdict="not tested here", change=None))
+
+
+def test_a_sign_only_gate_cannot_make_a_box(tmp_path, monkeypatch):
+    _box_records(tmp_path, monkeypatch, dict(verdict="supported"))
+    with pytest.raises(ValueError, match="passed as a string"):
+        verdict_box("x-claim", "positive in all three seeds", "supported")
+    # Three positive seeds whose interval straddles the threshold: inconclusive.
+    j = judge(Effect("gap", (0.02, 0.3, 0.04)), claim_rule("x-claim"))
+    with pytest.raises(ValueError, match="gives the verdict 'inconclusive'"):
+        verdict_box("x-claim", "positive in all three seeds", j)
+
+
+def test_a_null_without_a_positive_control_cannot_make_a_refuted_box(tmp_path,
+                                                                    monkeypatch):
+    _box_records(tmp_path, monkeypatch, dict(verdict="refuted"))
+    null = Effect("gap", (0.001, -0.002, 0.0), "nats")
+    with pytest.raises(ValueError, match="gives the verdict 'inconclusive'"):
+        verdict_box("x-claim", "no gap", judge(null, claim_rule("x-claim")))
+    weak = Effect("planted gap", (0.01, 0.02, 0.015), "nats")
+    with pytest.raises(ValueError, match="gives the verdict 'inconclusive'"):
+        verdict_box("x-claim", "no gap", judge(null, claim_rule("x-claim"), weak))
+    planted = Effect("planted gap", (0.30, 0.32, 0.31), "nats")
+    box = verdict_box("x-claim", "no gap", judge(null, claim_rule("x-claim"), planted))
+    html = box._repr_html_()
+    assert 'data-verdict="refuted"' in html and "positive control" in html
+    assert "planted gap +0.310" in html and "What would change it" in html
+
+
+def test_a_box_refuses_a_rule_other_than_the_records(tmp_path, monkeypatch):
+    _box_records(tmp_path, monkeypatch, dict(verdict="supported"))
+    j = judge(Effect("gap", (0.30, 0.32, 0.31)), Rule(0.01))
+    with pytest.raises(ValueError, match="the record states"):
+        verdict_box("x-claim", "a gap", j)
+    ok = verdict_box("x-claim", "a gap", judge(Effect("gap", (0.30, 0.32, 0.31)),
+                                               claim_rule("x-claim")))
+    assert ok.claim.verdict == "supported"
+
+
+def test_parts_combine_into_partly_and_must_all_be_given(tmp_path, monkeypatch):
+    rules = {"a": RULE, "b": dict(RULE, threshold=0.0, direction=-1)}
+    _box_records(tmp_path, monkeypatch, dict(verdict="partly", rules=rules))
+    big = Effect("gap", (0.30, 0.32, 0.31))
+    ja = judge(big, claim_rule("x-claim", "a"))
+    jb = judge(big, claim_rule("x-claim", "b"), Effect("planted", (-0.5, -0.6, -0.55)))
+    assert (ja.verdict, jb.verdict) == ("supported", "refuted")
+    with pytest.raises(ValueError, match="record's parts"):
+        verdict_box("x-claim", "two parts", {"a": ja})
+    box = verdict_box("x-claim", "two parts", {"a": ja, "b": jb})
+    assert repr(box).count("rule (") == 2
+
+
+def test_a_count_needs_no_control_but_must_say_why_no_seed_changes_it(tmp_path,
+                                                                     monkeypatch):
+    with pytest.raises(ValueError, match="deterministic must say"):
+        Count("share", 0.1)
+    _box_records(tmp_path, monkeypatch, dict(verdict="refuted"))
+    j = judge(Count("gap", 0.01, "nats", "arithmetic on published shapes"),
+              claim_rule("x-claim"))
+    assert verdict_box("x-claim", "arithmetic", j).claim.verdict == "refuted"
+
+
+def test_a_consistency_check_is_not_a_verdict(tmp_path, monkeypatch):
+    _box_records(tmp_path, monkeypatch,
+                 dict(id="x-check", verdict="consistency check", rules=None, change=None))
+    with pytest.raises(ValueError, match="is a consistency check"):
+        verdict_box("x-check", "rows sum to one", "supported")
+    with pytest.raises(ValueError, match="check failed"):
+        check_box("x-check", "rows sum to one", False)
+    box = check_box("x-check", "rows sum to one", True)
+    assert "Consistency check: holds" in box._repr_html_()
+
+
+def test_every_record_of_the_book_loads_under_the_rule():
     claims = load_claims()
-    if not claims:
-        pytest.skip("no claim records yet")
-    c = next(iter(claims.values()))
-    html = verdict_box(c.id, "measured 0.25 < 1", c.verdict)._repr_html_()
-    assert f'data-verdict="{c.verdict}"' in html
-    assert "measured 0.25 &lt; 1" in html
-    assert c.seed in html
+    assert len(claims) >= 40
+    for c in claims.values():
+        assert c.verdict in VERDICTS

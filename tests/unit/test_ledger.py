@@ -11,12 +11,16 @@ from phaselib.claims.ledger import (LEDGER_CHAPTER, SEEDS, evidence_href, ledger
                                     ledger_rows, verdict_counts)
 
 ROOT = Path(__file__).resolve().parents[2]
-BOX_CALL = re.compile(r"verdict_box\(\s*[\"']([^\"']+)[\"']")
+BOX_CALL = re.compile(r"(?:verdict_box|check_box)\(\s*[\"']([^\"']+)[\"']")
 
 
 def _claim(cid, seed="000", verdict="refuted", chapter="book/part2/f5-x", label=None):
+    judged = verdict in ("supported", "partly", "refuted", "inconclusive")
+    rules = {"gap": {"effect": "a gap", "unit": "nats", "threshold": 0.1,
+                     "direction": 1}}
     return Claim(id=cid, seed=seed, quote=f"quote {cid}", chapter=chapter,
-                 verdict=verdict, why=f"why {cid}", label=label)
+                 verdict=verdict, why=f"why {cid}", label=label,
+                 change="a gap" if judged else None, rules=rules if judged else None)
 
 
 def _boxes_in(chapter: str) -> set[str]:
@@ -54,6 +58,7 @@ def test_verdict_counts_include_zeros_and_filter_by_seed():
     claims = {c.id: c for c in [_claim("a"), _claim("b", verdict="supported"),
                                 _claim("c", seed="001")]}
     assert verdict_counts(claims) == {"supported": 1, "partly": 0, "refuted": 2,
+                                      "inconclusive": 0, "consistency check": 0,
                                       "not tested here": 0}
     assert verdict_counts(claims, seed="001")["refuted"] == 1
 
@@ -64,6 +69,7 @@ def test_ledger_html_has_one_row_per_claim_with_its_verdict_and_escapes_text():
     assert page.count("<tr data-claim=") == 2
     assert 'data-claim="b&lt;&amp;&gt;" data-verdict="partly"' in page
     assert page.count("<table") == 2          # one table per seed present
+    assert "What would change it" in page and "a gap, above +0.1 nats" in page
     assert "Seed 001" not in page
 
 
@@ -101,7 +107,7 @@ def test_check_held_share_accepts_a_right_answer_and_rejects_wrong_ones():
     def right(claims):
         tested, held = {}, {}
         for c in claims.values():
-            if c.verdict == "not tested here":
+            if c.verdict not in ("supported", "partly", "refuted"):
                 continue
             tested[c.seed] = tested.get(c.seed, 0) + 1
             held[c.seed] = held.get(c.seed, 0) + (c.verdict in ("supported", "partly"))
@@ -117,7 +123,8 @@ def test_check_held_share_accepts_a_right_answer_and_rejects_wrong_ones():
     def supported_only(claims):
         out = right(claims)
         for s in out:
-            n = sum(c.seed == s and c.verdict != "not tested here" for c in claims.values())
+            n = sum(c.seed == s and c.verdict in ("supported", "partly", "refuted")
+                    for c in claims.values())
             out[s] = sum(c.seed == s and c.verdict == "supported"
                          for c in claims.values()) / n
         return out
