@@ -234,7 +234,13 @@ def combine(verdicts: Iterable[str]) -> str:
 
 # A number standing on its own: digits not glued to a letter (F5, T5 are names) and not
 # inside a {placeholder}.
-_BARE = re.compile(r"(?<![A-Za-z0-9_.])[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?%?(?![A-Za-z_])")
+_BARE = re.compile(r"(?<![A-Za-z0-9_.])(?<![A-Za-z]-)[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?%?"
+                   r"(?![A-Za-z_0-9]|[.,]\d)"
+                   r"|(?<![A-Za-z0-9_.])\d+(?:\.\d+)?x\b")   # a factor: "5x", "1.5x"
+
+
+# A seed document's name ("seed 000", "seeds 001/003") is a name, not a number.
+_SEED_NAME = re.compile(r"\b[Ss]eeds? \d{3}(?:(?:/|, | and | or )\d{3})*\b")
 
 
 def placeholders(template: str) -> set[str]:
@@ -248,6 +254,7 @@ def check_template(template: str, what: str = "why") -> None:
     if not isinstance(template, str) or not template.strip():
         raise ValueError(f"{what} must be a non-empty template, got {template!r}")
     outside = re.sub(r"\{[^{}]*\}", "", template)
+    outside = _SEED_NAME.sub("", outside)
     bare = _BARE.findall(outside)
     if bare:
         raise ValueError(f"{what} types the number(s) {bare} into the record: a result "

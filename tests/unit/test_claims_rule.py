@@ -79,3 +79,15 @@ def test_bad_inputs_are_named():
         Rule(0.0, direction=0)
     with pytest.raises(TypeError, match="Effect"):
         judge((1.0, 2.0), Rule(0.0))
+
+
+def test_a_seed_documents_name_is_not_a_typed_number():
+    check_template("seeds 001/003 name it, and seed 000 too")
+    with pytest.raises(ValueError, match="types the number"):
+        check_template("in seed 000, 3 seeds agree")
+
+
+def test_a_factor_is_a_typed_number_but_a_model_name_is_not():
+    check_template("GPT-3.5 and Llama-2-7B, a 70B-shaped model, F5 and T5")
+    with pytest.raises(ValueError, match="types the number"):
+        check_template("a 5x speed-up")
