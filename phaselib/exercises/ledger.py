@@ -53,3 +53,49 @@ def check_held_share(fn) -> bool:
                                      "count only supported, partly and refuted (not "
                                      "inconclusive, checks or untested)")
     return passed("held_share")
+
+
+def _interval(values: list[float]) -> tuple[float, float]:
+    from ..claims.rule import Effect
+    return Effect("x", tuple(values)).interval()
+
+
+def _rule_verdict(values, threshold, control=None) -> str:
+    lo, hi = _interval(values)
+    if lo > threshold:
+        return "supported"
+    if hi < threshold:
+        if control is not None and _interval(control)[0] > threshold:
+            return "refuted"
+        return "inconclusive"
+    return "inconclusive"
+
+
+def check_verdict_rule(fn) -> bool:
+    """`fn(values, threshold, control=None) -> verdict`: the per-seed effects `values`
+    against a claim that predicts an effect above `threshold`. "supported" when the
+    whole 95% t interval of the mean lies above the threshold; "refuted" when it lies
+    wholly below and the positive control's interval (per-seed values of the same
+    measurement on a planted effect) lies wholly above; "inconclusive" otherwise."""
+    cases = [
+        (([0.30, 0.32, 0.31], 0.1), "supported"),
+        (([0.01, 0.20, 0.02], 0.0), "inconclusive"),        # every sign agrees
+        (([0.001, -0.002, 0.0], 0.05), "inconclusive"),     # a null, no control
+        (([0.001, -0.002, 0.0], 0.05, [0.01, 0.02, 0.015]), "inconclusive"),
+        (([0.001, -0.002, 0.0], 0.05, [0.30, 0.32, 0.31]), "refuted"),
+        (([0.104, 0.040, 0.127], 0.0), "inconclusive"),
+        (([0.862, 0.815, 0.791], 0.5), "supported"),
+    ]
+    for args, want in cases:
+        assert _rule_verdict(*args) == want, "the checker's own reference disagrees"
+        ok, got = attempted(fn, *args)
+        if not ok:
+            return False
+        if got != want:
+            raise AssertionError(
+                f"values {args[0]}, threshold {args[1]}"
+                + (f", control {args[2]}" if len(args) > 2 else "")
+                + f": expected {want!r}, got {got!r}. The interval is the mean plus or "
+                "minus t(0.975, n-1) times the standard error; a null needs a control "
+                "whose interval clears the threshold.")
+    return passed("verdict_rule")

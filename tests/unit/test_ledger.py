@@ -134,3 +134,27 @@ def test_check_held_share_accepts_a_right_answer_and_rejects_wrong_ones():
         check_held_share(counts_untested)
     with pytest.raises(AssertionError, match="share"):
         check_held_share(supported_only)
+
+
+def test_check_verdict_rule_accepts_the_rule_and_rejects_a_sign_gate():
+    from phaselib.claims.rule import Effect, Rule, judge
+    from phaselib.exercises import check_verdict_rule
+
+    def right(values, threshold, control=None):
+        c = Effect("c", control) if control is not None else None
+        return judge(Effect("e", values), Rule(threshold), c).verdict
+
+    def signs(values, threshold, control=None):
+        if all(v > threshold for v in values):
+            return "supported"
+        return "refuted" if all(v < threshold for v in values) else "inconclusive"
+
+    def no_control(values, threshold, control=None):
+        lo, hi = Effect("e", values).interval()
+        return "supported" if lo > threshold else "refuted" if hi < threshold else \
+            "inconclusive"
+
+    assert check_verdict_rule(right) is True
+    for wrong in (signs, no_control):
+        with pytest.raises(AssertionError, match="expected"):
+            check_verdict_rule(wrong)
