@@ -11,9 +11,17 @@ and only the next steps are timed:
   * attention: a KV cache of T keys and values [B, H, T, dh], one new query attends to
     all of them (`phaselib.attention.attention`), and the new key and value are written
     into the preallocated cache. Work and memory grow with T.
+  * window: sliding-window attention, a ring buffer of the last `window` keys and
+    values; the new query attends to min(T + 1, window) of them. Work and memory stop
+    growing at T = window.
+  * linear: causal linear attention {katharopoulos2020transformers} in its recurrent
+    form, a [dh, dh] state and a [dh] normaliser per head, updated by the new key and
+    value and read by the query: constant work and memory whatever T.
   * pyramid: a `PyramidState` with t = T and random rings; `steps` consecutive
     `pyramid_step` calls, averaged, since how many levels a token completes depends on
-    the bits of t (on average fewer than two). Levels = default_levels(T), log2 T.
+    the bits of t (on average fewer than two). Levels = default_levels(T), log2 T. The
+    row's `readout_numbers` is L (D + 1), the features each step hands out: the step's
+    work is a constant number of level updates *plus* that read-out, O(D log T).
 
 Only the mixing is timed: the projections that make q, k, v (or the pyramid's input)
 are the same on both sides and are left out. Rows are `io.result_row`s, pass "decode":
@@ -35,8 +43,11 @@ from ..streaming import pyramid_step
 from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
-__all__ = ["context_lengths", "attention_decode_cost", "pyramid_decode_cost",
-           "run", "main"]
+__all__ = ["context_lengths", "attention_decode_cost", "window_decode_cost",
+           "linear_decode_cost", "linear_attention_step", "pyramid_decode_cost", "run", "main", "DEFAULT_WINDOW",
+           "METHODS"]
+
+DEFAULT_WINDOW = 1024   # keys a sliding window keeps
 
 
 def context_lengths(min_t: int = 256, max_t: int = 65536) -> list[int]:
@@ -67,6 +78,73 @@ def attention_decode_cost(T: int, dim: int = 64, heads: int = 1, batch: int = 1,
 
     nbytes = (cache_k.numel() + cache_v.numel()) * cache_k.element_size()
     return result_row("attention", "decode", T, time_call(step, device, repeats),
+                      peak_bytes(step, device), state_bytes=nbytes, dim=dim, heads=heads,
+                      batch=batch)
+
+
+@torch.no_grad()
+def window_decode_cost(T: int, dim: int = 64, heads: int = 1, batch: int = 1, *,
+                       window: int = DEFAULT_WINDOW, repeats: int = 5, device="cpu",
+                       seed: int = 0) -> dict:
+    """Time one decode step of sliding-window attention after T tokens: the new key and
+    value overwrite the oldest slot of a ring buffer of `window`, and the query attends
+    to the min(T + 1, window) keys it holds (order does not matter without positions
+    inside the mixing). Result row of method "window"; state_bytes is the buffer."""
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    dh, n = dim // heads, min(T + 1, window)
+    cache_k = torch.randn(batch, heads, n, dh, generator=g, device=device)
+    cache_v = torch.randn(batch, heads, n, dh, generator=g, device=device)
+    q, k_t, v_t = (torch.randn(batch, heads, 1, dh, generator=g, device=device)
+                   for _ in range(3))
+    slot = T % n
+
+    def step():
+        cache_k[:, :, slot:slot + 1] = k_t
+        cache_v[:, :, slot:slot + 1] = v_t
+        out, _ = attention(q, cache_k, cache_v, causal=False)
+        return out
+
+    nbytes = (cache_k.numel() + cache_v.numel()) * cache_k.element_size()
+    return result_row("window", "decode", T, time_call(step, device, repeats),
+                      peak_bytes(step, device), state_bytes=nbytes, dim=dim, heads=heads,
+                      batch=batch, window=window)
+
+
+def linear_attention_step(S: torch.Tensor, z: torch.Tensor, q: torch.Tensor,
+                          k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """One step of causal linear attention, updating the state in place: `S [..., dh, dh]`
+    and `z [..., dh]` take the new key and value `k, v [..., dh]`, and the output for the
+    query `q [..., dh]` is returned."""
+    fk = torch.nn.functional.elu(k) + 1
+    fq = torch.nn.functional.elu(q) + 1
+    S.add_(fk.unsqueeze(-1) * v.unsqueeze(-2))
+    z.add_(fk)
+    return (fq.unsqueeze(-2) @ S).squeeze(-2) / (fq * z).sum(-1, keepdim=True)
+
+
+@torch.no_grad()
+def linear_decode_cost(T: int, dim: int = 64, heads: int = 1, batch: int = 1, *,
+                       repeats: int = 5, device="cpu", seed: int = 0) -> dict:
+    """Time one decode step of causal linear attention in recurrent form, with the
+    feature map elu + 1: S += phi(k)^T v, z += phi(k), out = phi(q) S / (phi(q) . z).
+    The state after T tokens is random (the arithmetic does not depend on it). Result
+    row of method "linear"; state_bytes is S and z, the same at every T."""
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    dh = dim // heads
+    S = torch.randn(batch, heads, dh, dh, generator=g, device=device)
+    z = torch.rand(batch, heads, dh, generator=g, device=device) + T
+    q, k_t, v_t = (torch.randn(batch, heads, dh, generator=g, device=device)
+                   for _ in range(3))
+
+    def step():
+        return linear_attention_step(S, z, q, k_t, v_t)
+
+    nbytes = (S.numel() + z.numel()) * S.element_size()
+    return result_row("linear", "decode", T, time_call(step, device, repeats),
                       peak_bytes(step, device), state_bytes=nbytes, dim=dim, heads=heads,
                       batch=batch)
 
@@ -105,15 +183,22 @@ def pyramid_decode_cost(T: int, dim: int = 64, batch: int = 1, levels: int | Non
     # The three clones are a few kilobytes, negligible next to `steps` steps.
     per = time_call(run_steps, device, repeats) / steps
     return result_row("pyramid", "decode", T, per, peak_bytes(lambda: run_steps(1), device),
-                      state_bytes=base.nbytes(), dim=dim, levels=L, batch=batch)
+                      state_bytes=base.nbytes(), dim=dim, levels=L, batch=batch,
+                      readout_numbers=L * (dim + 1))
+
+
+METHODS = ("attention", "window", "linear", "pyramid")
 
 
 def run(ts: list[int], dim: int = 64, heads: int = 1, batch: int = 1, *, repeats: int = 5,
-        steps: int = 64, device="cpu") -> list[dict]:
-    """Both methods at every context length in `ts`: a list of result rows."""
+        steps: int = 64, window: int = DEFAULT_WINDOW, device="cpu") -> list[dict]:
+    """The four methods (METHODS) at every context length in `ts`: result rows."""
     rows = []
     for T in ts:
         rows.append(attention_decode_cost(T, dim, heads, batch, repeats=repeats, device=device))
+        rows.append(window_decode_cost(T, dim, heads, batch, window=window, repeats=repeats,
+                                       device=device))
+        rows.append(linear_decode_cost(T, dim, heads, batch, repeats=repeats, device=device))
         rows.append(pyramid_decode_cost(T, dim, batch, steps=steps, repeats=repeats, device=device))
     return rows
 
@@ -127,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--steps", type=int, default=64, help="pyramid steps timed per repeat")
+    p.add_argument("--window", type=int, default=DEFAULT_WINDOW,
+                   help="keys kept by the sliding-window row")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default="cpu")
@@ -136,13 +223,17 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"need 1 <= --min-t <= --max-t, got {a.min_t} and {a.max_t}")
     if a.dim < 2 or a.dim % a.heads:
         p.error(f"--dim must be >= 2 and divisible by --heads, got {a.dim} and {a.heads}")
+    if a.window < 1:
+        p.error(f"--window must be >= 1, got {a.window}")
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     ts = context_lengths(a.min_t, a.max_t)
-    rows = run(ts, a.dim, a.heads, a.batch, repeats=a.repeats, steps=a.steps, device=a.device)
+    rows = run(ts, a.dim, a.heads, a.batch, repeats=a.repeats, steps=a.steps,
+               window=a.window, device=a.device)
     path = write_results(a.out, "streaming", rows, allow_dirty=a.allow_dirty,
                          device=a.device, dim=a.dim, heads=a.heads,
-                         batch=a.batch, steps=a.steps, repeats=a.repeats, threads=torch.get_num_threads(),
+                         batch=a.batch, steps=a.steps, window=a.window, repeats=a.repeats,
+                         threads=torch.get_num_threads(),
                          timed=TIMER["cuda" if a.device.startswith("cuda") else "cpu"]
                          + "; per decode step; mixing only (no projections)",
                          memory=MEMORY["cuda" if a.device.startswith("cuda") else "cpu"])
