@@ -6,10 +6,16 @@ Book: Part IV, "Decision slots". Every variant is a two-block `WindowedLM` train
     window               the near field alone (cannot see the mode beyond 2(w-1) tokens)
     window + sink        the near field plus key 0, an attention sink (sees the mode)
     window + GRU         a GRU state of K*C numbers per block beside the window
+    GRU, matched params  a GRU with as many parameters as the slots (a smaller state)
     window + soft slots  K decision slots per block, soft gates
     window + hard slots  K decision slots per block, hard gates, started closed
     hard slots, open     hard gates started at logit 0 (half open)
     full attention       no window
+
+Two tasks (`ModeConfig.task`): "first", the mode at token 0 (`tasks.mode_batch`), and
+"switch", the mode set at a random early position and overwritten by the other mode at
+a random later one (`tasks.mode_switch_batch`), where a sink on token 0 holds nothing
+and a memory must let a later token overwrite what it keeps.
 
 `train_and_test` is the chapter's live run; `run_cell` and `sweep` make the seed sweep
 `python -m phaselib.sweep slots` -> book/part4/results/slots.json.
@@ -22,12 +28,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .tasks import mode_batch
+from .slots import matched_gru_hidden
+from .tasks import mode_batch, mode_switch_batch
 from .train import TrainConfig, train
 from .windowed import WindowedLM
 
-__all__ = ["ModeConfig", "variants", "mode_model", "held_out", "train_and_test",
-           "accuracy_between", "run_cell", "sweep"]
+__all__ = ["ModeConfig", "TASKS", "variants", "mode_model", "held_out", "train_and_test",
+           "accuracy_between", "switch_masks", "run_cell", "sweep"]
+
+TASKS = {"first": mode_batch, "switch": mode_switch_batch}
 
 
 @dataclass
@@ -47,6 +56,14 @@ class ModeConfig:
     batch: int = 32
     lr: float = 3e-3
     n_test: int = 256
+    task: str = "first"
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {sorted(TASKS)}, got {self.task!r}")
+
+    def batch_fn(self):
+        return TASKS[self.task]
 
 
 def variants(cfg: ModeConfig) -> dict[str, dict]:
@@ -56,6 +73,8 @@ def variants(cfg: ModeConfig) -> dict[str, dict]:
         "window": dict(),
         "window + sink": dict(sink=True),
         "window + GRU": dict(slots=k, memory="gru"),
+        "GRU, matched params": dict(slots=k, memory="gru",
+                                    gru_hidden=matched_gru_hidden(cfg.n_embd, k)),
         "window + soft slots": dict(slots=k, hard=False, bias=cfg.soft_gate_bias),
         "window + hard slots": dict(slots=k, hard=True, bias=cfg.hard_gate_bias),
         "hard slots, open start": dict(slots=k, hard=True, bias=0.0),
@@ -64,33 +83,39 @@ def variants(cfg: ModeConfig) -> dict[str, dict]:
 
 
 def mode_model(cfg: ModeConfig, window="default", slots=0, hard=False, bias=0.0,
-               sink=False, memory="slots") -> WindowedLM:
+               sink=False, memory="slots", gru_hidden=None) -> WindowedLM:
     """Two windowed blocks over the mode task: vocab + 2 tokens in, vocab out."""
     w = cfg.window if window == "default" else window
     return WindowedLM(cfg.vocab + 2, cfg.vocab, cfg.n_embd, cfg.n_head, w, n_layer=2,
-                      n_slots=slots, hard=hard, gate_bias=bias, sink=sink, memory=memory)
+                      n_slots=slots, hard=hard, gate_bias=bias, sink=sink, memory=memory,
+                      gru_hidden=gru_hidden)
 
 
 def held_out(cfg: ModeConfig, seed: int):
     """The held-out sequences (x [n_test, test_len], y) of a seed."""
-    return mode_batch(cfg.n_test, cfg.test_len, cfg.vocab,
-                      generator=torch.Generator().manual_seed(seed + 1000))
+    return cfg.batch_fn()(cfg.n_test, cfg.test_len, cfg.vocab,
+                          generator=torch.Generator().manual_seed(seed + 1000))
 
 
 def train_and_test(cfg: ModeConfig, seed: int, x_test, y_test, device="cpu", **kw):
     """Train a mode_model(cfg, **kw) on short sequences; return it and its accuracy at
     each test position 1 .. test_len-1 (numpy [test_len - 1]). The model's weights come
-    from `seed`, the training batches from `seed + 1` (the same for every variant)."""
+    from `seed`, the training batches from `seed + 1` (the same for every variant).
+    For task "switch" the accuracy is per sequence and position ([n_test, test_len]):
+    the mode tokens sit at different places in each sequence (`switch_masks`)."""
     torch.manual_seed(seed)
     model = mode_model(cfg, **kw).to(device)
     gen = torch.Generator().manual_seed(seed + 1)
-    train(model, lambda step: mode_batch(cfg.batch, cfg.train_len, cfg.vocab,
-                                         generator=gen, device=device),
+    make = cfg.batch_fn()
+    train(model, lambda step: make(cfg.batch, cfg.train_len, cfg.vocab, generator=gen,
+                                   device=device),
           TrainConfig(steps=cfg.steps, lr=cfg.lr, progress=False))
     model.eval()
     with torch.no_grad():
         pred = torch.cat([model(xb.to(device))[0].argmax(-1).cpu()
                           for xb in x_test.split(64)])
+    if cfg.task == "switch":
+        return model, (pred == y_test).float().numpy()      # [n_test, test_len]
     return model, (pred == y_test).float()[:, 1:].mean(0).numpy()
 
 
@@ -99,6 +124,23 @@ def accuracy_between(acc: np.ndarray, lo: int, hi: int) -> float:
     if not 1 <= lo < hi <= len(acc) + 1:
         raise ValueError(f"need 1 <= lo < hi <= {len(acc) + 1}, got lo={lo}, hi={hi}")
     return float(acc[lo - 1:hi - 1].mean())
+
+
+def switch_masks(x: torch.Tensor, vocab: int, reach: int) -> dict[str, np.ndarray]:
+    """For `mode_switch_batch` inputs x [B, T]: bool masks [B, T] of the scored positions
+    more than `reach` tokens after the first mode token and before the second ("hold":
+    keep the first choice out of the window's sight) and more than `reach` after the
+    second ("override": keep the new choice, which overwrote the first)."""
+    B, T = x.shape
+    marks = (x >= vocab).nonzero()
+    if len(marks) != 2 * B:
+        raise ValueError(f"x must hold exactly two mode tokens (>= vocab = {vocab}) per "
+                         f"row, found {len(marks)} in {B} rows")
+    pos = marks[:, 1].view(B, 2)
+    t = torch.arange(T)[None, :]
+    p1, p2 = pos[:, :1], pos[:, 1:]
+    return {"hold": ((t > p1 + reach) & (t < p2)).numpy(),
+            "override": (t > p2 + reach).numpy()}
 
 
 def run_cell(seed: int, variant: str, **overrides) -> dict:
@@ -111,21 +153,30 @@ def run_cell(seed: int, variant: str, **overrides) -> dict:
     torch.set_num_threads(1)
     x_test, y_test = held_out(cfg, seed)
     model, acc = train_and_test(cfg, seed, x_test, y_test, **table[variant])
+    n_params = sum(p.numel() for p in model.parameters())
+    if cfg.task == "switch":
+        masks = switch_masks(x_test, cfg.vocab, 2 * cfg.window)
+        return {k: float(acc[m].mean()) for k, m in masks.items()} | {
+            "params": n_params, "config": asdict(cfg)}
     edges = [2 ** i for i in range(int(np.log2(cfg.test_len)) + 1)]
     return {"far": accuracy_between(acc, 2 * cfg.window, cfg.train_len),
             "beyond": accuracy_between(acc, cfg.train_len, cfg.test_len),
             "bins": [accuracy_between(acc, lo, hi) for lo, hi in zip(edges, edges[1:])],
             "bin_starts": edges[:-1],
-            "params": sum(p.numel() for p in model.parameters()),
-            "config": asdict(cfg)}
+            "params": n_params, "config": asdict(cfg)}
 
 
 def sweep(seeds=(0, 1, 2)):
-    """The slots sweep: every seed x variant at the chapter's defaults."""
+    """The slots sweep: every seed x variant at the chapter's defaults, on the mode at
+    token 0 and (cells with task "switch") on the mode set anywhere and overwritten."""
     from .sweep import SweepSpec
 
-    cells = [{"seed": s, "variant": v} for s in seeds for v in variants(ModeConfig())]
+    names = list(variants(ModeConfig()))
+    cells = [{"seed": s, "variant": v} for s in seeds for v in names]
+    cells += [{"seed": s, "variant": v, "task": "switch"} for s in seeds for v in names]
     return SweepSpec(name="slots", out="book/part4/results/slots.json", cells=cells,
                      run=run_cell,
-                     description="Slots: accuracy on the mode task far from token 0, "
-                                 "window / sink / GRU / soft / hard slots / full attention")
+                     description="Slots: accuracy on the mode task far from token 0, and "
+                                 "on the mode set anywhere and overwritten (task switch), "
+                                 "window / sink / GRU (state- and parameter-matched) / "
+                                 "soft / hard slots / full attention")

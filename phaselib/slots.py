@@ -29,7 +29,7 @@ from torch import nn
 from ._checks import check_float_tensor, check_positive_int
 from .taps import Tap
 
-__all__ = ["slot_scan", "slot_scan_reference", "DecisionSlots", "GRUState"]
+__all__ = ["matched_gru_hidden", "slot_scan", "slot_scan_reference", "DecisionSlots", "GRUState"]
 
 
 def _check_scan(a, b, s0):
@@ -163,20 +163,24 @@ class DecisionSlots(nn.Module):
 class GRUState(nn.Module):
     """A GRU beside the stream with the state size of K slots: the slots' control.
 
-    forward(x [B, T, C]) -> (read [B, T, C], state [B, T, K*C]): h[t] = GRU(x[t], h[t-1])
-    with h of K*C numbers (as many as `DecisionSlots(C, K)` keeps), h[-1] = 0, and
-    read = W_o h[t]. A nonlinear, fully learned recurrence: it can hold a value as long
-    as its update gates learn to, with no hard gate and no scan. Causal; O(T K C^2)
-    work, computed step by step (nn.GRU).
+    forward(x [B, T, C]) -> (read [B, T, C], state [B, T, H]): h[t] = GRU(x[t], h[t-1])
+    with h of H = K*C numbers by default (as many as `DecisionSlots(C, K)` keeps),
+    h[-1] = 0, and read = W_o h[t]. `hidden` sets H instead (`matched_gru_hidden` gives
+    the H whose parameter count matches the slots'). A nonlinear, fully learned
+    recurrence: it can hold a value as long as its update gates learn to, with no hard
+    gate and no scan. Causal; O(T H (C + H)) work, computed step by step (nn.GRU).
     """
 
-    def __init__(self, n_embd: int, n_slots: int = 4):
+    def __init__(self, n_embd: int, n_slots: int = 4, hidden: int | None = None):
         super().__init__()
         check_positive_int("n_embd", n_embd)
         check_positive_int("n_slots", n_slots)
+        if hidden is not None:
+            check_positive_int("hidden", hidden)
         self.n_embd, self.n_slots = n_embd, n_slots
-        self.gru = nn.GRU(n_embd, n_slots * n_embd, batch_first=True)
-        self.o = nn.Linear(n_slots * n_embd, n_embd, bias=False)
+        self.hidden = n_slots * n_embd if hidden is None else hidden
+        self.gru = nn.GRU(n_embd, self.hidden, batch_first=True)
+        self.o = nn.Linear(self.hidden, n_embd, bias=False)
         nn.init.normal_(self.o.weight, std=0.02)
         self.tap_slots = Tap()       # [B, T, K*C] the state after position t
 
@@ -189,4 +193,17 @@ class GRUState(nn.Module):
         return self.o(h), h
 
     def extra_repr(self) -> str:
-        return f"n_embd={self.n_embd}, n_slots={self.n_slots} (state {self.n_slots * self.n_embd})"
+        return f"n_embd={self.n_embd}, n_slots={self.n_slots} (state {self.hidden})"
+
+
+def matched_gru_hidden(n_embd: int, n_slots: int) -> int:
+    """The GRU state size H whose `GRUState` has as close as possible to as many
+    parameters as `DecisionSlots(n_embd, n_slots)`: the parameter-matched control."""
+    with torch.random.fork_rng(devices=[]):      # counting must not move the seed
+        target = sum(p.numel() for p in DecisionSlots(n_embd, n_slots).parameters())
+
+    def count(h):
+        # nn.GRU: 3 gates of input and hidden weights and two biases; W_o: h x C.
+        return 3 * (n_embd * h + h * h + 2 * h) + h * n_embd
+
+    return min(range(1, n_slots * n_embd + 1), key=lambda h: (abs(count(h) - target), h))

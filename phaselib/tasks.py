@@ -120,6 +120,37 @@ def mode_batch(batch: int, T: int, vocab: int = 8, *, generator: torch.Generator
     return x.to(device), y.to(device)
 
 
+def mode_switch_batch(batch: int, T: int, vocab: int = 8, *,
+                      generator: torch.Generator | None = None,
+                      device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`mode_batch` with the mode set anywhere and later changed: [B, T] inputs.
+
+    A first mode token sits at a random position p1 in [0, T/8), a second one at a
+    random p2 in [T/2, 5T/8) and always names the other mode. Targets before p1 are -1
+    (no rule yet); from p1 + 1 to p2 they follow the first mode; after p2, the second.
+    The mode tokens' own targets are -1. A key at position 0 (an attention sink) holds
+    a content token in most sequences, and a memory must both keep a choice and let a
+    later token overwrite it. Needs T >= 16.
+
+    Book: Part IV, "Decision slots".
+    """
+    if vocab < 2 or T < 16:
+        raise ValueError(f"mode_switch_batch needs vocab >= 2 and T >= 16, got "
+                         f"vocab={vocab}, T={T}")
+    first = torch.randint(2, (batch,), generator=generator)
+    p1 = torch.randint(0, T // 8, (batch,), generator=generator)
+    p2 = torch.randint(T // 2, 5 * T // 8, (batch,), generator=generator)
+    x = torch.randint(vocab, (batch, T), generator=generator)
+    rows = torch.arange(batch)
+    x[rows, p1] = vocab + first
+    x[rows, p2] = vocab + 1 - first
+    t = torch.arange(T)[None, :]
+    mode = torch.where(t > p2[:, None], 1 - first[:, None], first[:, None])
+    y = (x + mode) % vocab
+    y[(t <= p1[:, None]) | (t == p2[:, None])] = -1
+    return x.to(device), y.to(device)
+
+
 def dyadic_copy_batch(batch: int, T: int, vocab: int = 16, n_levels: int = 5, *,
                       generator: torch.Generator | None = None,
                       device=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -85,13 +85,14 @@ class WindowedLM(nn.Module):
     forward(idx [B, T] long, targets [B, T] long | None) -> (logits [B, T, vocab_out],
     mean cross-entropy over targets != -1, or None). With `n_slots` > 0 every block
     gets its own `DecisionSlots(n_embd, n_slots, hard, gate_bias)` (memory="slots") or
-    `GRUState(n_embd, n_slots)` (memory="gru"); `sink=True` adds key 0 to every window.
+    `GRUState(n_embd, n_slots, gru_hidden)` (memory="gru"); `sink=True` adds key 0 to
+    every window.
     """
 
     def __init__(self, vocab_in: int, vocab_out: int, n_embd: int, n_head: int,
                  window: int | None, *, n_layer: int = 2, n_slots: int = 0,
                  hard: bool = False, gate_bias: float = 0.0, sink: bool = False,
-                 memory: str = "slots"):
+                 memory: str = "slots", gru_hidden: int | None = None):
         super().__init__()
         for name, value in (("vocab_in", vocab_in), ("vocab_out", vocab_out),
                             ("n_embd", n_embd), ("n_head", n_head),
@@ -111,7 +112,7 @@ class WindowedLM(nn.Module):
             if not n_slots:
                 return None
             if memory == "gru":
-                return GRUState(n_embd, n_slots)
+                return GRUState(n_embd, n_slots, hidden=gru_hidden)
             return DecisionSlots(n_embd, n_slots, hard=hard, gate_bias=gate_bias)
 
         self.blocks = nn.ModuleList(

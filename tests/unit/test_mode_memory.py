@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from phaselib.mode_memory import (ModeConfig, accuracy_between, held_out, mode_model,
-                                  run_cell, sweep, train_and_test, variants)
+                                  run_cell, switch_masks, sweep, train_and_test,
+                                  variants)
+from phaselib.slots import DecisionSlots, GRUState, matched_gru_hidden
+from phaselib.tasks import mode_switch_batch
 
 
 def test_accuracy_between_counts_distances_lo_to_hi_minus_one():
@@ -39,5 +42,51 @@ def test_run_cell_rejects_an_unknown_variant_and_the_sweep_covers_every_seed():
         run_cell(0, "window + lstm", steps=1)
     spec = sweep(seeds=(0, 1, 2))
     assert spec.out == "book/part4/results/slots.json"
-    assert len(spec.cells) == 3 * len(variants(ModeConfig()))
+    n = len(variants(ModeConfig()))
+    assert len(spec.cells) == 2 * 3 * n
+    assert sum(c.get("task") == "switch" for c in spec.cells) == 3 * n
     assert {c["seed"] for c in spec.cells} == {0, 1, 2}
+    with pytest.raises(ValueError, match="task must be one of"):
+        ModeConfig(task="swap")
+
+
+def test_the_switch_task_sets_the_mode_anywhere_and_overwrites_it():
+    x, y = mode_switch_batch(64, 64, 8, generator=torch.Generator().manual_seed(0))
+    vocab = 8
+    for row_x, row_y in zip(x, y):
+        (p1, p2) = (row_x >= vocab).nonzero().flatten().tolist()
+        assert 0 <= p1 < 8 and 32 <= p2 < 40
+        first, second = row_x[p1].item() - vocab, row_x[p2].item() - vocab
+        assert second == 1 - first                        # always the other mode
+        assert (row_y[:p1 + 1] == -1).all() and row_y[p2] == -1
+        assert torch.equal(row_y[p1 + 1:p2], (row_x[p1 + 1:p2] + first) % vocab)
+        assert torch.equal(row_y[p2 + 1:], (row_x[p2 + 1:] + second) % vocab)
+    assert (x[:, 0] < vocab).float().mean() > 0.5         # token 0 is mostly content
+    with pytest.raises(ValueError, match="T >= 16"):
+        mode_switch_batch(2, 8)
+
+
+def test_switch_masks_score_out_of_reach_of_each_mode_token():
+    x = torch.tensor([[8, 1, 2, 3, 4, 9, 1, 2, 3, 4],
+                      [0, 1, 9, 3, 4, 5, 8, 2, 3, 4]])
+    m = switch_masks(x, 8, reach=2)
+    assert m["hold"][0].nonzero()[0].tolist() == [3, 4]       # 0 + 2 < t < 5
+    assert m["override"][0].nonzero()[0].tolist() == [8, 9]   # t > 5 + 2
+    assert m["hold"][1].nonzero()[0].tolist() == [5]
+    assert m["override"][1].nonzero()[0].tolist() == [9]
+    with pytest.raises(ValueError, match="exactly two mode tokens"):
+        switch_masks(torch.tensor([[8, 1, 2, 3]]), 8, reach=1)
+
+
+def test_the_matched_gru_has_about_the_slots_parameters_and_a_smaller_state():
+    h = matched_gru_hidden(32, 2)
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    slots, gru = count(DecisionSlots(32, 2)), count(GRUState(32, 2, hidden=h))
+    assert abs(gru - slots) / slots < 0.05 and h < 2 * 32
+    assert abs(count(GRUState(32, 2, hidden=h + 1)) - slots) > abs(gru - slots)
+    state = torch.get_rng_state()
+    matched_gru_hidden(16, 3)
+    assert torch.equal(state, torch.get_rng_state())      # counting leaves the seed
+    cfg = ModeConfig(n_embd=8, n_slots=3)
+    m = mode_model(cfg, **variants(cfg)["GRU, matched params"])
+    assert m.blocks[0].slots.gru.hidden_size == matched_gru_hidden(8, 3)
