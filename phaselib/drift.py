@@ -21,7 +21,7 @@ from .taps import capture
 from .transformer import TinyTransformer
 
 __all__ = ["cosine", "residual_streams", "inject", "patched", "probe_by_layer",
-           "kl_rows", "late_correction", "tag_vectors"]
+           "kl_rows", "late_correction", "tag_vectors", "drift_windows"]
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -240,6 +240,21 @@ def train_char_model(seed: int, *, n_layer: int = 4, n_embd: int = 48, n_head: i
     return model, tok, va, hist.eval[-1]
 
 
+def drift_windows(va: torch.Tensor, T: int, *, n_windows: int = 256, n_tags: int = 4,
+                  seed: int = 0, device=None):
+    """(x [B, T], y [B, T], other [B, T], tags [B]): the held-out windows every F6
+    measurement of `seed` uses (`measure_drift`), their next tokens, other windows (the
+    misleading text) and a random tag per window, drawn in this order from one generator
+    (10_000 + seed), so that a later measurement can reuse exactly the same windows."""
+    from .data import random_windows
+
+    g = torch.Generator().manual_seed(10_000 + seed)
+    x, y = random_windows(va, T, n_windows, generator=g, device=device)
+    other, _ = random_windows(va, T, n_windows, generator=g, device=device)
+    tags = torch.randint(n_tags, (n_windows,), generator=g).to(device)
+    return x, y, other, tags
+
+
 @torch.no_grad()
 def measure_drift(model: TinyTransformer, tok, va: torch.Tensor, *, seed: int = 0,
                   n_windows: int = 256, n_probe: int = 2000, n_tags: int = 4,
@@ -250,19 +265,15 @@ def measure_drift(model: TinyTransformer, tok, va: torch.Tensor, *, seed: int = 
     vectors of the mean length of x_0, added at the input); "lens" (lens_stats);
     "correction" (late_correction, the `span` tokens before the last replaced by other
     text); "bomb" (bomb_effect with `bomb_char`)."""
-    from .data import random_windows
     from .lens import lens_stats, logit_lens
 
-    T = model.cfg.block_size
-    g = torch.Generator().manual_seed(10_000 + seed)
     dev = next(model.parameters()).device
-    x, y = random_windows(va, T, n_windows, generator=g, device=dev)
-    other, _ = random_windows(va, T, n_windows, generator=g, device=dev)
+    x, y, other, tags = drift_windows(va, model.cfg.block_size, n_windows=n_windows,
+                                      n_tags=n_tags, seed=seed, device=dev)
     streams, _ = residual_streams(model, x)
     out = {"cos": cosine(streams, streams[:1].expand_as(streams)).mean((1, 2)).tolist(),
            "probe_token": probe_by_layer(streams, x, n=n_probe, seed=seed)}
     norm = float(streams[0].norm(dim=-1).mean())
-    tags = torch.randint(n_tags, (n_windows,), generator=g).to(dev)
     vecs = tag_vectors(n_tags, model.cfg.n_embd, norm, seed=seed).to(dev)
     with inject(model, vecs[tags][:, None, :]):
         s_tag, _ = residual_streams(model, x)

@@ -19,3 +19,22 @@ def test_sweep_cells_cover_seeds_depths_variants():
     assert spec.out == "book/part2/results/f7.json"
     assert len(spec.cells) == 2 * 3 * 3
     assert {(c["depth"], c["variant"]) for c in spec.cells} >= {(8, "slots"), (2, "input")}
+
+
+def test_erasure_of_the_tag_costs_accuracy_and_a_sham_erasure_does_not(one_thread):
+    import pytest
+
+    from phaselib.preconditioning import measure_tag
+    from phaselib.preconditioning_runs import erased_accuracy, train_tagged
+
+    model, perms, hist = train_tagged(0, 1, "input", steps=150, T=8)
+    # run_cell is train_tagged then measure_tag: the same model, the same numbers.
+    assert run_cell(0, 1, "input", steps=150, T=8)["loss"] == pytest.approx(
+        measure_tag(model, perms, T=8, seed=10_000)["loss"], abs=1e-6)
+    plain = erased_accuracy(model, perms, 1, T=8)           # layer = depth: no erasure
+    assert plain > 0.6
+    # One block: it needs the tag, so erasing it at its input drops to the blind ceiling.
+    assert erased_accuracy(model, perms, 0, T=8) < 0.45
+    assert erased_accuracy(model, perms, 0, sham=True, T=8) > plain - 0.05
+    with pytest.raises(ValueError, match="layer must be in"):
+        erased_accuracy(model, perms, 2, T=8)

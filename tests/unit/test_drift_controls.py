@@ -1,0 +1,91 @@
+"""Tests for phaselib.drift_controls: F6's controls on a tiny random model."""
+
+import pytest
+import torch
+
+from phaselib.drift import late_correction
+from phaselib.drift_controls import (history_neutral, planted_hijack, span_attention,
+                                     tag_legibility, untrained_like)
+from phaselib.transformer import TinyTransformer, TransformerConfig
+
+
+def tiny(seed=0, L=3):
+    torch.manual_seed(seed)
+    m = TinyTransformer(TransformerConfig(vocab_size=11, block_size=13, n_layer=L,
+                                          n_head=2, n_embd=10))
+    for p in m.parameters():  # larger weights than the 0.02 init, so layers matter
+        p.data.normal_(0, 0.5)
+    return m.eval()
+
+
+def windows(n, seed, T=13, V=11):
+    return torch.randint(V, (n, T), generator=torch.Generator().manual_seed(seed))
+
+
+def test_history_neutral_keeps_x0_at_block_0_and_drops_unknown_last_tokens():
+    m = tiny()
+    x = windows(7, 1)
+    wrong = x.clone()
+    wrong[:, 3:8] = windows(7, 2)[:, 3:8]
+    ref = windows(400, 3)
+    r = history_neutral(m, x, wrong, ref)
+    assert len(r["recovered"]) == 4 and r["kept"] == 7
+    # The mean x_0 of windows ending in the same token is that token's x_0.
+    assert r["recovered"][0] == pytest.approx(1.0, abs=1e-6)
+    # A neutral history is not the misleading one: at the top it differs from 0.
+    assert r["recovered"][-1] != pytest.approx(late_correction(m, x, wrong)
+                                               ["recovered"][-1], abs=1e-3)
+    only_zero = ref.clone()
+    only_zero[:, -1] = 0
+    x0 = x.clone()
+    x0[:3, -1] = 0
+    w0 = wrong.clone()
+    w0[:, -1] = x0[:, -1]
+    assert history_neutral(m, x0, w0, only_zero)["kept"] == int((x0[:, -1] == 0).sum())
+    with pytest.raises(ValueError, match="reference must have shape"):
+        history_neutral(m, x, wrong, ref[:, :5])
+
+
+def test_span_attention_of_uniform_attention_is_span_over_T():
+    m = tiny(L=2)
+    for b in m.blocks:
+        b.attn.qkv.weight.data[: 2 * 10] = 0   # queries and keys zero: uniform weights
+    got = span_attention(m, windows(5, 4), span=4)
+    assert got == pytest.approx([4 / 13] * 2, abs=1e-6)
+    with pytest.raises(ValueError, match="span must be shorter"):
+        span_attention(m, windows(5, 4), span=13)
+
+
+def test_tag_legibility_reads_a_long_tag_and_sees_the_planted_fade():
+    m = tiny(L=2)
+    x = windows(64, 5)
+    tags = torch.randint(4, (64,), generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        norm = float(m.embed(x).norm(dim=-1).mean())
+    r = tag_legibility(m, x, tags, norm, scales=(0.5, 4.0), planted=0.4, n_probe=400)
+    assert set(r["probe"]) == {0.5, 4.0} and len(r["probe"][4.0]) == 3
+    assert r["probe"][4.0][0] > 0.95          # a long tag is read at the input
+    assert 0.2 < r["planted_share"] < 0.6
+    # The planted windows carry another tag: the top probe cannot be perfect.
+    assert r["planted_top"] < r["probe"][4.0][-1] - 0.1
+    with pytest.raises(ValueError, match="planted must be in"):
+        tag_legibility(m, x, tags, norm, planted=1.0)
+
+
+def test_planted_hijack_of_the_windows_own_ending_is_zero():
+    m = tiny()
+    x = windows(9, 7)
+    x[:, -2:] = torch.tensor([3, 5])
+    assert planted_hijack(m, x, [3, 5], token=2) == 0.0
+    with pytest.raises(ValueError, match="context must hold"):
+        planted_hijack(m, x, [], token=2)
+
+
+def test_untrained_like_is_the_fresh_model_of_that_seed():
+    m = tiny()
+    u = untrained_like(m, 5)
+    torch.manual_seed(5)
+    want = TinyTransformer(m.cfg)
+    assert not u.training
+    for a, b in zip(u.parameters(), want.parameters()):
+        assert torch.equal(a, b)
