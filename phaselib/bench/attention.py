@@ -22,6 +22,8 @@ shapes by reading its code, to compare with; `mem_kind` says how `peak_bytes` wa
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +35,8 @@ from ..pyramid import pyramid
 from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, peak_bytes, time_call
 
-__all__ = ["METHODS", "accounted_bytes", "run", "main", "plot_time", "plot_memory"]
+__all__ = ["METHODS", "accounted_bytes", "run", "time_slopes", "main", "plot_time",
+           "plot_memory"]
 
 METHODS = ("naive", "sdpa", "window", "linear", "pyramid")
 
@@ -113,6 +116,57 @@ def run(ts, methods=METHODS, *, B: int = 1, H: int = 4, dh: int = 32, window: in
                                    peak_bytes(call, dev), mem_kind=kind,
                                    accounted_bytes=int(acct)))
     return rows
+
+
+def _cpu_seconds(fn, repeats: int) -> float:
+    """Median CPU seconds of the process per call of fn() (what a busy shared machine
+    does not inflate, unlike the wall clock; run with one thread)."""
+    secs = []
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()
+        secs.append(time.process_time() - t0)
+    return statistics.median(secs)
+
+
+def time_slopes(ts, methods=("naive", "sdpa"), *, passes: int = 5, B: int = 1,
+                H: int = 4, dh: int = 32, window: int = 128, chunk: int = 64,
+                repeats: int = 1, device: str = "cpu", seed: int = 0) -> dict:
+    """The log-log slope of the time per call against T, fitted once per pass over
+    `ts`: {method: [slope of each of `passes` passes]}, for an interval over passes.
+
+    Each pass times every (method, T) afresh on the same inputs (median of `repeats`
+    calls) and alternates the order of the lengths, so that a slow spell does not tilt
+    every fit the same way. On the CPU the clock is the process's CPU time (the work
+    done, which other jobs on a shared machine do not inflate; run with one thread), on
+    a GPU `timing.time_call`."""
+    if passes < 2 or len(ts) < 2:
+        raise ValueError(f"need passes >= 2 and at least 2 lengths, got {passes}, {ts}")
+    from ..plots import fit_loglog_slope
+
+    dev = torch.device(device)
+    g = torch.Generator().manual_seed(seed)
+    inputs = {T: [torch.randn(B, H, T, dh, generator=g).to(dev) for _ in range(3)]
+              + [torch.randn(B, T, H * dh, generator=g).to(dev)] for T in ts}
+    out = {m: [] for m in methods}
+    with torch.no_grad():
+        for p in range(passes):
+            secs = {m: {} for m in methods}
+            for T in (list(ts) if p % 2 == 0 else list(ts)[::-1]):
+                q, k, v, x = inputs[T]
+                for m in methods:
+                    def fn(m=m):
+                        return _call(m, q, k, v, x, window, chunk)
+
+                    if dev.type == "cuda":
+                        secs[m][T] = time_call(fn, dev, repeats)
+                    else:
+                        if p == 0:
+                            fn()                       # warm-up
+                        secs[m][T] = _cpu_seconds(fn, repeats)
+            for m in methods:
+                out[m].append(fit_loglog_slope(list(ts), [secs[m][T] for T in ts])[0])
+    return out
 
 
 def _rows_of(doc_or_rows):

@@ -62,3 +62,14 @@ def test_plot_helpers_draw_on_the_given_ax_and_return_slopes():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError):
         run([8], ("quadratic",))
+
+
+def test_time_slopes_gives_one_finite_slope_per_pass_and_method():
+    from phaselib.bench.attention import time_slopes
+
+    out = time_slopes([8, 13, 24], ("naive", "window"), passes=3, H=2, dh=4, window=5,
+                      repeats=1)
+    assert set(out) == {"naive", "window"}
+    assert all(len(v) == 3 and all(abs(s) < 10 for s in v) for v in out.values())
+    with pytest.raises(ValueError, match="passes >= 2"):
+        time_slopes([8, 16], passes=1)

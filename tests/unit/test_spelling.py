@@ -5,8 +5,8 @@ from collections import Counter
 import pytest
 import torch
 
-from phaselib.spelling import (answer_accuracy, answer_only, run_letter_task, split_words,
-                               sweep)
+from phaselib.spelling import (LONG_STEPS, answer_accuracy, answer_only, run_letter_task,
+                               split_words, sweep)
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 CHARS = (lambda w: [(LETTERS.index(c), c) for c in w], LETTERS.index, 26)
@@ -74,9 +74,17 @@ def test_run_letter_task_rejects_unknown_settings():
 
 
 def test_sweep_cells():
-    spec = sweep(seeds=(0, 1, 2))
+    spec = sweep(seeds=(0, 1, 2, 3, 4))
     assert spec.name == "f1" and spec.out == "book/part2/results/f1.json"
-    assert len(spec.cells) == 12
+    assert len(spec.cells) == 3 + 5 * 3 + 3
     assert {(c["task"], c["targets"]) for c in spec.cells} == {
         ("presence", "dense"), ("presence", "answer"), ("count", "answer"),
         ("reversal", "answer")}
+    # Every seed gets the answer-only settings the chapter judges.
+    for task in ("presence", "count", "reversal"):
+        assert {c["seed"] for c in spec.cells if c["task"] == task
+                and c["targets"] == "answer" and "steps" not in c} == set(range(5))
+    # The longer-budget reversal trains only the BPE model, for the first three seeds.
+    long = [c for c in spec.cells if c.get("steps") == LONG_STEPS]
+    assert [c["seed"] for c in long] == [0, 1, 2]
+    assert all(c["bpe_only"] and c["task"] == "reversal" for c in long)
