@@ -42,13 +42,19 @@ def select_targets(x: torch.Tensor) -> torch.Tensor:
 
 
 def select_batch(n: int, generator: torch.Generator | None = None, s_range: float = 1.0,
-                 device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x [n, 3], y [n, 1]): a, b ~ U(-1, 1), s ~ U(-s_range, s_range), y = select_targets(x)."""
+                 device=None, s_min: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x [n, 3], y [n, 1]): a, b ~ U(-1, 1), |s| ~ U(s_min, s_range) with a random
+    sign, y = select_targets(x). s_min > 0 leaves a margin around the boundary s = 0."""
     check_positive_int("n", n)
     if not (isinstance(s_range, (int, float)) and s_range > 0):
         raise ValueError(f"s_range must be a positive number, got {s_range!r}")
+    if not (isinstance(s_min, (int, float)) and 0 <= s_min < s_range):
+        raise ValueError(f"s_min must be a number in [0, s_range), got {s_min!r}")
     x = torch.rand(n, 3, generator=generator) * 2 - 1
-    x[:, 2] *= s_range
+    if s_min == 0:
+        x[:, 2] *= s_range
+    else:
+        x[:, 2] = torch.sign(x[:, 2]) * (s_min + x[:, 2].abs() * (s_range - s_min))
     x = x.to(device) if device is not None else x
     return x, select_targets(x)
 

@@ -21,25 +21,33 @@ __all__ = ["train_model", "run_cell", "sweep"]
 
 def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
                 batch: int = 256, depth: int = 2, n_experts: int = 4,
-                factored: bool = False, device="cpu"):
-    """Train one model on the select task with phaselib.train: (model, History)."""
+                factored: bool = False, device="cpu", margin: float = 0.0):
+    """Train one model on the select task with phaselib.train: (model, History).
+    margin > 0 trains on |s| > margin only (the margin control)."""
     torch.manual_seed(seed)
     model = make_model(kind, width, n_experts=n_experts, depth=depth,
                        factored=factored).to(device)
     gen = torch.Generator().manual_seed(seed)
-    hist = train(model, lambda step: select_batch(batch, gen, device=device),
+    hist = train(model, lambda step: select_batch(batch, gen, device=device,
+                                                  s_min=margin),
                  TrainConfig(steps=steps, lr=lr, progress=False))
     return model, hist
 
 
 def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
              batch: int = 256, depth: int = 2, n_experts: int = 4, factored: bool = False,
-             device="cpu", return_model: bool = False):
+             device="cpu", return_model: bool = False, margin: float = 0.0):
     """Train one model (`train_model`) and measure it (`evaluate`): a dict of results, or
-    (dict, model) with return_model=True."""
+    (dict, model) with return_model=True. margin > 0 trains on |s| > margin and adds
+    "mse_edge", the test MSE on margin < |s| < margin + 0.01 (next to the margin)."""
     model, hist = train_model(seed, kind, width, steps, lr, batch, depth, n_experts,
-                              factored, device)
+                              factored, device, margin)
     res = evaluate(model)
+    if margin > 0:
+        x, y = select_batch(4096, torch.Generator().manual_seed(999), margin + 0.01,
+                            device, s_min=margin)
+        with torch.no_grad():
+            res["mse_edge"] = torch.nn.functional.mse_loss(model(x)[0], y).item()
     res.update(params=n_params(model), final_loss=float(np.mean(hist.loss[-50:])))
     if kind == "mlp":
         res["slope_bound"] = slope_bound(model)

@@ -35,7 +35,7 @@ __all__ = ["PLAYS", "SPEECHES", "CONTROLS", "letter_mask", "in_word_mask",
            "local_accuracy", "words", "corpus_vocab", "real_word_share",
            "repetition_rate", "sequence_logprob", "association_score",
            "greedy_repetition", "exact_prefix_length", "continuation_length",
-           "with_copies", "erosion", "first_crossing"]
+           "with_copies", "erosion", "first_crossing", "paired_difference_se"]
 
 PLAYS = ("romeo-and-juliet", "hamlet", "macbeth", "othello")
 # Neutral speeches: the association probe changes only the speaker's name before them.
@@ -93,6 +93,21 @@ def local_accuracy(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
         out[f"{name}_loss"] = ce[m].mean().item() if n else math.nan
         out[f"{name}_n"] = n
     return out
+
+
+def paired_difference_se(hits_a: torch.Tensor, hits_b: torch.Tensor) -> float:
+    """Standard error of mean(hits_a) - mean(hits_b) when both are scored on the same
+    positions (1-D, one value per position): sqrt(var(a - b) / n). Paired, it counts
+    only the positions where the two disagree, so it is far below the unpaired
+    sqrt(2 p (1 - p) / n) when two checkpoints agree on most positions."""
+    for name, t in (("hits_a", hits_a), ("hits_b", hits_b)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1:
+            raise TypeError(f"{name} must be a 1-D tensor, one value per position")
+    if len(hits_a) != len(hits_b) or len(hits_a) < 2:
+        raise ValueError(f"hits_a and hits_b must score the same >= 2 positions, got "
+                         f"{len(hits_a)} and {len(hits_b)}")
+    d = hits_a.double() - hits_b.double()
+    return math.sqrt(d.var().item() / len(d))
 
 
 def words(text: str) -> list[str]:

@@ -9,14 +9,16 @@ precomputed sweep `f9` (`python -m phaselib.sweep f9`).
 
 from __future__ import annotations
 
+import math
 import re
 
 import torch
 
 from .data import CharTokenizer, load_shakespeare, random_windows, split_text
 from .erosion import (PLAYS, SPEECHES, association_score, continuation_length,
-                      corpus_vocab, greedy_repetition, letter_mask, local_accuracy,
-                      real_word_share, repetition_rate, with_copies)
+                      corpus_vocab, greedy_repetition, in_word_mask, letter_mask,
+                      local_accuracy, paired_difference_se, real_word_share,
+                      repetition_rate, with_copies)
 from .train import TrainConfig, evaluate_loss, train
 from .transformer import TinyTransformer, TransformerConfig
 
@@ -49,7 +51,9 @@ def _chunks(text: str, n: int = 8, size: int = 232) -> list[str]:
 
 def checkpoint_metrics(model, tok, held_ids, vocab, letters, *, prompts, n_samples=8,
                        sample_chars=240, seed=0, block=64) -> dict:
-    """Every metric of the chapter at one checkpoint (see the module docstring)."""
+    """Every metric of the chapter at one checkpoint (see the module docstring), and
+    "in_word_hits": the held-out in-word positions' hits [n] (for a paired noise
+    floor between checkpoints)."""
     dev = next(model.parameters()).device
     model.eval()
     n = (len(held_ids) - 1) // block * block
@@ -58,6 +62,7 @@ def checkpoint_metrics(model, tok, held_ids, vocab, letters, *, prompts, n_sampl
     with torch.no_grad():
         logits, _ = model(x)
     out = local_accuracy(logits, x, y, letters.to(dev))
+    out["in_word_hits"] = (logits.argmax(-1) == y)[in_word_mask(x, y, letters.to(dev))]
     out["loss"] = evaluate_loss(model, held_ids, block)
     g = torch.Generator(device=dev).manual_seed(seed)
     start = tok.encode("\n").expand(n_samples, 1).to(dev)
@@ -80,19 +85,25 @@ def run_curves(seed: int = 0, steps: int = 1500, eval_every: int = 100,
                progress: bool = False) -> dict:
     """Train one character model on PLAYS and score it at step 0 and every `eval_every`
     steps. Returns {"step": [...], metric: [...] for each metric, "n_params", "ref": the
-    sample metrics measured on held-out text itself}."""
+    sample metrics measured on held-out text itself}. "in_word_paired_se" is the paired
+    standard error of the change of in-word accuracy since the previous checkpoint
+    (same held-out positions; NaN at step 0)."""
     torch.manual_seed(seed)
     _, tok, tr, he = _data()
     held = tok.encode(he[:held_chars])
     vocab, letters = corpus_vocab(tr), letter_mask(tok)
     model = make_model(tok.vocab_size, n_layer, n_embd, block).to(device)
-    rows = []
+    rows, prev_hits = [], []
 
     def eval_fn(m):
-        rows.append(checkpoint_metrics(m, tok, held, vocab, letters, seed=seed,
-                                       block=block,
-                                       prompts=[c[:32] for c in _chunks(he)]))
-        return rows[-1]["loss"]
+        row = checkpoint_metrics(m, tok, held, vocab, letters, seed=seed, block=block,
+                                 prompts=[c[:32] for c in _chunks(he)])
+        hits = row.pop("in_word_hits").cpu()
+        row["in_word_paired_se"] = (math.nan if not rows else
+                                    paired_difference_se(hits, prev_hits[-1]))
+        prev_hits[:] = [hits]
+        rows.append(row)
+        return row["loss"]
 
     eval_fn(model)
     cfg = TrainConfig(steps=steps, lr=lr, eval_every=eval_every, progress=progress)

@@ -192,3 +192,13 @@ def test_slope_bound_bounds_the_measured_slope(one_thread):
         assert 0 < slope <= slope_bound(m) + 1e-6
     with pytest.raises(TypeError, match="MLP"):
         slope_bound(HardGate(3))
+
+
+def test_select_batch_leaves_a_margin_around_the_boundary():
+    x, y = select_batch(777, torch.Generator().manual_seed(5), s_range=0.3, s_min=0.1)
+    s = x[:, 2]
+    assert (s.abs() >= 0.1).all() and (s.abs() <= 0.3).all()
+    assert (s > 0).any() and (s < 0).any()        # both sides of the boundary
+    assert torch.equal(y, select_targets(x))
+    with pytest.raises(ValueError, match="s_min"):
+        select_batch(8, s_range=0.1, s_min=0.1)

@@ -22,3 +22,8 @@ def test_the_f8_sweep_has_every_mlp_and_factored_gate_cell_per_seed():
     assert len(mlp) == 2 * 2 * 4 and len(gate) == 2 * 3 and len(spec.cells) == 22
     w = expert_width_for_budget(n_params(MLP(32)), "hard_gate", factored=True)
     assert all(c["width"] == w and c["factored"] for c in gate)
+
+
+def test_run_cell_with_a_margin_scores_next_to_the_margin(one_thread):
+    r = run_cell(0, "mlp", 16, steps=50, margin=0.2)
+    assert 0 <= r["mse_edge"] < 1 and "mse_edge" not in run_cell(0, "mlp", 16, steps=5)

@@ -224,3 +224,18 @@ def test_first_crossing_is_for_good():
     assert first_crossing([1.0, 2.0], 1.0) == 0
     assert first_crossing([0.0, 2.0, 0.0], 1.0) is None
     assert first_crossing([], 1.0) is None
+
+
+def test_paired_difference_se_counts_only_the_positions_that_disagree():
+    from phaselib.erosion import paired_difference_se
+
+    a = torch.tensor([1, 1, 0, 0, 1, 0, 1])
+    assert paired_difference_se(a, a) == 0.0
+    b = a.clone()
+    b[2] = 1                                   # one disagreement in 7 positions
+    d = (b - a).double()
+    assert paired_difference_se(b, a) == pytest.approx(math.sqrt(d.var().item() / 7))
+    with pytest.raises(ValueError, match="same >= 2 positions"):
+        paired_difference_se(a, a[:3])
+    with pytest.raises(TypeError, match="1-D"):
+        paired_difference_se(a[None], a[None])

@@ -34,3 +34,12 @@ def test_the_f9_sweep_has_one_curve_and_every_memorisation_cell_per_seed():
     kinds = [c["kind"] for c in spec.cells]
     assert kinds.count("curves") == 2 and kinds.count("memorise") == 2 * 3 * 2
     assert spec.out == "book/part2/results/f9.json"
+
+
+def test_run_curves_gives_a_paired_noise_floor_after_step_zero():
+    import math
+
+    res = run_curves(seed=0, steps=3, eval_every=2, n_layer=1, n_embd=16, batch=4,
+                     held_chars=1024)
+    se = res["in_word_paired_se"]
+    assert math.isnan(se[0]) and all(0 <= v < 0.5 for v in se[1:])
