@@ -4,9 +4,10 @@ Book: Part II, "F5 Dynamic context collapse". `train_needle` trains the chapter'
 one-layer, one-head, attention-only model on `needle_batch` (one value among distractors)
 at one context length or at a mix of lengths, with the standard softmax scale or the
 length-aware one (attn_scale="log_n"); `measure_needle` reads the query's weights on the
-value, its own key and the distractors, and the accuracy, at a test length. `entropy_growth`
-summarises how each head's entropy follows the uniform bound log(t+1). `sweep` runs them
-over seeds for the chapter (`python -m phaselib.sweep f5`).
+value, its own key and the distractors, and the accuracy, at a test length;
+`readout_check` asks, where the head fails, whether the value is lost or the read-out
+biased. `entropy_growth` summarises how each head's entropy follows the uniform bound
+log(t+1). `sweep` runs them over seeds for the chapter (`python -m phaselib.sweep f5`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from .taps import capture
 from .train import TrainConfig, train
 from .transformer import TinyTransformer, TransformerConfig
 
-__all__ = ["NEEDLE_DEFAULTS", "train_needle", "measure_needle", "first_failure",
+__all__ = ["NEEDLE_DEFAULTS", "train_needle", "measure_needle", "readout_check",
+           "first_failure",
            "entropy_growth", "run_cell", "sweep"]
 
 NEEDLE_DEFAULTS = dict(n_values=8, n_distractors=32, n_embd=32, steps=300, batch=64,
@@ -85,6 +87,40 @@ def measure_needle(model: TinyTransformer, n: int, seed: int, *, n_values: int =
 
     return {"value": mean(w_val), "self": mean(w_self), "distractors": mean(w_dis),
             "acc": mean(correct)}
+
+
+@torch.no_grad()
+def readout_check(model: TinyTransformer, n: int, seed: int, *, n_values: int = 8,
+                  n_distractors: int = 32, batch: int = 256) -> dict:
+    """The trained head's answer at n keys, and the same answer with one bias removed.
+
+    On `batch` contexts of n keys: "acc", the argmax accuracy over the value classes;
+    "top", the share of answers that go to the most frequent class; "margin", the mean
+    logit of the right value minus the best wrong one (negative: the wrong one wins).
+    "acc_centred" is the accuracy after subtracting one vector per length, the mean of
+    the value logits over a separate calibration batch at the same n (no label is used):
+    when it is high where "acc" is low, the value is still in the output and a constant
+    offset, not a loss of information, is what fails.
+    """
+    check_positive_int("n", n)
+    dev = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed + 2000 + n)
+
+    def value_logits():
+        x, y = needle_batch(batch, n, n_values, n_distractors, generator=g, device=dev)
+        return model(x)[0][:, -1, :n_values], y[:, -1]
+
+    calib, _ = value_logits()
+    logits, y = value_logits()                                   # [batch, n_values]
+    answer = logits.argmax(-1)
+    right = logits.gather(1, y[:, None])[:, 0]
+    wrong = logits.masked_fill(torch.nn.functional.one_hot(y, n_values).bool(),
+                               float("-inf")).max(-1).values
+    centred = (logits - calib.mean(0)).argmax(-1)
+    return {"acc": (answer == y).float().mean().item(),
+            "top": torch.bincount(answer, minlength=n_values).max().item() / batch,
+            "margin": (right - wrong).mean().item(),
+            "acc_centred": (centred == y).float().mean().item()}
 
 
 def first_failure(lengths, acc, level: float = 0.9):

@@ -17,7 +17,8 @@ from .pyramid import default_levels, pyramid
 from .taps import Tap
 from .transformer import TinyTransformer, TransformerConfig
 
-__all__ = ["PyramidFeatureEmbedding", "MultiScaleTransformer", "attention_distance_profile",
+__all__ = ["PyramidFeatureEmbedding", "MultiScaleTransformer", "BlockArmEmbedding",
+           "BlockArmTransformer", "attention_distance_profile",
            "useful_weight", "peak_distances", "build_f3_model", "run_f3", "sweep"]
 
 
@@ -58,6 +59,73 @@ class PyramidFeatureEmbedding(nn.Module):
         feats, mask = pyramid(z, self.levels, backend="reference")
         feats = self.tap_features(feats * mask[None, :, :, None].to(feats.dtype))
         return torch.einsum("btlf,lfc->btc", feats, self.up)
+
+
+class BlockArmEmbedding(nn.Module):
+    """The pyramid's two controls: the same levels without the transport,
+    `x [B, T, C] -> [B, T, C]`.
+
+    kind="centroid": level l gives the plain difference of the centroids of the last
+    two completed blocks of 2**l tokens (what the transport compares, without the
+    transport); kind="shift": level l gives the projected token 2**l positions back (a
+    token shift at the pyramid's distances, no blocks at all). As in
+    `PyramidFeatureEmbedding`, x is projected to `d_proj` dimensions, each level has its
+    own map to C, a level that is not yet defined at t contributes exactly zero, and the
+    output at t depends on x[:, :t+1] only.
+    """
+
+    def __init__(self, n_embd: int, levels: int, d_proj: int = 8,
+                 kind: str = "centroid"):
+        super().__init__()
+        check_positive_int("n_embd", n_embd)
+        check_positive_int("levels", levels)
+        check_positive_int("d_proj", d_proj)
+        if kind not in ("centroid", "shift"):
+            raise ValueError(f"kind must be 'centroid' or 'shift', got {kind!r}")
+        self.levels, self.kind = levels, kind
+        self.down = nn.Linear(n_embd, d_proj, bias=False)
+        self.up = nn.Parameter(torch.randn(levels, d_proj, n_embd) * 0.02)  # [L, d, C]
+
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """[B, T, d] -> [B, T, L, d]: each level's feature, zero where undefined."""
+        B, T, d = z.shape
+        t = torch.arange(T, device=z.device)
+        out = []
+        for lvl in range(self.levels):
+            s = 2 ** lvl
+            if self.kind == "shift":
+                f = torch.zeros_like(z)
+                if s < T:
+                    f[:, s:] = z[:, :-s]
+            else:
+                csum = torch.cat([z.new_zeros(B, 1, d), z.cumsum(1)], 1)   # [B, T+1, d]
+                k = (t + 1) // s                                           # blocks done
+                ok = k >= 2
+                k = torch.where(ok, k, torch.full_like(k, 2))
+                last = csum[:, k * s] - csum[:, (k - 1) * s]
+                before = csum[:, (k - 1) * s] - csum[:, (k - 2) * s]
+                f = (last - before) / s * ok[None, :, None].to(z.dtype)
+            out.append(f)
+        return torch.stack(out, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_float_tensor("x", x, ndim=3, shape_doc="of shape [B, T, C]")
+        return torch.einsum("btlf,lfc->btc", self.features(self.down(x)), self.up)
+
+
+class BlockArmTransformer(TinyTransformer):
+    """A `TinyTransformer` with a `BlockArmEmbedding` added to its first residual
+    stream, as `MultiScaleTransformer` adds the pyramid's features."""
+
+    def __init__(self, cfg: TransformerConfig, levels: int, d_proj: int = 8,
+                 kind: str = "centroid"):
+        super().__init__(cfg)
+        self.multiscale = BlockArmEmbedding(cfg.n_embd, levels, d_proj, kind)
+
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        tok = self.wte(idx)
+        pos = torch.arange(idx.shape[1], device=idx.device)
+        return tok + self.wpe(pos) + self.multiscale(tok)
 
 
 class MultiScaleTransformer(TinyTransformer):
@@ -139,11 +207,12 @@ def peak_distances(profiles: torch.Tensor, min_distance: int = 1) -> list[int]:
 # in the chapter with the same defaults.
 F3_DEFAULTS = dict(vocab=16, seq_len=64, n_layer=2, n_head=4, n_embd=32, d_proj=4, levels=5,
                    batch=32, lr=3e-3, eval_every=25, eval_batch=256)
-F3_MODELS = ("transformer", "pyramid", "level0")
+F3_MODELS = ("transformer", "pyramid", "level0", "centroid", "shift")
 
 
 def build_f3_model(model: str, seed: int, **hp) -> TinyTransformer:
-    """The F3 chapter's models: "transformer", "pyramid" (all levels) or "level0"."""
+    """The F3 chapter's models: "transformer", "pyramid" (all levels), "level0", and the
+    pyramid's controls "centroid" and "shift" (`BlockArmEmbedding`, all levels)."""
     p = {**F3_DEFAULTS, **hp}
     cfg = TransformerConfig(vocab_size=p["vocab"], block_size=p["seq_len"], n_layer=p["n_layer"],
                             n_head=p["n_head"], n_embd=p["n_embd"])
@@ -153,6 +222,8 @@ def build_f3_model(model: str, seed: int, **hp) -> TinyTransformer:
     if model in ("pyramid", "level0"):
         return MultiScaleTransformer(cfg, levels=p["levels"] if model == "pyramid" else 1,
                                      d_proj=p["d_proj"])
+    if model in ("centroid", "shift"):
+        return BlockArmTransformer(cfg, p["levels"], p["d_proj"], kind=model)
     raise ValueError(f"model must be one of {F3_MODELS}, got {model!r}")
 
 

@@ -15,8 +15,8 @@ import torch
 
 __all__ = ["word_spans", "line_spans", "cut_mask", "cut_share", "expected_cut_share",
            "geometric_starts", "aligned_starts", "shuffled_starts", "block_lengths",
-           "block_batch", "loss_by_offset", "budget_batch", "partition_starts", "PARTITIONS",
-           "run_f4", "sweep"]
+           "block_batch", "loss_by_offset", "loss_by_char", "near_boundary",
+           "budget_batch", "partition_starts", "PARTITIONS", "run_f4", "sweep"]
 
 _WORD = re.compile(r"[A-Za-z']+")
 _LINE = re.compile(r"[^\n]+")
@@ -157,6 +157,47 @@ def loss_by_offset(model, data: torch.Tensor, starts: np.ndarray, bos: int, *, b
     return tot, cnt
 
 
+@torch.no_grad()
+def loss_by_char(model, data: torch.Tensor, starts: np.ndarray, bos: int, *,
+                 batch: int = 256) -> np.ndarray:
+    """[n] cross-entropy (nats) of every character of `data` [n] under the partition
+    `starts`, at its place in the stream: the same characters can then be scored under
+    any partition. Summed by offset in the block it gives `loss_by_offset`."""
+    import torch.nn.functional as F
+
+    model.eval()
+    p = next(model.parameters(), None)
+    device = data.device if p is None else p.device
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.append(starts[1:], len(data))
+    out = np.full(len(data), np.nan)
+    for b in range(0, len(starts), batch):
+        idx = range(b, min(b + batch, len(starts)))
+        x, y = block_batch(data, starts, idx, bos)
+        logits, _ = model(x.to(device))
+        ce = F.cross_entropy(logits.flatten(0, 1).float(),
+                             y.to(logits.device).flatten(), ignore_index=-1,
+                             reduction="none").view(y.shape).cpu().numpy()
+        for r, i in enumerate(idx):
+            out[starts[i]: ends[i]] = ce[r, : ends[i] - starts[i]]
+    return out
+
+
+def near_boundary(n: int, partitions, k: int) -> np.ndarray:
+    """[n] bool: True for the characters within the first `k` of a block in any of
+    `partitions` (arrays of block starts). Scoring every partition's model on this one
+    set compares the cost of boundaries on the same characters."""
+    _check_size(k)
+    mask = np.zeros(n, dtype=bool)
+    for starts in partitions:
+        s = np.asarray(starts, dtype=np.int64)
+        ends = np.append(s[1:], n)
+        for j in range(k):
+            inside = s + j < ends
+            mask[(s + j)[inside]] = True
+    return mask
+
+
 def budget_batch(data: torch.Tensor, starts: np.ndarray, n_chars: int, bos: int, *,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Random blocks holding exactly `n_chars` scored characters: (x [b, Lmax], y [b, Lmax]).
@@ -206,10 +247,13 @@ F4_DEFAULTS = dict(block=64, n_layer=2, n_head=2, n_embd=64, steps=250, batch=32
                    eval_chars=60_000)
 
 
-def run_f4(seed: int, partition: str, device="cpu", **hp) -> dict:
+def run_f4(seed: int, partition: str, device="cpu", by_char: bool = False,
+           **hp) -> dict:
     """Train the F4 block-local model on one partition of the training text, with
     batch * block characters per step, and score the held-out text under the same kind
-    of partition: {"loss" (nats per character), "loss_sum" and "count" by offset}."""
+    of partition: {"loss" (nats per character), "loss_sum" and "count" by offset}; with
+    `by_char`, also "char_loss" ([n] per held-out character, `loss_by_char`) and
+    "starts" (the held-out partition)."""
     from .data import CharTokenizer, load_shakespeare, split_text
     from .train import TrainConfig, train
     from .transformer import TinyTransformer, TransformerConfig
@@ -236,8 +280,12 @@ def run_f4(seed: int, partition: str, device="cpu", **hp) -> dict:
 
     train(model, get_batch, TrainConfig(steps=p["steps"], lr=p["lr"], progress=False))
     tot, cnt = loss_by_offset(model, d_held, st_held, bos, max_offset=2 * p["block"])
-    return {"loss": float(tot.sum() / cnt.sum()), "loss_sum": tot.tolist(),
-            "count": cnt.tolist(), "n_blocks_train": int(len(st_train))}
+    out = {"loss": float(tot.sum() / cnt.sum()), "loss_sum": tot.tolist(),
+           "count": cnt.tolist(), "n_blocks_train": int(len(st_train))}
+    if by_char:
+        out["char_loss"] = loss_by_char(model, d_held, st_held, bos)
+        out["starts"] = st_held
+    return out
 
 
 def sweep(seeds=(0, 1, 2), device: str = "cpu"):

@@ -38,3 +38,26 @@ def test_train_needle_rejects_lengths_past_its_table_and_measures_weights_in_ran
     total = r["value"] + r["self"] + r["distractors"]
     assert 0 <= r["value"] <= 1 and 0 <= r["acc"] <= 1
     assert total == pytest.approx(1.0, abs=1e-4)     # the last query's row sums to one
+
+
+def test_readout_check_removes_a_constant_bias_that_hides_the_value():
+    from phaselib.context_collapse import readout_check
+
+    class Biased(torch.nn.Module):
+        """Reads the value perfectly, then adds a large offset to class 3's logit."""
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            found = torch.nn.functional.one_hot(x[:, :-1].clamp(max=8), 9)[..., :8]
+            logits = torch.zeros(x.shape[0], x.shape[1], 41)
+            logits[:, -1, :8] = found.sum(1).float()
+            logits[:, -1, 3] += 5.0
+            return logits, None
+
+    r = readout_check(Biased(), 33, seed=0, batch=200)
+    assert r["top"] == 1.0 and r["acc"] < 0.3          # class 3 wins every time
+    assert r["margin"] < 0
+    assert r["acc_centred"] == 1.0                       # the value was there all along

@@ -194,3 +194,42 @@ def test_build_f3_model_rejects_an_unknown_model():
         build_f3_model("pyramids", 0)
     assert isinstance(build_f3_model("level0", 0), MultiScaleTransformer)
     assert build_f3_model("level0", 0).multiscale.levels == 1
+
+
+def test_block_arms_match_a_loop_and_are_causal():
+    from phaselib.multiscale import BlockArmEmbedding
+
+    torch.manual_seed(0)
+    B, T, d, L = 2, 23, 3, 4
+    z = torch.randn(B, T, d, dtype=torch.float64)
+    cen = BlockArmEmbedding(5, L, d, "centroid").double().features(z)
+    sh = BlockArmEmbedding(5, L, d, "shift").double().features(z)
+    for lvl in range(L):
+        s = 2 ** lvl
+        for t in range(T):
+            k = (t + 1) // s
+            last, before = z[:, (k - 1) * s: k * s], z[:, (k - 2) * s: (k - 1) * s]
+            want = (last.mean(1) - before.mean(1) if k >= 2
+                    else torch.zeros(B, d, dtype=torch.float64))
+            assert torch.allclose(cen[:, t, lvl], want)
+            want = z[:, t - s] if t >= s else torch.zeros(B, d, dtype=torch.float64)
+            assert torch.allclose(sh[:, t, lvl], want)
+    for kind in ("centroid", "shift"):
+        emb = BlockArmEmbedding(5, L, d, kind).double()
+        x = torch.randn(1, T, 5, dtype=torch.float64)
+        y = x.clone()
+        y[:, 15:] += 1.0
+        assert torch.allclose(emb(x)[:, :15], emb(y)[:, :15])   # causal
+
+
+def test_build_f3_model_builds_the_pyramids_controls():
+    from phaselib.multiscale import BlockArmTransformer, build_f3_model
+
+    for kind in ("centroid", "shift"):
+        m = build_f3_model(kind, 0)
+        assert isinstance(m, BlockArmTransformer) and m.multiscale.kind == kind
+        logits, _ = m(torch.randint(0, 16, (2, 64)))
+        assert logits.shape == (2, 64, 16)
+    base, pyr = build_f3_model("transformer", 0), build_f3_model("pyramid", 0)
+    extra = build_f3_model("centroid", 0).num_params() - base.num_params()
+    assert 0 < extra <= pyr.num_params() - base.num_params()

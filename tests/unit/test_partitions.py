@@ -156,3 +156,30 @@ def test_partition_starts_controls_keep_the_aligned_lengths_and_ignore_the_text(
     assert np.array_equal(partition_starts(text, 16, "geometric"), np.arange(0, n, 16))
     with pytest.raises(ValueError, match="name must be one of"):
         partition_starts(text, 16, "sentence-aligned")
+
+
+def test_loss_by_char_sums_by_offset_to_loss_by_offset():
+    from phaselib.partitions import loss_by_char
+    from phaselib.transformer import TinyTransformer, TransformerConfig
+
+    torch.manual_seed(1)
+    m = TinyTransformer(TransformerConfig(vocab_size=6, block_size=8, n_layer=1, n_head=1,
+                                          n_embd=8))
+    data = torch.randint(0, 5, (41,))
+    starts = aligned_starts(41, 5, np.arange(0, 41, 3), max_len=8)
+    per_char = loss_by_char(m, data, starts, bos=5, batch=3)
+    tot, cnt = loss_by_offset(m, data, starts, bos=5, batch=4)
+    assert np.isfinite(per_char).all() and len(per_char) == 41
+    offset = np.arange(41) - starts[np.searchsorted(starts, np.arange(41), "right") - 1]
+    by_offset = np.bincount(offset, weights=per_char, minlength=len(tot))
+    assert np.allclose(by_offset[: len(tot)], tot, atol=1e-4)
+
+
+def test_near_boundary_marks_the_first_k_characters_of_every_block_of_any_partition():
+    from phaselib.partitions import near_boundary
+
+    mask = near_boundary(20, [np.array([0, 10]), np.array([0, 3, 17])], k=2)
+    assert np.flatnonzero(mask).tolist() == [0, 1, 3, 4, 10, 11, 17, 18]
+    # a block shorter than k marks only its own characters
+    assert np.flatnonzero(near_boundary(5, [np.array([0, 1, 4])], k=3)).tolist() == \
+        [0, 1, 2, 3, 4]
