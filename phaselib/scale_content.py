@@ -118,12 +118,17 @@ class LevelSelector(nn.Module):
     the candidates. The query is an MLP of `level_evidence` (how much each level has
     moved so far); a `ScaleSelector` of `kind` weighs the candidates from it; an MLP head
     reads 2 logits from the mix. `weights` [B, T, L] holds the last selection. Causal:
-    the logits at t use x[:, :t+1] only.
+    the logits at t use x[:, :t+1] only. `entropy_weight` > 0 adds that multiple of the
+    mean selection entropy at the scored positions to the training loss (a penalty on
+    blending; 0, the default, trains on the cross-entropy alone).
     """
 
     def __init__(self, vocab: int, n_levels: int, kind: str = "softmax", n_embd: int = 16,
-                 proj: int = 4, hidden: int = 32):
+                 proj: int = 4, hidden: int = 32, entropy_weight: float = 0.0):
         super().__init__()
+        if not entropy_weight >= 0:
+            raise ValueError(f"entropy_weight must be >= 0, got {entropy_weight}")
+        self.entropy_weight = float(entropy_weight)
         for name, value in (("vocab", vocab), ("n_levels", n_levels), ("n_embd", n_embd),
                             ("proj", proj), ("hidden", hidden)):
             check_positive_int(name, value)
@@ -157,6 +162,9 @@ class LevelSelector(nn.Module):
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+            if self.entropy_weight > 0:     # selection_entropy detaches: a live copy
+                h = -(w * w.clamp(min=1e-12).log()).sum(-1)
+                loss = loss + self.entropy_weight * h[targets >= 0].mean()
         return logits, loss
 
 
@@ -178,13 +186,14 @@ def evaluate(model: LevelSelector, x, y, k) -> dict:
 
 def fit(seed: int, kind: str, steps: int = 300, T: int = 64, vocab: int = 16,
         n_levels: int = 5, batch: int = 32, lr: float = 3e-3, n_test: int = 256,
-        eval_every: int = 50, device="cpu"):
+        eval_every: int = 50, device="cpu", entropy_weight: float = 0.0):
     """Train one LevelSelector of `kind` from `seed`, scoring it every `eval_every` steps
-    on held-out sequences (the same for every seed). -> (model, history, (x, y, k))."""
+    on held-out sequences (the same for every seed); `entropy_weight` as in
+    LevelSelector. -> (model, history, (x, y, k))."""
     from .train import TrainConfig, train
 
     torch.manual_seed(seed)
-    model = LevelSelector(vocab, n_levels, kind).to(device)
+    model = LevelSelector(vocab, n_levels, kind, entropy_weight=entropy_weight).to(device)
     gen = torch.Generator().manual_seed(seed + 100)
     test = segment_compare_batch(n_test, T, vocab, n_levels, device=device,
                                  generator=torch.Generator().manual_seed(10_000))

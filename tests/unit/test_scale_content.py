@@ -6,6 +6,7 @@ import torch
 from phaselib.scale_content import (LONG_KINDS, SWEEP_KINDS, LevelSelector, level_evidence,
                                     level_rule, run_cell, segment_compare_batch,
                                     segment_labels, sweep)
+from phaselib.selection import selection_entropy
 
 
 def _batch(n=64, T=64, L=5, seed=0):
@@ -136,3 +137,21 @@ def test_sweep_cells():
     assert spec.name == "selection" and spec.out.endswith("selection.json")
     assert len(spec.cells) == 2 * (len(SWEEP_KINDS) + len(LONG_KINDS))
     assert sum("steps" in c for c in spec.cells) == 2 * len(LONG_KINDS)
+
+
+def test_the_entropy_penalty_adds_the_mean_scored_entropy_to_the_loss():
+    x, y, _ = _batch(n=4)
+    torch.manual_seed(0)
+    plain = LevelSelector(16, 5, "softmax")
+    torch.manual_seed(0)
+    penalised = LevelSelector(16, 5, "softmax", entropy_weight=0.7)
+    _, l0 = plain(x, y)
+    _, l1 = penalised(x, y)
+    h = selection_entropy(penalised.weights)[y >= 0].mean()
+    torch.testing.assert_close(l1, l0 + 0.7 * h)
+    l1.backward()                            # and the penalty reaches the selector's scores
+    l0.backward()
+    assert not torch.allclose(penalised.select.score.weight.grad,
+                              plain.select.score.weight.grad)
+    with pytest.raises(ValueError, match="entropy_weight must be >= 0"):
+        LevelSelector(16, 5, entropy_weight=-0.1)
