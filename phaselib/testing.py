@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["rel_rms_error", "assert_close"]
+__all__ = ["rel_rms_error", "assert_close", "tiny_random_transformer"]
 
 
 def rel_rms_error(ref: torch.Tensor, out: torch.Tensor) -> float:
@@ -44,3 +44,17 @@ def assert_close(name: str, ref: torch.Tensor, out: torch.Tensor, ratio: float =
     if not err < ratio:
         raise AssertionError(f"{name}: rms(ref - out) / rms(ref) = {err:.3g} >= {ratio:g}")
     return err
+
+
+def tiny_random_transformer(seed: int = 0, n_layer: int = 3):
+    """A TinyTransformer of width 10 over 11 tokens (block 13), in eval mode, with
+    weights drawn N(0, 0.5) instead of the 0.02 init, so that every layer changes the
+    stream: the test bed of the residual-stream measurements (F6)."""
+    from .transformer import TinyTransformer, TransformerConfig
+
+    torch.manual_seed(seed)
+    m = TinyTransformer(TransformerConfig(vocab_size=11, block_size=13, n_layer=n_layer,
+                                          n_head=2, n_embd=10))
+    for p in m.parameters():
+        p.data.normal_(0, 0.5)
+    return m.eval()

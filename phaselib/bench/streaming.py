@@ -55,31 +55,42 @@ def context_lengths(min_t: int = 256, max_t: int = 65536) -> list[int]:
     return geometric_lengths(min_t, max_t, 4)
 
 
+def _cache_decode_cost(method: str, T: int, n: int, slot: int, causal: bool, dim: int,
+                       heads: int, batch: int, repeats: int, device, seed: int,
+                       **extra) -> dict:
+    """Time one decode step against a cache of `n` keys and values: the new pair is
+    written at `slot`, and one query attends to all n. The row of `method`."""
+    device = torch.device(device)
+    g = torch.Generator(device=device).manual_seed(seed)
+    dh = dim // heads
+    cache_k = torch.randn(batch, heads, n, dh, generator=g, device=device)
+    cache_v = torch.randn(batch, heads, n, dh, generator=g, device=device)
+    q, k_t, v_t = (torch.randn(batch, heads, 1, dh, generator=g, device=device)
+                   for _ in range(3))
+
+    def step():
+        cache_k[:, :, slot:slot + 1] = k_t          # write the new key and value
+        cache_v[:, :, slot:slot + 1] = v_t
+        out, _ = attention(q, cache_k, cache_v, causal=causal)
+        return out
+
+    nbytes = (cache_k.numel() + cache_v.numel()) * cache_k.element_size()
+    return result_row(method, "decode", T, time_call(step, device, repeats),
+                      peak_bytes(step, device), state_bytes=nbytes, dim=dim, heads=heads,
+                      batch=batch, **extra)
+
+
 @torch.no_grad()
 def attention_decode_cost(T: int, dim: int = 64, heads: int = 1, batch: int = 1, *,
                           repeats: int = 5, device="cpu", seed: int = 0) -> dict:
-    """Time one decode step against a KV cache already holding T tokens.
+    """Time one decode step against a KV cache already holding T tokens: the new key
+    and value are appended at position T and the query attends to all T + 1.
 
     Returns a result row of method "attention"; state_bytes is the cache (keys and
     values) after this step, T + 1 tokens.
     """
-    device = torch.device(device)
-    g = torch.Generator(device=device).manual_seed(seed)
-    dh = dim // heads
-    cache_k = torch.randn(batch, heads, T + 1, dh, generator=g, device=device)
-    cache_v = torch.randn(batch, heads, T + 1, dh, generator=g, device=device)
-    q, k_t, v_t = (torch.randn(batch, heads, 1, dh, generator=g, device=device) for _ in range(3))
-
-    def step():
-        cache_k[:, :, T:T + 1] = k_t          # append the new key and value
-        cache_v[:, :, T:T + 1] = v_t
-        out, _ = attention(q, cache_k, cache_v, causal=True)
-        return out
-
-    nbytes = (cache_k.numel() + cache_v.numel()) * cache_k.element_size()
-    return result_row("attention", "decode", T, time_call(step, device, repeats),
-                      peak_bytes(step, device), state_bytes=nbytes, dim=dim, heads=heads,
-                      batch=batch)
+    return _cache_decode_cost("attention", T, T + 1, T, True, dim, heads, batch,
+                              repeats, device, seed)
 
 
 @torch.no_grad()
@@ -92,25 +103,9 @@ def window_decode_cost(T: int, dim: int = 64, heads: int = 1, batch: int = 1, *,
     inside the mixing). Result row of method "window"; state_bytes is the buffer."""
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
-    device = torch.device(device)
-    g = torch.Generator(device=device).manual_seed(seed)
-    dh, n = dim // heads, min(T + 1, window)
-    cache_k = torch.randn(batch, heads, n, dh, generator=g, device=device)
-    cache_v = torch.randn(batch, heads, n, dh, generator=g, device=device)
-    q, k_t, v_t = (torch.randn(batch, heads, 1, dh, generator=g, device=device)
-                   for _ in range(3))
-    slot = T % n
-
-    def step():
-        cache_k[:, :, slot:slot + 1] = k_t
-        cache_v[:, :, slot:slot + 1] = v_t
-        out, _ = attention(q, cache_k, cache_v, causal=False)
-        return out
-
-    nbytes = (cache_k.numel() + cache_v.numel()) * cache_k.element_size()
-    return result_row("window", "decode", T, time_call(step, device, repeats),
-                      peak_bytes(step, device), state_bytes=nbytes, dim=dim, heads=heads,
-                      batch=batch, window=window)
+    n = min(T + 1, window)
+    return _cache_decode_cost("window", T, n, T % n, False, dim, heads, batch, repeats,
+                              device, seed, window=window)
 
 
 def linear_attention_step(S: torch.Tensor, z: torch.Tensor, q: torch.Tensor,

@@ -5,16 +5,11 @@ import torch
 
 from phaselib.drift import (bomb_effect, cosine, inject, kl_rows, late_correction,
                             patched, probe_by_layer, residual_streams, tag_vectors)
-from phaselib.transformer import TinyTransformer, TransformerConfig
+from phaselib.testing import tiny_random_transformer
 
 
 def tiny(seed=0, L=3):
-    torch.manual_seed(seed)
-    m = TinyTransformer(TransformerConfig(vocab_size=11, block_size=13, n_layer=L,
-                                          n_head=2, n_embd=10))
-    for p in m.parameters():  # larger weights than the 0.02 init, so layers matter
-        p.data.normal_(0, 0.5)
-    return m.eval()
+    return tiny_random_transformer(seed, L)
 
 
 def test_cosine_of_a_vector_with_itself_is_one_and_hand_pairs():

@@ -6,16 +6,12 @@ import torch
 from phaselib.drift import late_correction
 from phaselib.drift_controls import (history_neutral, planted_hijack, span_attention,
                                      tag_legibility, untrained_like)
-from phaselib.transformer import TinyTransformer, TransformerConfig
+from phaselib.testing import tiny_random_transformer
+from phaselib.transformer import TinyTransformer
 
 
 def tiny(seed=0, L=3):
-    torch.manual_seed(seed)
-    m = TinyTransformer(TransformerConfig(vocab_size=11, block_size=13, n_layer=L,
-                                          n_head=2, n_embd=10))
-    for p in m.parameters():  # larger weights than the 0.02 init, so layers matter
-        p.data.normal_(0, 0.5)
-    return m.eval()
+    return tiny_random_transformer(seed, L)
 
 
 def windows(n, seed, T=13, V=11):
