@@ -5,6 +5,11 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 # CPU PyTorch first: a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH   ?= torch==2.13.0
+# Where torch comes from: PyTorch's CPU wheel index when no NVIDIA GPU is visible (no
+# nvidia-smi), the configured index otherwise. When that index cannot be reached (an
+# offline mirror), the configured index is tried next. Override: `make TORCH_INDEX=URL`,
+# or `make TORCH_INDEX=` for the configured index only.
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 # The floor is pyproject's (triton>=3.7); the cap keeps the release torch 2.13 was built with.
 TRITON  ?= triton>=3.7,<3.8
 PYTEST  := $(BIN)/python -m pytest -p no:cacheprovider
@@ -16,6 +21,9 @@ install: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q "$(TORCH)" \
+	    --index-url "$(TORCH_INDEX)" --retries 1 --timeout 30 || \
+	  echo "torch: $(TORCH_INDEX) not reachable; using the configured index")
 	$(BIN)/python -m pip install -q "$(TORCH)" "$(TRITON)"
 	$(BIN)/python -m pip install -q -r requirements.txt  # = -e .[docs,test]
 	touch $(STAMP)
