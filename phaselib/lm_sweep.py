@@ -34,7 +34,8 @@ from .provenance import atomic_write_json, provenance, require_clean
 from .train import TrainConfig, _window_losses
 
 __all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS", "STEPS",
-           "BASELINE_SPEED_PATH", "LR", "LONG_STEPS", "LONG_LR", "BLOCKS",
+           "BASELINE_SPEED_PATH", "LR", "LONG_STEPS", "LONG_LR", "LONG_ABLATIONS",
+           "BLOCKS",
            "TOKENS_PER_STEP", "EVAL_TOKENS", "SHAPE", "SPEED_PATH", "variant_model",
            "time_budget_steps", "run_cell", "sweep", "merge_results"]
 
@@ -43,7 +44,7 @@ TOKENS_PER_STEP = 1024                                   # 16 x 64, 4 x 256, 1 x
 BLOCKS = (64, 256, 1024)
 STEPS = {64: 500, 256: 500, 1024: 500}                   # reduced (the issue used 2000)
 LR = 1e-3                     # nanoGPT's rate, for every cell but the long ones
-LONG_STEPS = {64: 2000, 1024: 2000}  # nanoGPT's 2000 steps: the main models only
+LONG_STEPS = {64: 2000, 1024: 2000}  # nanoGPT's 2000 steps: the main models and ...
 LONG_LR = 3e-3                # ... at a rate that suits models this small, with a
                               # seed-0 check of every main model at LR beside it
 EVAL_TOKENS = 131_072
@@ -67,6 +68,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 MAIN = ("transformer", "phase", "phase-window")
 ABLATIONS = ("window-only", "mean-diff", "no-slots", "sparsemax", "hard-st")
+# ... the two ablations that say what the windowed model's pyramid adds: the window
+# alone (no pyramid, no slots) and the window with block-mean differences in place of
+# transport. Their long cells come after everything else, so that they add to the file.
+LONG_ABLATIONS = ("window-only", "mean-diff")
 # A second baseline: the transformer with rotary positions instead of a position table.
 # Equal steps at every block; at BASELINE_LONG_BLOCKS also the long cells, with time
 # cells there too: its step costs a little more than the table transformer's (turning
@@ -148,8 +153,8 @@ def run_cell(variant: str, block: int, seed: int, budget: str, base_steps: int,
 def sweep(seeds=(0, 1, 2)):
     """The "lm" sweep: main variants at blocks 64, 256, 1024 (steps and time budgets),
     then the ablations, then the main variants at `LONG_STEPS`, then the second
-    baseline (steps, then its long time cells); cells in the order they should be
-    run."""
+    baseline (steps, then its long time cells), then the `LONG_ABLATIONS` at
+    `LONG_STEPS`; cells in the order they should be run."""
     from .sweep import SweepSpec
 
     cells = []
@@ -183,6 +188,13 @@ def sweep(seeds=(0, 1, 2)):
                    "lr": LONG_LR, "base_steps": LONG_STEPS[block],
                    "speed_path": BASELINE_SPEED_PATH}
                   for block in BASELINE_LONG_BLOCKS for seed in seeds]
+    for block, long_steps in LONG_STEPS.items():
+        long_ = {"block": block, "base_steps": long_steps}
+        for budget in ("steps", "time"):
+            cells += [{"variant": v, "seed": int(seed), "budget": budget, "lr": LONG_LR}
+                      | long_ for seed in seeds for v in LONG_ABLATIONS]
+        cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": LR}
+                  | long_ for v in LONG_ABLATIONS]
     return SweepSpec("lm", OUT, cells, run_cell,
                      "PhaseLM variants vs the transformer at blocks 64/256/1024, equal "
                      "steps and equal (CPU-time-converted) time")

@@ -26,8 +26,20 @@ def test_cells_cover_every_variant_block_and_seed_and_the_transformer_is_the_tim
     short = [c for c in cells if c["base_steps"] == lm_sweep.STEPS[c["block"]]]
     assert short[0]["block"] == 64 and short[-1]["block"] == 1024
     assert {c["variant"] for c in cells[:5]} <= set(lm_sweep.MAIN)
-    # The second baseline: equal steps at every block and seed, long runs at its
-    # blocks, where its time cells read their own speed file; its cells come last.
+    # Last, the long runs of the ablations that say what the pyramid adds beyond the
+    # window: both budgets at every seed at LONG_LR, and the first seed at LR.
+    long_abl = [c for c in cells if c["variant"] in lm_sweep.LONG_ABLATIONS
+                and c["base_steps"] == lm_sweep.LONG_STEPS.get(c["block"])]
+    assert cells[-len(long_abl):] == long_abl
+    assert sorted((c["block"], c["variant"], c["seed"], c["budget"], c["lr"])
+                  for c in long_abl) == sorted(
+        [(b, v, s, bud, lm_sweep.LONG_LR) for b in lm_sweep.LONG_STEPS
+         for v in lm_sweep.LONG_ABLATIONS for s in (0, 1) for bud in ("steps", "time")]
+        + [(b, v, 0, "steps", lm_sweep.LR) for b in lm_sweep.LONG_STEPS
+           for v in lm_sweep.LONG_ABLATIONS])
+    cells = cells[:-len(long_abl)]
+    # Before them, the second baseline: equal steps at every block and seed, long runs
+    # at its blocks, where its time cells read their own speed file.
     base = [c for c in cells if c["variant"] in lm_sweep.BASELINES]
     assert cells[-len(base):] == base
     steps = [c for c in base if c["budget"] == "steps"]
