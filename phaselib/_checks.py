@@ -38,6 +38,25 @@ def check_same(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
                          f"got {a.device} and {b.device}")
 
 
+def to_state_dtype(name: str, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+    """`x` in the dtype of `state` (a stream's state), on the same device.
+
+    A lower-precision float input is cast up, exactly: under `torch.autocast` a
+    projection gives bf16 or fp16 while the state stays fp32. A cast that would round
+    (fp64 into an fp32 state, fp32 into a bf16 one, fp16 into bf16) raises TypeError
+    instead, naming the argument, as does another device."""
+    if x.device != state.device:
+        raise TypeError(f"{name} must be on {state.device} like the state, "
+                        f"got {x.device}")
+    if x.dtype == state.dtype:
+        return x
+    if torch.promote_types(x.dtype, state.dtype) != state.dtype:
+        raise TypeError(f"{name} must be {state.dtype} like the state, or a float "
+                        f"dtype that converts to it exactly (bf16 or fp16 under "
+                        f"autocast into an fp32 state), got {x.dtype}")
+    return x.to(state.dtype)
+
+
 def check_long_tensor(name: str, x, shape, shape_doc: str = "[B, T]") -> None:
     """Raise ValueError unless `x` is a torch.long tensor of exactly `shape`."""
     if not isinstance(x, torch.Tensor) or x.dtype != torch.long or x.shape != shape:

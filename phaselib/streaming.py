@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import BACKENDS, check_backend, check_float_tensor, check_positive_int
+from ._checks import (BACKENDS, check_backend, check_float_tensor, check_positive_int,
+                      to_state_dtype)
 from .kernels.pyramid.streaming import PyramidState, pyramid_step_reference
 
 __all__ = ["PyramidState", "pyramid_step", "StreamingPyramid"]
@@ -20,6 +21,9 @@ def pyramid_step(x_t: torch.Tensor, state: PyramidState, *,
     """One step: `x_t [B, D]` and the state -> (`[B, L, D+1]` features at this position, state).
 
     O(L D) work and memory per token, independent of how many tokens came before.
+    `x_t` has the state's dtype, or one that converts to it exactly: under
+    `torch.autocast` a bf16 or fp16 `x_t` is cast up to an fp32 state (the state keeps
+    its precision); a cast that would round raises TypeError.
     `backend`: "auto" (the Triton step kernel on CUDA, the reference elsewhere), "triton"
     or "reference".
     """
@@ -27,9 +31,7 @@ def pyramid_step(x_t: torch.Tensor, state: PyramidState, *,
     B, L, _, D = state.ring.shape
     if tuple(x_t.shape) != (B, D):
         raise ValueError(f"x_t must have shape [B, D] = {(B, D)} to match the state, got {tuple(x_t.shape)}")
-    if x_t.dtype != state.ring.dtype or x_t.device != state.ring.device:
-        raise TypeError(f"x_t must be {state.ring.dtype} on {state.ring.device} like the state, "
-                        f"got {x_t.dtype} on {x_t.device}")
+    x_t = to_state_dtype("x_t", x_t, state.ring)   # autocast's bf16 into an fp32 state
     if check_backend(backend, x_t) == "triton":
         from .kernels.pyramid.streaming_triton import pyramid_step_triton
 

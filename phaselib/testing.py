@@ -2,15 +2,17 @@
 
 In the manner of flash-linear-attention: the error of `out` against `ref` is
 rms(ref - out) / rms(ref), computed in float64, after checking that `out` has no NaN or
-inf. A ratio, not elementwise tolerances, because fp16/bf16 kernels are judged by how
-much of the signal they lose, whatever the scale of the tensor.
+inf. A ratio, because fp16/bf16 kernels are judged by how much of the signal they lose,
+whatever the scale of the tensor; `assert_close_elementwise` adds a bound at every
+element, so that a few wrong rows cannot hide in the average.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["rel_rms_error", "assert_close", "tiny_random_transformer"]
+__all__ = ["rel_rms_error", "assert_close", "assert_close_elementwise",
+           "tiny_random_transformer"]
 
 
 def rel_rms_error(ref: torch.Tensor, out: torch.Tensor) -> float:
@@ -44,6 +46,25 @@ def assert_close(name: str, ref: torch.Tensor, out: torch.Tensor, ratio: float =
     if not err < ratio:
         raise AssertionError(f"{name}: rms(ref - out) / rms(ref) = {err:.3g} >= {ratio:g}")
     return err
+
+
+def assert_close_elementwise(name: str, ref: torch.Tensor, out: torch.Tensor,
+                             rtol: float, atol: float) -> dict:
+    """Fail unless |out - ref| <= atol * rms(ref) + rtol * |ref| at *every* element (and
+    out is finite), naming the worst element: a few wrong rows, which a global rms ratio
+    forgives, fail here. `phaselib.kernels.checks.tolerance` gives (rtol, atol) per
+    dtype. Returns the record of `phaselib.kernels.checks.compare`."""
+    from .kernels.checks import compare
+
+    rec = compare(name, ref, out, rtol, atol)
+    if not rec["passed"]:
+        if "error" in rec:
+            raise AssertionError(f"{name}: {rec['error']}")
+        raise AssertionError(
+            f"{name}: |out - ref| exceeds atol * rms(ref) + rtol * |ref| "
+            f"(rtol {rtol:g}, atol {atol:g}) by a factor {rec['worst']:.3g} at index "
+            f"{rec['worst_index']}; max |out - ref| = {rec['max_abs_err']:.3g}")
+    return rec
 
 
 def tiny_random_transformer(seed: int = 0, n_layer: int = 3):

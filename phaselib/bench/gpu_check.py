@@ -2,8 +2,12 @@
 
 In under five minutes on one GPU it
 
-1. runs every kernel test on CUDA with the compiled kernels (pytest on
-   tests/unit/test_kernels_*.py with TRITON_INTERPRET=0) and keeps pytest's summary;
+1. checks every Triton kernel against its PyTorch twin with the compiled kernels:
+   `phaselib.kernels.checks.run_checks` (forward, backward, the streaming step, run
+   twice for determinism; fp32, fp16 and bf16 where the GPU has it; element-by-element
+   bounds), which ship in the package, so a pip install runs them too; and, in a
+   checkout, also the pytest kernel tests (tests/unit/test_kernels_*.py with
+   TRITON_INTERPRET=0), keeping pytest's summary;
 2. benchmarks the pyramid (forward, forward+backward) against causal
    `F.scaled_dot_product_attention` (FlashAttention-style fused kernels) at
    T = 1024 .. 65536, and the streaming pyramid step against a KV-cache decode step
@@ -11,12 +15,16 @@ In under five minutes on one GPU it
 3. writes it all, with provenance (command, seed, git commit, machine), to
    `book/part4/results/gpu/gpu_check.json`, which the GPU-kernels chapter reads.
 
-On a machine without CUDA it says so and exits with status 3, writing nothing.
+On a machine without CUDA it says so and exits with status 3, writing nothing. It
+exits with status 1, and says why, when no kernel check ran, when any failed, or when
+the pytest kernel tests failed; the file then records the failures (each check's name,
+pass or fail and largest error are in meta["checks"], the verdict in meta["verdict"]).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import subprocess
@@ -31,6 +39,7 @@ from .io import add_out_arguments, check_out, read_results, write_results
 from .timing import MEMORY, TIMER, geometric_lengths
 
 __all__ = ["DEFAULT_OUT", "KERNEL_TESTS", "parse_pytest_summary", "run_kernel_tests",
+           "run_shipped_checks", "check_record", "verdict", "run_benchmarks",
            "write_gpu_results", "read_gpu_results", "main"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +67,8 @@ def run_kernel_tests(timeout_s: int = 240) -> dict:
     files = [f for f in KERNEL_TESTS if (ROOT / f).exists()]
     if not files:
         return {"returncode": None, "summary": {}, "tail": "tests/unit not found beside phaselib"}
+    if importlib.util.find_spec("pytest") is None:
+        return {"returncode": None, "summary": {}, "tail": "pytest is not installed"}
     env = dict(os.environ, TRITON_INTERPRET="0")
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", *files]
     t0 = time.perf_counter()
@@ -70,6 +81,70 @@ def run_kernel_tests(timeout_s: int = 240) -> dict:
     return {"command": " ".join(["TRITON_INTERPRET=0", "python", *cmd[1:]]), "returncode": rc,
             "summary": parse_pytest_summary(out), "seconds": time.perf_counter() - t0,
             "tail": out[-4000:]}
+
+
+def check_record(r: dict) -> dict:
+    """What the result file keeps of one check: name, pass or fail, largest error, and
+    the reason of a failure."""
+    keep = ("name", "passed", "max_abs_err", "worst", "worst_index", "rel_rms",
+            "kernel", "dtype", "check", "bitwise", "error", "where")
+    out = {k: r[k] for k in keep if k in r}
+    for k in ("max_abs_err", "worst", "rel_rms"):     # JSON has no inf
+        if k in out and not abs(out[k]) < float("inf"):
+            out[k] = None
+    return out
+
+
+def run_shipped_checks(device: str = "cuda", scale: str = "benchmark") -> list[dict]:
+    """`phaselib.kernels.checks.run_checks` on `device`, one printed line per check;
+    the records as `check_record` keeps them."""
+    from ..kernels.checks import run_checks
+
+    def show(r):
+        mark = "ok  " if r.get("passed") else "FAIL"
+        err = r.get("max_abs_err")
+        print(f"{mark} {r['name']}  max |err| {err:.3g}"
+              + (f"  {r['error']}" if r.get("error") else ""), flush=True)
+
+    return [check_record(r) for r in run_checks(device, scale, progress=show)]
+
+
+def verdict(checks: list[dict], tests: dict) -> tuple[bool, str]:
+    """(ok, why): ok only when at least one shipped check ran, none failed, and the
+    pytest kernel tests, where they ran, passed."""
+    from ..kernels.checks import summarize
+
+    ok, why = summarize(checks)
+    rc = tests.get("returncode")
+    if rc not in (0, None) or tests.get("summary", {}).get("failed"):
+        ok = False
+        why += (f"; the pytest kernel tests failed (return code {rc}, "
+                f"{tests.get('summary')})")
+    elif rc is None and not tests.get("skipped"):
+        why += f"; the pytest kernel tests did not run ({tests.get('tail')})"
+    return ok, why
+
+
+def run_benchmarks(max_t: int, dim: int, repeats: int) -> list[dict]:
+    """The benchmark rows: pyramid against SDPA, then the two decode steps, on CUDA."""
+    from .kernels import pyramid_cost, sdpa_cost
+    from .streaming import attention_decode_cost, context_lengths, pyramid_decode_cost
+
+    rows = []
+    for T in geometric_lengths(1024, max_t, 2):
+        rows += pyramid_cost(T, dim, repeats=repeats, device="cuda")
+        rows += sdpa_cost(T, dim, repeats=repeats, device="cuda")
+        for r in rows[-4:]:
+            print(f"{r['method']:>8} {r['pass']:>16} T={T:>6} "
+                  f"{r['time_s'] * 1e3:9.3f} ms {r['peak_bytes'] / 2**20:9.2f} MiB",
+                  flush=True)
+    for T in context_lengths(256, max_t):
+        rows.append(attention_decode_cost(T, dim, repeats=repeats, device="cuda"))
+        rows.append(pyramid_decode_cost(T, dim, repeats=repeats, device="cuda"))
+        for r in rows[-2:]:
+            print(f"{r['method']:>9} decode T={T:>6} {r['time_s'] * 1e6:9.1f} us/token",
+                  flush=True)
+    return rows
 
 
 def write_gpu_results(path, rows: list[dict], tests: dict, command: str, seed: int = 0,
@@ -95,35 +170,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-t", type=int, default=65536)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--skip-tests", action="store_true", help="benchmarks only")
+    p.add_argument("--skip-tests", action="store_true",
+                   help="no pytest kernel tests (the shipped kernel checks still run)")
     a = p.parse_args(argv)
     check_out(a.out, a.allow_dirty)
     if not torch.cuda.is_available():
         print(NO_GPU.format(torch.__version__), file=sys.stderr)
         return 3
-    from .kernels import pyramid_cost, sdpa_cost
-    from .streaming import attention_decode_cost, context_lengths, pyramid_decode_cost
-
     command = "python -m phaselib.bench gpu-check " + " ".join(argv or sys.argv[1:])
     t0 = time.perf_counter()
+    checks = run_shipped_checks("cuda")
     tests = {"skipped": True} if a.skip_tests else run_kernel_tests()
     print(f"kernel tests: {tests.get('summary')} (return code {tests.get('returncode')})",
           flush=True)
-    rows = []
-    for T in geometric_lengths(1024, a.max_t, 2):
-        rows += pyramid_cost(T, a.dim, repeats=a.repeats, device="cuda")
-        rows += sdpa_cost(T, a.dim, repeats=a.repeats, device="cuda")
-        for r in rows[-4:]:
-            print(f"{r['method']:>8} {r['pass']:>16} T={T:>6} {r['time_s'] * 1e3:9.3f} ms "
-                  f"{r['peak_bytes'] / 2**20:9.2f} MiB", flush=True)
-    for T in context_lengths(256, a.max_t):
-        rows.append(attention_decode_cost(T, a.dim, repeats=a.repeats, device="cuda"))
-        rows.append(pyramid_decode_cost(T, a.dim, repeats=a.repeats, device="cuda"))
-        for r in rows[-2:]:
-            print(f"{r['method']:>9} decode T={T:>6} {r['time_s'] * 1e6:9.1f} us/token", flush=True)
+    ok, why = verdict(checks, tests)
+    rows = run_benchmarks(a.max_t, a.dim, a.repeats)
     path = write_gpu_results(a.out, rows, tests, command, allow_dirty=a.allow_dirty,
+                             checks=checks, verdict={"passed": ok, "reason": why},
                              dim=a.dim, repeats=a.repeats,
                              seconds=time.perf_counter() - t0)
     print(f"wrote {path} in {time.perf_counter() - t0:.0f} s")
-    failed = tests.get("returncode") not in (0, None) or tests.get("summary", {}).get("failed")
-    return 1 if failed else 0
+    if not ok:
+        print(f"gpu-check FAILED: {why}", file=sys.stderr)
+        return 1
+    print(f"gpu-check passed: {why}")
+    return 0

@@ -52,3 +52,98 @@ def test_no_recorded_run_reads_as_none(tmp_path):
 def test_result_row_refuses_a_nonpositive_time():
     with pytest.raises(ValueError, match="time_s"):
         result_row("pyramid", "forward", 8, 0.0, 10)
+
+
+def _fake_gpu_run(monkeypatch, checks, tests=None):
+    """gpu-check's main on a CPU machine: CUDA claimed, and the checks, the pytest run
+    and the benchmarks replaced by canned results."""
+    from phaselib.bench import gpu_check
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "fake GPU")
+    monkeypatch.setattr(gpu_check, "run_shipped_checks", lambda device="cuda": checks)
+    no_tests = {"returncode": None, "summary": {},
+                "tail": "tests/unit not found beside phaselib"}
+    monkeypatch.setattr(gpu_check, "run_kernel_tests", lambda: tests or no_tests)
+    monkeypatch.setattr(gpu_check, "run_benchmarks", lambda *a: [
+        result_row("pyramid", "forward", 1024, 1e-4, 2**20)])
+
+
+PASSED = [{"name": "transport[8x4]/forward/float32", "passed": True,
+           "max_abs_err": 1e-7, "worst": 0.01}]
+
+
+def test_a_run_in_which_no_check_ran_fails_and_says_so(tmp_path, monkeypatch, capsys):
+    # As from a pip install: no tests/ folder (returncode None) and, here, no check.
+    _fake_gpu_run(monkeypatch, checks=[])
+    out = tmp_path / "gpu.json"
+    assert bench_main(["gpu-check", "--out", str(out)]) == 1
+    assert "no kernel check ran" in capsys.readouterr().err
+    verdict = read_gpu_results(out)["meta"]["verdict"]
+    assert verdict["passed"] is False and "no kernel check ran" in verdict["reason"]
+
+
+def test_a_failed_check_fails_the_run_and_is_recorded(tmp_path, monkeypatch, capsys):
+    failed = {"name": "pyramid[2x64x8, L=6]/grad x/bfloat16", "passed": False,
+              "max_abs_err": 0.3, "worst": 12.0}
+    _fake_gpu_run(monkeypatch, checks=PASSED + [failed])
+    out = tmp_path / "gpu.json"
+    assert bench_main(["gpu-check", "--out", str(out)]) == 1
+    assert "1 of 2 kernel checks failed: pyramid" in capsys.readouterr().err
+    doc = read_gpu_results(out)
+    assert doc["meta"]["checks"] == PASSED + [failed]
+    assert doc["meta"]["verdict"]["passed"] is False
+
+
+def test_shipped_checks_pass_a_run_without_the_tests_folder(tmp_path, monkeypatch,
+                                                            capsys):
+    _fake_gpu_run(monkeypatch, checks=PASSED)
+    out = tmp_path / "gpu.json"
+    assert bench_main(["gpu-check", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "all 1 kernel checks passed" in said and "did not run" in said
+    doc = read_gpu_results(out)
+    assert doc["meta"]["checks"][0]["name"] == PASSED[0]["name"]
+    assert doc["meta"]["checks"][0]["max_abs_err"] == 1e-7
+
+
+def test_failing_pytest_kernel_tests_fail_the_run(tmp_path, monkeypatch, capsys):
+    _fake_gpu_run(monkeypatch, checks=PASSED,
+                  tests={"returncode": 1, "summary": {"failed": 2, "passed": 40}})
+    assert bench_main(["gpu-check", "--out", str(tmp_path / "gpu.json")]) == 1
+    assert "pytest kernel tests failed" in capsys.readouterr().err
+
+
+def test_check_records_keep_the_name_verdict_and_error_without_inf():
+    from phaselib.bench.gpu_check import check_record
+
+    rec = check_record({"name": "x", "passed": False, "max_abs_err": float("inf"),
+                        "worst": float("inf"), "error": "2 NaN or inf element(s)",
+                        "shape": [3, 4], "rtol": 1e-3})
+    assert rec == {"name": "x", "passed": False, "max_abs_err": None, "worst": None,
+                   "error": "2 NaN or inf element(s)"}
+
+
+def test_shipped_checks_print_a_line_each_and_are_kept_for_json(monkeypatch, capsys):
+    import json
+
+    from phaselib.bench import gpu_check
+    from phaselib.kernels import checks
+
+    canned = [{"name": "a", "passed": True, "max_abs_err": 0.0, "worst": 0.0,
+               "shape": [2], "rtol": 1e-3, "atol": 1e-3},
+              {"name": "b", "passed": False, "max_abs_err": float("inf"),
+               "worst": float("inf"), "error": "RuntimeError: boom"}]
+
+    def fake_run_checks(device, scale, progress=None):
+        assert (device, scale) == ("cuda", "benchmark")
+        for r in canned:
+            progress(r)
+        return canned
+
+    monkeypatch.setattr(checks, "run_checks", fake_run_checks)
+    kept = gpu_check.run_shipped_checks()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("ok   a") and lines[1].startswith("FAIL b")
+    assert "RuntimeError: boom" in lines[1]
+    assert json.loads(json.dumps(kept, allow_nan=False))[1]["max_abs_err"] is None

@@ -80,6 +80,23 @@ def test_the_ring_step_does_not_mutate_its_input_state():
     assert s0.t == 0 and (s0.k == 0).all() and s1.t == 1 and (s1.k[:, :, 0] == k[:, :, 0]).all()
 
 
+def test_the_ring_step_casts_low_precision_inputs_up_to_the_state():
+    # Under autocast q, k, v come out of a projection in bf16; the state stays fp32.
+    q, k, v, rb = _qkv(9, 4)
+    q, k, v = (x.to(torch.bfloat16) for x in (q, k, v))
+    want = near_field_reference(q.float(), k.float(), v.float(), rb, 4)
+    state, ys = NearFieldState.zeros(2, 3, 4, 5), []
+    for t in range(9):
+        y, state = near_field_step_reference(q[:, :, t], k[:, :, t], v[:, :, t], rb,
+                                             state)
+        ys.append(y)
+    assert state.k.dtype == torch.float32
+    torch.testing.assert_close(torch.stack(ys, 2), want, atol=1e-5, rtol=0)
+    with pytest.raises(TypeError, match="k_t must be torch.float32 like the state"):
+        near_field_step_reference(q[:, :, 0].float(), k[:, :, 0].double(),
+                                  v[:, :, 0].float(), rb, state)
+
+
 @pytest.mark.parametrize("w", WINDOWS)
 def test_module_forward_equals_its_masked_twin_with_gradients(w):
     torch.manual_seed(0)

@@ -119,3 +119,21 @@ def test_step_rejects_bad_input():
         model.generate(torch.zeros(2, 0, dtype=torch.long), 3)
     with pytest.raises(ValueError, match="batch"):
         model.init_state(0)
+
+
+@pytest.mark.parametrize("name", ["default", "mean-diff", "window-only"])
+def test_step_under_bf16_autocast_decodes_like_the_fp32_forward(name):
+    # Under autocast the projections give bf16 while the state is fp32: the step casts
+    # them up (exactly) instead of refusing. Its logits agree with the fp32 forward to
+    # bf16 rounding: a few u (2**-8) of the logits' scale, nowhere more.
+    model = _phase(**CONFIGS[name])
+    idx = torch.randint(V, (3, 13), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want, _ = model(idx)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, state = _stream(model, idx)
+    assert got.dtype == torch.bfloat16 and state.t == 13
+    assert state.pyramid is None or state.pyramid.ring.dtype == torch.float32
+    assert all(s is None or s.k.dtype == torch.float32 for s in state.near)
+    err = (got.float() - want).abs()
+    assert err.max() <= 4 * 2**-8 * want.abs().max(), err.max()

@@ -119,3 +119,31 @@ def test_streaming_equals_batch_for_any_shape(T, L, B, D):
     want, want_mask = pyramid(x, L)
     torch.testing.assert_close(ys, want, atol=1e-5, rtol=1e-5)
     assert torch.equal(masks, want_mask)
+
+
+def test_step_under_autocast_casts_its_input_up_to_the_state_dtype():
+    x = _x(2, 20, 6, seed=4)
+    proj = torch.nn.Linear(6, 6)
+    state, ys = PyramidState.zeros(2, 4, 6), []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        h = proj(x)
+        assert h.dtype == torch.bfloat16                  # what autocast hands the step
+        for t in range(20):
+            y, state = pyramid_step(h[:, t], state)
+            ys.append(y)
+    assert state.ring.dtype == torch.float32 and ys[0].dtype == torch.float32
+    # The same as the fp32 pyramid of the bf16 values: the cast up is exact.
+    torch.testing.assert_close(torch.stack(ys, 1), pyramid(h.float(), 4)[0],
+                               atol=1e-6, rtol=1e-5)
+
+
+def test_step_refuses_a_cast_that_would_round():
+    with pytest.raises(TypeError, match="x_t must be torch.bfloat16 like the state"):
+        pyramid_step(torch.zeros(2, 4),
+                     PyramidState.zeros(2, 3, 4, dtype=torch.bfloat16))
+    with pytest.raises(TypeError, match="x_t"):
+        pyramid_step(torch.zeros(2, 4, dtype=torch.float16),
+                     PyramidState.zeros(2, 3, 4, dtype=torch.bfloat16))
+    y, _ = pyramid_step(torch.ones(2, 4, dtype=torch.float16),
+                        PyramidState.zeros(2, 3, 4))
+    assert y.dtype == torch.float32

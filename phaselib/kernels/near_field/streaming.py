@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..._checks import to_state_dtype
+
 
 @dataclass
 class NearFieldState:
@@ -35,11 +37,18 @@ class NearFieldState:
 
 def near_field_step_reference(q_t: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor,
                               rel_bias: torch.Tensor, state: NearFieldState):
-    """q_t, k_t, v_t [B, H, dh] -> (y_t [B, H, dh], new state). Does not mutate `state`."""
+    """q_t, k_t, v_t [B, H, dh] -> (y_t [B, H, dh], new state). Does not mutate `state`.
+
+    q_t, k_t, v_t have the state's dtype or one that converts to it exactly (bf16 or
+    fp16 under `torch.autocast` into an fp32 state); a cast that would round raises
+    TypeError.
+    """
+    q_t, k_t, v_t = (to_state_dtype(n, x, state.k)
+                     for n, x in (("q_t", q_t), ("k_t", k_t), ("v_t", v_t)))
     w, t = state.k.shape[2], state.t
-    slot = torch.tensor([t % w], device=k_t.device)
-    k = state.k.index_copy(2, slot, k_t[:, :, None])
-    v = state.v.index_copy(2, slot, v_t[:, :, None])
+    k, v = state.k.clone(), state.v.clone()
+    k[:, :, t % w] = k_t                # the slot is a host int: no copy to the device
+    v[:, :, t % w] = v_t
     d = (t - torch.arange(w, device=k_t.device)) % w                   # distance back
     scores = torch.einsum("bhd,bhwd->bhw", q_t, k) * q_t.shape[-1] ** -0.5
     scores = scores + rel_bias[:, d].to(q_t.dtype)

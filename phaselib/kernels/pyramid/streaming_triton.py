@@ -18,6 +18,7 @@ import triton
 import triton.language as tl
 
 from ..._levels import levels_completed
+from .._launch import launch_device
 from .._tiles import tile_sizes
 from ..transport.reference import ANTIPODAL_TOL, EPS
 from ..transport.triton import _transport_fwd_rows
@@ -28,7 +29,9 @@ __all__ = ["pyramid_step_triton", "levels_completed"]
 STEP_BUDGET = 1 << 10   # elements per tile on a GPU
 
 
-@triton.jit
+# t and top change at every token: not specialised (Triton would otherwise key the
+# compiled kernel on t == 1 and t % 16 == 0, and work that out at every launch).
+@triton.jit(do_not_specialize=["t", "top"])
 def _pyramid_step_kernel(X, RING, PEND, FEAT, Bsz, t, top, L, D,
                          EPS: tl.constexpr, TOL: tl.constexpr,
                          BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr):
@@ -87,8 +90,9 @@ def pyramid_step_triton(x_t: torch.Tensor, state: PyramidState) -> tuple[torch.T
     x_t = x_t.contiguous()
     BLOCK_B, BLOCK_D = tile_sizes(B, D, budget=STEP_BUDGET)
     top = levels_completed(state.t, L) - 1
-    _pyramid_step_kernel[(triton.cdiv(B, BLOCK_B),)](
-        x_t, state.ring, state.pending, state.features, B, state.t, top, L, D,
-        EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_B=BLOCK_B, BLOCK_D=BLOCK_D)
+    with launch_device(state.ring):
+        _pyramid_step_kernel[(triton.cdiv(B, BLOCK_B),)](
+            x_t, state.ring, state.pending, state.features, B, state.t, top, L, D,
+            EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_B=BLOCK_B, BLOCK_D=BLOCK_D)
     state.t += 1
     return state.features.clone(), state

@@ -29,6 +29,7 @@ import triton
 import triton.language as tl
 
 from ..._levels import pyramid_mask
+from .._launch import launch_device
 from .._tiles import tile_sizes
 from ..transport.triton import transport_rows_bwd, transport_rows_fwd
 
@@ -50,9 +51,13 @@ def _centroid_fwd_kernel(C, off_src, off_dst, n_dst, Ctot, D,
         c = d0 + cols
         m = (j < n_dst)[:, None] & (c < D)[None, :]
         src = C + (row + off_src + 2 * j)[:, None] * D + c[None, :]
-        left = tl.load(src, mask=m, other=0.0)
-        right = tl.load(src + D, mask=m, other=0.0)
-        tl.store(C + (row + off_dst + j)[:, None] * D + c[None, :], 0.5 * (left + right), mask=m)
+        left = tl.load(src, mask=m, other=0.0).to(tl.float32)
+        right = tl.load(src + D, mask=m, other=0.0).to(tl.float32)
+        # In fp32, one rounding on the store: the value of the dtype's own add for
+        # fp16/bf16 (their sums are exact in fp32), and the interpreter has no bf16
+        # constant.
+        tl.store(C + (row + off_dst + j)[:, None] * D + c[None, :],
+                 (0.5 * (left + right)).to(C.dtype.element_ty), mask=m)
 
 
 @triton.jit
@@ -165,20 +170,22 @@ def pyramid_fwd(x: torch.Tensor, L: int, block: int | None = None) -> tuple[torc
     C = torch.empty(B, Ctot, D, device=x.device, dtype=x.dtype)
     C[:, :T] = x
     BJ, BD = tile_sizes(T, D, block=block)
-    for level in range(1, L):
-        if counts[level] == 0:
-            break
-        grid = (B * triton.cdiv(counts[level], BJ),)
-        _centroid_fwd_kernel[grid](C, offsets[level - 1], offsets[level], counts[level], Ctot, D,
-                                   BLOCK_J=BJ, BLOCK_D=BD)
+    with launch_device(x):
+        for level in range(1, L):
+            if counts[level] == 0:
+                break
+            grid = (B * triton.cdiv(counts[level], BJ),)
+            _centroid_fwd_kernel[grid](C, offsets[level - 1], offsets[level],
+                                       counts[level], Ctot, D, BLOCK_J=BJ, BLOCK_D=BD)
     flat = C.view(B * Ctot, D)
     P = torch.empty(B * Ctot, D + 1, device=x.device, dtype=x.dtype)
     P[-1].zero_()                       # the last row has no right neighbour; never read
     transport_rows_fwd(flat[:-1], flat[1:], out=P[:-1], block_n=block)
     out = torch.empty(B, T, L, D + 1, device=x.device, dtype=x.dtype)
     BT, BD1 = tile_sizes(T, D + 1, block=block)
-    _gather_fwd_kernel[(B * triton.cdiv(T, BT),)](P, out, T, L, Ctot, D + 1,
-                                                  BLOCK_T=BT, BLOCK_D=BD1)
+    with launch_device(x):
+        _gather_fwd_kernel[(B * triton.cdiv(T, BT),)](P, out, T, L, Ctot, D + 1,
+                                                      BLOCK_T=BT, BLOCK_D=BD1)
     return out, C
 
 
@@ -193,20 +200,23 @@ def pyramid_bwd(gout: torch.Tensor, C: torch.Tensor, T: int, L: int,
     gout = gout.contiguous()
     GP = torch.zeros(B * Ctot, D + 1, device=C.device, dtype=torch.float32)
     BT, BD1 = tile_sizes(T + 1, D + 1, block=block)
-    _gather_bwd_kernel[(B * triton.cdiv(T + 1, BT), L)](gout, GP, T, L, Ctot, D + 1,
-                                                        BLOCK_T=BT, BLOCK_D=BD1)
+    with launch_device(C):
+        _gather_bwd_kernel[(B * triton.cdiv(T + 1, BT), L)](gout, GP, T, L, Ctot, D + 1,
+                                                            BLOCK_T=BT, BLOCK_D=BD1)
     flat = C.view(B * Ctot, D)
     GA, GB = transport_rows_bwd(flat[:-1], flat[1:], GP[:-1], block, grad_dtype=torch.float32)
     G = torch.empty(B, Ctot, D, device=C.device, dtype=torch.float32)
     BJ, BD = tile_sizes(T, D, block=block)
-    for level in reversed(range(L)):
-        if counts[level] == 0:
-            continue
-        up = level + 1 if level + 1 < L else level     # the top level has no parent
-        n_up = counts[level + 1] if level + 1 < L else 0
-        grid = (B * triton.cdiv(counts[level], BJ),)
-        _centroid_bwd_kernel[grid](GA, GB, G, B * Ctot - 1, offsets[level], counts[level],
-                                   offsets[up], n_up, Ctot, D, BLOCK_J=BJ, BLOCK_D=BD)
+    with launch_device(C):
+        for level in reversed(range(L)):
+            if counts[level] == 0:
+                continue
+            up = level + 1 if level + 1 < L else level     # the top level has no parent
+            n_up = counts[level + 1] if level + 1 < L else 0
+            grid = (B * triton.cdiv(counts[level], BJ),)
+            _centroid_bwd_kernel[grid](GA, GB, G, B * Ctot - 1, offsets[level],
+                                       counts[level], offsets[up], n_up, Ctot, D,
+                                       BLOCK_J=BJ, BLOCK_D=BD)
     return G[:, :T].to(C.dtype)
 
 

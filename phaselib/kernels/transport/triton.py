@@ -27,6 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._launch import launch_device
 from .._tiles import tile_sizes
 from .reference import ANTIPODAL_TOL, EPS
 
@@ -246,9 +247,10 @@ def transport_rows_fwd(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | Non
     if N == 0:
         return out
     BLOCK_N, BLOCK_D = tile_sizes(N, D, block=block_n)
-    _transport_fwd_kernel[(triton.cdiv(N, BLOCK_N),)](
-        a, b, out, N, D, a.stride(0), b.stride(0), out.stride(0),
-        EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
+    with launch_device(a):
+        _transport_fwd_kernel[(triton.cdiv(N, BLOCK_N),)](
+            a, b, out, N, D, a.stride(0), b.stride(0), out.stride(0),
+            EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
     return out
 
 
@@ -264,9 +266,10 @@ def transport_rows_bwd(a: torch.Tensor, b: torch.Tensor, g: torch.Tensor,
     if N == 0:
         return ga, gb
     BLOCK_N, BLOCK_D = tile_sizes(N, D, block=block_n, budget=BWD_BUDGET)
-    _transport_bwd_kernel[(triton.cdiv(N, BLOCK_N),)](
-        a, b, g, ga, gb, N, D, a.stride(0), b.stride(0), g.stride(0), ga.stride(0),
-        gb.stride(0), EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
+    with launch_device(a):
+        _transport_bwd_kernel[(triton.cdiv(N, BLOCK_N),)](
+            a, b, g, ga, gb, N, D, a.stride(0), b.stride(0), g.stride(0), ga.stride(0),
+            gb.stride(0), EPS=EPS, TOL=ANTIPODAL_TOL, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D)
     return ga, gb
 
 
