@@ -58,8 +58,10 @@ def runs_on(dev: torch.device, seed: int | None = None) -> str:
 def glue(name: str, value, display: bool = False):
     """Make `value` available to the book's prose as {glue:text}`name`.
 
-    Uses myst-nb when it is installed (the rendered book); elsewhere (a bare Colab
-    runtime) it shows the value, so the notebook still reads well. NumPy and 0-d torch
+    Uses myst-nb when it is installed (the rendered book) and returns None, so that a
+    cell ending in `glue(...)` shows no stray value on the page; elsewhere (a bare Colab
+    runtime) it returns the value, which such a cell then shows, so the notebook still
+    reads well without the prose's glued numbers. NumPy and 0-d torch
     scalars are glued as Python numbers: myst-nb formats a glued value from its text
     form, and `np.float64(0.5)` (NumPy 2's repr) is not a number it can read.
     """
@@ -71,7 +73,7 @@ def glue(name: str, value, display: bool = False):
             print(f"{name} = {value}")
         return value
     _glue(name, value, display=display)
-    return value
+    return None
 
 
 def plain(value):

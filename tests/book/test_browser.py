@@ -5,8 +5,10 @@ chromium, driven through the DevTools protocol (tests/book/cdp.py), with every o
 unreachable. On each page: MathJax (served by the book, see _ext/vendor_js.py) typeset
 every formula; no request left 127.0.0.1 and none failed; the console shows no error; no
 cell shows an error output; every image loaded; every internal link points at a page and
-anchor that exist. A screenshot of each page goes to _build/screenshots/ (CI keeps that
-folder as an artifact). Skipped when no chromium is installed (`.ci/run` installs it).
+anchor that exist; no code runs past the text column, no table is wider than it, and no
+output is a stray `False`, `True`, `None` or list of `None`. A screenshot of each page
+goes to _build/screenshots/ (CI keeps that folder as an artifact). Skipped when no
+chromium is installed (`.ci/run` installs it).
 """
 
 from __future__ import annotations
@@ -93,6 +95,19 @@ REPORT_JS = r"""
     widgetViews: document.querySelectorAll(
       'script[type="application/vnd.jupyter.widget-view+json"]').length,
     widgetsShown: document.querySelectorAll('.widget-subarea').length,
+    // Reading comfort: code that runs past the text column, tables wider than it, and
+    // outputs that are only a stray value (a checker's False, a list of None).
+    column: (document.querySelector('article') || main).clientWidth,
+    codeOverflow: Array.from(document.querySelectorAll(
+        'div.cell_input pre, div.cell_output pre'))
+      .filter(p => p.scrollWidth > p.clientWidth + 1)
+      .map(p => p.textContent.split('\n')
+                 .reduce((a, l) => l.length > a.length ? l : a, '').slice(0, 100)),
+    wideTables: Array.from(main.querySelectorAll('table'))
+      .map(t => Math.round(t.getBoundingClientRect().width)),
+    strayOutputs: Array.from(document.querySelectorAll('div.cell_output pre'))
+      .map(p => p.textContent.trim())
+      .filter(t => /^(True|False|None|\[(None, )*None\])$/.test(t)),
   };
 })()
 """
@@ -177,6 +192,13 @@ def test_page_in_an_offline_browser(built, server, page):
         assert report["widgetsShown"] == report["widgetViews"], f"{page}: widgets not drawn"
     broken_images = [i["src"][:120] for i in report["images"] if not i["ok"]]
     assert not broken_images, f"{page}: images that did not load: {broken_images}"
+    # Reading comfort: nothing runs past the text column, no stray value is shown.
+    assert not report["codeOverflow"], (
+        f"{page}: code wider than the column: {report['codeOverflow'][:3]}")
+    wide = [w for w in report["wideTables"] if w > report["column"] + 1]
+    assert not wide, f"{page}: tables {wide} px wide in a {report['column']} px column"
+    assert not report["strayOutputs"], (
+        f"{page}: stray outputs (end the cell with ';'): {report['strayOutputs'][:5]}")
     broken = broken_links(report["links"], server, built)
     assert not broken, f"{page}: broken internal links: {broken[:5]}"
     if (ROOT / f"{page}.ipynb").exists():

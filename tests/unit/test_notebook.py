@@ -30,6 +30,15 @@ def test_glued_numpy_value_has_a_text_form_that_parses_as_a_number(monkeypatch):
     assert float(repr(seen["x"])) == 0.125
 
 
+def test_glue_in_the_book_returns_nothing_to_show(monkeypatch):
+    """A cell that ends in glue(...) must not print the value under the prose."""
+    import myst_nb
+
+    seen = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=False: seen.update({name: v}))
+    assert glue("y", 0.5) is None and seen == {"y": 0.5}
+
+
 def test_setup_refuses_cuda_without_a_gpu():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
