@@ -21,8 +21,14 @@ import importlib, importlib.util, subprocess, sys
 
 if importlib.util.find_spec("phaselib") is None:
     url = "git+{url}"
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
-                           f"phaselib[{extra}] @ {{url}}"])
+    try:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
+                               f"phaselib[{extra}] @ {{url}}"])
+    except subprocess.CalledProcessError:
+        msg = (f"Could not install phaselib from {{url}}: set url above to the "
+               "book's repository, or upload a phaselib wheel and run "
+               "!pip install phaselib-*.whl; then run this cell again.")
+        raise SystemExit(msg) from None
     importlib.invalidate_caches()'''
 
 MARKER = "# Setup:"  # how a chapter's first code cell is recognised as the setup cell

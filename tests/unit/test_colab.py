@@ -79,6 +79,24 @@ def test_setup_cell_installs_the_colab_extra_from_the_url_where_phaselib_is_miss
     assert cmd[-1] == f"phaselib[colab] @ git+{repository_url(ROOT)}"
 
 
+def test_setup_cell_says_what_to_do_when_the_install_fails(monkeypatch):
+    """No git traceback: one sentence naming the address and the two ways out."""
+    import importlib.util
+
+    def fail(cmd, **k):
+        raise subprocess.CalledProcessError(1, cmd)
+
+    monkeypatch.setattr(subprocess, "check_call", fail)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "phaselib" else real(name, *a))
+    with pytest.raises(SystemExit) as exc:
+        exec(compile(setup_cell_source(ROOT), "setup-cell", "exec"), {})
+    msg = str(exc.value)
+    assert repository_url(ROOT) in msg and "set url" in msg and ".whl" in msg
+    assert exc.value.__suppress_context__  # the pip error is not chained under it
+
+
 def test_repository_url_missing_is_a_clear_error(tmp_path):
     (tmp_path / "_config.yml").write_text("title: x\nhtml:\n  url: https://x.org\n")
     with pytest.raises(ValueError, match="has no repository.url"):
