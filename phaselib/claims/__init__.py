@@ -15,6 +15,9 @@ the record states, a positive control before any null), and shows the record in 
   definition, an identity, a count of our own cache's bytes) is a consistency check,
   not a verdict; the box refuses to render if the check fails.
 
+A box's "seed 00N" links to that seed's section of the back-matter page "The source
+documents" (`seed_href`), relative to the box's chapter.
+
 No number is typed into a record: `why` and `change` are templates whose
 {placeholders} come from `given` (numbers the seed states or a cited source gives,
 never a result); a bare number makes the record fail to load. Book: "How to read a
@@ -26,6 +29,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import posixpath
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +38,8 @@ from typing import Mapping
 from .rule import Judgement, Rule, check_template, combine, placeholders
 
 __all__ = ["VERDICTS", "JUDGED", "CHECK", "UNTESTED", "Claim", "load_claims",
-           "get_claim", "claim_rule", "verdict_box", "check_box", "VerdictBox"]
+           "get_claim", "claim_rule", "verdict_box", "check_box", "VerdictBox",
+           "SOURCES", "seed_href"]
 
 JUDGED = ("supported", "partly", "refuted", "inconclusive")
 CHECK = "consistency check"
@@ -45,6 +50,19 @@ RECORDS = Path(__file__).resolve().parent / "records"
 _STYLE = {"supported": "tip", "partly": "warning", "refuted": "danger",
           "inconclusive": "caution", CHECK: "seealso", UNTESTED: "note"}
 _RULE_KEYS = {"effect", "unit", "threshold", "direction"}
+# The page that introduces the seed documents: one section per seed, labelled
+# (seed-NNN)= in MyST, which Sphinx turns into the section's id "seed-NNN".
+SOURCES = "book/back/sources"
+
+
+def seed_href(seed: str, page: str | None = None) -> str:
+    """The link from `page` (a chapter path without suffix, "book/part4/phase-lm") to
+    the seed's section of the sources page, as the built site has it:
+    "../back/sources.html#seed-003", or "sources.html#seed-003" from the back matter.
+    A page not under book/ (or none) gets the link from a chapter one folder below
+    book/, where every chapter lives."""
+    here = posixpath.dirname(page) if page and page.startswith("book/") else "book/part"
+    return f"{posixpath.relpath(SOURCES, here)}.html#seed-{seed}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,12 @@ class Claim:
         """The evidence's address relative to the book's root ("book/...ipynb#label")."""
         anchor = f"#{self.label}" if self.label else ""
         return f"{self.chapter}.ipynb{anchor}"
+
+    @property
+    def seed_href(self) -> str:
+        """The link from this record's chapter to its seed's section of the sources
+        page ("../back/sources.html#seed-003")."""
+        return seed_href(self.seed, self.chapter)
 
     @property
     def why_text(self) -> str:
@@ -241,7 +265,8 @@ class VerdictBox:
         rows = [f'<div class="admonition {_STYLE[c.verdict]} verdict-box" '
                 f'data-claim="{e(c.id)}" data-verdict="{e(c.verdict)}">',
                 f'<p class="admonition-title">{e(self.title)}</p>',
-                f"<p><b>Claim</b> (seed {e(c.seed)}): &ldquo;{e(c.quote)}&rdquo;</p>",
+                f'<p><b>Claim</b> (<a href="{e(c.seed_href)}">seed {e(c.seed)}</a>): '
+                f"&ldquo;{e(c.quote)}&rdquo;</p>",
                 f"<p><b>Evidence</b>: {e(self.evidence)}</p>"]
         for part, reason in self._parts():
             rows.append(f'<p class="verdict-rule"><b>Rule</b> ({e(part)}): '
@@ -256,7 +281,9 @@ class VerdictBox:
 
     def _repr_markdown_(self) -> str:
         c = self.claim
-        lines = [f"> **{self.title}**", f"> **Claim** (seed {c.seed}): \u201c{c.quote}\u201d",
+        # myst-nb keeps a link of a markdown output as written: the built site's href.
+        seed = f"[seed {c.seed}]({c.seed_href})"
+        lines = [f"> **{self.title}**", f"> **Claim** ({seed}): \u201c{c.quote}\u201d",
                  f"> **Evidence**: {self.evidence}"]
         lines += [f"> **Rule** ({p}): {r}" for p, r in self._parts()]
         lines.append(f"> **Verdict**: {c.verdict}. {c.why_text}")

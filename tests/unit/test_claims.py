@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from phaselib.claims import (VERDICTS, Claim, check_box, claim_rule, load_claims,
-                             verdict_box)
+                             seed_href, verdict_box)
 from phaselib.claims.rule import Count, Effect, Rule, judge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,3 +170,27 @@ def test_every_record_of_the_book_loads_under_the_rule():
     assert len(claims) >= 40
     for c in claims.values():
         assert c.verdict in VERDICTS
+
+
+def test_a_box_links_its_seed_to_the_seeds_section_of_the_sources_page(tmp_path,
+                                                                       monkeypatch):
+    untested = dict(verdict="not tested here", rules=None, change=None)
+    _box_records(tmp_path, monkeypatch,
+                 dict(untested, id="x-part4", seed="003", chapter="book/part4/phase-lm"),
+                 dict(untested, id="x-back", seed="001",
+                      chapter="book/back/reading-verdicts"))
+    box = verdict_box("x-part4", "not measured", "not tested here")
+    assert ('(<a href="../back/sources.html#seed-003">seed 003</a>)'
+            in box._repr_html_())
+    assert "([seed 003](../back/sources.html#seed-003))" in box._repr_markdown_()
+    back = verdict_box("x-back", "not measured", "not tested here")._repr_html_()
+    assert '<a href="sources.html#seed-001">seed 001</a>' in back
+
+
+def test_seed_href_is_relative_to_the_page_and_falls_back_to_a_chapter():
+    assert seed_href("002", "book/part2/f2-quadratic-cost") == (
+        "../back/sources.html#seed-002")
+    assert seed_href("002", "book/back/glossary") == "sources.html#seed-002"
+    assert seed_href("002", "book/intro") == "back/sources.html#seed-002"
+    assert seed_href("002") == seed_href("002", "elsewhere/x") == (
+        "../back/sources.html#seed-002")
