@@ -48,3 +48,37 @@ def test_notebook_has_objectives_exercises_and_takeaways(nb):
         assert heading in text, f"{nb.name}: no '{heading}' section"
     hidden = [c for c in cells(nb) if "hide-input" in c.get("metadata", {}).get("tags", [])]
     assert hidden, f"{nb.name}: no solution cell tagged 'hide-input'"
+
+
+def _display_math_left_inline(text: str) -> int:
+    """How many `$$` fences of `text` did not open or close a display block (for example
+    a formula inside a list item with no blank line before it, which MyST then reads as
+    inline `$` pairs and typesets as garbage)."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    md = MarkdownIt("commonmark").use(dollarmath_plugin)
+    lines = text.splitlines()
+    fences = {i for i, line in enumerate(lines) if line.strip() == "$$"}
+    in_blocks = {i for t in md.parse(text) if t.type in ("math_block", "math_block_eqno")
+                 and t.map for i in range(*t.map) if i in fences}
+    return len(fences - in_blocks)
+
+
+PAGES = NOTEBOOKS + sorted((ROOT / "book").rglob("*.md"))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_display_formula_is_a_display_block(page):
+    texts = ([page.read_text(encoding="utf-8")] if page.suffix == ".md" else
+             ["".join(c["source"]) for c in cells(page) if c["cell_type"] == "markdown"])
+    bad = [t[:60] for t in texts if _display_math_left_inline(t)]
+    assert not bad, (f"{page.name}: a $$ formula is not a display block (leave a blank "
+                     f"line before and after it): {bad}")
+
+
+def test_the_display_math_check_sees_a_formula_glued_to_a_list_item():
+    glued = "- item:\n  $$\n  x = 1\n  $$\n  more\n"
+    assert _display_math_left_inline(glued) == 2
+    assert _display_math_left_inline(glued.replace(":\n  $$", ":\n\n  $$")
+                                     .replace("$$\n  more", "$$\n\n  more")) == 0
