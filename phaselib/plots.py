@@ -17,10 +17,16 @@ def fit_loglog_slope(xs, ys) -> tuple[float, float]:
     return float(slope), float(c)
 
 
-def plot_attention(ax, weights, labels=None, title: str = "", cmap: str = "viridis"):
-    """Draw one attention pattern [Tq, Tk] (rows: queries, columns: keys)."""
+def plot_attention(ax, weights, labels=None, title: str = "", cmap: str = "viridis",
+                   colorbar: bool = False):
+    """Draw one attention pattern [Tq, Tk] (rows: queries, columns: keys), its colours
+    scaled from 0 to the pattern's largest weight; with `colorbar`, a scale beside it."""
     w = np.asarray(weights, float)
+    if w.ndim != 2:
+        raise ValueError(f"weights must be a [Tq, Tk] matrix, got shape {w.shape}")
     im = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-9, float(w.max())), aspect="auto")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03, label="attention weight")
     ax.set_xlabel("key position")
     ax.set_ylabel("query position")
     if labels is not None:

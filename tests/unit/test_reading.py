@@ -227,3 +227,16 @@ def test_plot_helpers_label_what_they_draw():
             assert not empty, f"{name} does not set {empty}"
     finally:
         plt.close("all")
+
+
+def test_plot_attention_draws_its_colour_scale_when_asked():
+    import torch
+
+    from phaselib.plots import plot_attention
+
+    fig, ax = _axes()
+    plot_attention(ax, torch.rand(4, 4), colorbar=True)
+    bars = [a for a in fig.axes if a is not ax]
+    assert len(bars) == 1 and bars[0].get_ylabel() == "attention weight"
+    with pytest.raises(ValueError, match="weights must be a"):
+        plot_attention(ax, torch.rand(4))
