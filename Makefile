@@ -31,6 +31,7 @@ $(STAMP): requirements.txt pyproject.toml
 # The rendered book in _build/html, every notebook executed (cached between builds).
 book: install
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	$(BIN)/python -m phaselib.book timings   # each chapter's seconds, slowest first
 
 # Everything: the stored results still reproduce (one cell of every sweep, re-run at
 # HEAD), then unit tests, every notebook under nbval, the book build and its pages.

@@ -1,4 +1,4 @@
-"""python -m phaselib.book {run,sync-setup,check-setup,presets}: see `--help`."""
+"""python -m phaselib.book {run,sync-setup,check-setup,presets,timings}: see `--help`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from .run import (PRESETS_FILE, BookRunError, load_presets, plan_run, run_chapters,
                   summary)
 from .setup_cell import check_setup_cells, setup_cell_source, sync_setup
+from .timings import BUDGET_S, build_timings, format_timings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
                    "setup-cell template (the URL from _config.yml)")
     sub.add_parser("check-setup", help="list chapters whose setup cell differs")
     sub.add_parser("presets", help="list the presets and what they change")
+    t = sub.add_parser("timings", help="each chapter's execution time in the last "
+                       "book build (from its cache), the slowest first")
+    t.add_argument("--budget", type=float, default=BUDGET_S,
+                   help="seconds a chapter's default run should fit in (marked above)")
     args = p.parse_args(argv)
 
     if args.command == "sync-setup":
@@ -49,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {spec.get('description', '')}")
             for ch, params in spec.get("chapters", {}).items():
                 print(f"  {ch}: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+        return 0
+
+    if args.command == "timings":
+        try:
+            print(format_timings(build_timings(args.root), args.budget))
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         return 0
 
     try:
