@@ -1,4 +1,5 @@
-"""python -m phaselib.book {run,sync-setup,check-setup,presets,timings}: see `--help`."""
+"""python -m phaselib.book {run,sync-setup,check-setup,presets,timings,student-copy}:
+see `--help`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from .run import (PRESETS_FILE, BookRunError, load_presets, plan_run, run_chapters,
                   summary)
 from .setup_cell import check_setup_cells, setup_cell_source, sync_setup
+from .student import StudentCopyError, student_copy
 from .timings import BUDGET_S, build_timings, format_timings
 
 
@@ -34,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
                        "book build (from its cache), the slowest first")
     t.add_argument("--budget", type=float, default=BUDGET_S,
                    help="seconds a chapter's default run should fit in (marked above)")
+    c = sub.add_parser("student-copy", help="write every chapter without its solution "
+                       "cells into OUT, with the results files the chapters read")
+    c.add_argument("out", metavar="OUT", help="an empty folder outside book/ (for "
+                   "example _build/student)")
+    c.add_argument("--force", action="store_true",
+                   help="write into OUT even if it is not empty")
     args = p.parse_args(argv)
 
     if args.command == "sync-setup":
@@ -54,6 +62,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {spec.get('description', '')}")
             for ch, params in spec.get("chapters", {}).items():
                 print(f"  {ch}: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+        return 0
+
+    if args.command == "student-copy":
+        try:
+            copied = student_copy(args.root, args.out, force=args.force)
+        except (StudentCopyError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        n, removed = len(copied), sum(c.removed for c in copied)
+        print(f"{n} chapter{'s' * (n != 1)} written to {args.out} without "
+              f"{removed} solution cell{'s' * (removed != 1)}, with book/*/results "
+              "and _toc.yml")
         return 0
 
     if args.command == "timings":

@@ -7,7 +7,8 @@ defines each checker (by reading the modules' source, without importing them). A
 exercise marked "(open)" has no checker.
 
 `python -m phaselib.exercises.catalog > book/back/exercises.md` regenerates the book's
-page; a test checks that the page equals what `render_page()` writes.
+page, with each exercise's time and difficulty from `estimates.py`; a test checks that
+the page equals what `render_page()` writes, and that every exercise has an estimate.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from .estimates import DIFFICULTY, ESTIMATES, estimate, format_minutes
 
 REPO = Path(__file__).resolve().parents[2]
 HEADING = re.compile(r"\*\*(Exercise\s+(\d+)[^*]*?)\.?\*\*")
@@ -107,10 +110,26 @@ def catalog(root: Path = REPO) -> list[Exercise]:
     return rows
 
 
+def estimate_problems(rows: list[Exercise],
+                      estimates: dict[str, dict[int, tuple[int, int]]] = ESTIMATES
+                      ) -> tuple[list[str], list[str]]:
+    """(exercises without an estimate, estimates of exercises that do not exist), each
+    as "chapter: Exercise N"."""
+    have = {(r.chapter, r.number) for r in rows}
+    missing = [f"{r.chapter}: Exercise {r.number}" for r in rows
+               if r.number not in estimates.get(r.chapter, {})]
+    stale = [f"{c}: Exercise {n}" for c, by_number in estimates.items()
+             for n in by_number if (c, n) not in have]
+    return missing, stale
+
+
 def render_page(root: Path = REPO) -> str:
     """The markdown page `book/back/exercises.md`: a table of every exercise."""
     rows = catalog(root)
     n_checked = sum(1 for r in rows if r.checkers)
+    known = [(r, estimate(r.chapter, r.number)) for r in rows]
+    checked_h = sum(e[0] for r, e in known if e and r.checkers) / 60
+    open_h = sum(e[0] for r, e in known if e and not r.checkers) / 60
     lines = [
         "# Exercises and their checkers",
         "",
@@ -121,18 +140,31 @@ def render_page(root: Path = REPO) -> str:
         f"{n_checked} with a",
         "checker in `phaselib.exercises` that runs the learner's function on seeded and",
         "awkward inputs and says what is wrong. Exercises marked *open* have no checker:",
-        "they make short written or experimental assignments. Solutions are in each",
-        "chapter, folded (click \"Show code cell source\").",
+        "they make short written or experimental assignments (answer notes in the",
+        "[instructor notes](instructor-notes.md)). Solutions are in each chapter,",
+        "folded (click \"Show code cell source\");",
+        "`python -m phaselib.book student-copy OUT` writes the chapters without them.",
         "",
-        "| Chapter | Exercise | Checker | Defined in |",
-        "|---|---|---|---|",
+        "**Time** is an estimate for a student who has read the chapter up to the",
+        "exercise; for an open exercise it includes its runs on a laptop CPU (or the",
+        "GPU it asks for) and a short write-up. **Difficulty**:",
+        "; ".join(f"{k}, {v}" for k, v in DIFFICULTY.items()) + ".",
+        f"The checked exercises take about {checked_h:.0f} hours in all, the open ones",
+        f"about {open_h:.0f} more. The estimates are data",
+        "(`phaselib/exercises/estimates.py`), made by reading each exercise and its",
+        "solution, not timings of a class.",
+        "",
+        "| Chapter | Exercise | Time | Difficulty | Checker | Defined in |",
+        "|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for r, est in known:
         link = f"[{r.title}](../{r.chapter.split('book/', 1)[-1]}.ipynb)"
         checker = ", ".join(f"`{c}`" for c in r.checkers) or (
             "*open*: no checker" if "(open)" in r.heading else "none found")
         where = ", ".join(f"`{m}`" for m in dict.fromkeys(r.modules)) or ""
-        cells = [link, r.heading, checker, where]
+        time = format_minutes(est[0]) if est else "no estimate"
+        level = str(est[1]) if est else ""
+        cells = [link, r.heading, time, level, checker, where]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -145,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.root / "_toc.yml").exists():
         p.error(f"--root {args.root} has no _toc.yml")
     sys.stdout.write(render_page(args.root))
+    missing, stale = estimate_problems(catalog(args.root))
+    for what, items in (("no estimate in phaselib/exercises/estimates.py", missing),
+                        ("an estimate but no such exercise", stale)):
+        if items:
+            print(f"warning: {what}: " + "; ".join(items), file=sys.stderr)
     return 0
 
 

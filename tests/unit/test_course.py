@@ -1,5 +1,6 @@
-"""The course material (issue 11): the exercises page, CITATION.cff and how to cite, and
-a syllabus and instructor notes that stay in step with the table of contents."""
+"""The course material: the exercises page with each exercise's time and difficulty,
+CITATION.cff and how to cite, and a syllabus, instructor notes (answer notes for every
+open exercise) and assignments that stay in step with the table of contents."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from phaselib.exercises import catalog as cat
+from phaselib.exercises.estimates import DIFFICULTY, ESTIMATES, format_minutes
 
 ROOT = Path(__file__).resolve().parents[2]
 BACK = ROOT / "book" / "back"
@@ -104,6 +106,59 @@ def test_the_catalog_command_refuses_a_root_without_a_toc(tmp_path, capsys):
     assert "has no _toc.yml" in capsys.readouterr().err
 
 
+# Time and difficulty of every exercise ----------------------------------------------
+
+def test_every_exercise_has_an_estimate_and_every_estimate_an_exercise():
+    missing, stale = cat.estimate_problems(cat.catalog(ROOT))
+    assert not missing, ("exercises without a time and difficulty in "
+                         f"phaselib/exercises/estimates.py: {missing}")
+    assert not stale, ("estimates for exercises that no longer exist (renumbered or "
+                       f"removed?): {stale}")
+
+
+def test_estimate_problems_names_what_is_missing_and_what_is_stale():
+    rows = [cat.Exercise("book/p/a", "A", n, f"Exercise {n}", (), ()) for n in (1, 2)]
+    est = {"book/p/a": {1: (10, 1), 3: (5, 2)}, "book/p/gone": {1: (5, 1)}}
+    assert cat.estimate_problems(rows, est) == (
+        ["book/p/a: Exercise 2"], ["book/p/a: Exercise 3", "book/p/gone: Exercise 1"])
+
+
+def test_estimates_are_minutes_and_a_difficulty_of_one_to_three():
+    assert set(DIFFICULTY) == {1, 2, 3}
+    for chapter, by_number in ESTIMATES.items():
+        for n, value in by_number.items():
+            assert isinstance(n, int) and n >= 1, f"{chapter}: exercise number {n!r}"
+            minutes, level = value
+            assert isinstance(minutes, int) and 0 < minutes <= 12 * 60, (chapter, n)
+            assert level in DIFFICULTY, f"{chapter} {n}: difficulty {level!r} not 1-3"
+
+
+def test_format_minutes():
+    assert [format_minutes(m) for m in (5, 119, 120, 150, 240, 361)] == [
+        "5 min", "119 min", "2 h", "2.5 h", "4 h", "6 h"]
+
+
+def test_the_page_shows_every_exercise_s_time_and_difficulty():
+    lines = (BACK / "exercises.md").read_text().splitlines()
+    for r in cat.catalog(ROOT):
+        minutes, level = ESTIMATES[r.chapter][r.number]
+        [row] = [ln for ln in lines if f"| {r.heading} |" in ln and f"[{r.title}]" in ln]
+        assert f"| {r.heading} | {format_minutes(minutes)} | {level} |" in row, row
+
+
+def test_every_open_exercise_has_answer_notes_in_its_chapter_s_section():
+    sections = re.split(r"\n## ", (BACK / "instructor-notes.md").read_text())[1:]
+    lacking = []
+    for r in cat.catalog(ROOT):
+        if "(open)" not in r.heading:
+            continue
+        link = f"{r.chapter.rsplit('/', 1)[1]}.ipynb)"    # in the section's heading
+        [section] = [s for s in sections if link in s.splitlines()[0]]
+        if f"**Answers to Exercise {r.number} (open)" not in section:
+            lacking.append(f"{r.chapter}: {r.heading}")
+    assert not lacking, f"open exercises without answer notes: {lacking}"
+
+
 # Citation --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -177,3 +232,39 @@ def test_back_pages_are_in_the_toc_under_back_matter():
     for page in ("syllabus", "instructor-notes", "exercises", "how-to-cite"):
         assert f"book/back/{page}" in back, f"book/back/{page} is not under Back matter"
         assert (BACK / f"{page}.md").exists()
+    notes = back.index("book/back/instructor-notes")
+    assert back[notes + 1] == "book/back/assignments", \
+        "the assignments come right after the instructor notes"
+
+
+def _plan_sessions(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"^\| \d+ \| (\d+) \|", text, flags=re.M)]
+
+
+def test_syllabus_plans_ten_weeks_of_two_sessions_split_into_three():
+    text = (BACK / "syllabus.md").read_text()
+    assert _plan_sessions(text) == list(range(1, 21)), "sessions 1 to 20 in the plan"
+    splits = re.findall(r"\*\*Session (\d+)\. [^*]*\((\d+) / (\d+) / (\d+)\)\.?\*\*",
+                        text)
+    assert [int(s[0]) for s in splits] == list(range(1, 21)), \
+        "every session has a heading with its lecture / demo / lab minutes"
+    for n, *minutes in splits:
+        assert sum(map(int, minutes)) == 90, f"session {n}: {minutes} is not 90 minutes"
+    assert "optional track" in text.lower()
+
+
+ASSIGNMENT = re.compile(r"^## (Assignment|Project) (I|II|III|IV|V):", re.M)
+
+
+def test_assignments_one_per_part_each_with_a_rubric_that_adds_up():
+    text = (BACK / "assignments.md").read_text()
+    found = ASSIGNMENT.findall(text)
+    assert [p for _, p in found] == ["I", "II", "III", "IV", "V"], found
+    for section in re.split(r"\n(?=## )", text)[1:]:
+        title = section.splitlines()[0]
+        points = [int(m) for m in re.findall(r"^\|(?!\s*\*\*Total).*\| (\d+) \|$",
+                                             section, flags=re.M)]
+        total = re.search(r"^\| \*\*Total\*\* \|.*\| \*\*(\d+)\*\* \|$", section,
+                          flags=re.M)
+        assert points and total, f"{title}: no rubric table with a total"
+        assert sum(points) == int(total.group(1)), f"{title}: {points} != total"
