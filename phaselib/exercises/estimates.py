@@ -22,6 +22,7 @@ DIFFICULTY = {1: "direct", 2: "needs an idea or care", 3: "a small project"}
 
 ESTIMATES: dict[str, dict[int, tuple[int, int]]] = {
     "book/part1/attention-from-scratch": {
+        1: (5, 1),     # one lower-triangular bool matrix
         2: (20, 1),    # scale, -inf mask, softmax: the chapter's six lines, batched
         3: (240, 3),   # open: a generator, long training runs, reading the heads
     },
