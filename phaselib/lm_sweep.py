@@ -221,5 +221,12 @@ def merge_results(paths, out=OUT, allow_dirty: bool = False) -> Path:
            "commits": sorted({str(c.get("git_commit")) for c in cells.values()}),
            "provenance": provenance("phaselib.lm_sweep.merge_results of: " + "; ".join(
                str(p) for p in parts), seeds, "cpu", parts=[str(p) for p in paths])}
+    # A part's record of cells flagged dirty before the guard stays with those cells.
+    legacy = next((d["legacy_dirty"] for d in docs if "legacy_dirty" in d), None)
+    if legacy is not None:
+        from .sweep.core import _recount_legacy
+
+        doc["legacy_dirty"] = dict(legacy)
+        _recount_legacy(doc)
     atomic_write_json(out, doc)
     return Path(out)

@@ -127,6 +127,28 @@ def test_merge_keeps_every_cell_of_the_parallel_parts(tmp_path):
         lm_sweep.merge_results([], tmp_path / "x.json")
 
 
+def test_merge_keeps_the_legacy_dirty_record_with_its_cells(tmp_path):
+    """Cells flagged dirty before the guard keep the file's reason through a merge."""
+    old = {"key": "k0", "params": {"seed": 0}, "status": "done", "git_commit": "c",
+           "git_dirty": True, "created": "2026-11-30T00:00:00+00:00",
+           "result": {"val_loss": 2.0}}
+    new = {"key": "k1", "params": {"seed": 1}, "status": "done", "git_commit": "d",
+           "git_dirty": False, "created": "2026-12-04T00:00:00+00:00",
+           "result": {"val_loss": 3.0}}
+    paths = []
+    for i, (cells, extra) in enumerate((([old], {"legacy_dirty": {"reason": "r",
+                                                                   "cells": 1}}),
+                                        ([new], {}))):
+        doc = {"format": "phaselib-sweep-v1", "sweep": "lm", "description": "d",
+               "cells": cells, "provenance": {"command": f"run {i}"}} | extra
+        paths.append(tmp_path / f"p{i}.json")
+        paths[-1].write_text(json.dumps(doc))
+    doc = json.loads(lm_sweep.merge_results(paths, tmp_path / "lm.json").read_text())
+    assert doc["legacy_dirty"] == {"reason": "r", "cells": 1}
+    doc = json.loads(lm_sweep.merge_results(paths[1:], tmp_path / "b.json").read_text())
+    assert "legacy_dirty" not in doc
+
+
 def test_the_rotary_time_cells_have_both_times_from_one_measurement():
     root = Path(__file__).resolve().parents[2]
     doc = json.loads((root / lm_sweep.BASELINE_SPEED_PATH).read_text(encoding="utf-8"))
