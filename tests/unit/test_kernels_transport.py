@@ -16,7 +16,7 @@ import torch
 
 from phaselib import transport
 from phaselib.kernels._tiles import MAX_BLOCK_D
-from phaselib.kernels.checks import tolerance
+from phaselib.kernels.checks import tolerance, transport_inputs
 from phaselib.kernels.transport.reference import EPS, transport_reference
 from phaselib.kernels.transport.triton import transport_triton
 from phaselib.testing import assert_close, assert_close_elementwise
@@ -27,18 +27,9 @@ DTYPES = [(torch.float32, 1e-5, 1e-5), (torch.float16, 3e-3, 1e-2),
 
 
 def awkward_rows(n, d, seed):
-    """Random rows plus the guards: zero a, zero b, antipodal, equal, scaled copy (the
-    scales are powers of two, so the guards stay exact in fp16 and bf16)."""
-    g = torch.Generator().manual_seed(seed)
-    a = torch.randn(n, d, generator=g)
-    b = torch.randn(n, d, generator=g)
-    if n >= 5:
-        a[0] = 0.0
-        b[1] = 0.0
-        b[2] = -2.0 * a[2]
-        b[3] = a[3]
-        b[4] = 4.0 * a[4]
-    return a, b
+    """Random rows plus the guards (zero a, zero b, antipodal, equal, scaled copy), on
+    the CPU in fp32: the shipped checks' own inputs (`kernels.checks`)."""
+    return transport_inputs(n, d, seed, "cpu", torch.float32)
 
 
 def check(a, b, device, dtype=torch.float32, ratio=1e-5, gratio=1e-5, block_n=None):
