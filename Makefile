@@ -14,7 +14,7 @@ TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download
 TRITON  ?= triton>=3.7,<3.8
 PYTEST  := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install book test verify test-unit test-notebooks test-notebook test-book clean
+.PHONY: install lab book test verify test-unit test-notebooks test-notebook test-book clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q "$(TORCH)" "$(TRITON)"
 	$(BIN)/python -m pip install -q -r requirements.txt  # = -e .[docs,test]
 	touch $(STAMP)
+
+# The chapters in JupyterLab on this machine (the lab extra adds JupyterLab to .venv).
+lab: install
+	$(BIN)/python -m pip install -q -e ".[lab]"
+	$(BIN)/jupyter lab book
 
 # The rendered book in _build/html, every notebook executed (cached between builds).
 book: install
