@@ -1,13 +1,20 @@
-"""Clustered attention with centroid summaries: exact keys in the current block, and for
-every completed block its keys grouped by k-means into `n_clusters` summaries, each
-counted by its size (a multipole-like monopole, in the manner of MuSe).
+"""k-means centroids of finished blocks: exact keys in the current block, and every
+finished block compressed by k-means into `n_clusters` summaries, each counted by its
+size (mixer "centroids"; "cluster" is its old name, kept for stored results).
 
-Book: Part III, "The remedies, measured". Routing Transformer (Roy et al., 2021) and
-MuSe (multipole summaries) cluster keys by content rather than by position. Causal
-here: a block is clustered once it is complete (k-means on its keys alone, a fixed
-number of iterations from keys spread evenly over the block), and its summaries never
-change afterwards, so a decoder compresses each block as it completes. A cluster of
-m keys with mean key mu and mean value nu enters the softmax as exp(q . mu + log m)
+Book: Part III, "The remedies, measured". What this is: compression, a monopole
+summary of each group of keys in the manner of MuSe (multipole summaries); a query
+never sees the far keys themselves, only centroids. What it is not: Routing
+Transformer (Roy et al., 2021) and Reformer (Kitaev et al., 2020) cluster or hash by
+content too, but keep the exact keys and only restrict *which* keys a query sees (its
+own cluster or bucket); that is `lsh.lsh_attention` (mixer "lsh"). The functions keep
+their old names; `centroid_attention` and `centroid_reference` are the same functions
+under honest names.
+
+Causal here: a block is clustered once it is complete (k-means on its keys alone, a
+fixed number of iterations from keys spread evenly over the block), and its summaries
+never change afterwards, so a decoder compresses each block as it completes. A cluster
+of m keys with mean key mu and mean value nu enters the softmax as exp(q . mu + log m)
 with value nu (the monopole; MuSe adds a dipole correction, not done here).
 n_clusters = block is exact attention. Cost O(T (block + n_clusters T / block) d).
 """
@@ -24,7 +31,8 @@ from .._checks import check_positive_int
 from ._common import (attend_rows, block_view, check_qkv, check_step, expand_kv,
                       local_plus_summaries, resolve_scale, tensor_bytes)
 
-__all__ = ["kmeans_keys", "cluster_attention", "cluster_reference", "ClusterState",
+__all__ = ["kmeans_keys", "cluster_attention", "cluster_reference",
+           "centroid_attention", "centroid_reference", "ClusterState",
            "init_cluster_state", "prefill_cluster_state", "cluster_step"]
 
 
@@ -60,8 +68,8 @@ def _summaries(k, v, block, n_clusters, iters):
 
 def cluster_attention(q, k, v, block: int, n_clusters: int, *, iters: int = 3,
                       scale: float | None = None) -> torch.Tensor:
-    """Causal clustered attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] ->
-    [B, H, T, dv].
+    """Causal attention to k-means centroids of finished blocks: q [B, H, T, dh],
+    k, v [B, Hkv, T, dh] -> [B, H, T, dv].
 
     Equals `cluster_reference`; exact when n_clusters >= block."""
     B, H, Hkv, T, dh = check_qkv(q, k, v)
@@ -98,6 +106,10 @@ def cluster_reference(q, k, v, block: int, n_clusters: int, *, iters: int = 3,
         w = torch.softmax(sc + torch.cat(logw, 2).unsqueeze(2), dim=-1)
         outs.append(w @ torch.cat(vals, 2))
     return torch.cat(outs, dim=2)
+
+
+centroid_attention = cluster_attention
+centroid_reference = cluster_reference
 
 
 @dataclass

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .._checks import check_positive_int
 from ..attention import attention
 from ..kvcache import kv_cache_bytes
-from ._common import attend_rows, check_qkv, check_step, expand_kv, resolve_scale
+from ._common import attend_rows, check_qkv, check_step, resolve_scale
 
 __all__ = ["gqa_attention", "mqa_attention", "gqa_reference", "KVCache",
            "init_gqa_state", "prefill_gqa_state", "gqa_step", "cache_bytes_per_token"]
@@ -29,12 +29,16 @@ def gqa_attention(q, k, v, *, scale: float | None = None) -> torch.Tensor:
     """Causal grouped-query attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] ->
     [B, H, T, dv].
 
-    The fused kernel on the key/value heads repeated per group (forward cost as
-    multi-head attention; the saving is in the cache, see `gqa_step`)."""
+    The fused kernel with `enable_gqa=True`: each group of H / Hkv query heads reads
+    its key/value head in place, so no expanded [B, H, T, d] copy of k and v is made
+    (PyTorch's CPU flash kernel does so, tested; where it falls back to the math
+    kernel, e.g. for dv != dh, the groups are repeated internally). Work as multi-head
+    attention; the saving is in memory and in the cache, see `gqa_step`. Equals
+    `gqa_reference`."""
     B, H, Hkv, T, dh = check_qkv(q, k, v)
     s = resolve_scale(scale, dh)
-    return F.scaled_dot_product_attention(q, expand_kv(k, H), expand_kv(v, H),
-                                          is_causal=True, scale=s)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=s,
+                                          enable_gqa=Hkv < H)
 
 
 def mqa_attention(q, k, v, *, scale: float | None = None) -> torch.Tensor:

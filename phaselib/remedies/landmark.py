@@ -1,18 +1,27 @@
-"""Landmark attention made causal: exact keys in the current block, one landmark (the
-mean key and mean value) for every completed block before it.
+"""Block mean-pooling made causal: exact keys in the current block, one mean key and
+mean value for every finished block before it (mixer "block-mean"; "landmark" is its
+old name, kept for stored results).
 
-Book: Part III, "The remedies, measured". Linformer (Wang et al., 2020) mixes the whole
-sequence into r summaries and Nystromformer (Xiong et al., 2021) picks landmarks as
-means of segments of the whole sequence; both let every query see summaries of the
-future, so neither is causal as published. What changed here: a landmark summarises a
-*completed* block of `block` keys only (as the pyramid's centroids do), a query sees the
-landmarks of the blocks before its own and the keys of its own block up to itself
-exactly, and a landmark enters the softmax as `block` copies of its mean key
-(exp(q . mean_k + log block)), so a block of equal keys is counted exactly. No
-Nystrom pseudo-inverse. block = 1 is exact attention; the error grows with the block.
-Cost O(T (block + T / block) d): quadratic with a constant 1 / block, T^1.5 at
-block ~ sqrt(T). `efficient_attention.lowrank_attention(causal=True)` (re-exported)
-is the Linformer repair by prefix averages; it is tied to one length T.
+Book: Part III, "The remedies, measured". What this is: pooling, a compression of the
+far past, each finished block of `block` keys replaced by its mean. What it is not:
+Landmark Attention (Mohtashami and Jaggi, 2023), which uses a block's landmark only to
+*choose* the block and then attends to its exact tokens; that is
+`retrieval.landmark_retrieval_attention` (mixer "landmark-retrieval"). The functions
+keep their old names (`landmark_attention`, ...); `block_mean_attention` and
+`block_mean_reference` are the same functions under honest names.
+
+Linformer (Wang et al., 2020) mixes the whole sequence into r summaries and
+Nystromformer (Xiong et al., 2021) picks landmarks as means of segments of the whole
+sequence; both let every query see summaries of the future, so neither is causal as
+published. What changed here: a mean summarises a *finished* block of `block` keys
+only (as the pyramid's centroids do), a query sees the means of the blocks before its
+own and the keys of its own block up to itself exactly, and a mean enters the softmax
+as `block` copies of its mean key (exp(q . mean_k + log block)), so a block of equal
+keys is counted exactly. No Nystrom pseudo-inverse. block = 1 is exact attention; the
+error grows with the block. Cost O(T (block + T / block) d): quadratic with a constant
+1 / block, T^1.5 at block ~ sqrt(T).
+`efficient_attention.lowrank_attention(causal=True)` (re-exported) is the Linformer
+repair by prefix averages; it is tied to one length T.
 """
 
 from __future__ import annotations
@@ -28,13 +37,14 @@ from .._checks import check_positive_int
 from ._common import (attend_rows, block_view, check_qkv, check_step, expand_kv,
                       local_plus_summaries, resolve_scale, tensor_bytes)
 
-__all__ = ["landmark_attention", "landmark_reference", "LandmarkState",
-           "init_landmark_state", "prefill_landmark_state", "landmark_step"]
+__all__ = ["landmark_attention", "landmark_reference", "block_mean_attention",
+           "block_mean_reference", "LandmarkState", "init_landmark_state",
+           "prefill_landmark_state", "landmark_step"]
 
 
 def landmark_attention(q, k, v, block: int, *,
                        scale: float | None = None) -> torch.Tensor:
-    """Causal landmark attention: q [B, H, T, dh], k, v [B, Hkv, T, dh] ->
+    """Causal block mean-pooling: q [B, H, T, dh], k, v [B, Hkv, T, dh] ->
     [B, H, T, dv].
 
     Equals `landmark_reference`; equals exact attention at block = 1."""
@@ -71,6 +81,10 @@ def landmark_reference(q, k, v, block: int, *,
         w = torch.softmax(sc + torch.cat(logw).to(q), dim=-1)
         outs.append(w @ torch.cat(vals, 2))
     return torch.cat(outs, dim=2)
+
+
+block_mean_attention = landmark_attention
+block_mean_reference = landmark_reference
 
 
 @dataclass

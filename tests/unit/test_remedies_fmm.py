@@ -89,3 +89,54 @@ def test_gradients_are_finite_through_the_masked_scores():
     fmm_attention(q, k, v, 4).square().sum().backward()
     for t in (q, k, v):
         assert torch.isfinite(t.grad).all() and t.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("window", [1, 3, 8, 22, 30])
+def test_far_field_over_all_keys_equals_the_masked_matrices(window):
+    q, k, v = _qkv()
+    wf = torch.tensor([0.0, 1.0, 2.0, 0.5])
+    torch.testing.assert_close(
+        fmm_attention(q, k, v, window, far_weight=wf, far_keys="all"),
+        fmm_reference(q, k, v, window, far_weight=wf, far_keys="all"),
+        atol=1e-5, rtol=1e-5)
+
+
+def test_all_keys_is_the_band_plus_linear_attention_over_the_whole_past():
+    q, k, v = _qkv(Hkv=4)
+    out = fmm_attention(q, k, v, 4, near_weight=0.8, far_weight=0.3, far_keys="all")
+    want = (0.8 * sliding_window_reference(q, k, v, 4)
+            + 0.3 * linear_attention_parallel(q, k, v))
+    torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
+    # the band's keys are in the far field too: unlike "outside", not exact at T
+    exact = exact_attention(q, k, v)
+    assert (fmm_attention(q, k, v, 23, far_keys="all") - exact).abs().max() > 1e-2
+    no_far = fmm_attention(q, k, v, 23, far_keys="all", far_weight=0.0)
+    torch.testing.assert_close(no_far, exact, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("window", [1, 4, 7])
+def test_decode_steps_over_all_keys_equal_the_batch_form(window):
+    q, k, v = _qkv()
+    wf = torch.tensor([0.0, 1.0, 2.0, 0.5])
+    full = fmm_attention(q, k, v, window, near_weight=0.9, far_weight=wf,
+                         far_keys="all")
+    st = init_fmm_state(2, 2, 8, window, 6, far_keys="all")
+    for t in range(q.shape[2]):
+        o, st = fmm_step(q[:, :, t], k[:, :, t], v[:, :, t], st, near_weight=0.9,
+                         far_weight=wf)
+        assert (o - full[:, :, t]).abs().max() <= 1e-5
+    full = fmm_attention(q, k, v, 4, far_keys="all")
+    st = prefill_fmm_state(k[:, :, :11], v[:, :, :11], 4, far_keys="all")
+    for t in range(11, 23):
+        o, st = fmm_step(q[:, :, t], k[:, :, t], v[:, :, t], st)
+        assert (o - full[:, :, t]).abs().max() <= 1e-5
+
+
+def test_far_keys_default_is_outside_and_a_bad_value_is_named():
+    q, k, v = _qkv()
+    assert torch.equal(fmm_attention(q, k, v, 4),
+                       fmm_attention(q, k, v, 4, far_keys="outside"))
+    with pytest.raises(ValueError, match="far_keys must be one of"):
+        fmm_attention(q, k, v, 4, far_keys="near")
+    with pytest.raises(ValueError, match="far_keys must be one of"):
+        init_fmm_state(1, 1, 4, 4, far_keys="band")

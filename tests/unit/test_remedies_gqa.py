@@ -71,3 +71,27 @@ def test_step_rejects_heads_that_do_not_match_the_cache():
     st = init_gqa_state(1, 2, 4)
     with pytest.raises(ValueError, match="key/value heads"):
         gqa_step(torch.zeros(1, 4, 4), torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), st)
+
+
+@pytest.mark.parametrize("Hkv", [3, 1])
+def test_gqa_gradients_equal_the_per_head_loop(Hkv):
+    a = [t.requires_grad_() for t in _qkv(Hkv=Hkv)]
+    b = [t.detach().clone().requires_grad_() for t in a]
+    gqa_attention(*a).square().sum().backward()
+    gqa_reference(*b).square().sum().backward()
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x.grad, y.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_gqa_makes_no_expanded_copy_of_the_kv_heads():
+    """The groups read their key/value head in place (enable_gqa): no repeat of k, v
+    shows up among the operators the forward and backward pass run (dv = dh, which
+    PyTorch's CPU flash kernel needs; otherwise it falls back to the math kernel)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    q, k, v = (t.requires_grad_() for t in _qkv(Hkv=2, T=33, dv=8))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        gqa_attention(q, k, v).sum().backward()
+    ops = {e.key for e in prof.key_averages()}
+    assert "aten::scaled_dot_product_attention" in ops
+    assert not ops & {"aten::repeat_interleave", "aten::repeat", "aten::index_select"}

@@ -3,10 +3,16 @@
 import pytest
 import torch
 
-from phaselib.remedies.mixers import MIXERS, AttentionMixer, make_mixer
+import torch.nn.functional as F
+
+from phaselib.remedies import exact_attention
+from phaselib.remedies.mixers import (LEGACY_NAMES, MIXER_LABELS, MIXERS,
+                                      AttentionMixer, canonical_name, make_mixer)
 from phaselib.remedies.model import RemedyConfig, RemedyLM
 
 ALL = sorted(MIXERS)
+NEW = ["landmark-retrieval", "lsh", "fmm-all", "linear-conv", "ssm-conv",
+       "ssm-selective"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -82,7 +88,7 @@ def test_mixer_rejects_bad_arguments():
         make_mixer("linear", 16, 2, 8)(torch.randn(1, 4, 16), torch.ones(4, 4).bool())
 
 
-@pytest.mark.parametrize("name", ["fused", "ssm", "cluster"])
+@pytest.mark.parametrize("name", ["fused", "ssm", "centroids"])
 def test_remedy_lm_loss_falls_on_a_fixed_batch(name):
     torch.manual_seed(5)
     model = RemedyLM(RemedyConfig(vocab_size=11, mixer=name, block_size=16, n_embd=32))
@@ -119,3 +125,76 @@ def test_long_logits_refuses_a_position_table_and_a_bad_mask():
         m2.long_logits(torch.zeros(1, 4, dtype=torch.long), torch.ones(3, 3).bool())
     with pytest.raises(ValueError, match="pos must be"):
         RemedyLM(RemedyConfig(vocab_size=9, pos="rope"))
+
+
+def test_every_key_has_a_label_and_the_legacy_keys_resolve():
+    assert set(MIXER_LABELS) == set(MIXERS) and all(MIXER_LABELS.values())
+    assert set(NEW) <= set(MIXERS)
+    assert LEGACY_NAMES == {"landmark": "block-mean", "cluster": "centroids",
+                            "fmm": "fmm-band"}
+    for old, new in LEGACY_NAMES.items():
+        assert old in MIXERS and old not in list(MIXERS) and new in list(MIXERS)
+        assert MIXERS[old] is MIXERS[new] and canonical_name(old) == new
+    assert canonical_name("lsh") == "lsh" and "nope" not in MIXERS
+
+
+@pytest.mark.parametrize("old", sorted(LEGACY_NAMES))
+def test_a_legacy_key_builds_the_same_mixer_with_the_same_numbers(old):
+    torch.manual_seed(7)
+    a = make_mixer(old, 16, 2, 24)
+    torch.manual_seed(7)
+    b = make_mixer(LEGACY_NAMES[old], 16, 2, 24)
+    x = torch.randn(2, 24, 16)
+    assert torch.equal(a(x), b(x))
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_remedy_lm_runs_forward_and_backward_with_each_new_mixer(name):
+    torch.manual_seed(8)
+    model = RemedyLM(RemedyConfig(vocab_size=64, mixer=name, block_size=64))
+    x = torch.randint(64, (2, 64))
+    _, loss = model(x, x)
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_landmark_retrieval_defaults_and_overrides():
+    m = make_mixer("landmark-retrieval", 16, 2, 32)
+    assert (m.segment, m.top_k) == (8, 2)
+    m = make_mixer("landmark-retrieval", 16, 2, 32, block=4, top_k=None)
+    assert (m.segment, m.top_k) == (4, None)
+    with pytest.raises(ValueError, match="top_k must be a positive int"):
+        make_mixer("landmark-retrieval", 16, 2, 32, top_k=0)
+
+
+def test_lsh_mixer_shares_qk_and_one_bucket_is_exact_attention():
+    torch.manual_seed(9)
+    m = make_mixer("lsh", 16, 2, 32, n_buckets=1).double()
+    assert m.rotation.shape == (8, 0) and m.kv.out_features == 16     # values only
+    x = torch.randn(2, 19, 16, dtype=torch.float64)
+    q = m.q(x).view(2, 19, 2, 8).transpose(1, 2)
+    v = m.kv(x).view(2, 19, 2, 8).transpose(1, 2)
+    y = exact_attention(q, F.normalize(q, dim=-1), v).transpose(1, 2).reshape(2, 19, 16)
+    torch.testing.assert_close(m(x), m.proj(y))
+    a, b = make_mixer("lsh", 16, 2, 32, seed=1), make_mixer("lsh", 16, 2, 32, seed=1)
+    assert torch.equal(a.rotation, b.rotation) and "rotation" in a.state_dict()
+    with pytest.raises(ValueError, match="n_buckets must be 1 or even"):
+        make_mixer("lsh", 16, 2, 32, n_buckets=3)
+
+
+def test_fmm_all_and_fmm_band_differ_only_in_the_far_keys():
+    torch.manual_seed(10)
+    band = make_mixer("fmm-band", 16, 2, 32)
+    every = make_mixer("fmm-all", 16, 2, 32)
+    every.load_state_dict(band.state_dict())
+    assert (band.far_keys, every.far_keys) == ("outside", "all")
+    x = torch.randn(2, 21, 16)
+    assert (band(x) - every(x)).abs().max() > 1e-4
+    with torch.no_grad():
+        band.far.zero_()
+        every.far.zero_()
+    torch.testing.assert_close(band(x), every(x))
+    with pytest.raises(ValueError, match="far_keys must be one of"):
+        make_mixer("fmm-all", 16, 2, 32, far_keys="near")
