@@ -46,6 +46,7 @@ SWEEPS: dict[str, str] = {
     "slots": "phaselib.mode_memory:sweep",
     "lm": "phaselib.lm_sweep:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",
+    "mqar": "phaselib.remedies.mqar:sweep",
     "selection": "phaselib.scale_content:sweep",
     "predictions": "phaselib.predictions.sweep:sweep",
 }
