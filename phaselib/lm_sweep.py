@@ -30,7 +30,6 @@ import torch
 
 from .lm_runs import load_corpus, train_lm
 from .models import build_model
-from .provenance import atomic_write_json, provenance, require_clean
 from .results_files import results_path
 from .train import TrainConfig, _window_losses
 
@@ -203,30 +202,7 @@ def sweep(seeds=(0, 1, 2)):
 
 def merge_results(paths, out=OUT, allow_dirty: bool = False) -> Path:
     """Merge results files of sweep "lm" run in parallel (one process per seed, each with
-    its own --out) into `out`: the cells of all files (a cell in two files: the later
-    file wins), each keeping its own commit and machine; the provenance lists the
-    commands of the parts and this merge. Into the book only from a clean tree, unless
-    `allow_dirty` (provenance.require_clean)."""
-    require_clean(out, allow_dirty)
-    docs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
-    if not docs or any(d.get("sweep") != "lm" for d in docs):
-        raise ValueError(f"paths must be results files of sweep 'lm', got {list(paths)}")
-    cells = {}
-    for d in docs:
-        cells.update({c["key"]: c for c in d["cells"]})
-    seeds = sorted({int(c["params"]["seed"]) for c in cells.values()})
-    parts = [d.get("provenance", {}).get("command") for d in docs]
-    doc = {"format": docs[0]["format"], "sweep": "lm", "description": docs[0]["description"],
-           "cells": list(cells.values()),
-           "commits": sorted({str(c.get("git_commit")) for c in cells.values()}),
-           "provenance": provenance("phaselib.lm_sweep.merge_results of: " + "; ".join(
-               str(p) for p in parts), seeds, "cpu", parts=[str(p) for p in paths])}
-    # A part's record of cells flagged dirty before the guard stays with those cells.
-    legacy = next((d["legacy_dirty"] for d in docs if "legacy_dirty" in d), None)
-    if legacy is not None:
-        from .sweep.core import _recount_legacy
+    its own --out) into `out`: `phaselib.sweep.merge_sweep_files("lm", ...)`."""
+    from .sweep.core import merge_sweep_files
 
-        doc["legacy_dirty"] = dict(legacy)
-        _recount_legacy(doc)
-    atomic_write_json(out, doc)
-    return Path(out)
+    return merge_sweep_files("lm", paths, out, allow_dirty=allow_dirty)

@@ -18,16 +18,18 @@ file with `load_sweep(path).results(...)`.
     python -m phaselib.sweep all
     python -m phaselib.sweep verify f6 [--cells K] [--only KEY=VALUE]
     python -m phaselib.sweep verify all          # one cell of every sweep (CI)
+    python -m phaselib.sweep merge NAME PART.json ... [--out FILE]   # parallel parts
 
 Modules: `core` (cells, running, reading back), `verify` (re-run and compare), `cli`.
 """
 
 from .cli import main
 from .core import (FORMAT, SWEEPS, TIMING_KEYS, SweepResults, SweepSpec, cell_key,
-                   get_spec, is_stale, load_sweep, run_sweep, select_cells)
+                   get_spec, is_stale, load_sweep, merge_sweep_files, run_sweep,
+                   select_cells)
 from .verify import CellCheck, Mismatch, cheapest_cells, compare_results, verify_sweep
 
 __all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",
-           "run_sweep", "load_sweep", "SweepResults", "cell_key", "is_stale",
+           "run_sweep", "load_sweep", "merge_sweep_files", "SweepResults", "cell_key", "is_stale",
            "compare_results", "cheapest_cells", "verify_sweep", "CellCheck", "Mismatch",
            "main"]

@@ -1,4 +1,4 @@
-"""The command line: `python -m phaselib.sweep [verify] NAME ... [options]`."""
+"""The command line: `python -m phaselib.sweep [verify | merge] NAME ... [options]`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from ..provenance import DirtyTreeError
-from .core import SWEEPS, get_spec, run_sweep, select_cells
+from .core import SWEEPS, get_spec, merge_sweep_files, run_sweep, select_cells
 from .verify import verify_sweep
 
 __all__ = ["main", "parse_only"]
@@ -72,10 +72,34 @@ def verify_main(args: list[str]) -> int:
     return 0
 
 
+def merge_main(args: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m phaselib.sweep merge",
+        description="Merge the results files of one sweep run in parallel parts (each "
+                    "with its own --out) into one file; a cell in two parts: the later "
+                    "part wins.")
+    p.add_argument("name", help=f"the sweep: {', '.join(SWEEPS)}")
+    p.add_argument("parts", nargs="+", help="the parts' results files")
+    p.add_argument("--out", help="the merged file (default: the sweep's own)")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="write into the book from uncommitted code")
+    a = p.parse_args(args)
+    name = _names(p, [a.name])[0]
+    out = a.out or get_spec(name).out
+    try:
+        path = merge_sweep_files(name, a.parts, out, allow_dirty=a.allow_dirty)
+    except ValueError as e:
+        p.error(str(e))
+    print(f"merged {len(a.parts)} part(s) into {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["verify"]:
         return verify_main(args[1:])
+    if args[:1] == ["merge"]:
+        return merge_main(args[1:])
     p = argparse.ArgumentParser(
         prog="python -m phaselib.sweep",
         description="Run seed sweeps that pick up where they stopped; "

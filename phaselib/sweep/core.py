@@ -29,7 +29,8 @@ from ..results_files import results_path
 from ..results_provenance import is_legacy, records
 
 __all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",
-           "run_sweep", "load_sweep", "SweepResults", "cell_key", "is_stale"]
+           "run_sweep", "load_sweep", "SweepResults", "cell_key", "is_stale",
+           "merge_sweep_files"]
 
 FORMAT = "phaselib-sweep-v1"
 
@@ -273,6 +274,42 @@ class SweepResults:
 
     def failed(self) -> list[dict]:
         return [c for c in self.doc["cells"] if c["status"] != "done"]
+
+
+def merge_sweep_files(name: str, paths, out: str | Path, *,
+                      allow_dirty: bool = False) -> Path:
+    """Merge results files of sweep `name` run in parallel (each part with its own --out,
+    e.g. one process per task or seed) into `out`: the cells of all files (a cell in two
+    files: the later file wins), each keeping its own commit and machine; the provenance
+    lists the commands of the parts and this merge. Into the book only from a clean tree,
+    unless `allow_dirty` (provenance.require_clean).
+
+        python -m phaselib.sweep merge remedies part_a.json part_b.json --out FILE
+    """
+    require_clean(out, allow_dirty)
+    paths = [Path(p) for p in paths]
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
+    if not docs or any(d.get("sweep") != name for d in docs):
+        raise ValueError(f"paths must be results files of sweep {name!r}, "
+                         f"got {[str(p) for p in paths]}")
+    cells = {}
+    for d in docs:
+        cells.update({c["key"]: c for c in d["cells"]})
+    seeds = sorted({int(c["params"]["seed"]) for c in cells.values()})
+    parts = [str(d.get("provenance", {}).get("command")) for d in docs]
+    doc = {"format": docs[0]["format"], "sweep": name,
+           "description": docs[0]["description"], "cells": list(cells.values()),
+           "commits": sorted({str(c.get("git_commit")) for c in cells.values()}),
+           "provenance": provenance(f"python -m phaselib.sweep merge {name} of: "
+                                    + "; ".join(parts), seeds, "cpu",
+                                    parts=[str(p) for p in paths])}
+    # A part's record of cells flagged dirty before the guard stays with those cells.
+    legacy = next((d["legacy_dirty"] for d in docs if "legacy_dirty" in d), None)
+    if legacy is not None:
+        doc["legacy_dirty"] = dict(legacy)
+        _recount_legacy(doc)
+    atomic_write_json(out, doc)
+    return Path(out)
 
 
 def load_sweep(path: str | Path, part: str | None = None) -> SweepResults:

@@ -158,3 +158,24 @@ def test_the_rotary_time_cells_have_both_times_from_one_measurement():
         steps, rec = lm_sweep.time_budget_steps(
             "transformer-rope", block, 1000, root / lm_sweep.BASELINE_SPEED_PATH)
         assert 500 < steps < 2000 and rec["speed_commit"] == doc["provenance"]["git_commit"]
+
+
+def test_merge_command_joins_parts_of_any_sweep_and_refuses_another_sweeps_file(
+        tmp_path, capsys):
+    from phaselib.sweep import main
+
+    def part(i, sweep="remedies"):
+        cell = {"key": f"k{i}", "params": {"seed": i}, "status": "done",
+                "result": {"acc": i / 10}, "git_commit": "c"}
+        doc = {"format": "phaselib-sweep-v1", "sweep": sweep, "description": "d",
+               "cells": [cell], "provenance": {"command": f"run {i}"}}
+        (tmp_path / f"{sweep}{i}.json").write_text(json.dumps(doc))
+        return str(tmp_path / f"{sweep}{i}.json")
+    out = tmp_path / "merged.json"
+    assert main(["merge", "remedies", part(0), part(1), "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["sweep"] == "remedies" and [c["key"] for c in doc["cells"]] == ["k0", "k1"]
+    assert "merge remedies" in doc["provenance"]["command"]
+    with pytest.raises(SystemExit):
+        main(["merge", "remedies", part(2), part(3, "lm"), "--out", str(out)])
+    assert "results files of sweep 'remedies'" in capsys.readouterr().err
