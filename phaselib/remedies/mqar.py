@@ -28,7 +28,8 @@ import torch
 
 from ..train import TrainConfig, train
 
-__all__ = ["SETTINGS", "mqar_zoology_batch", "mqar_baselines", "PHASE_MODELS",
+__all__ = ["SETTINGS", "mqar_zoology_batch", "mqar_baselines", "PHASE_MODELS", "pilot",
+           "PILOT_MODELS", "PILOT_OUT",
            "build_mqar_model", "run_cell", "sweep", "MQAR_MIXERS", "WIDTHS", "LRS",
            "STEPS", "BATCH", "VOCAB"]
 
@@ -246,3 +247,23 @@ def sweep(seeds=(0, 1, 2), models=MQAR_MIXERS, widths=(64,), settings=((64, 4),)
     return SweepSpec(name="mqar", out=out, cells=cells, run=run_cell,
                      description="Part III: Zoology's MQAR, every entrant at its best "
                                  "rate of three, three seeds")
+
+
+PILOT_OUT = "book/part3/results/mqar_pilot.json"
+PILOT_MODELS = ("fused", "linear-conv", "landmark-retrieval", "ssm-selective",
+                "phase-window", "window-only")
+
+
+def pilot(seeds=(0,)):
+    """Sweep `mqar-pilot`: can a CPU budget see recall on Zoology's MQAR at all? One
+    seed of six entrants (attention, the two with a short convolution, exact retrieval,
+    the phase model with its window and the window alone) at width 64, rate 3e-3,
+    (T, n_pairs) = (64, 4), STEPS steps of BATCH sequences. A pilot, not a comparison:
+    one rate, one seed."""
+    from ..sweep import SweepSpec
+
+    cells = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": STEPS,
+              "lr": 3e-3, "seed": int(s)} for s in seeds for m in PILOT_MODELS]
+    return SweepSpec(name="mqar-pilot", out=PILOT_OUT, cells=cells, run=run_cell,
+                     description="Part III: a one-seed pilot of Zoology's MQAR on a CPU "
+                                 "budget")

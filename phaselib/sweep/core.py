@@ -48,6 +48,7 @@ SWEEPS: dict[str, str] = {
     "lm": "phaselib.lm_sweep:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",
     "mqar": "phaselib.remedies.mqar:sweep",
+    "mqar-pilot": "phaselib.remedies.mqar:pilot",
     "selection": "phaselib.scale_content:sweep",
     "predictions": "phaselib.predictions.sweep:sweep",
 }

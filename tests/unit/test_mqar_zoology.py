@@ -98,3 +98,12 @@ def test_sweep_lists_the_rate_cells_before_the_cells_that_need_them():
     assert all(isinstance(c["lr"], float) for c in spec.cells[:first_best])
     per_model = {m: sum(c["model"] == m for c in spec.cells) for m in MQAR_MIXERS}
     assert set(per_model.values()) == {len(LRS) + 2}
+
+
+def test_the_pilot_is_one_seed_one_rate_of_six_entrants_that_all_build():
+    from phaselib.remedies.mqar import PILOT_MODELS, pilot
+    spec = pilot()
+    assert [c["model"] for c in spec.cells] == list(PILOT_MODELS)
+    assert {(c["seed"], c["lr"], c["width"]) for c in spec.cells} == {(0, 3e-3, 64)}
+    for m in PILOT_MODELS:
+        assert build_mqar_model(m, 16, 64) is not None

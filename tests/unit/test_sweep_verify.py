@@ -181,3 +181,17 @@ def test_re_running_legacy_cells_keeps_the_legacy_record_true(tmp_path):
     run_sweep(sw.select_cells(_spec(), {"seed": "1"}), out=out, force=True,
               log=lambda m: None)
     assert "legacy_dirty" not in json.loads(out.read_text())
+
+
+def test_verify_all_skips_a_sweep_with_no_results_yet_but_verify_by_name_fails(
+        monkeypatch, tmp_path, capsys):
+    from phaselib.sweep import SweepSpec, cli
+
+    spec = SweepSpec(name="gpu-only", out=str(tmp_path / "none.json"),
+                     cells=[{"seed": 0}], run=lambda seed: {"x": 1.0})
+    monkeypatch.setattr(cli, "SWEEPS", {"gpu-only": "unused:unused"})
+    monkeypatch.setattr(cli, "get_spec", lambda name, *a, **k: spec)
+    assert cli.main(["verify", "all"]) == 0
+    assert "no results file" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError):
+        cli.main(["verify", "gpu-only"])
