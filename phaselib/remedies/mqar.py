@@ -193,8 +193,8 @@ def _best_lr(out: str, model: str, width: int, T: int, n_pairs: int) -> float:
 def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 4,
              steps: int = STEPS, batch: int = BATCH, out: str | None = None) -> dict:
     """Train `model` at `width` on MQAR (T, n_pairs) for `steps` x `batch` sequences
-    from `seed` and score it on N_VAL validation and N_TEST test sequences (each from its
-    own generator). `lr` a float, or "best": the seed-0 rate with the best validation
+    from `seed` and score it on N_VAL validation and N_TEST test sequences (each from
+    its own generator). `lr` a float, or "best": the seed-0 rate with the best validation
     accuracy, read from `out` (the sweep's results file)."""
     _check_int("seed", seed, 0)
     if lr == "best":
@@ -254,16 +254,24 @@ PILOT_MODELS = ("fused", "linear-conv", "landmark-retrieval", "ssm-selective",
                 "phase-window", "window-only")
 
 
+# ... and attention and linear attention with a short convolution four times as long, to
+# see whether more steps are what recall needs here.
+PILOT_LONG, PILOT_LONG_STEPS = ("fused", "linear-conv"), 6000
+
+
 def pilot(seeds=(0,)):
     """Sweep `mqar-pilot`: can a CPU budget see recall on Zoology's MQAR at all? One
     seed of six entrants (attention, the two with a short convolution, exact retrieval,
     the phase model with its window and the window alone) at width 64, rate 3e-3,
-    (T, n_pairs) = (64, 4), STEPS steps of BATCH sequences. A pilot, not a comparison:
-    one rate, one seed."""
+    (T, n_pairs) = (64, 4), STEPS steps of BATCH sequences, and PILOT_LONG at
+    PILOT_LONG_STEPS. A pilot, not a comparison: one rate, one seed."""
     from ..sweep import SweepSpec
 
-    cells = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": STEPS,
-              "lr": 3e-3, "seed": int(s)} for s in seeds for m in PILOT_MODELS]
+    base = {"width": 64, "T": 64, "n_pairs": 4, "lr": 3e-3}
+    cells = [base | {"model": m, "steps": STEPS, "seed": int(s)}
+             for s in seeds for m in PILOT_MODELS]
+    cells += [base | {"model": m, "steps": PILOT_LONG_STEPS, "seed": int(s)}
+              for s in seeds for m in PILOT_LONG]
     return SweepSpec(name="mqar-pilot", out=PILOT_OUT, cells=cells, run=run_cell,
                      description="Part III: a one-seed pilot of Zoology's MQAR on a CPU "
                                  "budget")
