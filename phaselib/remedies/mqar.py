@@ -251,7 +251,7 @@ def sweep(seeds=(0, 1, 2), models=MQAR_MIXERS, widths=(64,), settings=((64, 4),)
 
 PILOT_OUT = "book/part3/results/mqar_pilot.json"
 PILOT_MODELS = ("fused", "linear-conv", "landmark-retrieval", "ssm-selective",
-                "phase-window", "window-only")
+                "phase", "phase-window", "window-only")
 
 
 # ... and attention and linear attention with a short convolution four times as long, to
@@ -261,8 +261,9 @@ PILOT_LONG, PILOT_LONG_STEPS = ("fused", "linear-conv"), 6000
 
 def pilot(seeds=(0,)):
     """Sweep `mqar-pilot`: can a CPU budget see recall on Zoology's MQAR at all? One
-    seed of six entrants (attention, the two with a short convolution, exact retrieval,
-    the phase model with its window and the window alone) at width 64, rate 3e-3,
+    seed of seven entrants (attention, linear attention with a short convolution, exact
+    retrieval, the selective state space, the phase model without and with its window,
+    and the window alone) at width 64, rate 3e-3,
     (T, n_pairs) = (64, 4), STEPS steps of BATCH sequences, and PILOT_LONG at
     PILOT_LONG_STEPS. A pilot, not a comparison: one rate, one seed."""
     from ..sweep import SweepSpec

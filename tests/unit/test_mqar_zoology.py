@@ -100,7 +100,7 @@ def test_sweep_lists_the_rate_cells_before_the_cells_that_need_them():
     assert set(per_model.values()) == {len(LRS) + 2}
 
 
-def test_the_pilot_is_one_seed_one_rate_of_six_entrants_that_all_build():
+def test_the_pilot_is_one_seed_one_rate_of_seven_entrants_that_all_build():
     from phaselib.remedies.mqar import PILOT_MODELS, pilot
     spec = pilot()
     assert [c["model"] for c in spec.cells if c["steps"] == 1500] == list(PILOT_MODELS)
