@@ -10,14 +10,33 @@ Book: Part III, "The remedies, measured". Two passes, B = 1, H heads of dh:
   `timing.time_call`, `cpu_s` (CPU seconds of the process, `cpu_seconds`: on a shared
   machine the steadier of the two), `peak_bytes` from `timing.peak_bytes` (allocated
   above what was allocated before the call, output included). "exact" (the [T, T]
-  matrix written out) runs up to --max-t-exact only.
+  matrix written out) and the two remedies that are dense by construction,
+  "landmark-retrieval" and "lsh", run up to --max-t-exact only: they hold several
+  [H, T, T] tensors (about 3 GiB at T = 8192, H = 4; 64 times that at --max-t 65536).
 - "decode": the state after a prompt of L tokens (`prefill_<name>_state`), then
   --decode-steps consecutive `<name>_step` calls (a whole block, so the compression
   of a completed block is counted); `time_s` is seconds per token (the median time of
   the run divided by its steps; `cpu_s` likewise), `peak_bytes` what the run
   allocates, `state_bytes` the cache or state held at context L (`state.nbytes()`).
-  The state-space layer's state is [1, D, N] at any L, so a random one stands in for
+  The state-space layers' state is [1, D, N] at any L, so a random one stands in for
   the prefilled one.
+
+The methods (the simple versions keep their old names, so old rows stay comparable):
+
+- forward: exact, fused (SDPA), gqa, mqa (`gqa_attention`, which reads the kv heads in
+  place), window, sinks, landmark (block means), cluster (k-means centroids), fmm (far
+  field outside the band), linear, ssm (time-invariant scan); then the faithful
+  remedies: landmark-retrieval (Landmark Attention, exact tokens of the top_k blocks),
+  lsh (Reformer's angular buckets over exact keys, shared QK, one round of n_buckets),
+  fmm-all (FMMformer's far field over all keys), ssm-selective (Mamba's S6 scan at
+  D = H dh, N = ssm_n, with Delta, B, C given as q, k, v are: the mixer's projections
+  and short convolution are not timed, as no other row times its projections).
+- decode: kv-cache, gqa, mqa, window, sinks, landmark, cluster, fmm, linear, ssm,
+  fmm-all, ssm-selective (the S6 recurrence on one token, `selective_scan` from h;
+  `state_bytes` counts h [1, D, N], not the mixer's conv buffer [1, K-1, D]).
+  landmark-retrieval and lsh have no decode step and no decode rows: a decoder of
+  either keeps the whole KV cache (the kv-cache rows), landmark-retrieval one mean
+  key per block besides.
 
 `meta["slopes"]` holds, per method, the log-log slopes of forward time and peak memory
 against T and of decode time per token and state bytes against L, fitted over the
@@ -27,12 +46,14 @@ lengths >= --fit-from (the short lengths are dominated by fixed costs).
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import statistics
 import sys
 import time
 
 import torch
+import torch.nn.functional as F
 
 from ..efficient_attention import (LinearAttentionState, linear_attention,
                                    linear_attention_step)
@@ -40,9 +61,10 @@ from ..plots import fit_loglog_slope
 from ..provenance import provenance
 from ..remedies import (cluster_attention, cluster_step, exact_attention, fmm_attention,
                         fmm_step, fused_causal, gqa_attention, gqa_step,
-                        landmark_attention, landmark_step, prefill_cluster_state,
+                        landmark_attention, landmark_retrieval_attention, landmark_step,
+                        lsh_attention, lsh_rotation, prefill_cluster_state,
                         prefill_fmm_state, prefill_gqa_state, prefill_landmark_state,
-                        prefill_sink_state, sink_attention, sink_step,
+                        prefill_sink_state, selective_scan, sink_attention, sink_step,
                         ssm_scan, ssm_step)
 from ..remedies.ssm import SSMState
 from .io import add_out_arguments, check_out, result_row, write_results
@@ -52,17 +74,21 @@ __all__ = ["FORWARD", "DECODE", "DEFAULTS", "QUICK", "cpu_seconds", "forward_row
            "decode_rows", "fit_slopes", "run", "main"]
 
 FORWARD = ("exact", "fused", "gqa", "mqa", "window", "sinks", "landmark", "cluster",
-           "fmm", "linear", "ssm")
+           "fmm", "linear", "ssm", "landmark-retrieval", "lsh", "fmm-all",
+           "ssm-selective")
 DECODE = ("kv-cache", "gqa", "mqa", "window", "sinks", "landmark", "cluster", "fmm",
-          "linear", "ssm")
+          "linear", "ssm", "fmm-all", "ssm-selective")
+# written-out [T, T] scores: up to max_t_exact only (see the module docstring)
+DENSE = ("exact", "landmark-retrieval", "lsh")
 
 DEFAULTS = dict(H=4, dh=32, gqa_heads=2, window=128, n_sink=4, block=64, n_clusters=8,
                 iters=3, fmm_window=64, chunk=64, ssm_n=16, min_t=256, max_t=8192,
                 max_t_exact=4096, min_ctx=1024, max_ctx=32768, decode_steps=64,
-                repeats=3, fit_from=1024)
+                repeats=3, fit_from=1024, top_k=2, n_buckets=8)
 QUICK = dict(H=2, dh=8, gqa_heads=1, window=8, n_sink=2, block=8, n_clusters=2, iters=2,
              fmm_window=8, chunk=8, ssm_n=4, min_t=16, max_t=64, max_t_exact=32,
-             min_ctx=32, max_ctx=64, decode_steps=8, repeats=1, fit_from=16)
+             min_ctx=32, max_ctx=64, decode_steps=8, repeats=1, fit_from=16, top_k=2,
+             n_buckets=4)
 
 
 def _forward_fn(method: str, q, k, v, cfg: dict):
@@ -81,11 +107,26 @@ def _forward_fn(method: str, q, k, v, cfg: dict):
                                              iters=cfg["iters"]),
         "fmm": lambda: fmm_attention(q, k, v, cfg["fmm_window"]),
         "linear": lambda: linear_attention(q, k, v, chunk=cfg["chunk"]),
+        "landmark-retrieval": lambda: landmark_retrieval_attention(
+            q, k, v, cfg["block"], cfg["top_k"]),
+        "fmm-all": lambda: fmm_attention(q, k, v, cfg["fmm_window"], far_keys="all"),
     }
-    if method == "ssm":                       # D = H dh channels, N states each
-        x = q.transpose(1, 2).reshape(q.shape[0], T, H * q.shape[-1])
-        a, b, c = _ssm_params(H * q.shape[-1], cfg["ssm_n"], q)
-        return lambda: ssm_scan(x, a, b, c)
+    if method == "lsh":
+        # dense by construction: the [T, T] scores are masked to the buckets, so it
+        # costs O(T^2 d) like exact attention. Shared QK as in the mixer: the key is
+        # the normalised query, made inside the call; the rotation is fixed
+        rot = lsh_rotation(q.shape[-1], cfg["n_buckets"]).to(q)
+        return lambda: lsh_attention(q, F.normalize(q, dim=-1), v, rot)
+    if method in ("ssm", "ssm-selective"):   # D = H dh channels, N states each
+        D, N = H * q.shape[-1], cfg["ssm_n"]
+        x = q.transpose(1, 2).reshape(q.shape[0], T, D)
+        if method == "ssm":
+            a, b, c = _ssm_params(D, N, q)
+            return lambda: ssm_scan(x, a, b, c)
+        # the loop over t (chunk=None), as SelectiveSSMMixer runs it: on a CPU faster
+        # than the chunked scan (0.4 s against 1.4 s at T = 8192, D = 128, N = 16)
+        delta, A, b, c, d_skip = _selective_params(T, D, N, q)
+        return lambda: selective_scan(x, delta, A, b, c, d_skip)
     if method not in calls:
         raise ValueError(f"method must be one of {FORWARD}, got {method!r}")
     return calls[method]
@@ -110,6 +151,18 @@ def _ssm_params(D: int, N: int, like: torch.Tensor):
     return (t.to(like) for t in (a, b, c))
 
 
+def _selective_params(T: int, D: int, N: int, like: torch.Tensor):
+    """Inputs of the S6 scan for T tokens as SelectiveSSMMixer makes them at init:
+    delta [1, T, D] log-uniform in [1e-3, 0.1], A = -(1 .. N) [D, N], B, C [1, T, N],
+    d_skip = 1 [D]."""
+    g = torch.Generator().manual_seed(1)
+    lo, hi = math.log(1e-3), math.log(0.1)
+    delta = torch.exp(torch.rand(1, T, D, generator=g) * (hi - lo) + lo)
+    A = -torch.arange(1, N + 1, dtype=torch.float32).repeat(D, 1)
+    b, c = torch.randn(1, T, N, generator=g), torch.randn(1, T, N, generator=g)
+    return tuple(t.to(like) for t in (delta, A, b, c, torch.ones(D)))
+
+
 def forward_rows(ts, methods=FORWARD, cfg: dict | None = None, *, device="cpu",
                  seed: int = 0, log=print) -> list[dict]:
     """One `result_row` per (method, T), pass "forward"."""
@@ -121,7 +174,7 @@ def forward_rows(ts, methods=FORWARD, cfg: dict | None = None, *, device="cpu",
         q, k, v = (torch.randn(1, cfg["H"], T, cfg["dh"], generator=g).to(dev)
                    for _ in range(3))
         for m in methods:
-            if m == "exact" and T > cfg["max_t_exact"]:
+            if m in DENSE and T > cfg["max_t_exact"]:
                 continue
             fn = _forward_fn(m, q, k, v, cfg)
 
@@ -132,7 +185,7 @@ def forward_rows(ts, methods=FORWARD, cfg: dict | None = None, *, device="cpu",
             wall = time_call(call, dev, cfg["repeats"])
             rows.append(result_row(m, "forward", T, wall, peak_bytes(call, dev),
                                    cpu_s=cpu_seconds(call, cfg["repeats"])))
-            log(f"forward {m:>9}  T={T:>6}  {rows[-1]['time_s'] * 1e3:9.2f} ms  "
+            log(f"forward {m:>18}  T={T:>6}  {rows[-1]['time_s'] * 1e3:9.2f} ms  "
                 f"{rows[-1]['peak_bytes'] / 2**20:9.2f} MiB")
     return rows
 
@@ -152,6 +205,20 @@ def _decode_setup(method: str, L: int, cfg: dict, dev, g):
         # to step as a prefilled one (prefill_ssm_state would scan L tokens first)
         st = SSMState(torch.randn(1, D, cfg["ssm_n"], generator=g).to(dev), L)
         return st, (lambda q_t, k_t, v_t, s: ssm_step(q_t.reshape(1, D), a, b, c, s)), H
+    if method == "ssm-selective":
+        D = H * dh
+        # Delta, B, C of the n decoded tokens, made beforehand (as q, k, v are); the
+        # step reads token s.t - L's and runs the recurrence once from h
+        delta, A, b, c, d_skip = _selective_params(n, D, cfg["ssm_n"],
+                                                   torch.zeros((), device=dev))
+        st = SSMState(torch.randn(1, D, cfg["ssm_n"], generator=g).to(dev), L)
+
+        def step(q_t, k_t, v_t, s):
+            i = slice(s.t - L, s.t - L + 1)
+            y, h = selective_scan(q_t.reshape(1, 1, D), delta[:, i], A, b[:, i],
+                                  c[:, i], d_skip, h0=s.h, return_state=True)
+            return y, SSMState(h, s.t + 1)
+        return st, step, H
     k, v = kv(hkv)
     if method in ("kv-cache", "gqa", "mqa"):
         return prefill_gqa_state(k, v, capacity=L + n), gqa_step, hkv
@@ -163,8 +230,10 @@ def _decode_setup(method: str, L: int, cfg: dict, dev, g):
     if method == "cluster":
         return (prefill_cluster_state(k, v, cfg["block"], cfg["n_clusters"],
                                       iters=cfg["iters"]), cluster_step, hkv)
-    if method == "fmm":
-        return prefill_fmm_state(k, v, cfg["fmm_window"]), fmm_step, hkv
+    if method in ("fmm", "fmm-all"):
+        far_keys = "all" if method == "fmm-all" else "outside"
+        return (prefill_fmm_state(k, v, cfg["fmm_window"], far_keys=far_keys), fmm_step,
+                hkv)
     if method == "linear":
         from ..efficient_attention import elu_feature_map
 
@@ -207,7 +276,7 @@ def decode_rows(contexts, methods=DECODE, cfg: dict | None = None, *, device="cp
             rows.append(result_row(m, "decode", L, t, peak_bytes(call, dev),
                                    cpu_s=cpu_seconds(call, cfg["repeats"]) / n,
                                    state_bytes=int(size), steps=n))
-            log(f"decode  {m:>9}  L={L:>6}  {t * 1e6:9.1f} us/token  "
+            log(f"decode  {m:>18}  L={L:>6}  {t * 1e6:9.1f} us/token  "
                 f"state {size / 2**20:9.3f} MiB")
     return rows
 
@@ -252,8 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, val in DEFAULTS.items():
         p.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                        help=f"default {val}")
-    p.add_argument("--forward", default=",".join(FORWARD), help="forward methods")
-    p.add_argument("--decode", default=",".join(DECODE), help="decode methods")
+    p.add_argument("--forward", default=",".join(FORWARD),
+                   help="forward methods, comma-separated (default: all: "
+                   f"{', '.join(FORWARD)})")
+    p.add_argument("--decode", default=",".join(DECODE),
+                   help="decode methods, comma-separated (default: all: "
+                   f"{', '.join(DECODE)}; landmark-retrieval and lsh have no "
+                   "decode step)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
@@ -264,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("need 1 <= --min-t <= --max-t and 1 <= --min-ctx <= --max-ctx")
     if cfg["H"] % cfg["gqa_heads"]:
         p.error(f"--gqa-heads must divide --H, got {cfg['gqa_heads']} and {cfg['H']}")
+    if cfg["n_buckets"] < 1 or (cfg["n_buckets"] > 1 and cfg["n_buckets"] % 2):
+        p.error(f"--n-buckets must be 1 or even, got {cfg['n_buckets']}")
     forward = tuple(m for m in a.forward.split(",") if m)
     decode = tuple(m for m in a.decode.split(",") if m)
     bad = ([m for m in forward if m not in FORWARD]
