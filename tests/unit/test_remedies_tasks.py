@@ -5,8 +5,8 @@ import torch
 
 from phaselib.remedies.streaming_sinks import CONDITIONS, _cache_mask, stream_losses
 from phaselib.remedies.model import RemedyConfig, RemedyLM
-from phaselib.remedies.tasks import (FAITHFUL_MIXERS, GAPS, SWEEP_MIXERS, TASKS,
-                                     mqar_batch, run_cell, span_copy_batch, sweep)
+from phaselib.remedies.tasks import (COPY_LONG_STEPS, FAITHFUL_MIXERS, GAPS,
+                                     SWEEP_MIXERS, TASKS, mqar_batch, run_cell, span_copy_batch, sweep)
 
 
 def test_mqar_queries_ask_for_the_value_paired_with_their_key():
@@ -77,6 +77,9 @@ def test_sweep_has_every_mixer_task_and_seed_and_the_streaming_cells():
     tasks = {(c["mixer"], c["task"], c["seed"]) for c in spec.cells if c["kind"] == "task"}
     mixers = SWEEP_MIXERS + FAITHFUL_MIXERS
     assert tasks == {(m, t, s) for m in mixers for t in TASKS for s in (0, 1)}
+    long = [(c["mixer"], c["seed"]) for c in spec.cells if c.get("steps")]
+    assert sorted(long) == [("fused", 0), ("fused", 1), ("window", 0), ("window", 1)]
+    assert {c["steps"] for c in spec.cells if c.get("steps")} == {COPY_LONG_STEPS}
     assert sorted(c["seed"] for c in spec.cells if c["kind"] == "streaming") == [0, 1]
 
 
