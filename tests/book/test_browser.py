@@ -5,8 +5,9 @@ chromium, driven through the DevTools protocol (tests/book/cdp.py), with every o
 unreachable. On each page: MathJax (served by the book, see _ext/vendor_js.py) typeset
 every formula; no request left 127.0.0.1 and none failed; the console shows no error; no
 cell shows an error output; every image loaded; every internal link points at a page and
-anchor that exist; no code runs past the text column, no table is wider than it, and no
-output is a stray `False`, `True`, `None` or list of `None`. A screenshot of each page
+anchor that exist; no code runs past the text column, no table is wider than it, a wide
+figure (its cell tagged full-width) is drawn wider than the column, and no output is a
+stray `False`, `True`, `None` or list of `None`. A screenshot of each page
 goes to _build/screenshots/ (CI keeps that folder as an artifact). Skipped when no
 chromium is installed (`.ci/run` installs it).
 """
@@ -105,6 +106,10 @@ REPORT_JS = r"""
                  .reduce((a, l) => l.length > a.length ? l : a, '').slice(0, 100)),
     wideTables: Array.from(main.querySelectorAll('table'))
       .map(t => Math.round(t.getBoundingClientRect().width)),
+    // Figures of cells tagged full-width: their drawn width, to compare with the column.
+    fullWidthFigures: Array.from(document.querySelectorAll(
+        'div.cell.tag_full-width div.cell_output img'))
+      .map(i => Math.round(i.getBoundingClientRect().width)),
     strayOutputs: Array.from(document.querySelectorAll('div.cell_output pre'))
       .map(p => p.textContent.trim())
       .filter(t => /^(True|False|None|\[(None, )*None\])$/.test(t)),
@@ -197,6 +202,11 @@ def test_page_in_an_offline_browser(built, server, page):
         f"{page}: code wider than the column: {report['codeOverflow'][:3]}")
     wide = [w for w in report["wideTables"] if w > report["column"] + 1]
     assert not wide, f"{page}: tables {wide} px wide in a {report['column']} px column"
+    # A wide figure (tagged full-width) is drawn wider than the text column, not shrunk
+    # into it; the theme widens such cells on screens of 992 px and more.
+    narrow = [w for w in report["fullWidthFigures"] if w <= report["column"]]
+    assert not narrow, (f"{page}: full-width figures drawn {narrow} px wide in a "
+                        f"{report['column']} px column")
     assert not report["strayOutputs"], (
         f"{page}: stray outputs (end the cell with ';'): {report['strayOutputs'][:5]}")
     broken = broken_links(report["links"], server, built)

@@ -82,3 +82,35 @@ def test_the_display_math_check_sees_a_formula_glued_to_a_list_item():
     assert _display_math_left_inline(glued) == 2
     assert _display_math_left_inline(glued.replace(":\n  $$", ":\n\n  $$")
                                      .replace("$$\n  more", "$$\n\n  more")) == 0
+
+
+WIDE = 10     # inches: a figure this wide or wider is shrunk to half in the text column
+
+
+def wide_untagged(cell_list: list[dict]) -> list[int]:
+    """Code cells that draw a figure WIDE inches wide or more without the full-width tag
+    (the theme then draws them wider than the text column instead of shrinking them)."""
+    out = []
+    for i, c in enumerate(cell_list):
+        if c["cell_type"] != "code":
+            continue
+        widths = [float(w) for w in re.findall(r"figsize\s*=\s*\(\s*([0-9.]+)\s*,",
+                                                "".join(c["source"]))]
+        if any(w >= WIDE for w in widths) and "full-width" not in c.get(
+                "metadata", {}).get("tags", []):
+            out.append(i)
+    return out
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_wide_figures_are_tagged_full_width(nb):
+    untagged = wide_untagged(cells(nb))
+    assert not untagged, f"{nb.name}: cells {untagged} draw a wide figure; tag full-width"
+
+
+def test_the_wide_figure_check_sees_an_untagged_wide_figure():
+    cell = {"cell_type": "code", "metadata": {"tags": ["hide-input"]},
+            "source": ["fig, ax = plt.subplots(1, 3, figsize=(13, 4))\n"]}
+    assert wide_untagged([cell]) == [0]
+    cell["metadata"]["tags"].append("full-width")
+    assert wide_untagged([cell]) == []
