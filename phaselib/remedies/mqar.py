@@ -194,8 +194,8 @@ def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 
              steps: int = STEPS, batch: int = BATCH, out: str | None = None) -> dict:
     """Train `model` at `width` on MQAR (T, n_pairs) for `steps` x `batch` sequences
     from `seed` and score it on N_VAL validation and N_TEST test sequences (each from
-    its own generator). `lr` a float, or "best": the seed-0 rate with the best validation
-    accuracy, read from `out` (the sweep's results file)."""
+    its own generator). `lr` a float, or "best": the seed-0 rate with the best
+    validation accuracy, read from `out` (the sweep's results file)."""
     _check_int("seed", seed, 0)
     if lr == "best":
         if out is None:
@@ -274,5 +274,5 @@ def pilot(seeds=(0,)):
     cells += [base | {"model": m, "steps": PILOT_LONG_STEPS, "seed": int(s)}
               for s in seeds for m in PILOT_LONG]
     return SweepSpec(name="mqar-pilot", out=PILOT_OUT, cells=cells, run=run_cell,
-                     description="Part III: a one-seed pilot of Zoology's MQAR on a CPU "
-                                 "budget")
+                     description="Part III: a one-seed pilot of Zoology's MQAR on a "
+                                 "CPU budget")

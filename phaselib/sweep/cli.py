@@ -12,7 +12,7 @@ from .verify import verify_sweep
 
 
 def results_exists(path: str) -> bool:
-    """Whether a sweep's results file is beside the chapter or shipped with the package."""
+    """Whether a sweep's results file is in the book or shipped with the package."""
     from ..results_files import results_path
     try:
         return results_path(path).exists()
