@@ -72,6 +72,18 @@ def block_view(x: torch.Tensor, block: int) -> tuple[torch.Tensor, int]:
     return F.pad(x, (0, 0, 0, n * block - T)).view(B, H, n, block, d), n
 
 
+def causal_blocks(q, k, v, block: int, scale: float):
+    """q, k, v [B, H, T, d] cut into blocks of `block` (`block_view`), and each block's
+    own causal scores: (qc, kc, vc [B, H, n, block, d], n, scores [B, H, n, block,
+    block] with -inf above the diagonal)."""
+    qc, n = block_view(q, block)
+    kc, _ = block_view(k, block)
+    vc, _ = block_view(v, block)
+    i = torch.arange(block, device=q.device)
+    scores = (qc @ kc.transpose(-1, -2)) * scale
+    return qc, kc, vc, n, scores.masked_fill(i[None, :] > i[:, None], float("-inf"))
+
+
 def local_plus_summaries(q, k, v, block: int, sk=None, sv=None, slogw=None, *,
                          scale: float, band: bool = False,
                          extra=None) -> torch.Tensor:
@@ -88,13 +100,9 @@ def local_plus_summaries(q, k, v, block: int, sk=None, sv=None, slogw=None, *,
     same softmax (the attention sinks). Work and memory O(T (block + n c + m) d).
     """
     B, H, T, dh = q.shape
-    qc, n = block_view(q, block)
-    kc, _ = block_view(k, block)
-    vc, _ = block_view(v, block)
+    qc, kc, vc, n, near = causal_blocks(q, k, v, block, scale)     # near [B, H, n, b, b]
     dev = q.device
     qi = torch.arange(block, device=dev)
-    near = (qc @ kc.transpose(-1, -2)) * scale                     # [B, H, n, b, b]
-    near = near.masked_fill(qi[None, :] > qi[:, None], float("-inf"))
     parts_s, parts_v = [near], [vc]
     if band:
         if sk is not None:

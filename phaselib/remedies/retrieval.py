@@ -37,7 +37,7 @@ import math
 import torch
 
 from .._checks import check_positive_int
-from ._common import block_view, check_qkv, expand_kv, resolve_scale
+from ._common import causal_blocks, check_qkv, expand_kv, resolve_scale
 
 __all__ = ["landmark_retrieval_attention", "landmark_retrieval_reference"]
 
@@ -71,14 +71,9 @@ def landmark_retrieval_attention(q, k, v, block: int, top_k: int | None = None, 
     s = resolve_scale(scale, dh)
     k, v = expand_kv(k, H), expand_kv(v, H)
     b = min(block, T)
-    qc, n = block_view(q, b)                                    # [B, H, n, b, dh]
-    kc, _ = block_view(k, b)
-    vc, _ = block_view(v, b)
-    dev = q.device
-    i = torch.arange(b, device=dev)
     # own block: exact, causal; its log-sum-exp is the own block's score in p(b | q)
-    own = (qc @ kc.transpose(-1, -2)) * s                      # [B, H, n, b, b]
-    own = own.masked_fill(i[None, :] > i[:, None], float("-inf"))
+    qc, kc, vc, n, own = causal_blocks(q, k, v, b, s)           # own [B, H, n, b, b]
+    dev = q.device
     own_score = own.logsumexp(-1)                               # [B, H, n, b]
     # landmarks: the mean key of each block; only finished blocks m < own block
     land = torch.einsum("bhnid,bhmd->bhnim", qc, kc.mean(-2)) * s + math.log(b)
