@@ -44,8 +44,9 @@ class DirtyTreeError(RuntimeError):
 
 def machine_info(device: str = "cpu") -> dict:
     """The machine as plain str/int values: python, torch, platform, processor, threads,
-    device, and the GPU's name on CUDA. (Plain values, because torch.__version__ is a str
-    subclass that torch.load(weights_only=True) refuses.)"""
+    device, and on CUDA the GPU's name, compute capability, CUDA and Triton versions.
+    (Plain values, because torch.__version__ is a str subclass that
+    torch.load(weights_only=True) refuses.)"""
     device = str(device)
     info = {"python": platform.python_version(), "torch": str(torch.__version__),
             "platform": platform.platform(),
@@ -54,6 +55,13 @@ def machine_info(device: str = "cpu") -> dict:
             "device": device}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
+        info["capability"] = "sm_{}{}".format(*torch.cuda.get_device_capability())
+        info["cuda"] = str(torch.version.cuda)
+        try:
+            import triton
+            info["triton"] = str(triton.__version__)
+        except ImportError:
+            info["triton"] = "not installed"
     return info
 
 

@@ -9,8 +9,9 @@ In under five minutes on one GPU it
    checkout, also the pytest kernel tests (tests/unit/test_kernels_*.py with
    TRITON_INTERPRET=0), keeping pytest's summary;
 2. benchmarks the pyramid (forward, forward+backward) against causal
-   `F.scaled_dot_product_attention` (FlashAttention-style fused kernels) at
-   T = 1024 .. 65536, and the streaming pyramid step against a KV-cache decode step
+   `F.scaled_dot_product_attention` at T = 1024 .. 65536, in fp32 and bf16 (--dtypes;
+   fp32 SDPA takes the memory-efficient kernel, bf16 the flash kernel, and each row
+   records which it took), and the streaming pyramid step against a KV-cache decode step
    at contexts 256 .. 65536;
 3. writes it all, with provenance (command, seed, git commit, machine), to
    `book/part4/results/gpu/gpu_check.json`, which the GPU-kernels chapter reads.
@@ -125,19 +126,23 @@ def verdict(checks: list[dict], tests: dict) -> tuple[bool, str]:
     return ok, why
 
 
-def run_benchmarks(max_t: int, dim: int, repeats: int) -> list[dict]:
-    """The benchmark rows: pyramid against SDPA, then the two decode steps, on CUDA."""
+def run_benchmarks(max_t: int, dim: int, repeats: int,
+                   dtypes=("float32", "bfloat16")) -> list[dict]:
+    """The benchmark rows on CUDA: pyramid against SDPA for each of `dtypes` (in fp32
+    SDPA cannot take its flash kernel; each row names the kernel it took), then the two
+    decode steps (fp32)."""
     from .kernels import pyramid_cost, sdpa_cost
     from .streaming import attention_decode_cost, context_lengths, pyramid_decode_cost
 
     rows = []
-    for T in geometric_lengths(1024, max_t, 2):
-        rows += pyramid_cost(T, dim, repeats=repeats, device="cuda")
-        rows += sdpa_cost(T, dim, repeats=repeats, device="cuda")
-        for r in rows[-4:]:
-            print(f"{r['method']:>8} {r['pass']:>16} T={T:>6} "
-                  f"{r['time_s'] * 1e3:9.3f} ms {r['peak_bytes'] / 2**20:9.2f} MiB",
-                  flush=True)
+    for dt in dtypes:
+        for T in geometric_lengths(1024, max_t, 2):
+            rows += pyramid_cost(T, dim, repeats=repeats, device="cuda", dtype=dt)
+            rows += sdpa_cost(T, dim, repeats=repeats, device="cuda", dtype=dt)
+            for r in rows[-4:]:
+                print(f"{r['method']:>8} {r['pass']:>16} {dt:>8} T={T:>6} "
+                      f"{r['time_s'] * 1e3:9.3f} ms {r['peak_bytes'] / 2**20:9.2f} MiB "
+                      f"{r.get('sdpa_backend', '')}", flush=True)
     for T in context_lengths(256, max_t):
         rows.append(attention_decode_cost(T, dim, repeats=repeats, device="cuda"))
         rows.append(pyramid_decode_cost(T, dim, repeats=repeats, device="cuda"))
@@ -170,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-t", type=int, default=65536)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"],
+                   choices=["float32", "bfloat16", "float16"],
+                   help="input dtypes of the pyramid and SDPA benchmark rows")
+    p.add_argument("--tests-timeout", type=int, default=240,
+                   help="seconds the pytest kernel tests may take")
     p.add_argument("--skip-tests", action="store_true",
                    help="no pytest kernel tests (the shipped kernel checks still run)")
     a = p.parse_args(argv)
@@ -180,14 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m phaselib.bench gpu-check " + " ".join(argv or sys.argv[1:])
     t0 = time.perf_counter()
     checks = run_shipped_checks("cuda")
-    tests = {"skipped": True} if a.skip_tests else run_kernel_tests()
+    tests = {"skipped": True} if a.skip_tests else run_kernel_tests(a.tests_timeout)
     print(f"kernel tests: {tests.get('summary')} (return code {tests.get('returncode')})",
           flush=True)
     ok, why = verdict(checks, tests)
-    rows = run_benchmarks(a.max_t, a.dim, a.repeats)
+    rows = run_benchmarks(a.max_t, a.dim, a.repeats, a.dtypes)
     path = write_gpu_results(a.out, rows, tests, command, allow_dirty=a.allow_dirty,
                              checks=checks, verdict={"passed": ok, "reason": why},
-                             dim=a.dim, repeats=a.repeats,
+                             dim=a.dim, repeats=a.repeats, dtypes=a.dtypes,
                              seconds=time.perf_counter() - t0)
     print(f"wrote {path} in {time.perf_counter() - t0:.0f} s")
     if not ok:

@@ -28,7 +28,7 @@ from ..pyramid import pyramid
 from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
-__all__ = ["pyramid_cost", "sdpa_cost", "bandwidth_cost", "lengths", "plot_cost",
+__all__ = ["DTYPES", "sdpa_backend", "pyramid_cost", "sdpa_cost", "bandwidth_cost", "lengths", "plot_cost",
            "plot_bandwidth", "main", "main_bandwidth"]
 
 
@@ -37,13 +37,41 @@ def _measure(method, T, fwd, bwd, device, repeats, **extra) -> list[dict]:
             for p, fn in (("forward", fwd), ("forward+backward", bwd))]
 
 
-def pyramid_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto", seed=0) -> list[dict]:
-    """Rows for the pyramid at length T: forward and forward+backward, time and peak bytes."""
-    device = torch.device(device)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _dtype(dtype) -> torch.dtype:
+    """A torch dtype from a name of DTYPES or a torch.dtype; a clear error otherwise."""
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if dtype in DTYPES:
+        return DTYPES[dtype]
+    raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+
+
+def sdpa_backend(q, k, v, is_causal: bool = True) -> str:
+    """The name of the kernel `F.scaled_dot_product_attention` picks for these inputs
+    ("FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION", "MATH"), read from
+    PyTorch's own dispatcher; "unknown" if this PyTorch does not expose it."""
+    try:
+        from torch.nn.attention import SDPBackend
+
+        choice = int(torch._fused_sdp_choice(q, k, v, None, 0.0, is_causal))
+        names = {int(getattr(SDPBackend, n)): n for n in dir(SDPBackend) if n.isupper()}
+        return names.get(choice, f"backend {choice}")
+    except (AttributeError, ImportError, RuntimeError, TypeError):
+        return "unknown"
+
+
+def pyramid_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto", seed=0,
+                 dtype="float32") -> list[dict]:
+    """Rows for the pyramid at length T: forward and forward+backward, time and peak
+    bytes, with inputs of `dtype` (a DTYPES name)."""
+    device, dt = torch.device(device), _dtype(dtype)
     g = torch.Generator(device=device).manual_seed(seed)
-    x = torch.randn(batch, T, dim, generator=g, device=device, requires_grad=True)
+    x = torch.randn(batch, T, dim, generator=g, device=device).to(dt).requires_grad_(True)
     L = default_levels(T)
-    gout = torch.randn(batch, T, L, dim + 1, generator=g, device=device)
+    gout = torch.randn(batch, T, L, dim + 1, generator=g, device=device).to(dt)
 
     def fwd():
         with torch.no_grad():
@@ -52,15 +80,18 @@ def pyramid_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto",
     def bwd():
         return torch.autograd.grad(pyramid(x, L, backend=backend)[0], x, gout)[0]
 
-    return _measure("pyramid", T, fwd, bwd, device, repeats, levels=L, backend=backend)
+    return _measure("pyramid", T, fwd, bwd, device, repeats, levels=L, backend=backend,
+                    dtype=str(dt).removeprefix("torch."))
 
 
-def sdpa_cost(T, dim=64, heads=1, batch=1, *, repeats=5, device="cpu", seed=0) -> list[dict]:
-    """Rows for causal F.scaled_dot_product_attention at length T (the same model width)."""
-    device = torch.device(device)
+def sdpa_cost(T, dim=64, heads=1, batch=1, *, repeats=5, device="cpu", seed=0,
+              dtype="float32") -> list[dict]:
+    """Rows for causal F.scaled_dot_product_attention at length T (the same model width),
+    with inputs of `dtype`; each row names the SDPA kernel that ran (`sdpa_backend`)."""
+    device, dt = torch.device(device), _dtype(dtype)
     g = torch.Generator(device=device).manual_seed(seed)
-    q, k, v, gout = (torch.randn(batch, heads, T, dim // heads, generator=g, device=device)
-                     for _ in range(4))
+    q, k, v, gout = (torch.randn(batch, heads, T, dim // heads, generator=g,
+                                 device=device).to(dt) for _ in range(4))
     for t in (q, k, v):
         t.requires_grad_(True)
 
@@ -69,9 +100,12 @@ def sdpa_cost(T, dim=64, heads=1, batch=1, *, repeats=5, device="cpu", seed=0) -
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
 
     def bwd():
-        return torch.autograd.grad(F.scaled_dot_product_attention(q, k, v, is_causal=True), (q, k, v), gout)
+        return torch.autograd.grad(F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                                   (q, k, v), gout)
 
-    return _measure("sdpa", T, fwd, bwd, device, repeats, heads=heads)
+    return _measure("sdpa", T, fwd, bwd, device, repeats, heads=heads,
+                    dtype=str(dt).removeprefix("torch."),
+                    sdpa_backend=sdpa_backend(q, k, v))
 
 
 def bandwidth_cost(T, dim=64, batch=1, *, repeats=5, device="cpu", backend="auto", seed=0) -> list[dict]:
@@ -105,12 +139,22 @@ def lengths(min_t: int, max_t: int) -> list[int]:
 
 
 def plot_cost(ax, doc: dict, metric: str = "time_s", pass_: str = "forward+backward"):
-    """Log-log `metric` ("time_s" or "peak_bytes") against T for each method of a result."""
+    """Log-log `metric` ("time_s" or "peak_bytes") against T for each method of a result,
+    one line per input dtype when the result has several (solid: float32)."""
     scale, unit = (1e3, "ms") if metric == "time_s" else (2.0 ** -20, "MiB")
-    for method, marker in (("pyramid", "o"), ("sdpa", "s")):
-        rows = [r for r in doc["rows"] if r["method"] == method and r["pass"] == pass_ and r[metric] > 0]
-        ax.plot([r["T"] for r in rows], [r[metric] * scale for r in rows], marker=marker,
-                label="pyramid" if method == "pyramid" else "causal SDPA")
+    dtypes = sorted({r.get("dtype", "float32") for r in doc["rows"]},
+                    key=lambda d: (d != "float32", d))
+    styles = dict(zip(dtypes, ("-", "--", ":", "-.")))
+    for method, marker, colour in (("pyramid", "o", "C0"), ("sdpa", "s", "C1")):
+        for dt in dtypes:
+            rows = [r for r in doc["rows"] if r["method"] == method and r["pass"] == pass_
+                    and r.get("dtype", "float32") == dt and r[metric] > 0]
+            if not rows:
+                continue
+            label = "pyramid" if method == "pyramid" else "causal SDPA"
+            ax.plot([r["T"] for r in rows], [r[metric] * scale for r in rows],
+                    marker=marker, color=colour, ls=styles[dt],
+                    label=label if len(dtypes) == 1 else f"{label}, {dt}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=10)
     what = "time" if metric == "time_s" else "peak memory"
@@ -146,6 +190,8 @@ def _parser(prog: str, max_t_cpu: int, max_t_gpu: int) -> argparse.ArgumentParse
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--backend", default="auto", help="pyramid backend: auto, reference or triton")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
+                   help="dtype of the inputs (the pyramid benchmark)")
     p.defaults = (max_t_cpu, max_t_gpu)
     return p
 
@@ -172,13 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--dim must be >= 2 and divisible by --heads, got {a.dim} and {a.heads}")
     rows = []
     for T in lengths(a.min_t, a.max_t):
-        rows += pyramid_cost(T, a.dim, a.batch, repeats=a.repeats, device=a.device, backend=a.backend)
-        rows += sdpa_cost(T, a.dim, a.heads, a.batch, repeats=a.repeats, device=a.device)
+        rows += pyramid_cost(T, a.dim, a.batch, repeats=a.repeats, device=a.device,
+                             backend=a.backend, dtype=a.dtype)
+        rows += sdpa_cost(T, a.dim, a.heads, a.batch, repeats=a.repeats, device=a.device,
+                          dtype=a.dtype)
         for r in rows[-4:]:
             print(f"{r['method']:>8} {r['pass']:>16} T={T:>6} {r['time_s'] * 1e3:9.2f} ms "
                   f"{r['peak_bytes'] / 2**20:9.2f} MiB", flush=True)
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
-    path = write_results(a.out, "pyramid", rows, allow_dirty=a.allow_dirty, device=a.device, dim=a.dim, heads=a.heads,
+    path = write_results(a.out, "pyramid", rows, allow_dirty=a.allow_dirty,
+                         device=a.device, dim=a.dim, heads=a.heads, dtype=a.dtype,
                          batch=a.batch, repeats=a.repeats, backend=a.backend,
                          threads=torch.get_num_threads(), timed=TIMER[kind], memory=MEMORY[kind])
     print(f"wrote {path}")

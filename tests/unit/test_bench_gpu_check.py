@@ -61,10 +61,11 @@ def _fake_gpu_run(monkeypatch, checks, tests=None):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "fake GPU")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
     monkeypatch.setattr(gpu_check, "run_shipped_checks", lambda device="cuda": checks)
     no_tests = {"returncode": None, "summary": {},
                 "tail": "tests/unit not found beside phaselib"}
-    monkeypatch.setattr(gpu_check, "run_kernel_tests", lambda: tests or no_tests)
+    monkeypatch.setattr(gpu_check, "run_kernel_tests", lambda *a: tests or no_tests)
     monkeypatch.setattr(gpu_check, "run_benchmarks", lambda *a: [
         result_row("pyramid", "forward", 1024, 1e-4, 2**20)])
 
