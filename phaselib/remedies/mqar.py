@@ -29,7 +29,7 @@ import torch
 from ..train import TrainConfig, train
 
 __all__ = ["SETTINGS", "mqar_zoology_batch", "mqar_baselines", "PHASE_MODELS", "pilot",
-           "PILOT_MODELS", "PILOT_OUT",
+           "PILOT_MODELS", "PILOT_OUT", "probe", "PROBE_MODELS", "PROBE_OUT",
            "build_mqar_model", "run_cell", "sweep", "MQAR_MIXERS", "WIDTHS", "LRS",
            "STEPS", "BATCH", "VOCAB"]
 
@@ -160,9 +160,11 @@ def value_distance(x: torch.Tensor, y: torch.Tensor, n_pairs: int) -> torch.Tens
 
 
 def _scores(model, x, y, n_pairs: int, near: int) -> dict:
-    """Accuracy over every query, and split by whether the value lies < `near` back."""
+    """Accuracy over every query, and split by whether the value lies < `near` back
+    (x and y on the CPU; the model on any device)."""
+    dev = next(model.parameters()).device
     with torch.no_grad():
-        pred = model(x)[0].argmax(-1)
+        pred = model(x.to(dev))[0].argmax(-1).cpu()
     q = y >= 0
     hit = (pred == y) & q
     dist = value_distance(x, y, n_pairs)
@@ -191,11 +193,14 @@ def _best_lr(out: str, model: str, width: int, T: int, n_pairs: int) -> float:
 
 
 def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 4,
-             steps: int = STEPS, batch: int = BATCH, out: str | None = None) -> dict:
+             steps: int = STEPS, batch: int = BATCH, out: str | None = None,
+             curve_every: int = 0, device: str = "cpu") -> dict:
     """Train `model` at `width` on MQAR (T, n_pairs) for `steps` x `batch` sequences
     from `seed` and score it on N_VAL validation and N_TEST test sequences (each from
     its own generator). `lr` a float, or "best": the seed-0 rate with the best
-    validation accuracy, read from `out` (the sweep's results file)."""
+    validation accuracy, read from `out` (the sweep's results file). `curve_every` > 0
+    also records the validation accuracy every that many steps ("acc_curve"). The data
+    are drawn on the CPU, so a cell's batches are the same on every `device`."""
     _check_int("seed", seed, 0)
     if lr == "best":
         if out is None:
@@ -203,15 +208,23 @@ def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 
         lr = _best_lr(out, model, width, T, n_pairs)
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
-    t0 = time.process_time()
+    _check_int("curve_every", curve_every, 0)
+    t0, w0 = time.process_time(), time.perf_counter()
     torch.manual_seed(seed)
-    net = build_mqar_model(model, width, T)
+    net = build_mqar_model(model, width, T).to(device)
     g = torch.Generator().manual_seed(seed)
-    hist = train(net, lambda step: mqar_zoology_batch(batch, T, n_pairs, generator=g),
-                 TrainConfig(steps=steps, lr=lr, progress=False))
-    net.eval()
     val = mqar_zoology_batch(N_VAL, T, n_pairs,
                              generator=torch.Generator().manual_seed(20_000 + seed))
+
+    def batch_at(step):
+        x, y = mqar_zoology_batch(batch, T, n_pairs, generator=g)
+        return x.to(device), y.to(device)
+
+    hist = train(net, batch_at,
+                 TrainConfig(steps=steps, lr=lr, progress=False, eval_every=curve_every),
+                 eval_fn=(lambda m: _scores(m, *val, n_pairs, NEAR)["acc"])
+                 if curve_every else None)
+    net.eval()
     test = mqar_zoology_batch(N_TEST, T, n_pairs,
                               generator=torch.Generator().manual_seed(30_000 + seed))
     res = _scores(net, *test, n_pairs, NEAR)
@@ -222,6 +235,10 @@ def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 
         "loss_curve": [round(sum(hist.loss[i:i + 50]) / len(hist.loss[i:i + 50]), 4)
                        for i in range(0, steps, 50)],
         "cpu_seconds": time.process_time() - t0}
+    if curve_every:
+        res |= {"acc_curve": [[int(k), round(a, 4)]
+                              for k, a in zip(hist.eval_step, hist.eval)],
+                "wall_seconds": time.perf_counter() - w0}
     return res
 
 
@@ -276,3 +293,31 @@ def pilot(seeds=(0,)):
     return SweepSpec(name="mqar-pilot", out=PILOT_OUT, cells=cells, run=run_cell,
                      description="Part III: a one-seed pilot of Zoology's MQAR on a "
                                  "CPU budget")
+
+
+PROBE_OUT = "book/part3/results/mqar_probe.json"
+PROBE_MODELS = ("fused", "linear-conv", "ssm-selective", "phase", "phase-window",
+                "window-only")
+PROBE_STEPS, PROBE_BATCH, PROBE_EVERY = 2000, 256, 200
+
+
+def probe(seeds=(0,), device: str = "cpu"):
+    """Sweep `mqar-probe` (a GPU job: `python -m phaselib.sweep mqar-probe --device
+    cuda`): how many steps does each entrant need to leave MQAR's plateau? One seed of
+    PROBE_MODELS at width 64, every rate of LRS, (T, n_pairs) = (64, 4), PROBE_STEPS
+    steps of PROBE_BATCH sequences (four times the pilot's batch),
+    the validation accuracy every PROBE_EVERY steps. It sizes the full sweep; it is
+    not a comparison (one seed)."""
+    from functools import partial
+
+    from ..sweep import SweepSpec
+
+    base = {"width": 64, "T": 64, "n_pairs": 4, "steps": PROBE_STEPS,
+            "batch": PROBE_BATCH, "curve_every": PROBE_EVERY}
+    cells = [base | {"model": m, "lr": lr, "seed": int(s)}
+             for s in seeds for m in PROBE_MODELS for lr in LRS]
+    return SweepSpec(name="mqar-probe", out=PROBE_OUT, cells=cells,
+                     run=partial(run_cell, device=device),
+                     description="Part III: Zoology's MQAR on a GPU, the steps each "
+                                 "entrant needs to leave the plateau (one seed, three "
+                                 "rates)")

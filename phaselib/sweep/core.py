@@ -49,6 +49,7 @@ SWEEPS: dict[str, str] = {
     "remedies": "phaselib.remedies.tasks:sweep",
     "mqar": "phaselib.remedies.mqar:sweep",
     "mqar-pilot": "phaselib.remedies.mqar:pilot",
+    "mqar-probe": "phaselib.remedies.mqar:probe",
     "selection": "phaselib.scale_content:sweep",
     "predictions": "phaselib.predictions.sweep:sweep",
 }
@@ -56,7 +57,7 @@ SWEEPS: dict[str, str] = {
 # Result fields that are measured durations: they differ between runs of the same code,
 # so `verify` does not compare them.
 TIMING_KEYS = ("seconds", "cpu_seconds", "train_cpu_s", "train_wall_s", "train_s",
-               "wall_time_s", "eval_s", "tokens_per_s")
+               "wall_time_s", "eval_s", "tokens_per_s", "wall_seconds")
 
 
 @dataclass

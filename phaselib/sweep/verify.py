@@ -24,7 +24,8 @@ import torch
 from ..provenance import finite_json, git_commit
 from .core import SweepSpec, load_sweep
 
-__all__ = ["Mismatch", "CellCheck", "compare_results", "cheapest_cells", "verify_sweep"]
+__all__ = ["Mismatch", "CellCheck", "compare_results", "on_cpu", "cheapest_cells",
+           "verify_sweep"]
 
 
 @dataclass
@@ -101,11 +102,19 @@ def compare_results(stored, new, *, rtol: float = 0.0, atol: float = 0.0,
     return out, largest
 
 
+def on_cpu(cell: dict) -> bool:
+    """Whether a stored cell was computed on the CPU (a cell without a recorded machine
+    counts as one). Only those can be re-run to the bit here: a GPU's kernels sum in
+    another order."""
+    return not str(cell.get("machine", {}).get("device", "cpu")).startswith("cuda")
+
+
 def cheapest_cells(doc: dict, k: int) -> list[dict]:
-    """The `k` finished cells of a results document with the fewest recorded seconds."""
+    """The `k` finished CPU cells (`on_cpu`) of a results document with the fewest
+    recorded seconds."""
     if k < 1:
         raise ValueError(f"cells must be at least 1, got {k}")
-    done = [c for c in doc["cells"] if c.get("status") == "done"]
+    done = [c for c in doc["cells"] if c.get("status") == "done" and on_cpu(c)]
     return sorted(done, key=lambda c: (c.get("seconds") or 0.0, c["key"]))[:k]
 
 
@@ -140,6 +149,10 @@ def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int 
         raise ValueError(f"{path} holds sweep {doc.get('sweep')!r}, not {spec.name!r}")
     if only is None:
         chosen = cheapest_cells(doc, cells)
+        if not chosen and any(c.get("status") == "done" for c in doc["cells"]):
+            log(f"verify {spec.name}: every finished cell of {path} was computed on a "
+                f"GPU, which no CPU re-run reproduces to the bit; skipped")
+            return []
     else:
         by_params = {json.dumps(c["params"], sort_keys=True): c for c in doc["cells"]
                      if c.get("status") == "done"}

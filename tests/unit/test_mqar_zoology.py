@@ -109,3 +109,18 @@ def test_the_pilot_is_one_seed_one_rate_of_seven_entrants_that_all_build():
     assert {(c["seed"], c["lr"], c["width"]) for c in spec.cells} == {(0, 3e-3, 64)}
     for m in PILOT_MODELS:
         assert build_mqar_model(m, 16, 64) is not None
+
+
+def test_the_probe_runs_every_rate_of_six_entrants_and_records_the_curve():
+    from phaselib.remedies.mqar import PROBE_MODELS, probe
+    spec = probe()
+    assert spec.name == "mqar-probe"
+    assert sorted((c["model"], c["lr"]) for c in spec.cells) == sorted(
+        (m, lr) for m in PROBE_MODELS for lr in LRS)
+    assert {(c["seed"], c["batch"], c["T"]) for c in spec.cells} == {(0, 256, 64)}
+    r = spec.run(**(spec.cells[0] | {"steps": 6, "batch": 2, "curve_every": 3,
+                                     "width": 16}))
+    assert [k for k, _ in r["acc_curve"]] == [3, 6]
+    # the last point is the validation accuracy of the model the cell reports
+    assert r["acc_curve"][-1][1] == round(r["val_acc"], 4)
+    assert "acc_curve" not in run_cell("fused", 16, 3e-3, 0, steps=2, batch=2)

@@ -195,3 +195,21 @@ def test_verify_all_skips_a_sweep_with_no_results_yet_but_verify_by_name_fails(
     assert "no results file" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError):
         cli.main(["verify", "gpu-only"])
+
+
+def test_cells_computed_on_a_gpu_are_not_re_run_on_the_cpu(tmp_path):
+    spec = _spec()
+    path = tmp_path / "toy.json"
+    run_sweep(spec, out=path, log=lambda s: None)
+    doc = json.loads(path.read_text())
+    for c in doc["cells"]:
+        c["machine"]["device"] = "cuda"
+        c["result"]["loss"] += 1.0          # would differ if it were re-run
+    path.write_text(json.dumps(doc))
+    said = []
+    assert verify_sweep(spec, path=path, log=said.append) == []
+    assert "GPU" in said[-1]
+    doc["cells"][2]["machine"]["device"] = "cpu"
+    path.write_text(json.dumps(doc))
+    checks = verify_sweep(spec, path=path, log=lambda s: None)
+    assert [c.ok for c in checks] == [False]    # the one CPU cell is re-run, and differs
