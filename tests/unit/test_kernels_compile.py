@@ -41,7 +41,7 @@ SCRIPT = textwrap.dedent(r'''
         nf = min(n, tt.FWD_MAX_ROWS)
         nb, _ = tile_sizes(4096, D, budget=tt.BWD_BUDGET)
         n1, bd1 = tile_sizes(4096, D + 1)
-        ns, _ = tile_sizes(4096, D, budget=st.STEP_BUDGET)
+        ns = min(tile_sizes(4096, D, budget=st.STEP_BUDGET)[0], st.STEP_MAX_ROWS)
         cases += [
             (tt._transport_fwd_kernel, "A B OUT", "N D stride_a stride_b stride_o",
              dict(G, BLOCK_N=nf, BLOCK_D=bd)),
@@ -53,14 +53,15 @@ SCRIPT = textwrap.dedent(r'''
             (pt._centroid_bwd_kernel, "GA GB G", "R off_l n_l off_up n_up Ctot D",
              dict(BLOCK_J=n, BLOCK_D=bd)),
             (st._pyramid_step_kernel, "X RING PEND FEAT", "Bsz t top L D",
-             dict(G, BLOCK_B=ns, BLOCK_D=bd)),
+             dict(G, BLOCK_B=ns, BLOCK_D=bd), {"num_warps": st.STEP_NUM_WARPS}),
         ]
     ptxas = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")
     report = {}
-    for (cap, arch), (fn, ptrs, ints, cx) in [(a, c) for a in ARCHS for c in cases]:
+    cases = [c if len(c) == 5 else (*c, {"num_warps": 4}) for c in cases]
+    for (cap, arch), (fn, ptrs, ints, cx, opts) in [(a, c) for a in ARCHS for c in cases]:
         src = ASTSource(fn=fn, signature=sig(fn, ptrs.split(), ints.split(), cx),
                         constexprs={(fn.arg_names.index(k),): v for k, v in cx.items()})
-        ptx = triton.compile(src, target=GPUTarget("cuda", cap, 32)).asm["ptx"]
+        ptx = triton.compile(src, target=GPUTarget("cuda", cap, 32), options=opts).asm["ptx"]
         with tempfile.NamedTemporaryFile("w", suffix=".ptx", delete=False) as f:
             f.write(ptx)
         out = subprocess.run([ptxas, "-v", f"-arch={arch}", f.name, "-o", os.devnull],
@@ -68,7 +69,7 @@ SCRIPT = textwrap.dedent(r'''
         os.unlink(f.name)
         entry = report.setdefault(f"{fn.__name__}@{arch}", {"rc": 0, "log": ""})
         entry["rc"] = entry["rc"] or out.returncode
-        entry["log"] += f"[{cx}]\n" + out.stderr + out.stdout
+        entry["log"] += f"[{cx} {opts}]\n" + out.stderr + out.stdout
     print(json.dumps(report))
 ''')
 
