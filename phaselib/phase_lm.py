@@ -31,6 +31,12 @@ difference of their means instead of transport; `features="none"` drops the pyra
 the selectors (with a window: window only); `n_slots=0` drops the slots; `selector`
 picks softmax, sparsemax, entmax15, hard_st, gumbel or "none" (a fixed mean).
 
+`compact=True` computes the same candidates from the pyramid's pair rows (about 2T of
+them) instead of its [B, T, L, P+1] features: the per-level map and its LayerNorm run
+once per pair of blocks, not once per position (`python -m phaselib.bench
+phase-features` times both). Its numbers equal the default's to rounding, not to the
+bit, so the default stays False: the stored sweeps re-run bit-exactly.
+
 Past block_size: the model has no position table, so `logits(idx)` (the batch
 computation, without `forward`'s length check) is defined at any T: the pyramid keeps
 its n_levels levels (its top level keeps comparing blocks of 2**(L-1) tokens), the slots
@@ -48,7 +54,7 @@ from torch import nn
 
 from . import phase_lm_stream as _stream
 from .phase_lm_blocks import (FEATURES, LevelFeatures, NearFieldAttention, PhaseBlock,
-                              level_features, window_mask)
+                              level_features, level_pairs, window_mask)
 from .phase_lm_stream import PhaseLMState, sample_next
 from .pyramid import default_levels
 from .selection import KINDS
@@ -76,6 +82,8 @@ class PhaseLMConfig:
     dropout: float = 0.0
     bias: bool = False
     features: str = "transport"   # level features: transport, mean_diff, none (no pyramid)
+    compact: bool = False         # candidates from the pair rows (same numbers to
+                                  # rounding, less work); False: as the sweeps ran
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_embd", "pyr_dim", "n_head"):
@@ -99,6 +107,8 @@ class PhaseLMConfig:
         if self.window and self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head "
                              f"({self.n_head})")
+        if not isinstance(self.compact, bool):
+            raise ValueError(f"compact must be a bool, got {self.compact!r}")
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
 
@@ -147,6 +157,10 @@ class PhaseLM(CausalLM):
         pyramid)."""
         if self.levels_in is None:
             return None
+        if self.cfg.compact:
+            pairs = level_pairs(self.to_pyr(x), self.cfg.n_levels, self.cfg.features)
+            return self.tap_levels(self.levels_in.compact(pairs, x.shape[1], self.ln_c,
+                                                          x.shape[0]))
         feats, mask = level_features(self.to_pyr(x), self.cfg.n_levels, self.cfg.features)
         return self.tap_levels(self.ln_c(self.levels_in(feats, mask)))
 

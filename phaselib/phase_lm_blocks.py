@@ -8,7 +8,10 @@ them together; this module holds the parts and the feature ablations:
     (`pyramid.pyramid`, [B, T, L, P+1]); "mean_diff" the same blocks compared by the
     plain difference of their means, c[n-1] - c[n-2] ([B, T, L, P]), the ablation that
     tells what the transport (angle and log-length) adds over a linear feature.
-  * `LevelFeatures`: features to candidates, one linear map per level.
+  * `level_pairs(x, L, kind)`: the same features before they are handed to positions,
+    one row per pair of blocks (about 2T rows, not T L).
+  * `LevelFeatures`: features to candidates, one linear map per level; `compact` maps
+    the pair rows instead, which is the same function at a fraction of the work.
   * `PhaseBlock`: a layer; with `features="none"` it has no selector (window only).
 """
 
@@ -27,7 +30,7 @@ from .taps import Tap
 from .transformer import MLP
 
 __all__ = ["FEATURES", "window_mask", "NearFieldAttention", "level_features",
-           "mean_diff_pyramid", "LevelFeatures", "PhaseBlock"]
+           "level_pairs", "mean_diff_pyramid", "LevelFeatures", "PhaseBlock"]
 
 FEATURES = ("transport", "mean_diff", "none")
 
@@ -104,9 +107,35 @@ def level_features(x: torch.Tensor, levels: int, kind: str = "transport"):
     raise ValueError(f"kind must be 'transport' or 'mean_diff', got {kind!r}")
 
 
+def level_pairs(x: torch.Tensor, levels: int, kind: str = "transport"
+                ) -> list[torch.Tensor | None]:
+    """The features of each level before they are handed to positions: per level l the
+    n_l - 1 pair rows [B, n_l - 1, F] (transport, or difference of means, of blocks k
+    and k+1), None where the level has fewer than two blocks. `gather_level` gives pair
+    row k to the 2**l positions whose latest complete blocks are k and k+1, so
+    `level_features` is these rows repeated: about 2T rows instead of T L."""
+    from .transport import transport
+    if kind not in ("transport", "mean_diff"):
+        raise ValueError(f"kind must be 'transport' or 'mean_diff', got {kind!r}")
+    out = []
+    for c in block_centroids(x, levels):
+        if c.shape[1] < 2:
+            out.append(None)
+        elif kind == "transport":
+            out.append(transport(c[:, :-1], c[:, 1:]))
+        else:
+            out.append(c[:, 1:] - c[:, :-1])
+    return out
+
+
 class LevelFeatures(nn.Module):
     """Pyramid features to candidates: `[B, T, L, F], [T, L] -> [B, T, L, C]`, one linear
-    map per level, and a learned vector per level where the level is masked (too early)."""
+    map per level, and a learned vector per level where the level is masked (too early).
+
+    `compact(pairs, T, norm)` computes the same candidates, normalised by `norm`, from
+    the pair rows of `level_pairs`: it maps and normalises each level's n_l - 1 rows
+    once, then hands them to the positions, instead of mapping T rows per level. The
+    numbers agree to rounding (the sums run in another order)."""
 
     def __init__(self, n_levels: int, in_dim: int, n_embd: int):
         super().__init__()
@@ -117,6 +146,25 @@ class LevelFeatures(nn.Module):
     def forward(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         cand = torch.einsum("btlp,lpc->btlc", feats, self.weight) + self.bias
         return torch.where(mask[None, :, :, None], cand, self.empty)
+
+    def compact(self, pairs: list[torch.Tensor | None], T: int, norm: nn.Module,
+                batch: int) -> torch.Tensor:
+        """`norm(forward(feats, mask))` from the per-level pair rows: [B, T, L, C]."""
+        if len(pairs) != self.weight.shape[0]:
+            raise ValueError(f"pairs must hold one entry per level "
+                             f"({self.weight.shape[0]}), got {len(pairs)}")
+        t = torch.arange(T, device=self.weight.device)
+        out = []
+        for level, rows in enumerate(pairs):
+            empty = norm(self.empty[level]).expand(batch, T, -1)
+            if rows is None:
+                out.append(empty)
+                continue
+            mapped = norm(rows @ self.weight[level] + self.bias[level])   # [B, n-1, C]
+            idx = ((t + 1) >> level) - 2
+            out.append(torch.where((idx >= 0)[None, :, None],
+                                   mapped[:, idx.clamp(min=0)], empty))
+        return torch.stack(out, dim=2)
 
 
 class PhaseBlock(nn.Module):

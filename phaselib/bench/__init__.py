@@ -18,4 +18,5 @@ BENCHMARKS: dict[str, str] = {
     "phase-lm-decode": "phaselib.bench.phase_lm_decode",
     "lm-speed": "phaselib.bench.lm_speed",
     "remedies": "phaselib.bench.remedies",
+    "phase-features": "phaselib.bench.phase_features",
 }

@@ -103,3 +103,38 @@ def test_build_model_and_the_command_line_reach_every_feature_kind(tmp_path):
 def test_config_rejects_an_unknown_feature_kind():
     with pytest.raises(ValueError, match="features must be one of"):
         PhaseLMConfig(vocab_size=5, features="mean")
+
+
+@pytest.mark.parametrize("features", ["transport", "mean_diff"])
+@pytest.mark.parametrize("T", [1, 5, 100])
+def test_compact_candidates_are_the_gathered_ones_to_rounding(features, T):
+    from phaselib import PhaseLM, PhaseLMConfig
+    torch.manual_seed(0)
+    cfg = PhaseLMConfig(vocab_size=20, block_size=128, features=features, window=4)
+    gathered = PhaseLM(cfg)
+    compact = PhaseLM(PhaseLMConfig(**{**cfg.__dict__, "compact": True}))
+    compact.load_state_dict(gathered.state_dict())
+    idx = torch.randint(20, (3, T), generator=torch.Generator().manual_seed(1))
+    la, lb = gathered.logits(idx), compact.logits(idx)
+    torch.testing.assert_close(lb, la, rtol=1e-5, atol=1e-5)
+    params = list(gathered.parameters()), list(compact.parameters())
+    ga = torch.autograd.grad(la.square().sum(), params[0], allow_unused=True)
+    gb = torch.autograd.grad(lb.square().sum(), params[1], allow_unused=True)
+    for p, a, b in zip(params[0], ga, gb):
+        zero = torch.zeros_like(p)        # a level with no pair: no gradient, or zero
+        a, b = (zero if a is None else a), (zero if b is None else b)
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * float(a.abs().max() + 1))
+
+
+def test_level_pairs_hold_each_levels_pairs_and_compact_is_checked():
+    from phaselib import PhaseLMConfig
+    from phaselib.phase_lm_blocks import level_pairs
+    x = torch.randn(2, 10, 4)
+    pairs = level_pairs(x, 5)
+    assert [None if p is None else tuple(p.shape) for p in pairs] == [
+        (2, 9, 5), (2, 4, 5), (2, 1, 5), None, None]
+    assert level_pairs(x, 2, "mean_diff")[1].shape == (2, 4, 4)
+    with pytest.raises(ValueError, match="kind must be"):
+        level_pairs(x, 2, "nope")
+    with pytest.raises(ValueError, match="compact must be a bool"):
+        PhaseLMConfig(vocab_size=5, compact=1)
