@@ -153,17 +153,19 @@ class LevelFeatures(nn.Module):
         if len(pairs) != self.weight.shape[0]:
             raise ValueError(f"pairs must hold one entry per level "
                              f"({self.weight.shape[0]}), got {len(pairs)}")
-        t = torch.arange(T, device=self.weight.device)
         out = []
         for level, rows in enumerate(pairs):
-            empty = norm(self.empty[level]).expand(batch, T, -1)
+            empty = norm(self.empty[level])
             if rows is None:
-                out.append(empty)
+                out.append(empty.expand(batch, T, -1))
                 continue
             mapped = norm(rows @ self.weight[level] + self.bias[level])   # [B, n-1, C]
-            idx = ((t + 1) >> level) - 2
-            out.append(torch.where((idx >= 0)[None, :, None],
-                                   mapped[:, idx.clamp(min=0)], empty))
+            # Pair k is the latest at positions (k+2) s - 1 ... (k+3) s - 2: runs of s
+            # positions after 2 s - 1 masked ones. Repeating each row s times (not an
+            # index per position) keeps the backward a sum over each run.
+            s, (B, n1, C) = 1 << level, mapped.shape
+            runs = mapped[:, :, None, :].expand(B, n1, s, C).reshape(B, n1 * s, C)
+            out.append(torch.cat([empty.expand(B, 2 * s - 1, C), runs], dim=1)[:, :T])
         return torch.stack(out, dim=2)
 
 
