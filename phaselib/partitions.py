@@ -16,7 +16,8 @@ import torch
 __all__ = ["word_spans", "line_spans", "cut_mask", "cut_share", "expected_cut_share",
            "geometric_starts", "aligned_starts", "shuffled_starts", "block_lengths",
            "block_batch", "loss_by_offset", "loss_by_char", "near_boundary",
-           "budget_batch", "partition_starts", "PARTITIONS", "run_f4", "sweep"]
+           "budget_batch", "partition_starts", "PARTITIONS", "run_f4", "SAME_CHARS_PAIR",
+           "SAME_CHARS_HEAD", "same_chars_gap", "sweep"]
 
 _WORD = re.compile(r"[A-Za-z']+")
 _LINE = re.compile(r"[^\n]+")
@@ -288,14 +289,50 @@ def run_f4(seed: int, partition: str, device="cpu", by_char: bool = False,
     return out
 
 
+# The pair the same-characters measure compares (control first), and how many
+# characters after a boundary of either partition it scores.
+SAME_CHARS_PAIR = ("line lengths, shuffled", "line-aligned")
+SAME_CHARS_HEAD = 8
+
+
+def same_chars_gap(seed: int, pair=SAME_CHARS_PAIR, head_chars: int = SAME_CHARS_HEAD,
+                   device="cpu", runs: dict | None = None, **hp) -> dict:
+    """Control minus aligned, on the same characters: the mean held-out loss of each
+    model of `pair` on the characters within the first `head_chars` of a block of
+    either partition (`near_boundary`). `runs` may hold `run_f4(..., by_char=True)`
+    results already computed for this seed ({partition: result}). Returns {"gap"
+    (nats per character), "share" (of the held-out characters scored), "loss"
+    (each model's whole held-out loss)}."""
+    runs = dict(runs or {})
+    for name in pair:
+        if name not in runs:
+            runs[name] = run_f4(seed, name, device=device, by_char=True, **hp)
+    a, b = (runs[name] for name in pair)
+    near = near_boundary(len(a["char_loss"]), [a["starts"], b["starts"]], head_chars)
+    return {"gap": float(np.mean(a["char_loss"][near]) - np.mean(b["char_loss"][near])),
+            "share": float(near.mean()), "loss": [a["loss"], b["loss"]]}
+
+
+def _f4_cell(device, same_chars=None, **c):
+    if same_chars is None:
+        return run_f4(device=device, **c)
+    if same_chars != "line":
+        raise ValueError(f"same_chars must be 'line', got {same_chars!r}")
+    return same_chars_gap(c["seed"], device=device)
+
+
 def sweep(seeds=(0, 1, 2), device: str = "cpu"):
-    """The F4 sweep: every partition's block-local model over seeds."""
+    """The F4 sweep: every partition's block-local model over seeds, then the
+    same-characters measure of the line pair over the same seeds (two models a cell)."""
+    from functools import partial
+
     from .sweep import SweepSpec
 
     return SweepSpec(name="f4", out="book/part2/results/f4.json",
                      cells=[{"seed": s, "partition": name} for s in seeds
-                            for name in PARTITIONS],
-                     run=lambda **c: run_f4(device=device, **c),
+                            for name in PARTITIONS]
+                     + [{"seed": s, "same_chars": "line"} for s in seeds],
+                     run=partial(_f4_cell, device),
                      description="F4: block-local char models on geometric, word- and "
                                  "line-aligned partitions and their shuffled-length "
                                  "controls, equal characters per step, held-out loss")

@@ -183,3 +183,23 @@ def test_near_boundary_marks_the_first_k_characters_of_every_block_of_any_partit
     # a block shorter than k marks only its own characters
     assert np.flatnonzero(near_boundary(5, [np.array([0, 1, 4])], k=3)).tolist() == \
         [0, 1, 2, 3, 4]
+
+
+def test_same_chars_gap_scores_both_models_on_the_same_characters():
+    from phaselib.partitions import (PARTITIONS, SAME_CHARS_PAIR, _f4_cell,
+                                     same_chars_gap, sweep)
+    n = 40
+    control = {"char_loss": np.full(n, 2.0), "starts": np.array([0, 10, 30]),
+               "loss": 2.0}
+    aligned = {"char_loss": np.full(n, 1.5), "starts": np.array([0, 20]), "loss": 1.5}
+    aligned["char_loss"][25:] = 9.0        # far from any boundary: must not count
+    r = same_chars_gap(0, head_chars=2, runs=dict(zip(SAME_CHARS_PAIR,
+                                                      (control, aligned))))
+    # near a boundary of either partition: 0, 1, 10, 11, 20, 21, 30, 31
+    assert r["share"] == 8 / n
+    assert r["gap"] == pytest.approx(2.0 - (6 * 1.5 + 2 * 9.0) / 8)
+    spec = sweep()
+    tail = spec.cells[len(PARTITIONS) * 3:]
+    assert tail == [{"seed": s, "same_chars": "line"} for s in (0, 1, 2)]
+    with pytest.raises(ValueError, match="same_chars must be"):
+        _f4_cell("cpu", seed=0, same_chars="word")
