@@ -16,8 +16,8 @@ import torch
 __all__ = ["word_spans", "line_spans", "cut_mask", "cut_share", "expected_cut_share",
            "geometric_starts", "aligned_starts", "shuffled_starts", "block_lengths",
            "block_batch", "loss_by_offset", "loss_by_char", "near_boundary",
-           "budget_batch", "partition_starts", "PARTITIONS", "run_f4", "SAME_CHARS_PAIR",
-           "SAME_CHARS_HEAD", "same_chars_gap", "sweep"]
+           "budget_batch", "partition_starts", "PARTITIONS", "F4_DEFAULTS", "run_f4",
+           "SAME_CHARS_PAIR", "SAME_CHARS_HEAD", "same_chars_gap", "sweep"]
 
 _WORD = re.compile(r"[A-Za-z']+")
 _LINE = re.compile(r"[^\n]+")
