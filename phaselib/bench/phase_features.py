@@ -20,9 +20,12 @@ one timer and one memory measurement (`timing`), at T = min_t, 2 min_t, ..., max
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
 import torch
 
+from ..provenance import provenance
 from .io import add_out_arguments, check_out, result_row, write_results
 from .timing import MEMORY, TIMER, geometric_lengths, peak_bytes, time_call
 
@@ -94,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{method:>9} {r['pass']:>16} T={T:>6} {r['time_s'] * 1e3:9.2f} ms "
                       f"{r['peak_bytes'] / 2**20:9.2f} MiB", flush=True)
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
+    command = "python -m phaselib.bench phase-features " + shlex.join(
+        sys.argv[1:] if argv is None else argv)
     path = write_results(a.out, "phase-features", rows, device=a.device,
+                         provenance=provenance(command, [0], a.device),
                          allow_dirty=a.allow_dirty, n_embd=a.n_embd, pyr_dim=a.pyr_dim,
                          batch=a.batch, repeats=a.repeats,
                          threads=torch.get_num_threads(), timed=TIMER[kind],

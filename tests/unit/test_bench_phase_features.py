@@ -26,5 +26,7 @@ def test_the_command_writes_a_result_file(tmp_path):
                  "--n-embd", "16", "--pyr-dim", "4"]) == 0
     doc = json.loads(out.read_text())
     assert doc["benchmark"] == "phase-features"
+    assert doc["provenance"]["seeds"] == [0]
+    assert doc["provenance"]["command"].startswith("python -m phaselib.bench phase-features")
     assert {(r["method"], r["T"]) for r in doc["rows"]} == {
         (m, T) for m in METHODS for T in (32, 64)}
