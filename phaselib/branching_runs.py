@@ -3,11 +3,15 @@
 Book: Part II, "F8 MLPs are continuous decoders". `train_model` trains one model of
 `phaselib.branching` (an MLP, a soft or hard gate, a top-1 router) on the select task;
 `run_cell` trains it and measures it with `phaselib.branching.evaluate` (and, by kind,
-`slope_bound` or the router's expert use). Each runs one seed; `sweep` is the
-precomputed sweep `f8` (`python -m phaselib.sweep f8`).
+`slope_bound`, the gate's weight on s, or the router's expert use). Each runs one
+seed; `sweep` is the precomputed sweep `f8` (`python -m phaselib.sweep f8`);
+`find_stored` reads a model's results from it, and `stored_or_run` trains the model
+when the sweep does not hold it.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -16,11 +20,17 @@ from .branching import (MLP, evaluate, expert_width_for_budget, make_model, n_pa
                         select_batch, slope_bound)
 from .train import TrainConfig, train
 
-__all__ = ["train_model", "run_cell", "sweep"]
+__all__ = ["LR", "BATCH", "VARIANTS", "train_model", "run_cell", "cell_params",
+           "find_stored", "stored_or_run", "sweep"]
+
+LR, BATCH = 3e-3, 256          # every run of the sweep (run_cell's defaults)
+# The models compared on the budget of the width-32 MLP: (kind, factored).
+VARIANTS = (("hard_gate", False), ("top1_router", False), ("soft_gate", True),
+            ("hard_gate", True), ("top1_router", True))
 
 
-def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
-                batch: int = 256, depth: int = 2, n_experts: int = 4,
+def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float = LR,
+                batch: int = BATCH, depth: int = 2, n_experts: int = 4,
                 factored: bool = False, device="cpu", margin: float = 0.0):
     """Train one model on the select task with phaselib.train: (model, History).
     margin > 0 trains on |s| > margin only (the margin control)."""
@@ -34,12 +44,14 @@ def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float =
     return model, hist
 
 
-def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e-3,
-             batch: int = 256, depth: int = 2, n_experts: int = 4, factored: bool = False,
+def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = LR,
+             batch: int = BATCH, depth: int = 2, n_experts: int = 4, factored: bool = False,
              device="cpu", return_model: bool = False, margin: float = 0.0):
     """Train one model (`train_model`) and measure it (`evaluate`): a dict of results, or
     (dict, model) with return_model=True. margin > 0 trains on |s| > margin and adds
-    "mse_edge", the test MSE on margin < |s| < margin + 0.01 (next to the margin)."""
+    "mse_edge", the test MSE on margin < |s| < margin + 0.01 (next to the margin).
+    A gate's result has "gate_s_share", |w_s| / ||w|| of its score (1 when it reads
+    only s)."""
     model, hist = train_model(seed, kind, width, steps, lr, batch, depth, n_experts,
                               factored, device, margin)
     res = evaluate(model)
@@ -51,6 +63,9 @@ def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e
     res.update(params=n_params(model), final_loss=float(np.mean(hist.loss[-50:])))
     if kind == "mlp":
         res["slope_bound"] = slope_bound(model)
+    if kind in ("hard_gate", "soft_gate"):
+        w = model.gate.weight.detach()[0]
+        res["gate_s_share"] = (w[2].abs() / w.norm()).item()
     if kind == "top1_router":
         x, _ = select_batch(4096, torch.Generator().manual_seed(7), device=device)
         w = model.weights(x)
@@ -62,17 +77,72 @@ def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = 3e
     return res
 
 
+def cell_params(seed: int, kind: str, width: int, steps: int, factored: bool = False,
+                margin: float = 0.0) -> dict:
+    """A sweep cell's parameters, as the sweep writes them (lr and batch are LR, BATCH;
+    factored and margin appear only when set)."""
+    p = {"seed": seed, "kind": kind, "width": width, "steps": steps}
+    if factored:
+        p["factored"] = True
+    if margin:
+        p["margin"] = margin
+    return p
+
+
+def find_stored(sw, seed: int, kind: str, width: int, *, steps: int = 2000,
+                lr: float = LR, batch: int = BATCH, factored: bool = False,
+                margin: float = 0.0) -> dict | None:
+    """The sweep's results for this model (`sw`, a phaselib.sweep results file read
+    back), or None when the sweep did not train it with these settings. A transition
+    stored as null (JSON has no inf: a rise that never completed) is read back as inf."""
+    if (lr, batch) != (LR, BATCH):
+        return None
+    want = cell_params(seed, kind, width, steps, factored, margin)
+    for c in sw.doc["cells"]:
+        if c["status"] == "done" and c["params"] == want:
+            r = dict(c["result"])
+            if r["transition"] is None:
+                r["transition"] = math.inf
+            return r
+    return None
+
+
+def stored_or_run(sw, seed: int, kind: str, width: int, *, steps: int = 2000,
+                  lr: float = LR, batch: int = BATCH, factored: bool = False,
+                  margin: float = 0.0, device="cpu") -> dict:
+    """The results of one model: the sweep's (`find_stored`) when it has them, else
+    `run_cell` here with these settings."""
+    r = find_stored(sw, seed, kind, width, steps=steps, lr=lr, batch=batch,
+                    factored=factored, margin=margin)
+    if r is not None:
+        return r
+    return run_cell(seed, kind, width, steps=steps, lr=lr, batch=batch,
+                    factored=factored, device=device, margin=margin)
+
+
 def sweep(seeds=(0, 1, 2)):
-    """Sweep `f8`: transition width and error against training steps, longer than the
-    chapter trains live: the MLP at widths 16 and 64, and the factored hard gate on the
-    budget of the width-32 MLP."""
+    """Sweep `f8`. The chapter's models at its default settings (2000 steps): the MLP at
+    widths 16, 32 and 64, the five gated and routed VARIANTS on the budget of the
+    width-32 MLP, and that MLP trained with a margin of 0.1. Then transition width and
+    error against training steps, longer than the chapter trains: the MLP at widths 16
+    and 64, and the factored hard gate."""
     from .sweep import SweepSpec
 
-    gate_width = expert_width_for_budget(n_params(MLP(32)), "hard_gate", factored=True)
-    cells = [{"seed": s, "kind": "mlp", "width": w, "steps": n}
+    budget = n_params(MLP(32))
+    gate_width = expert_width_for_budget(budget, "hard_gate", factored=True)
+    cells = [cell_params(s, "mlp", w, n)
              for s in seeds for w in (16, 64) for n in (500, 2000, 8000, 32000)]
-    cells += [{"seed": s, "kind": "hard_gate", "width": gate_width, "steps": n,
-               "factored": True} for s in seeds for n in (500, 2000, 8000)]
+    cells += [cell_params(s, "hard_gate", gate_width, n, factored=True)
+              for s in seeds for n in (500, 2000, 8000)]
+    # The chapter's other models at 2000 steps (added after the cells above).
+    cells += [cell_params(s, "mlp", 32, 2000) for s in seeds]
+    cells += [cell_params(s, kind, expert_width_for_budget(budget, kind, factored=fac),
+                          2000, factored=fac)
+              for s in seeds for kind, fac in VARIANTS
+              if (kind, fac) != ("hard_gate", True)]
+    cells += [cell_params(s, "mlp", 32, 2000, margin=0.1) for s in seeds]
     return SweepSpec(name="f8", out="book/part2/results/f8.json", cells=cells,
-                     run=run_cell, description="F8: transition width and error on the "
-                     "select task against training steps (MLP; factored hard gate)")
+                     run=run_cell, description="F8: the select task: MLPs, gates and "
+                     "routers on the budget of the width-32 MLP, a margin control, and "
+                     "transition width and error against training steps (MLP; factored "
+                     "hard gate)")

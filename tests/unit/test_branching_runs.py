@@ -1,7 +1,13 @@
 """Tests for phaselib.branching_runs: one trained cell of F8 end to end, and the sweep."""
 
 from phaselib.branching import KINDS, MLP, expert_width_for_budget, n_params
-from phaselib.branching_runs import run_cell, sweep
+import math
+
+import pytest
+
+from phaselib.branching_runs import (VARIANTS, cell_params, find_stored, run_cell,
+                                     stored_or_run, sweep)
+from phaselib.sweep import SweepResults
 
 
 def test_run_cell_learns_the_task_and_mlp_blends(one_thread):
@@ -14,14 +20,60 @@ def test_run_cell_learns_the_task_and_mlp_blends(one_thread):
     assert set(KINDS) == {"mlp", "soft_gate", "hard_gate", "top1_router"}
 
 
-def test_the_f8_sweep_has_every_mlp_and_factored_gate_cell_per_seed():
+def test_the_f8_sweep_has_every_model_of_the_chapter_per_seed():
     spec = sweep(seeds=(0, 1))
     assert spec.name == "f8" and spec.out == "book/part2/results/f8.json"
-    mlp = [c for c in spec.cells if c["kind"] == "mlp"]
-    gate = [c for c in spec.cells if c["kind"] == "hard_gate"]
-    assert len(mlp) == 2 * 2 * 4 and len(gate) == 2 * 3 and len(spec.cells) == 22
-    w = expert_width_for_budget(n_params(MLP(32)), "hard_gate", factored=True)
-    assert all(c["width"] == w and c["factored"] for c in gate)
+    budget = n_params(MLP(32))
+    # Against training steps: MLP widths 16 and 64 x 4 budgets, the factored gate x 3.
+    long = [c for c in spec.cells if c["steps"] != 2000]
+    assert len(long) == 2 * (2 * 3 + 2)
+    # At the chapter's 2000 steps: MLPs 16, 32, 64, the five variants, the margin MLP.
+    at = [c for c in spec.cells if c["steps"] == 2000]
+    assert len(at) == 2 * (3 + len(VARIANTS) + 1) and len(spec.cells) == 2 * 17
+    for s in (0, 1):
+        for w in (16, 32, 64):
+            assert cell_params(s, "mlp", w, 2000) in at
+        for kind, fac in VARIANTS:
+            w = expert_width_for_budget(budget, kind, factored=fac)
+            assert cell_params(s, kind, w, 2000, factored=fac) in at
+        assert {"seed": s, "kind": "mlp", "width": 32, "steps": 2000, "margin": 0.1} in at
+    keys = [tuple(sorted(c.items())) for c in spec.cells]
+    assert len(set(keys)) == len(keys)            # no cell twice
+
+
+def _results(cells):
+    return SweepResults(path=None, doc={"cells": cells})
+
+
+def test_find_stored_matches_every_parameter_and_reads_null_as_inf():
+    p = cell_params(0, "hard_gate", 9, 500, factored=True)
+    sw = _results([{"params": p, "status": "done", "result": {"transition": None}},
+                   {"params": cell_params(0, "hard_gate", 9, 500), "status": "done",
+                    "result": {"transition": 0.5}}])
+    assert math.isinf(find_stored(sw, 0, "hard_gate", 9, steps=500, factored=True)
+                      ["transition"])
+    assert find_stored(sw, 0, "hard_gate", 9, steps=500)["transition"] == 0.5
+    assert find_stored(sw, 1, "hard_gate", 9, steps=500) is None        # other seed
+    assert find_stored(sw, 0, "hard_gate", 9, steps=500, lr=1e-3) is None  # other rate
+
+
+def test_stored_or_run_trains_what_the_sweep_lacks(one_thread):
+    stored = {"transition": 0.123}
+    sw = _results([{"params": cell_params(0, "mlp", 8, 20), "status": "done",
+                    "result": stored}])
+    assert stored_or_run(sw, 0, "mlp", 8, steps=20) == stored
+    trained = stored_or_run(sw, 0, "mlp", 8, steps=20, batch=64)
+    assert trained == run_cell(0, "mlp", 8, steps=20, batch=64)
+    assert trained["transition"] != 0.123
+
+
+@pytest.mark.parametrize("fac", [False, True])
+def test_a_gate_records_its_weight_on_s(one_thread, fac):
+    r, model = run_cell(0, "hard_gate", 4, steps=5, factored=fac, return_model=True)
+    w = model.gate.weight.detach()[0]
+    assert r["gate_s_share"] == pytest.approx(abs(w[2].item()) / w.norm().item())
+    assert 0 <= r["gate_s_share"] <= 1 and "gate_s_share" not in run_cell(0, "mlp", 4,
+                                                                          steps=5)
 
 
 def test_run_cell_with_a_margin_scores_next_to_the_margin(one_thread):
