@@ -17,7 +17,8 @@ __all__ = ["word_spans", "line_spans", "cut_mask", "cut_share", "expected_cut_sh
            "geometric_starts", "aligned_starts", "shuffled_starts", "block_lengths",
            "block_batch", "loss_by_offset", "loss_by_char", "near_boundary",
            "budget_batch", "partition_starts", "PARTITIONS", "F4_DEFAULTS", "run_f4",
-           "SAME_CHARS_PAIR", "SAME_CHARS_HEAD", "same_chars_gap", "sweep"]
+           "SAME_CHARS_PAIR", "SAME_CHARS_PAIRS", "SAME_CHARS_HEAD", "same_chars_gap",
+           "sweep"]
 
 _WORD = re.compile(r"[A-Za-z']+")
 _LINE = re.compile(r"[^\n]+")
@@ -292,6 +293,8 @@ def run_f4(seed: int, partition: str, device="cpu", by_char: bool = False,
 # The pair the same-characters measure compares (control first), and how many
 # characters after a boundary of either partition it scores.
 SAME_CHARS_PAIR = ("line lengths, shuffled", "line-aligned")
+SAME_CHARS_PAIRS = {"line": SAME_CHARS_PAIR,
+                    "word": ("word lengths, shuffled", "word-aligned")}
 SAME_CHARS_HEAD = 8
 
 
@@ -316,14 +319,16 @@ def same_chars_gap(seed: int, pair=SAME_CHARS_PAIR, head_chars: int = SAME_CHARS
 def _f4_cell(device, same_chars=None, **c):
     if same_chars is None:
         return run_f4(device=device, **c)
-    if same_chars != "line":
-        raise ValueError(f"same_chars must be 'line', got {same_chars!r}")
-    return same_chars_gap(c["seed"], device=device)
+    if same_chars not in SAME_CHARS_PAIRS:
+        raise ValueError(f"same_chars must be one of {sorted(SAME_CHARS_PAIRS)}, got "
+                         f"{same_chars!r}")
+    return same_chars_gap(c["seed"], SAME_CHARS_PAIRS[same_chars], device=device)
 
 
 def sweep(seeds=(0, 1, 2), device: str = "cpu"):
     """The F4 sweep: every partition's block-local model over seeds, then the
-    same-characters measure of the line pair over the same seeds (two models a cell)."""
+    same-characters measure of the line pair, then of the word pair, over the same
+    seeds (two models a cell)."""
     from functools import partial
 
     from .sweep import SweepSpec
@@ -331,7 +336,8 @@ def sweep(seeds=(0, 1, 2), device: str = "cpu"):
     return SweepSpec(name="f4", out="book/part2/results/f4.json",
                      cells=[{"seed": s, "partition": name} for s in seeds
                             for name in PARTITIONS]
-                     + [{"seed": s, "same_chars": "line"} for s in seeds],
+                     + [{"seed": s, "same_chars": "line"} for s in seeds]
+                     + [{"seed": s, "same_chars": "word"} for s in seeds],
                      run=partial(_f4_cell, device),
                      description="F4: block-local char models on geometric, word- and "
                                  "line-aligned partitions and their shuffled-length "

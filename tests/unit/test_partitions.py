@@ -186,8 +186,8 @@ def test_near_boundary_marks_the_first_k_characters_of_every_block_of_any_partit
 
 
 def test_same_chars_gap_scores_both_models_on_the_same_characters():
-    from phaselib.partitions import (PARTITIONS, SAME_CHARS_PAIR, _f4_cell,
-                                     same_chars_gap, sweep)
+    from phaselib.partitions import (PARTITIONS, SAME_CHARS_PAIR, SAME_CHARS_PAIRS,
+                                     _f4_cell, same_chars_gap, sweep)
     n = 40
     control = {"char_loss": np.full(n, 2.0), "starts": np.array([0, 10, 30]),
                "loss": 2.0}
@@ -200,6 +200,11 @@ def test_same_chars_gap_scores_both_models_on_the_same_characters():
     assert r["gap"] == pytest.approx(2.0 - (6 * 1.5 + 2 * 9.0) / 8)
     spec = sweep()
     tail = spec.cells[len(PARTITIONS) * 3:]
-    assert tail == [{"seed": s, "same_chars": "line"} for s in (0, 1, 2)]
-    with pytest.raises(ValueError, match="same_chars must be"):
-        _f4_cell("cpu", seed=0, same_chars="word")
+    assert tail == [{"seed": s, "same_chars": k} for k in ("line", "word")
+                    for s in (0, 1, 2)]
+    # each pair is a control and the partition it shuffles, both trained by the sweep
+    for control, aligned in SAME_CHARS_PAIRS.values():
+        assert {control, aligned} <= set(PARTITIONS)
+        assert control.split()[0] == aligned.split("-")[0] and "shuffled" in control
+    with pytest.raises(ValueError, match="same_chars must be one of"):
+        _f4_cell("cpu", seed=0, same_chars="sentence")
