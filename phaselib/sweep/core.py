@@ -51,6 +51,7 @@ SWEEPS: dict[str, str] = {
     "mqar-pilot": "phaselib.remedies.mqar:pilot",
     "mqar-probe": "phaselib.remedies.mqar:probe",
     "selection": "phaselib.scale_content:sweep",
+    "selection-lag": "phaselib.content_lag:sweep",
     "predictions": "phaselib.predictions.sweep:sweep",
 }
 
