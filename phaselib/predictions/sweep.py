@@ -19,27 +19,43 @@ from .bombs import bomb_success, worst_bomb
 from .icl import ICLTask, accuracy_by_n, query_entropy, same_key_mass, train_icl
 from .rl import RLFamily, greedy_accuracy, pretrain, reinforce
 
-__all__ = ["HEADS", "BOMB", "ICL", "RL", "run_heads", "run_rl", "run", "sweep"]
+__all__ = ["HEADS", "BOMB", "ICL", "RL", "EVAL_BATCH", "train_heads", "heads_accuracy",
+           "run_heads", "run_rl", "run", "sweep"]
 
 HEADS = (1, 2, 4, 8)
 ICL = {"train_examples": 32, "eval_examples": 128, "n_embd": 64, "steps": 1000}
 BOMB = {"n_base": 16, "n_shown": 1, "search_m": 64, "ms": [16, 32, 64, 128]}
 RL = {"pretrain_steps": 1500, "short_pretrain_steps": 600, "rl_steps": 300}
+EVAL_BATCH = 512     # sequences of each heads cell's accuracy curve and bomb success
 
 
-def run_heads(n_head: int, seed: int, fast: bool = False) -> dict:
-    """One model: train, then the ICL curve, attention entropy, worst bomb. fast: a
-    smaller evaluation for the notebook's live case (same training)."""
+def train_heads(n_head: int, seed: int):
+    """The model of a heads cell: the in-context task at width ICL["n_embd"] with
+    `n_head` heads, trained for ICL["steps"] steps from `seed` (a TinyTransformer whose
+    block holds the evaluation's ICL["eval_examples"] rounds)."""
+    task = ICLTask(max_examples=ICL["train_examples"])
+    return train_icl(task, n_head=n_head, n_embd=ICL["n_embd"], steps=ICL["steps"],
+                     seed=seed, block_size=2 * ICL["eval_examples"] + 2 * 64)
+
+
+def heads_accuracy(model, seed: int) -> dict:
+    """A heads cell's first measure: accuracy of `model` and of the ideal observer
+    against the number of examples, to ICL["eval_examples"] (`accuracy_by_n`)."""
+    task = ICLTask(max_examples=ICL["train_examples"])
+    return accuracy_by_n(model, task, n_rounds=ICL["eval_examples"], batch=EVAL_BATCH,
+                         seed=seed)
+
+
+def run_heads(n_head: int, seed: int) -> dict:
+    """One model (`train_heads`): the ICL curve (`heads_accuracy`), attention entropy,
+    where the attention goes, and the worst single-token bomb with its success."""
     t0 = time.process_time()
     task = ICLTask(max_examples=ICL["train_examples"])
-    model = train_icl(task, n_head=n_head, n_embd=ICL["n_embd"], steps=ICL["steps"],
-                      seed=seed, block_size=2 * ICL["eval_examples"] + 2 * 64)
-    batch = 128 if fast else 512
-    acc = accuracy_by_n(model, task, n_rounds=ICL["eval_examples"], batch=batch, seed=seed)
-    ent = query_entropy(model, task, n_rounds=ICL["eval_examples"], batch=batch // 2,
-                        seed=seed)
-    where = same_key_mass(model, task, n_rounds=ICL["eval_examples"], batch=batch // 2,
-                          seed=seed)
+    model = train_heads(n_head, seed)
+    acc = heads_accuracy(model, seed)
+    n, batch = ICL["eval_examples"], EVAL_BATCH
+    ent = query_entropy(model, task, n_rounds=n, batch=batch // 2, seed=seed)
+    where = same_key_mass(model, task, n_rounds=n, batch=batch // 2, seed=seed)
     b = dict(BOMB)
     bomb = worst_bomb(model, task, n_base=b["n_base"], n_shown=b["n_shown"],
                       m=b["search_m"], seed=seed)
@@ -52,14 +68,17 @@ def run_heads(n_head: int, seed: int, fast: bool = False) -> dict:
             "cpu_seconds": time.process_time() - t0}
 
 
-def run_rl(seed: int, pretrain_steps: int | None = None, rl_steps: int | None = None):
+def run_rl(seed: int, pretrain_steps: int | None = None, rl_steps: int | None = None,
+           base=None):
     """Pre-train, then REINFORCE on the new shift and on the reflection; the same two
-    from an untrained model (the control)."""
+    from an untrained model (the control). `base`: the pre-trained model, when the
+    caller already has it (`pretrain(RLFamily(), seed=seed, steps=pretrain_steps)`);
+    it is not changed."""
     t0 = time.process_time()
     fam = RLFamily()
     ps = RL["pretrain_steps"] if pretrain_steps is None else pretrain_steps
     rs = RL["rl_steps"] if rl_steps is None else rl_steps
-    base = pretrain(fam, seed=seed, steps=ps)
+    base = pretrain(fam, seed=seed, steps=ps) if base is None else base
     out = {"pretrain_accuracy": [greedy_accuracy(base, fam, ("shift", c))
                                  for c in fam.pretrain_shifts]}
     tasks = {"within": ("shift", fam.new_shift), "across": ("reflect", fam.reflect_c)}
