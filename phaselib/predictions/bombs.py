@@ -21,9 +21,8 @@ import torch
 
 from .._checks import check_positive_int
 from .icl import ICLTask
-from .rule import seed_tolerance, three_way
 
-__all__ = ["bomb_batch", "bomb_candidates", "worst_bomb", "bomb_success", "bomb_verdict"]
+__all__ = ["bomb_batch", "bomb_candidates", "worst_bomb", "bomb_success"]
 
 
 def bomb_batch(task: ICLTask, batch: int, n_base: int, n_shown: int, bomb: int, m: int,
@@ -97,24 +96,3 @@ def bomb_success(model, task: ICLTask, bomb: int, *, n_base: int,
         out["success"].append((right & (a_bomb != answer)).float().sum().item()
                               / max(int(right.sum()), 1))
     return out
-
-
-def bomb_verdict(resistance, heads, min_tol: float = 0.05) -> dict:
-    """The verdict on "more heads, more resistance, then a plateau", from resistance
-    (1 - bomb success) [seeds, len(heads)] with heads increasing. The rule, fixed before
-    the run, with tol = max(min_tol, twice the median across-seed std): a seed rises
-    when resistance at the most heads exceeds resistance at one head by more than tol,
-    and plateaus when the last doubling adds at most tol. supported: every seed rises
-    and plateaus; refuted: no seed rises; partly: otherwise."""
-    r = torch.as_tensor(resistance, dtype=torch.float64)
-    if r.ndim != 2 or r.shape[0] < 2 or r.shape[1] != len(heads) or len(heads) < 3:
-        raise ValueError(f"resistance must be [seeds >= 2, len(heads)={len(heads)} >= 3], "
-                         f"got shape {tuple(r.shape)}")
-    if list(heads) != sorted(heads) or heads[0] != 1:
-        raise ValueError(f"heads must increase from 1, got {list(heads)}")
-    tol = seed_tolerance(r, min_tol)
-    rise = (r[:, -1] - r[:, 0]).tolist()
-    last = (r[:, -1] - r[:, -2]).tolist()
-    rises = [x > tol for x in rise]
-    verdict = three_way([up and flat <= tol for up, flat in zip(rises, last)], rises)
-    return {"verdict": verdict, "tol": tol, "rise": rise, "last_doubling": last}

@@ -32,10 +32,9 @@ from .._checks import check_positive_int
 from ..taps import capture
 from ..train import TrainConfig, train
 from ..transformer import TinyTransformer, TransformerConfig
-from .rule import seed_tolerance, three_way
 
 __all__ = ["ICLTask", "make_batch", "majority_vote", "train_icl", "accuracy_by_n",
-           "query_entropy", "same_key_mass", "binned", "largest_fall", "icl_verdict"]
+           "query_entropy", "same_key_mass", "binned", "largest_fall", "icl_falls"]
 
 
 @dataclass(frozen=True)
@@ -207,20 +206,15 @@ def largest_fall(curve) -> float:
     return (t.cummax(0).values - t).max().item()
 
 
-def icl_verdict(curves, train_bins: int, min_tol: float = 0.05) -> dict:
-    """The verdict on "peaks then declines", from binned accuracy curves (one per seed,
-    the first `train_bins` bins inside the training length). The rule, fixed before the
-    run: a seed declines in a range when its accuracy falls below its running maximum
-    by more than tol = max(min_tol, twice the median across-seed std of a bin).
-    supported: every seed declines inside the training range; partly: not that, but
-    every seed declines past it (or the seeds disagree); refuted: no seed declines
-    anywhere."""
+def icl_falls(curves, train_bins: int) -> dict:
+    """Each seed's largest fall below its running maximum (`largest_fall`) in binned
+    accuracy curves (one per seed, the first `train_bins` bins inside the training
+    length): {"fall_within": inside the training length, "fall_anywhere": over every
+    bin}. The chapter judges "peaks then declines" from these by the book's rule
+    (phaselib.claims.rule.judge), not here."""
     c = torch.as_tensor(curves, dtype=torch.float64)
-    if c.ndim != 2 or c.shape[0] < 2 or not 1 <= train_bins <= c.shape[1]:
-        raise ValueError(f"curves must be [seeds >= 2, bins >= train_bins={train_bins}], "
+    if c.ndim != 2 or c.shape[0] < 1 or not 1 <= train_bins <= c.shape[1]:
+        raise ValueError(f"curves must be [seeds >= 1, bins >= train_bins={train_bins}], "
                          f"got shape {tuple(c.shape)}")
-    tol = seed_tolerance(c, min_tol)
-    within = [largest_fall(row[:train_bins]) for row in c]
-    anywhere = [largest_fall(row) for row in c]
-    verdict = three_way([w > tol for w in within], [a > tol for a in anywhere])
-    return {"verdict": verdict, "tol": tol, "fall_within": within, "fall_anywhere": anywhere}
+    return {"fall_within": [largest_fall(row[:train_bins]) for row in c],
+            "fall_anywhere": [largest_fall(row) for row in c]}

@@ -27,7 +27,7 @@ from ..train import TrainConfig, train
 from ..transformer import TinyTransformer, TransformerConfig
 
 __all__ = ["RLFamily", "task_answers", "reinforce_loss", "pretrain", "greedy_accuracy",
-           "reinforce", "rl_verdict"]
+           "reinforce"]
 
 
 @dataclass(frozen=True)
@@ -154,22 +154,3 @@ def reinforce(model, fam: RLFamily, task, *, steps: int = 300, batch: int = 64,
             model.train()
     model.eval()
     return out
-
-
-def rl_verdict(gain_within, gain_across, tol: float = 0.125) -> dict:
-    """The verdict on "RL helps within the family and not across", from per-seed gains
-    in greedy accuracy. The rule, fixed before the run: supported when every seed gains
-    more than tol within and at most tol across; refuted when every seed gains more than
-    tol across (RL enabled the held-out task); partly otherwise."""
-    w = [float(v) for v in gain_within]
-    a = [float(v) for v in gain_across]
-    if len(w) != len(a) or len(w) < 2:
-        raise ValueError(f"gain_within and gain_across must be per-seed lists of the same "
-                         f"length >= 2, got {len(w)} and {len(a)}")
-    if all(x > tol for x in w) and all(x <= tol for x in a):
-        verdict = "supported"
-    elif all(x > tol for x in a):
-        verdict = "refuted"
-    else:
-        verdict = "partly"
-    return {"verdict": verdict, "tol": tol}

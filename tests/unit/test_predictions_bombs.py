@@ -1,10 +1,10 @@
-"""phaselib.predictions.bombs: bomb insertion, candidates, the verdict rule."""
+"""phaselib.predictions.bombs: bomb insertion, candidates, the worst bomb and its success."""
 
 import pytest
 import torch
 
 from phaselib.predictions.bombs import (bomb_batch, bomb_candidates, bomb_success,
-                                        bomb_verdict, worst_bomb)
+                                        worst_bomb)
 from phaselib.predictions.icl import ICLTask, train_icl
 
 TASK = ICLTask(n_keys=4, n_values=3)
@@ -48,8 +48,6 @@ def test_bad_inputs():
         bomb_batch(TASK, 2, 4, 5, bomb=10, m=2, generator=g)
     with pytest.raises(ValueError, match="m must be"):
         bomb_batch(TASK, 2, 4, 1, bomb=10, m=-1, generator=g)
-    with pytest.raises(ValueError, match="heads must"):
-        bomb_verdict([[0.1, 0.2, 0.3]] * 2, heads=[2, 4, 8])
 
 
 def test_worst_bomb_and_success_on_a_tiny_model():
@@ -60,11 +58,3 @@ def test_worst_bomb_and_success_on_a_tiny_model():
     out = bomb_success(model, TASK, b, n_base=4, n_shown=1, ms=[0, 4], batch=16)
     assert out["success"][0] == 0.0                 # no bomb, no flip
     assert all(0.0 <= s <= 1.0 for s in out["success"])
-
-
-def test_bomb_verdict_rules():
-    heads = [1, 2, 4, 8]
-    assert bomb_verdict([[0.2, 0.6, 0.8, 0.8]] * 3, heads)["verdict"] == "supported"
-    assert bomb_verdict([[0.2, 0.4, 0.6, 0.8]] * 3, heads)["verdict"] == "partly"
-    assert bomb_verdict([[0.5, 0.5, 0.52, 0.48]] * 3, heads)["verdict"] == "refuted"
-    assert bomb_verdict([[0.8, 0.6, 0.4, 0.2]] * 3, heads)["verdict"] == "refuted"

@@ -1,9 +1,9 @@
-"""phaselib.predictions.icl: the in-context task, its ideal observer, the verdict rule."""
+"""phaselib.predictions.icl: the in-context task, its ideal observer, the falls per seed."""
 
 import pytest
 import torch
 
-from phaselib.predictions.icl import (ICLTask, accuracy_by_n, binned, icl_verdict,
+from phaselib.predictions.icl import (ICLTask, accuracy_by_n, binned, icl_falls,
                                       largest_fall, majority_vote, make_batch,
                                       query_entropy, same_key_mass, train_icl)
 
@@ -82,17 +82,17 @@ def test_binned_and_largest_fall():
     assert largest_fall([0.1, 0.8, 0.5, 0.9, 0.6]) == pytest.approx(0.3)
 
 
-def test_icl_verdict_rules():
-    rising = [[0.2, 0.6, 0.9, 0.95, 0.96, 0.97]] * 3
-    assert icl_verdict(rising, train_bins=3)["verdict"] == "refuted"
-    late_fall = [[0.2, 0.6, 0.9, 0.95, 0.7, 0.5]] * 3
-    assert icl_verdict(late_fall, train_bins=3)["verdict"] == "partly"
-    peak = [[0.2, 0.9, 0.6, 0.5, 0.4, 0.3]] * 3
-    assert icl_verdict(peak, train_bins=3)["verdict"] == "supported"
-    mixed = [[0.2, 0.9, 0.6, 0.5, 0.4, 0.3], rising[0], rising[0]]
-    assert icl_verdict(mixed, train_bins=3)["verdict"] == "partly"
+def test_icl_falls_per_seed_inside_and_past_the_training_length():
+    rising = [0.2, 0.6, 0.9, 0.95, 0.96, 0.97]
+    late_fall = [0.2, 0.6, 0.9, 0.95, 0.7, 0.5]
+    peak = [0.2, 0.9, 0.6, 0.5, 0.4, 0.3]
+    out = icl_falls([rising, late_fall, peak], train_bins=3)
+    assert out["fall_within"] == pytest.approx([0.0, 0.0, 0.3])
+    assert out["fall_anywhere"] == pytest.approx([0.0, 0.45, 0.6])
     with pytest.raises(ValueError, match="curves"):
-        icl_verdict([[0.1, 0.2]], train_bins=1)
+        icl_falls([0.1, 0.2], train_bins=1)            # one curve, not a table
+    with pytest.raises(ValueError, match="train_bins"):
+        icl_falls([rising], train_bins=7)
 
 
 def test_same_key_mass_shapes_bounds_and_share():

@@ -1,10 +1,10 @@
-"""phaselib.predictions.rl: tasks, the REINFORCE loss and its gradient, the verdict."""
+"""phaselib.predictions.rl: tasks, the REINFORCE loss and its gradient, fine-tuning."""
 
 import pytest
 import torch
 
 from phaselib.predictions.rl import (RLFamily, greedy_accuracy, pretrain, reinforce,
-                                     reinforce_loss, rl_verdict, task_answers)
+                                     reinforce_loss, task_answers)
 
 FAM = RLFamily(m=8, pretrain_shifts=(0, 1, 2), new_shift=5, reflect_c=3)
 
@@ -48,11 +48,3 @@ def test_pretraining_learns_its_shifts_and_rl_learns_a_bandit():
     assert out["step"][0] == 0 and out["step"][-1] == 150
     assert out["accuracy"][-1] > out["accuracy"][0]
     assert sum(out["reward"][-20:]) > sum(out["reward"][:20])
-
-
-def test_rl_verdict_rules():
-    assert rl_verdict([0.5, 0.6, 0.4], [0.0, 0.1, 0.05])["verdict"] == "supported"
-    assert rl_verdict([0.5, 0.6, 0.4], [0.5, 0.3, 0.2])["verdict"] == "refuted"
-    assert rl_verdict([0.5, 0.6, 0.4], [0.5, 0.0, 0.2])["verdict"] == "partly"
-    with pytest.raises(ValueError, match="same"):
-        rl_verdict([0.5, 0.6], [0.1])
