@@ -30,6 +30,7 @@ import html
 import json
 import math
 import posixpath
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +51,8 @@ RECORDS = Path(__file__).resolve().parent / "records"
 _STYLE = {"supported": "tip", "partly": "warning", "refuted": "danger",
           "inconclusive": "caution", CHECK: "seealso", UNTESTED: "note"}
 _RULE_KEYS = {"effect", "unit", "threshold", "direction"}
+# Optional: "registered", the day (YYYY-MM-DD) the part was committed, before its runs.
+_RULE_OPTIONAL = {"registered"}
 # The page that introduces the seed documents: one section per seed, labelled
 # (seed-NNN)= in MyST, which Sphinx turns into the section's id "seed-NNN".
 SOURCES = "book/back/sources"
@@ -79,7 +82,9 @@ class Claim:
     rules: for a judged verdict, the parts of the claim by name, each
       {"effect": what is measured, "unit": its unit, "threshold": the smallest effect
       that counts, fixed before the runs, "direction": +1 or -1 (beyond = larger or
-      smaller)}; the chapter judges one effect per part against exactly this rule;
+      smaller)}, and optionally "registered": the day (YYYY-MM-DD) the part was
+      committed, before the runs that judge it (a pre-registered part); the chapter
+      judges one effect per part against exactly this rule;
     given: numbers the seed states or a cited source gives (a data sheet), by name,
       filled into why/change; never a result of this book.
     """
@@ -132,9 +137,15 @@ class Claim:
             raise ValueError(f"claim {self.id!r}: a {self.verdict!r} record has no "
                              f"rules to judge")
         for part, r in (self.rules or {}).items():
-            if not isinstance(r, dict) or set(r) != _RULE_KEYS:
+            if not isinstance(r, dict) or not _RULE_KEYS <= set(r) \
+                    or set(r) - _RULE_KEYS - _RULE_OPTIONAL:
                 raise ValueError(f"claim {self.id!r}: rule {part!r} must have exactly the "
-                                 f"keys {sorted(_RULE_KEYS)}, got {r!r}")
+                                 f"keys {sorted(_RULE_KEYS)} (and optionally "
+                                 f"{sorted(_RULE_OPTIONAL)}), got {r!r}")
+            if "registered" in r and not re.fullmatch(r"\d{4}-\d{2}-\d{2}",
+                                                      str(r["registered"])):
+                raise ValueError(f"claim {self.id!r}: rule {part!r}: registered must be a "
+                                 f"date YYYY-MM-DD, got {r['registered']!r}")
             Rule(float(r["threshold"]), int(r["direction"]))
 
     @property
@@ -177,7 +188,10 @@ class Claim:
         for part, r in (self.rules or {}).items():
             side = "above" if int(r["direction"]) == 1 else "below"
             unit = f" {r['unit']}" if r["unit"] else ""
-            out.append(f"{part}: {r['effect']}, {side} {float(r['threshold']):+g}{unit}")
+            fixed = (f" (fixed on {r['registered']}, before its runs)"
+                     if "registered" in r else "")
+            out.append(f"{part}: {r['effect']}, {side} {float(r['threshold']):+g}{unit}"
+                       f"{fixed}")
         return out
 
 

@@ -15,6 +15,14 @@ and the entropy of its attention at the query shows whether dispersion comes wit
 
 Vocabulary: pair token `k * n_values + v`, then query token `n_keys * n_values + k`.
 
+The variant with a growing irrelevant share (`distract` > 0): each round is, with
+probability i / (i + distract_half) at round i, a *distractor* round, whose key comes
+from `distract` further keys with their own map and whose query is not scored. The
+relevant examples keep accumulating (the observer keeps improving), but they are a
+shrinking share of the context: from seven in eight tokens irrelevant to the asked key
+in the plain task to nearly all of them late in a long sequence. (Keys are then
+numbered 0 .. n_keys + distract - 1 in the vocabulary, the distractors last.)
+
 Positions carry no information in this task (the vote is over content), so the model is
 trained without a position table by default ("NoPE": the table is zero and frozen).
 Such a model can be run on sequences longer than any it was trained on without using a
@@ -43,20 +51,37 @@ class ICLTask:
     n_values: int = 8
     noise: float = 0.2       # the chance an example shows a random value instead
     max_examples: int = 48   # rounds per training sequence
+    distract: int = 0        # distractor keys (0: the plain task)
+    distract_half: int = 32  # the round at which half the rounds are distractors
 
     def __post_init__(self):
         check_positive_int("n_keys", self.n_keys)
         check_positive_int("n_values", self.n_values)
         check_positive_int("max_examples", self.max_examples)
+        check_positive_int("distract_half", self.distract_half)
+        if isinstance(self.distract, bool) or not isinstance(self.distract, int) \
+                or self.distract < 0:
+            raise ValueError(f"distract must be an int >= 0, got {self.distract!r}")
         if not 0.0 <= self.noise < 1.0:
             raise ValueError(f"noise must be in [0, 1), got {self.noise}")
 
     @property
+    def all_keys(self) -> int:
+        """The keys in the vocabulary: the asked ones, then the distractors."""
+        return self.n_keys + self.distract
+
+    @property
     def vocab_size(self) -> int:
-        return self.n_keys * self.n_values + self.n_keys
+        return self.all_keys * self.n_values + self.all_keys
 
     def query_token(self, key: torch.Tensor) -> torch.Tensor:
-        return self.n_keys * self.n_values + key
+        return self.all_keys * self.n_values + key
+
+    def distractor_share(self, n: int) -> torch.Tensor:
+        """The chance [n] that round i is a distractor round: i / (i + distract_half),
+        zero everywhere for the plain task."""
+        i = torch.arange(n, dtype=torch.float64)
+        return i / (i + self.distract_half) if self.distract else torch.zeros(n)
 
 
 def make_batch(task: ICLTask, batch: int, n: int, generator: torch.Generator):
@@ -64,17 +89,25 @@ def make_batch(task: ICLTask, batch: int, n: int, generator: torch.Generator):
     pair token (k_i, v_i): idx [B, 2n] = Q(k_0) P_0 Q(k_1) P_1 ... The query at round
     i is answered from the i examples before it. Returns (idx, targets [B, 2n] with the
     map's value at each query position and -1 elsewhere, keys [B, n], values shown
-    [B, n] (noise included), answers [B, n] (the map's values, never noised))."""
+    [B, n] (noise included), answers [B, n] (the map's values, never noised; -1 at a
+    distractor round, whose query is not scored))."""
     check_positive_int("batch", batch)
     check_positive_int("n", n)
     g = generator
-    table = torch.randint(task.n_values, (batch, task.n_keys), generator=g)
+    table = torch.randint(task.n_values, (batch, task.all_keys), generator=g)
     keys = torch.randint(task.n_keys, (batch, n), generator=g)
+    if task.distract:
+        other = task.n_keys + torch.randint(task.distract, (batch, n), generator=g)
+        is_other = torch.rand(batch, n, generator=g, dtype=torch.float64) \
+            < task.distractor_share(n)
+        keys = torch.where(is_other, other, keys)
     answers = table.gather(1, keys)
     flip = torch.rand(batch, n, generator=g) < task.noise
     values = torch.where(flip, torch.randint(task.n_values, (batch, n), generator=g),
                          answers)
     idx = torch.stack([task.query_token(keys), keys * task.n_values + values], dim=2)
+    if task.distract:
+        answers = answers.masked_fill(is_other, -1)
     targets = torch.stack([answers, torch.full_like(answers, -1)], dim=2)
     return idx.flatten(1), targets.flatten(1), keys, values, answers
 
@@ -84,7 +117,7 @@ def majority_vote(task: ICLTask, keys, values, generator: torch.Generator):
     with that round's key in the rounds before it, ties broken at random (a random
     value when the key was never shown)."""
     B, n = keys.shape
-    onehot_k = torch.nn.functional.one_hot(keys, task.n_keys).float()      # [B, n, K]
+    onehot_k = torch.nn.functional.one_hot(keys, task.all_keys).float()    # [B, n, K]
     onehot_v = torch.nn.functional.one_hot(values, task.n_values).float()  # [B, n, V]
     counts = torch.einsum("bik,biv->bikv", onehot_k, onehot_v).cumsum(1)    # through i
     before = torch.cat([torch.zeros_like(counts[:, :1]), counts[:, :-1]], 1)
@@ -126,7 +159,9 @@ def accuracy_by_n(model, task: ICLTask, *, n_rounds: int | None = None, batch: i
                   seed: int = 0) -> dict[str, list[float]]:
     """Accuracy of `model` and of the ideal observer against the number of examples
     before the query (0 .. n_rounds - 1; default task.max_examples), on the same
-    sequences. n_rounds may exceed the training length when the model's block allows."""
+    sequences. n_rounds may exceed the training length when the model's block allows.
+    With distractors, each round's accuracy is over the sequences where it is scored,
+    and "scored" holds how many those are."""
     n_rounds = task.max_examples if n_rounds is None else n_rounds
     check_positive_int("n_rounds", n_rounds)
     block = model.cfg.block_size
@@ -138,9 +173,18 @@ def accuracy_by_n(model, task: ICLTask, *, n_rounds: int | None = None, batch: i
     logits, _ = model(idx)
     pred = logits[:, 0::2].argmax(-1)                                   # [B, n]
     vote = majority_vote(task, keys, values, g)
+    if not task.distract:
+        return {"n": list(range(n_rounds)),
+                "model": (pred == answers).float().mean(0).tolist(),
+                "observer": (vote == answers).float().mean(0).tolist()}
+    scored = answers >= 0
+    count = scored.sum(0)
+    if (count == 0).any():
+        raise ValueError(f"batch={batch} leaves a round with no scored query; raise it")
     return {"n": list(range(n_rounds)),
-            "model": (pred == answers).float().mean(0).tolist(),
-            "observer": (vote == answers).float().mean(0).tolist()}
+            "model": (((pred == answers) & scored).sum(0) / count).tolist(),
+            "observer": (((vote == answers) & scored).sum(0) / count).tolist(),
+            "scored": count.tolist()}
 
 
 @torch.no_grad()

@@ -4,7 +4,10 @@
 Cells: {"experiment": "heads", "n_head": h, "seed": s} trains the in-context task of
 `icl` at width 64 with h heads, then measures accuracy against the number of examples
 (to four times the training length), attention entropy and the worst single-token
-bomb; {"experiment": "rl", "seed": s, "pretrain_steps": p} pre-trains on the shift
+bomb; {"experiment": "distract", "n_head": h, "seed": s} trains the same model on the
+variant whose share of irrelevant (distractor) rounds grows with length (DISTRACT) and
+measures its accuracy curve; {"experiment": "rl", "seed": s, "pretrain_steps": p}
+pre-trains on the shift
 family and fine-tunes with REINFORCE within and across families (and, as a control,
 from scratch); p = 1500 is the main run, p = 600 a shorter pre-training beside it.
 """
@@ -19,38 +22,49 @@ from .bombs import bomb_success, worst_bomb
 from .icl import ICLTask, accuracy_by_n, query_entropy, same_key_mass, train_icl
 from .rl import RLFamily, greedy_accuracy, pretrain, reinforce
 
-__all__ = ["HEADS", "BOMB", "ICL", "RL", "EVAL_BATCH", "train_heads", "heads_accuracy",
-           "run_heads", "run_rl", "run", "sweep"]
+__all__ = ["HEADS", "BOMB", "ICL", "RL", "EVAL_BATCH", "DISTRACT", "heads_task",
+           "train_heads", "heads_accuracy", "run_heads", "run_distract", "run_rl", "run",
+           "sweep"]
 
 HEADS = (1, 2, 4, 8)
 ICL = {"train_examples": 32, "eval_examples": 128, "n_embd": 64, "steps": 1000}
 BOMB = {"n_base": 16, "n_shown": 1, "search_m": 64, "ms": [16, 32, 64, 128]}
 RL = {"pretrain_steps": 1500, "short_pretrain_steps": 600, "rl_steps": 300}
 EVAL_BATCH = 512     # sequences of each heads cell's accuracy curve and bomb success
+# The variant with a growing irrelevant share: distractor keys, the round at which half
+# the rounds are distractors, the head count trained, and the evaluation's sequences.
+DISTRACT = {"keys": 8, "half": 32, "n_head": 4, "eval_batch": 1024}
 
 
-def train_heads(n_head: int, seed: int):
-    """The model of a heads cell: the in-context task at width ICL["n_embd"] with
-    `n_head` heads, trained for ICL["steps"] steps from `seed` (a TinyTransformer whose
-    block holds the evaluation's ICL["eval_examples"] rounds)."""
-    task = ICLTask(max_examples=ICL["train_examples"])
-    return train_icl(task, n_head=n_head, n_embd=ICL["n_embd"], steps=ICL["steps"],
-                     seed=seed, block_size=2 * ICL["eval_examples"] + 2 * 64)
+def heads_task(distract: bool = False) -> ICLTask:
+    """The in-context task of the heads cells, or its variant with distractors."""
+    if distract:
+        return ICLTask(max_examples=ICL["train_examples"], distract=DISTRACT["keys"],
+                       distract_half=DISTRACT["half"])
+    return ICLTask(max_examples=ICL["train_examples"])
+
+
+def train_heads(n_head: int, seed: int, distract: bool = False):
+    """The model of a heads cell: the in-context task (`heads_task`) at width
+    ICL["n_embd"] with `n_head` heads, trained for ICL["steps"] steps from `seed` (a
+    TinyTransformer whose block holds the evaluation's ICL["eval_examples"] rounds)."""
+    return train_icl(heads_task(distract), n_head=n_head, n_embd=ICL["n_embd"],
+                     steps=ICL["steps"], seed=seed,
+                     block_size=2 * ICL["eval_examples"] + 2 * 64)
 
 
 def heads_accuracy(model, seed: int) -> dict:
     """A heads cell's first measure: accuracy of `model` and of the ideal observer
     against the number of examples, to ICL["eval_examples"] (`accuracy_by_n`)."""
-    task = ICLTask(max_examples=ICL["train_examples"])
-    return accuracy_by_n(model, task, n_rounds=ICL["eval_examples"], batch=EVAL_BATCH,
-                         seed=seed)
+    return accuracy_by_n(model, heads_task(), n_rounds=ICL["eval_examples"],
+                         batch=EVAL_BATCH, seed=seed)
 
 
 def run_heads(n_head: int, seed: int) -> dict:
     """One model (`train_heads`): the ICL curve (`heads_accuracy`), attention entropy,
     where the attention goes, and the worst single-token bomb with its success."""
     t0 = time.process_time()
-    task = ICLTask(max_examples=ICL["train_examples"])
+    task = heads_task()
     model = train_heads(n_head, seed)
     acc = heads_accuracy(model, seed)
     n, batch = ICL["eval_examples"], EVAL_BATCH
@@ -65,6 +79,23 @@ def run_heads(n_head: int, seed: int) -> dict:
             "same_key_mass": where["mass"], "same_key_share": where["share"],
             "bomb": bomb, "bomb_success": bs["success"], "bomb_ms": bs["m"],
             "bomb_clean_accuracy": bs["clean_accuracy"],
+            "cpu_seconds": time.process_time() - t0}
+
+
+def run_distract(n_head: int, seed: int) -> dict:
+    """One model trained and scored on the variant with a growing irrelevant share:
+    accuracy of the model and of the ideal observer at every round to
+    ICL["eval_examples"] (over the sequences where that round is scored), and the
+    expected share of distractor rounds among the rounds before each query."""
+    t0 = time.process_time()
+    task = heads_task(distract=True)
+    model = train_heads(n_head, seed, distract=True)
+    acc = accuracy_by_n(model, task, n_rounds=ICL["eval_examples"],
+                        batch=DISTRACT["eval_batch"], seed=seed)
+    p = task.distractor_share(ICL["eval_examples"])
+    before = [float(p[:i].mean()) if i else 0.0 for i in range(len(p))]
+    return {"accuracy": acc["model"], "observer": acc["observer"],
+            "scored": acc["scored"], "distractor_share_before": before,
             "cpu_seconds": time.process_time() - t0}
 
 
@@ -97,16 +128,23 @@ def run(experiment: str, seed: int, n_head: int | None = None,
         pretrain_steps: int | None = None) -> dict:
     if experiment == "heads":
         return run_heads(n_head, seed)
+    if experiment == "distract":
+        return run_distract(n_head, seed)
     if experiment == "rl":
         return run_rl(seed, pretrain_steps=pretrain_steps)
-    raise ValueError(f"experiment must be 'heads' or 'rl', got {experiment!r}")
+    raise ValueError(f"experiment must be 'heads', 'distract' or 'rl', got "
+                     f"{experiment!r}")
 
 
 def sweep(seeds=(0, 1, 2)) -> SweepSpec:
     cells = [{"experiment": "heads", "n_head": h, "seed": s} for s in seeds for h in HEADS]
     cells += [{"experiment": "rl", "seed": s, "pretrain_steps": p}
               for p in (RL["short_pretrain_steps"], RL["pretrain_steps"]) for s in seeds]
+    # Added later: the variant with a growing irrelevant share (rule committed first).
+    cells += [{"experiment": "distract", "n_head": DISTRACT["n_head"], "seed": s}
+              for s in seeds]
     return SweepSpec(name="predictions", out="book/part5/results/predictions.json",
                      cells=cells, run=run,
                      description="seed 000's predictions: ICL curve and bombs against "
-                                 "heads (width 64), RL within/across a task family")
+                                 "heads (width 64), the ICL curve with a growing "
+                                 "irrelevant share, RL within/across a task family")

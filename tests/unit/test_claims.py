@@ -194,3 +194,17 @@ def test_seed_href_is_relative_to_the_page_and_falls_back_to_a_chapter():
     assert seed_href("002", "book/intro") == "back/sources.html#seed-002"
     assert seed_href("002") == seed_href("002", "elsewhere/x") == (
         "../back/sources.html#seed-002")
+
+
+def test_a_rule_part_may_say_the_day_it_was_registered():
+    c = Claim(**_record(rules={"gap": {**RULE, "registered": "2026-12-04"}}))
+    assert c.rule("gap") == Rule(0.05, 1)
+    assert c.rule_words() == ["gap: loss gap, arm A minus arm B, above +0.05 nats "
+                              "(fixed on 2026-12-04, before its runs)"]
+    assert "fixed on" not in Claim(**_record()).rule_words()[0]
+    with pytest.raises(ValueError, match="registered must be a date"):
+        Claim(**_record(rules={"gap": {**RULE, "registered": "last week"}}))
+    with pytest.raises(ValueError, match="must have exactly the keys"):
+        Claim(**_record(rules={"gap": {**RULE, "why": "extra"}}))
+    with pytest.raises(ValueError, match="must have exactly the keys"):
+        Claim(**_record(rules={"gap": {k: v for k, v in RULE.items() if k != "unit"}}))

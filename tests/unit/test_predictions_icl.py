@@ -107,3 +107,46 @@ def test_same_key_mass_shapes_bounds_and_share():
     # with two keys, about half of the i earlier pairs share the key, of 2i + 1 tokens
     i = torch.arange(1, 10)
     assert torch.allclose(share[1:], 0.5 * i / (2 * i + 1), atol=0.08)
+
+
+def test_the_distractor_variant_grows_the_irrelevant_share_and_scores_only_asked_keys():
+    task = ICLTask(n_keys=4, n_values=3, noise=0.0, distract=5, distract_half=8)
+    assert task.all_keys == 9 and task.vocab_size == 9 * 3 + 9
+    idx, targets, keys, values, answers = make_batch(task, 4000, 64,
+                                                     torch.Generator().manual_seed(0))
+    other = keys >= task.n_keys
+    assert (keys < task.all_keys).all() and other.any() and (~other).any()
+    # a distractor round is not scored, an asked round is, with its map's value
+    assert ((answers == -1) == other).all() and (targets[:, 0::2] == answers).all()
+    assert (targets[:, 1::2] == -1).all()
+    # the share of distractor rounds follows i / (i + distract_half)
+    share = other.float().mean(0)
+    expected = task.distractor_share(64).float()
+    assert torch.allclose(share, expected, atol=0.03) and share[0] == 0
+    assert share[-8:].mean() > 0.8 > share[:8].mean()
+    # query and pair tokens: the distractors' tokens are their own
+    assert (idx[:, 0::2] == task.query_token(keys)).all()
+    assert (idx[:, 1::2] == keys * task.n_values + values).all()
+    # the observer votes over the asked key's own examples only: with no noise it is
+    # right at every asked round whose key was shown before
+    vote = majority_vote(task, keys, values, torch.Generator().manual_seed(1))
+    seen = torch.zeros_like(other)
+    for i in range(1, 64):
+        seen[:, i] = (keys[:, :i] == keys[:, i:i + 1]).any(1)
+    asked = ~other & seen
+    assert (vote[asked] == answers[asked]).all()
+    assert ICLTask().distractor_share(5).eq(0).all()          # the plain task has none
+    with pytest.raises(ValueError, match="distract must be"):
+        ICLTask(distract=-1)
+
+
+def test_accuracy_by_n_with_distractors_counts_the_scored_rounds():
+    task = ICLTask(n_keys=4, n_values=3, max_examples=8, distract=4, distract_half=4)
+    model = train_icl(task, n_embd=16, n_head=2, steps=2, block_size=64)
+    out = accuracy_by_n(model, task, n_rounds=16, batch=256)
+    assert len(out["model"]) == len(out["observer"]) == len(out["scored"]) == 16
+    assert out["scored"][0] == 256 and out["scored"][-1] < 128   # late: mostly distractors
+    assert all(0 <= a <= 1 for a in out["model"] + out["observer"])
+    assert "scored" not in accuracy_by_n(model, ICLTask(n_keys=4, n_values=3,
+                                                        max_examples=8, distract=0),
+                                         n_rounds=4, batch=8)
