@@ -198,7 +198,8 @@ def test_same_chars_gap_scores_both_models_on_the_same_characters():
     # near a boundary of either partition: 0, 1, 10, 11, 20, 21, 30, 31
     assert r["share"] == 8 / n
     assert r["gap"] == pytest.approx(2.0 - (6 * 1.5 + 2 * 9.0) / 8)
-    spec = sweep()
+    spec = sweep(seeds=(0, 1, 2))
+    assert len(sweep().cells) == 5 * (len(PARTITIONS) + 2)     # five seeds by default
     tail = spec.cells[len(PARTITIONS) * 3:]
     assert tail == [{"seed": s, "same_chars": k} for k in ("line", "word")
                     for s in (0, 1, 2)]
