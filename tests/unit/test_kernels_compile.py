@@ -38,10 +38,10 @@ SCRIPT = textwrap.dedent(r'''
     cases = []
     for D in (64, 1000):   # one tile, and D above the cap (walked in MAX_BLOCK_D tiles)
         n, bd = tile_sizes(4096, D)
-        nf = min(n, tt.FWD_MAX_ROWS)
+        nf, _ = tile_sizes(4096, D, max_rows=tt.FWD_MAX_ROWS)     # as the launchers
         nb, _ = tile_sizes(4096, D, budget=tt.BWD_BUDGET)
         n1, bd1 = tile_sizes(4096, D + 1)
-        ns = min(tile_sizes(4096, D, budget=st.STEP_BUDGET)[0], st.STEP_MAX_ROWS)
+        ns, _ = tile_sizes(4096, D, budget=st.STEP_BUDGET, max_rows=st.STEP_MAX_ROWS)
         cases += [
             (tt._transport_fwd_kernel, "A B OUT", "N D stride_a stride_b stride_o",
              dict(G, BLOCK_N=nf, BLOCK_D=bd)),

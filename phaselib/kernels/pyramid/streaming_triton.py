@@ -17,7 +17,6 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._checks import triton_interpreting
 from ..._levels import levels_completed
 from .._launch import launch_device
 from .._tiles import tile_sizes
@@ -95,9 +94,7 @@ def pyramid_step_triton(x_t: torch.Tensor, state: PyramidState) -> tuple[torch.T
         if not tensor.is_contiguous():
             raise ValueError(f"state.{name} must be contiguous for the Triton step")
     x_t = x_t.contiguous()
-    BLOCK_B, BLOCK_D = tile_sizes(B, D, budget=STEP_BUDGET)
-    if not triton_interpreting():
-        BLOCK_B = min(BLOCK_B, STEP_MAX_ROWS)
+    BLOCK_B, BLOCK_D = tile_sizes(B, D, budget=STEP_BUDGET, max_rows=STEP_MAX_ROWS)
     top = levels_completed(state.t, L) - 1
     with launch_device(state.ring):
         _pyramid_step_kernel[(triton.cdiv(B, BLOCK_B),)](

@@ -27,7 +27,6 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._checks import triton_interpreting
 from .._launch import launch_device
 from .._tiles import tile_sizes
 from .reference import ANTIPODAL_TOL, EPS
@@ -251,9 +250,7 @@ def transport_rows_fwd(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | Non
         out = torch.empty(N, D + 1, device=a.device, dtype=a.dtype)
     if N == 0:
         return out
-    BLOCK_N, BLOCK_D = tile_sizes(N, D, block=block_n)
-    if block_n is None and not triton_interpreting():
-        BLOCK_N = min(BLOCK_N, FWD_MAX_ROWS)
+    BLOCK_N, BLOCK_D = tile_sizes(N, D, block=block_n, max_rows=FWD_MAX_ROWS)
     with launch_device(a):
         _transport_fwd_kernel[(triton.cdiv(N, BLOCK_N),)](
             a, b, out, N, D, a.stride(0), b.stride(0), out.stride(0),
