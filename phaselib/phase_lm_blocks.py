@@ -88,12 +88,8 @@ def mean_diff_pyramid(x: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch
     completed blocks of size 2**l, the feature is c[n-1] - c[n-2] (zero while n < 2), the
     same blocks, the same mask and the same causality as `pyramid`, no transport."""
     B, T, D = x.shape
-    feats = []
-    for level, c in enumerate(block_centroids(x, levels)):
-        if c.shape[1] >= 2:
-            feats.append(gather_level(c[:, 1:] - c[:, :-1], T, level))
-        else:
-            feats.append(x.new_zeros(B, T, D))
+    feats = [x.new_zeros(B, T, D) if rows is None else gather_level(rows, T, level)
+             for level, rows in enumerate(level_pairs(x, levels, "mean_diff"))]
     return torch.stack(feats, dim=2), pyramid_mask(T, levels, x.device)
 
 
