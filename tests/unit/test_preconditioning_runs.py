@@ -18,6 +18,7 @@ def test_sweep_cells_cover_seeds_depths_variants():
     spec = sweep(seeds=(0, 1))
     assert spec.out == "book/part2/results/f7.json"
     assert len(spec.cells) == 2 * 3 * 3
+    assert sorted({c["seed"] for c in sweep().cells}) == [0, 1, 2, 3, 4]   # the default
     assert {(c["depth"], c["variant"]) for c in spec.cells} >= {(8, "slots"), (2, "input")}
 
 
