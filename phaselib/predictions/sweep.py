@@ -136,7 +136,9 @@ def run(experiment: str, seed: int, n_head: int | None = None,
                      f"{experiment!r}")
 
 
-def sweep(seeds=(0, 1, 2)) -> SweepSpec:
+def sweep(seeds=(0, 1, 2, 3, 4)) -> SweepSpec:
+    """Every cell over five seeds: at three, the bomb and RL verdicts' intervals
+    straddled their thresholds."""
     cells = [{"experiment": "heads", "n_head": h, "seed": s} for s in seeds for h in HEADS]
     cells += [{"experiment": "rl", "seed": s, "pretrain_steps": p}
               for p in (RL["short_pretrain_steps"], RL["pretrain_steps"]) for s in seeds]

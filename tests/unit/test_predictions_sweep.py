@@ -38,3 +38,9 @@ def test_the_distract_cells_train_and_score_the_variant(one_thread, monkeypatch)
     # the expected share of distractor rounds before a query grows with its round
     assert share[0] == 0 and all(b > a for a, b in zip(share[1:], share[2:]))
     assert 0.5 < share[-1] < 1
+
+
+def test_the_sweep_runs_five_seeds_by_default():
+    cells = ps.sweep().cells
+    assert sorted({c["seed"] for c in cells}) == [0, 1, 2, 3, 4]
+    assert len(cells) == 5 * (len(ps.HEADS) + 2 + 1)   # heads, two RL budgets, distract
