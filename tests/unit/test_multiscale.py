@@ -233,3 +233,15 @@ def test_build_f3_model_builds_the_pyramids_controls():
     base, pyr = build_f3_model("transformer", 0), build_f3_model("pyramid", 0)
     extra = build_f3_model("centroid", 0).num_params() - base.num_params()
     assert 0 < extra <= pyr.num_params() - base.num_params()
+
+
+def test_the_f3_sweep_runs_every_model_over_five_seeds():
+    from phaselib.multiscale import sweep
+
+    cells = sweep().cells
+    assert sorted({c["seed"] for c in cells}) == [0, 1, 2, 3, 4]
+    # per seed and scale set: transformer and pyramid at 600 steps, the transformer at
+    # 2000, level 0 alone at 600
+    assert len(cells) == 5 * 2 * 4
+    assert {(c["model"], c["steps"]) for c in cells} == {
+        ("transformer", 600), ("pyramid", 600), ("transformer", 2000), ("level0", 600)}
