@@ -31,6 +31,7 @@ def test_run_cell_names_the_kinds_it_knows():
 
 def test_the_f9_sweep_has_one_curve_and_every_memorisation_cell_per_seed():
     spec = sweep(seeds=(0, 1))
+    assert sorted({c["seed"] for c in sweep().cells}) == [0, 1, 2, 3, 4]   # the default
     kinds = [c["kind"] for c in spec.cells]
     assert kinds.count("curves") == 2 and kinds.count("memorise") == 2 * 3 * 2
     assert spec.out == "book/part2/results/f9.json"
