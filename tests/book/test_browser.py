@@ -7,7 +7,8 @@ every formula; no request left 127.0.0.1 and none failed; the console shows no e
 cell shows an error output; every image loaded; every internal link points at a page and
 anchor that exist; no code runs past the text column, no table is wider than it, a wide
 figure (its cell tagged full-width) is drawn wider than the column, and no output is a
-stray `False`, `True`, `None` or list of `None`. A screenshot of each page
+stray `False`, `True`, `None` or list of `None`, nor a line printing a list of `None` or a
+dict holding `nan`. A screenshot of each page
 goes to _build/screenshots/ (CI keeps that folder as an artifact). Skipped when no
 chromium is installed (`.ci/run` installs it).
 """
@@ -113,6 +114,11 @@ REPORT_JS = r"""
     strayOutputs: Array.from(document.querySelectorAll('div.cell_output pre'))
       .map(p => p.textContent.trim())
       .filter(t => /^(True|False|None|\[(None, )*None\])$/.test(t)),
+    // and raw Python values printed inside a line: a list of None, a dict holding nan.
+    rawValues: Array.from(document.querySelectorAll('div.cell_output pre'))
+      .flatMap(p => p.textContent.split('\n'))
+      .filter(l => /\[(None, )*None\]|[\[{(,:] ?nan[,\]})]/.test(l))
+      .map(l => l.trim().slice(0, 100)),
   };
 })()
 """
@@ -209,6 +215,9 @@ def test_page_in_an_offline_browser(built, server, page):
                         f"{report['column']} px column")
     assert not report["strayOutputs"], (
         f"{page}: stray outputs (end the cell with ';'): {report['strayOutputs'][:5]}")
+    assert not report["rawValues"], (
+        f"{page}: raw Python values in printed output (say 'never', or print a table): "
+        f"{report['rawValues'][:5]}")
     broken = broken_links(report["links"], server, built)
     assert not broken, f"{page}: broken internal links: {broken[:5]}"
     if (ROOT / f"{page}.ipynb").exists():
