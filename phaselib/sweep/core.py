@@ -38,7 +38,7 @@ FORMAT = "phaselib-sweep-v1"
 SWEEPS: dict[str, str] = {
     "f1": "phaselib.spelling:sweep",
     "f3": "phaselib.multiscale:sweep",
-    "f4": "phaselib.partitions:sweep",
+    "f4": "phaselib.partitions_runs:sweep",
     "f5": "phaselib.context_collapse:sweep",
     "f6": "phaselib.drift:sweep",
     "f7": "phaselib.preconditioning_runs:sweep",

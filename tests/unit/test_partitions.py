@@ -186,8 +186,9 @@ def test_near_boundary_marks_the_first_k_characters_of_every_block_of_any_partit
 
 
 def test_same_chars_gap_scores_both_models_on_the_same_characters():
-    from phaselib.partitions import (PARTITIONS, SAME_CHARS_PAIR, SAME_CHARS_PAIRS,
-                                     _f4_cell, same_chars_gap, sweep)
+    from phaselib.partitions import PARTITIONS
+    from phaselib.partitions_runs import (SAME_CHARS_PAIR, SAME_CHARS_PAIRS, _f4_cell,
+                                          same_chars_gap, sweep)
     n = 40
     control = {"char_loss": np.full(n, 2.0), "starts": np.array([0, 10, 30]),
                "loss": 2.0}
