@@ -35,7 +35,7 @@ from .train import TrainConfig, _window_losses
 
 __all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS", "STEPS",
            "BASELINE_SPEED_PATH", "LR", "LONG_STEPS", "LONG_LR", "LONG_ABLATIONS",
-           "BLOCKS",
+           "RATES", "BLOCKS",
            "TOKENS_PER_STEP", "EVAL_TOKENS", "SHAPE", "SPEED_PATH", "variant_model",
            "time_budget_steps", "run_cell", "sweep", "merge_results"]
 
@@ -46,7 +46,10 @@ STEPS = {64: 500, 256: 500, 1024: 500}                   # reduced (the issue us
 LR = 1e-3                     # nanoGPT's rate, for every cell but the long ones
 LONG_STEPS = {64: 2000, 1024: 2000}  # nanoGPT's 2000 steps: the main models and ...
 LONG_LR = 3e-3                # ... at a rate that suits models this small, with a
-                              # seed-0 check of every main model at LR beside it
+                              # seed-0 check of every long model at each of RATES
+# The rates every long model is tried at (seed 0, equal steps): its rate is the one of
+# these with the lowest held-out loss (`best_rate`); the three-seed cells are at LONG_LR.
+RATES = (LR, LONG_LR, 1e-2)
 EVAL_TOKENS = 131_072
 SPEED_PATH = "book/part4/results/lm_speed.json"
 OUT = "book/part4/results/lm.json"
@@ -195,6 +198,19 @@ def sweep(seeds=(0, 1, 2)):
                       | long_ for seed in seeds for v in LONG_ABLATIONS]
         cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": LR}
                   | long_ for v in LONG_ABLATIONS]
+    # The third rate of RATES for every long model, and the rotary baseline's LR: added
+    # last, so that they add to the file.
+    for block, long_steps in LONG_STEPS.items():
+        long_ = {"block": block, "base_steps": long_steps}
+        if block in BASELINE_LONG_BLOCKS:
+            cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": LR}
+                      | long_ for v in BASELINES]
+        for lr in RATES:
+            if lr in (LR, LONG_LR):
+                continue
+            long_models = MAIN + (BASELINES if block in BASELINE_LONG_BLOCKS else ())
+            cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": lr}
+                      | long_ for v in long_models + LONG_ABLATIONS]
     return SweepSpec("lm", OUT, cells, run_cell,
                      "PhaseLM variants vs the transformer at blocks 64/256/1024, equal "
                      "steps and equal (CPU-time-converted) time")

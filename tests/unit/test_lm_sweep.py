@@ -26,8 +26,27 @@ def test_cells_cover_every_variant_block_and_seed_and_the_transformer_is_the_tim
     short = [c for c in cells if c["base_steps"] == lm_sweep.STEPS[c["block"]]]
     assert short[0]["block"] == 64 and short[-1]["block"] == 1024
     assert {c["variant"] for c in cells[:5]} <= set(lm_sweep.MAIN)
-    # Last, the long runs of the ablations that say what the pyramid adds beyond the
-    # window: both budgets at every seed at LONG_LR, and the first seed at LR.
+    # Last, the rate check completed: every long model at seed 0 and equal steps at
+    # each rate of RATES it did not have yet (the rotary baseline had only LONG_LR),
+    # so that with the cells before them each long model is tried at every rate.
+    rates = [c for c in cells if c["base_steps"] == lm_sweep.LONG_STEPS.get(c["block"])
+             and c.get("lr") not in (lm_sweep.LR, lm_sweep.LONG_LR)
+             or (c["variant"] in lm_sweep.BASELINES and c.get("lr") == lm_sweep.LR
+                 and c["base_steps"] != lm_sweep.STEPS[c["block"]])]
+    assert len(lm_sweep.RATES) >= 3 and cells[-len(rates):] == rates
+    assert all(c["seed"] == 0 and c["budget"] == "steps" for c in rates)
+    cells = cells[:-len(rates)]
+    long_models = lm_sweep.MAIN + lm_sweep.BASELINES + lm_sweep.LONG_ABLATIONS
+    for b in lm_sweep.LONG_STEPS:
+        for v in long_models:
+            if v in lm_sweep.BASELINES and b not in lm_sweep.BASELINE_LONG_BLOCKS:
+                continue
+            tried = {c["lr"] for c in cells + rates if c["variant"] == v
+                     and c["block"] == b and c["seed"] == 0 and c["budget"] == "steps"
+                     and c["base_steps"] == lm_sweep.LONG_STEPS[b]}
+            assert tried == set(lm_sweep.RATES), (v, b, tried)
+    # Before them, the long runs of the ablations that say what the pyramid adds beyond
+    # the window: both budgets at every seed at LONG_LR, and the first seed at LR.
     long_abl = [c for c in cells if c["variant"] in lm_sweep.LONG_ABLATIONS
                 and c["base_steps"] == lm_sweep.LONG_STEPS.get(c["block"])]
     assert cells[-len(long_abl):] == long_abl
