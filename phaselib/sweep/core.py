@@ -52,6 +52,7 @@ SWEEPS: dict[str, str] = {
     "mqar-probe": "phaselib.remedies.mqar:probe",
     "selection": "phaselib.scale_content:sweep",
     "selection-lag": "phaselib.content_lag:sweep",
+    "long-range": "phaselib.long_range:sweep",
     "predictions": "phaselib.predictions.sweep:sweep",
 }
 
