@@ -42,9 +42,19 @@ class DirtyTreeError(RuntimeError):
     """A result was about to be written into the book from uncommitted code."""
 
 
+def cpu_capability() -> str:
+    """The vector instructions PyTorch's CPU kernels use here ("AVX2", "AVX512", ...):
+    two CPUs with different ones round some sums differently, so a training run
+    reproduces to the bit only on a CPU of the same capability."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return "unknown"
+
+
 def machine_info(device: str = "cpu") -> dict:
     """The machine as plain str/int values: python, torch, platform, processor, threads,
-    device, and on CUDA the GPU's name, compute capability, CUDA and Triton versions.
+    device, the CPU's vector capability (`cpu_capability`), and on CUDA the GPU's name, compute capability, CUDA and Triton versions.
     (Plain values, because torch.__version__ is a str subclass that
     torch.load(weights_only=True) refuses.)"""
     device = str(device)
@@ -52,7 +62,7 @@ def machine_info(device: str = "cpu") -> dict:
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count() or 0, "threads": torch.get_num_threads(),
-            "device": device}
+            "device": device, "cpu_capability": cpu_capability()}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
         info["capability"] = "sm_{}{}".format(*torch.cuda.get_device_capability())

@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from ..provenance import DirtyTreeError
+from ..provenance import DirtyTreeError, cpu_capability
 from .core import SWEEPS, get_spec, merge_sweep_files, run_sweep, select_cells
 from .verify import verify_sweep
 
@@ -61,7 +61,7 @@ def verify_main(args: list[str]) -> int:
     if a.out and len(names) > 1:
         p.error("--out needs exactly one sweep")
     only = parse_only(p, a.only)
-    bad = []
+    bad, other = [], []
     for name in names:
         spec = get_spec(name)
         if a.names == ["all"] and not a.out and not results_exists(spec.out):
@@ -76,12 +76,19 @@ def verify_main(args: list[str]) -> int:
                 p.error(str(e))
         checks = verify_sweep(spec, path=a.out, cells=a.cells, only=chosen)
         bad += [f"{name} {c.key}" for c in checks if not c.ok]
+        other += [f"{name} {c.key}" for c in checks if c.other_cpu]
     if bad:
         print(f"verify: {len(bad)} cell(s) no longer reproduce their stored results:")
         for b in bad:
             print(f"  {b}")
         return 1
-    print(f"verify: every cell re-run reproduces its stored result ({', '.join(names)})")
+    if other:
+        print(f"verify: {len(other)} cell(s) differ but were computed on a CPU of another "
+              f"(or an unrecorded) vector capability than this one "
+              f"({cpu_capability()}), so they cannot be compared to the bit here; "
+              f"re-run them here, or verify on such a CPU: {', '.join(other)}")
+    print(f"verify: every cell re-run reproduces its stored result or was computed on "
+          f"another CPU ({', '.join(names)})")
     return 0
 
 

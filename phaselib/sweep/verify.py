@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from ..provenance import finite_json, git_commit
+from ..provenance import cpu_capability, finite_json, git_commit
 from .core import SweepSpec, load_sweep
 
 __all__ = ["Mismatch", "CellCheck", "compare_results", "on_cpu", "cheapest_cells",
@@ -135,6 +135,9 @@ class CellCheck:
     mismatches: list[Mismatch] = field(default_factory=list)
     seconds: float = 0.0
     added: list[str] = field(default_factory=list)
+    # True when the cell differs but was computed on a CPU of another (or an unrecorded)
+    # vector capability: not bit-comparable here, so reported and not counted as failed.
+    other_cpu: bool = False
 
 
 def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int = 1,
@@ -182,9 +185,16 @@ def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int 
         added: list[str] = []
         mism, largest = compare_results(cell["result"], new, rtol=spec.rtol,
                                         atol=spec.atol, skip=spec.volatile, added=added)
-        check = CellCheck(cell["key"], not mism, largest, mism, seconds, added)
+        stored_cpu = cell.get("machine", {}).get("cpu_capability", "unrecorded")
+        other_cpu = bool(mism) and stored_cpu != cpu_capability()
+        check = CellCheck(cell["key"], not mism or other_cpu, largest, mism, seconds,
+                          added, other_cpu)
         origin = f"stored at {str(cell.get('git_commit'))[:12]}"
-        if check.ok:
+        if other_cpu:
+            log(f"  OTHER CPU {cell['key']} ({origin} on a CPU of capability "
+                f"{stored_cpu}, here {cpu_capability()}: {len(mism)} field(s) differ, "
+                f"max |diff| {largest:.3g}; not comparable to the bit, not counted)")
+        elif check.ok:
             how = "equal to the bit" if largest == 0 else f"max |diff| {largest:.3g}"
             log(f"  ok      {cell['key']} ({how}; {origin}; {seconds:.1f} s, "
                 f"{stored_threads} thread(s))")

@@ -213,3 +213,28 @@ def test_cells_computed_on_a_gpu_are_not_re_run_on_the_cpu(tmp_path):
     path.write_text(json.dumps(doc))
     checks = verify_sweep(spec, path=path, log=lambda s: None)
     assert [c.ok for c in checks] == [False]    # the one CPU cell is re-run, and differs
+
+
+def test_a_cell_from_a_cpu_of_another_capability_is_reported_not_failed(
+        tmp_path, monkeypatch, capsys):
+    """Bit-exact holds on a CPU of the cell's vector capability; a cell computed on
+    another (or before the capability was recorded) that differs is reported as such
+    and not counted, while the same difference on this capability fails."""
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    monkeypatch.setitem(sw.core.SWEEPS, "toy", "unused:unused")
+    monkeypatch.setattr(sw.cli, "get_spec", lambda name, *a: _spec())
+    doc = json.loads(out.read_text())
+    assert all(c["machine"]["cpu_capability"] for c in doc["cells"])
+    doc["cells"][0]["result"]["curve"][0] += 0.5
+    out.write_text(json.dumps(doc))
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 1
+    doc["cells"][0]["machine"]["cpu_capability"] = "SOME-OTHER-CPU"
+    out.write_text(json.dumps(doc))
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "OTHER CPU" in text and "SOME-OTHER-CPU" in text and "not counted" in text
+    del doc["cells"][0]["machine"]["cpu_capability"]        # computed before it was kept
+    out.write_text(json.dumps(doc))
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
+    assert "unrecorded" in capsys.readouterr().out
