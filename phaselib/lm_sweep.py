@@ -202,15 +202,12 @@ def sweep(seeds=(0, 1, 2)):
     # last, so that they add to the file.
     for block, long_steps in LONG_STEPS.items():
         long_ = {"block": block, "base_steps": long_steps}
-        if block in BASELINE_LONG_BLOCKS:
-            cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": LR}
-                      | long_ for v in BASELINES]
-        for lr in RATES:
-            if lr in (LR, LONG_LR):
-                continue
-            long_models = MAIN + (BASELINES if block in BASELINE_LONG_BLOCKS else ())
+        base = BASELINES if block in BASELINE_LONG_BLOCKS else ()
+        cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": LR}
+                  | long_ for v in base]
+        for lr in (r for r in RATES if r not in (LR, LONG_LR)):
             cells += [{"variant": v, "seed": int(seeds[0]), "budget": "steps", "lr": lr}
-                      | long_ for v in long_models + LONG_ABLATIONS]
+                      | long_ for v in MAIN + base + LONG_ABLATIONS]
     return SweepSpec("lm", OUT, cells, run_cell,
                      "PhaseLM variants vs the transformer at blocks 64/256/1024, equal "
                      "steps and equal (CPU-time-converted) time")
