@@ -14,6 +14,16 @@ the order of the residues, so no shift computes it. Pre-training sees the shifts
 token never seen in pre-training); the held-out task is the reflection `reflect_c`.
 Vocabulary: residues 0..m-1, then one token per task (pre-training shifts, the new
 shift, the reflection). The policy is the softmax over the residue logits at x.
+
+In that family the new shift has a task token pre-training never showed, so the
+pre-trained policy is confidently wrong on it and sampling finds no reward: it tests
+exploration more than the family. `ComposedFamily` makes the within-family task
+reachable: a shift is named by two pieces, [hi token h, lo token l, x] -> (x + 4h + l)
+mod m; pre-training sees every pair but the held-out ones (each piece still seen in
+other pairs), and the new tasks are the held-out pairs, as a shift (within the family)
+or as a reflection (c - x) mod m with c = 4h + l (across it), from the same prompt.
+Both families give `inputs(task, x)`, `answers(task, x)` and `pretrain_batch`, which
+`pretrain`, `greedy_accuracy` and `reinforce` use.
 """
 
 from __future__ import annotations
@@ -26,8 +36,8 @@ from .._checks import check_positive_int
 from ..train import TrainConfig, train
 from ..transformer import TinyTransformer, TransformerConfig
 
-__all__ = ["RLFamily", "task_answers", "reinforce_loss", "pretrain", "greedy_accuracy",
-           "reinforce"]
+__all__ = ["RLFamily", "ComposedFamily", "task_answers", "reinforce_loss", "pretrain",
+           "greedy_accuracy", "reinforce"]
 
 
 @dataclass(frozen=True)
@@ -58,10 +68,103 @@ class RLFamily:
     def vocab_size(self) -> int:
         return self.m + len(self.tasks)
 
+    block_size = 2
+
     def token(self, task: tuple[str, int]) -> int:
         if task not in self.tasks:
             raise ValueError(f"task must be one of {self.tasks}, got {task!r}")
         return self.m + self.tasks.index(task)
+
+    def inputs(self, task, x: torch.Tensor) -> torch.Tensor:
+        """[task token, x] for each residue in x: [B, 2]."""
+        return torch.stack([torch.full_like(x, self.token(task)), x], 1)
+
+    def answers(self, task, x: torch.Tensor) -> torch.Tensor:
+        return task_answers(self, task, x)
+
+    def pretrain_batch(self, g: torch.Generator, batch: int):
+        """A supervised batch of the pre-training shifts: (idx [B, 2], targets [B, 2],
+        -1 where no loss is taken)."""
+        shifts = torch.tensor(self.pretrain_shifts)
+        c = shifts[torch.randint(len(shifts), (batch,), generator=g)]
+        x = torch.randint(self.m, (batch,), generator=g)
+        idx = torch.stack([self.m + torch.searchsorted(shifts, c), x], 1)
+        targets = torch.stack([torch.full_like(x, -1), (x + c) % self.m], 1)
+        return idx, targets
+
+
+@dataclass(frozen=True)
+class ComposedFamily:
+    """Shifts named by two pieces: [hi token h, lo token l, x] -> (x + n_lo h + l) % m.
+
+    Pre-training sees every pair (h, l) but `held_out`; a held-out pair's tokens each
+    appear in other pairs, so its shift is a new composition of known pieces. Tasks:
+    ("shift", h, l), the family's rule, and ("reflect", h, l): (c - x) mod m with
+    c = n_lo h + l, which reverses the residues' order (no shift computes it). The
+    default holds out one pair per hi and per lo token (a diagonal), so each piece is
+    still seen with three others."""
+
+    m: int = 16
+    n_hi: int = 4
+    n_lo: int = 4
+    held_out: tuple[tuple[int, int], ...] = ((0, 1), (1, 3), (2, 0), (3, 2))
+    block_size = 3
+
+    def __post_init__(self):
+        for name in ("m", "n_hi", "n_lo"):
+            check_positive_int(name, getattr(self, name))
+        if not self.held_out or not all(
+                isinstance(p, tuple) and len(p) == 2 and 0 <= p[0] < self.n_hi
+                and 0 <= p[1] < self.n_lo for p in self.held_out):
+            raise ValueError(f"held_out must be a non-empty tuple of (h, l) pairs with "
+                             f"0 <= h < n_hi={self.n_hi} and 0 <= l < "
+                             f"n_lo={self.n_lo}, got {self.held_out!r}")
+        if len(self.pairs) == 0:
+            raise ValueError("held_out leaves no pair for pre-training")
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        """The pre-training pairs, in order."""
+        return [(h, l) for h in range(self.n_hi) for l in range(self.n_lo)
+                if (h, l) not in self.held_out]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.m + self.n_hi + self.n_lo
+
+    def shift(self, h, l):
+        return (self.n_lo * h + l) % self.m
+
+    def _check(self, task):
+        if not (isinstance(task, tuple) and len(task) == 3
+                and task[0] in ("shift", "reflect") and 0 <= task[1] < self.n_hi
+                and 0 <= task[2] < self.n_lo):
+            raise ValueError(f"task must be ('shift' or 'reflect', h < {self.n_hi}, "
+                             f"l < {self.n_lo}), got {task!r}")
+
+    def inputs(self, task, x: torch.Tensor) -> torch.Tensor:
+        """[hi token, lo token, x] for each residue in x: [B, 3]."""
+        self._check(task)
+        _, h, l = task
+        return torch.stack([torch.full_like(x, self.m + h),
+                            torch.full_like(x, self.m + self.n_hi + l), x], 1)
+
+    def answers(self, task, x: torch.Tensor) -> torch.Tensor:
+        self._check(task)
+        kind, h, l = task
+        c = self.shift(h, l)
+        return (x + c) % self.m if kind == "shift" else (c - x) % self.m
+
+    def pretrain_batch(self, g: torch.Generator, batch: int):
+        """A supervised batch of the pre-training pairs' shifts: (idx [B, 3],
+        targets [B, 3], -1 where no loss is taken)."""
+        pairs = torch.tensor(self.pairs)
+        i = torch.randint(len(pairs), (batch,), generator=g)
+        x = torch.randint(self.m, (batch,), generator=g)
+        h, l = pairs[i, 0], pairs[i, 1]
+        idx = torch.stack([self.m + h, self.m + self.n_hi + l, x], 1)
+        skip = torch.full_like(x, -1)
+        return idx, torch.stack([skip, skip, (x + self.n_lo * h + l) % self.m], 1)
 
 
 def task_answers(fam: RLFamily, task: tuple[str, int], x: torch.Tensor) -> torch.Tensor:
@@ -72,10 +175,6 @@ def task_answers(fam: RLFamily, task: tuple[str, int], x: torch.Tensor) -> torch
     if kind == "reflect":
         return (c - x) % fam.m
     raise ValueError(f"task kind must be 'shift' or 'reflect', got {kind!r}")
-
-
-def _inputs(fam: RLFamily, task, x):
-    return torch.stack([torch.full_like(x, fam.token(task)), x], 1)       # [B, 2]
 
 
 def reinforce_loss(logits: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
@@ -91,40 +190,36 @@ def reinforce_loss(logits: torch.Tensor, actions: torch.Tensor, rewards: torch.T
     return -((rewards - baseline) * logp).mean()
 
 
-def pretrain(fam: RLFamily, *, seed: int = 0, steps: int = 600, batch: int = 64,
+def pretrain(fam, *, seed: int = 0, steps: int = 600, batch: int = 64,
              n_embd: int = 64, n_layer: int = 2, n_head: int = 4,
              lr: float = 3e-3) -> TinyTransformer:
-    """Supervised pre-training on the shifts of `fam.pretrain_shifts`; steps=0 returns
-    the untrained model (the control)."""
+    """Supervised pre-training on the family's pre-training tasks (`fam.pretrain_batch`:
+    the shifts of an `RLFamily`, the pairs of a `ComposedFamily`); steps=0 returns the
+    untrained model (the control)."""
     torch.manual_seed(seed)
-    cfg = TransformerConfig(vocab_size=fam.vocab_size, block_size=2, n_layer=n_layer,
-                            n_head=n_head, n_embd=n_embd)
+    cfg = TransformerConfig(vocab_size=fam.vocab_size, block_size=fam.block_size,
+                            n_layer=n_layer, n_head=n_head, n_embd=n_embd)
     model = TinyTransformer(cfg)
     if steps == 0:
         return model.eval()
     g = torch.Generator().manual_seed(seed + 6000)
-    shifts = torch.tensor(fam.pretrain_shifts)
 
     def get_batch(step):
-        c = shifts[torch.randint(len(shifts), (batch,), generator=g)]
-        x = torch.randint(fam.m, (batch,), generator=g)
-        idx = torch.stack([fam.m + torch.searchsorted(shifts, c), x], 1)
-        targets = torch.stack([torch.full_like(x, -1), (x + c) % fam.m], 1)
-        return idx, targets
+        return fam.pretrain_batch(g, batch)
 
     train(model, get_batch, TrainConfig(steps=steps, lr=lr, progress=False))
     return model.eval()
 
 
 @torch.no_grad()
-def greedy_accuracy(model, fam: RLFamily, task) -> float:
+def greedy_accuracy(model, fam, task) -> float:
     """Share of the m inputs whose greedy answer is right (exact: every input once)."""
     x = torch.arange(fam.m)
-    pred = model(_inputs(fam, task, x))[0][:, -1, :fam.m].argmax(-1)
-    return (pred == task_answers(fam, task, x)).float().mean().item()
+    pred = model(fam.inputs(task, x))[0][:, -1, :fam.m].argmax(-1)
+    return (pred == fam.answers(task, x)).float().mean().item()
 
 
-def reinforce(model, fam: RLFamily, task, *, steps: int = 300, batch: int = 64,
+def reinforce(model, fam, task, *, steps: int = 300, batch: int = 64,
               lr: float = 1e-3, seed: int = 0, every: int = 25) -> dict:
     """Fine-tune `model` in place on `task` with REINFORCE (reward 1 when the sampled
     answer is right, baseline: running mean reward). Returns greedy accuracy every
@@ -137,10 +232,10 @@ def reinforce(model, fam: RLFamily, task, *, steps: int = 300, batch: int = 64,
     model.train()
     for step in range(1, steps + 1):
         x = torch.randint(fam.m, (batch,), generator=g)
-        logits = model(_inputs(fam, task, x))[0][:, -1, :fam.m]
+        logits = model(fam.inputs(task, x))[0][:, -1, :fam.m]
         with torch.no_grad():
             a = torch.multinomial(torch.softmax(logits, -1), 1, generator=g)[:, 0]
-            r = (a == task_answers(fam, task, x)).float()
+            r = (a == fam.answers(task, x)).float()
         loss = reinforce_loss(logits, a, r, baseline)
         opt.zero_grad(set_to_none=True)
         loss.backward()
