@@ -29,8 +29,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-__all__ = ["RULE_VERDICTS", "Effect", "Count", "Rule", "Judgement", "judge", "combine",
-           "t_quantile", "check_template", "fill", "placeholders"]
+__all__ = ["RULE_VERDICTS", "Effect", "Count", "Rule", "Judgement", "judge",
+           "judge_absence", "combine", "t_quantile", "check_template", "fill",
+           "placeholders"]
 
 RULE_VERDICTS = ("supported", "partly", "refuted", "inconclusive")
 
@@ -213,6 +214,52 @@ def judge(effect: Effect | Count, rule: Rule,
                      f"The interval of {effect.words()} straddles {t}.",
                      f"more seeds (now {effect.n}) narrowing the interval to one side "
                      f"of {t}.")
+
+
+def judge_absence(effect: Effect, rule: Rule, control: Effect | None) -> Judgement:
+    """The verdict on a claim that predicts an effect *absent*: smaller than
+    `rule.threshold` (`rule.direction` must be -1). Supported, the absence shown, is a
+    null, so it needs what a null always needs: `control`, the same instrument on a
+    case where the effect is there, lying wholly above the threshold; without a
+    passing control the verdict is inconclusive. Refuted, the effect found (the
+    interval wholly above the threshold), needs no control."""
+    if not isinstance(rule, Rule) or rule.direction != -1:
+        raise ValueError(f"rule must be a Rule with direction -1 (the effect predicted "
+                         f"absent), got {rule!r}")
+    if not isinstance(effect, Effect):
+        raise TypeError(f"effect must be an Effect, got {type(effect).__name__}")
+    lo, hi = effect.interval()
+    t = f"{rule.threshold:+g}"
+    if lo > rule.threshold:
+        return Judgement("refuted", effect, rule, control,
+                         f"The whole interval of {effect.words()} lies above {t}: the "
+                         f"effect predicted absent is there.",
+                         f"seeds that bring the interval's low end ({lo:+.3f}) down to "
+                         f"{t} or below.")
+    if hi >= rule.threshold:
+        return Judgement("inconclusive", effect, rule, control,
+                         f"The interval of {effect.words()} straddles {t}.",
+                         f"more seeds (now {effect.n}) narrowing the interval to one "
+                         f"side of {t}.")
+    if control is None:
+        return Judgement("inconclusive", effect, rule, None,
+                         f"The interval of {effect.words()} lies below {t}, but no "
+                         f"positive control shows that the instrument would see the "
+                         f"effect where it is there.",
+                         "a positive control that the same instrument finds above "
+                         "the threshold.")
+    clo, _ = control.interval()
+    if clo > rule.threshold:
+        return Judgement("supported", effect, rule, control,
+                         f"The whole interval of {effect.words()} lies below {t}, while "
+                         f"the positive control, {control.words()}, lies above it.",
+                         f"seeds that move the interval's high end ({hi:+.3f}) past "
+                         f"{t}, or a control that no longer finds its effect.")
+    return Judgement("inconclusive", effect, rule, control,
+                     f"The interval of {effect.words()} lies below {t}, but the "
+                     f"positive control, {control.words()}, does not lie above it: "
+                     f"the instrument cannot tell.",
+                     "an instrument whose positive control clears the threshold.")
 
 
 def combine(verdicts: Iterable[str]) -> str:

@@ -3,7 +3,7 @@
 import pytest
 
 from phaselib.claims.rule import (Effect, Rule, check_template, combine, fill, judge,
-                                  t_quantile)
+                                  judge_absence, t_quantile)
 
 
 def test_t_quantile_is_the_two_sided_95_value_and_errs_wide_between_rows():
@@ -91,3 +91,19 @@ def test_a_factor_is_a_typed_number_but_a_model_name_is_not():
     check_template("GPT-3.5 and Llama-2-7B, a 70B-shaped model, F5 and T5")
     with pytest.raises(ValueError, match="types the number"):
         check_template("a 5x speed-up")
+
+
+def test_an_absence_is_supported_only_with_a_control_that_finds_the_effect():
+    rule = Rule(threshold=0.125, direction=-1)
+    small = Effect("gain", (0.01, 0.03, 0.02, 0.0, 0.04))
+    present = Effect("gain from scratch", (0.8, 0.9, 0.85))
+    weak = Effect("gain from scratch", (0.05, 0.3, 0.1))
+    assert judge_absence(small, rule, present).verdict == "supported"
+    assert judge_absence(small, rule, None).verdict == "inconclusive"
+    assert judge_absence(small, rule, weak).verdict == "inconclusive"
+    # the effect found: refuted, control or not
+    assert judge_absence(Effect("gain", (0.5, 0.6, 0.55)), rule, None).verdict == "refuted"
+    assert judge_absence(Effect("gain", (0.0, 0.4, 0.2)), rule,
+                         present).verdict == "inconclusive"
+    with pytest.raises(ValueError, match="direction -1"):
+        judge_absence(small, Rule(threshold=0.125), present)
