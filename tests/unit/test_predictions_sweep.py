@@ -43,4 +43,6 @@ def test_the_distract_cells_train_and_score_the_variant(one_thread, monkeypatch)
 def test_the_sweep_runs_five_seeds_by_default():
     cells = ps.sweep().cells
     assert sorted({c["seed"] for c in cells}) == [0, 1, 2, 3, 4]
-    assert len(cells) == 5 * (len(ps.HEADS) + 2 + 1)   # heads, two RL budgets, distract
+    # per seed: the heads, two RL budgets, distract, and the composed RL family
+    assert len(cells) == 5 * (len(ps.HEADS) + 2 + 1 + 1)
+    assert sum(c["experiment"] == "rl-composed" for c in cells) == 5
