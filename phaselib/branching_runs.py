@@ -6,7 +6,9 @@ Book: Part II, "F8 MLPs are continuous decoders". `train_model` trains one model
 `slope_bound`, the gate's weight on s, or the router's expert use). Each runs one
 seed; `sweep` is the precomputed sweep `f8` (`python -m phaselib.sweep f8`);
 `find_stored` reads a model's results from it, and `stored_or_run` trains the model
-when the sweep does not hold it.
+when the sweep does not hold it. The sweep also holds the product task's cells
+({"task": "product", ...}, `phaselib.branching_product`), which `run_f8_cell` sends
+to `run_product_cell`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from .branching import (MLP, evaluate, expert_width_for_budget, make_model, n_pa
                         select_batch, slope_bound)
 from .train import TrainConfig, train
 
-__all__ = ["LR", "BATCH", "VARIANTS", "train_model", "run_cell", "cell_params",
-           "find_stored", "stored_or_run", "sweep"]
+__all__ = ["LR", "BATCH", "VARIANTS", "PRODUCT_STEPS", "train_model", "run_cell",
+           "cell_params", "find_stored", "stored_or_run", "run_f8_cell", "sweep"]
 
 LR, BATCH = 3e-3, 256          # every run of the sweep (run_cell's defaults)
 # The models compared on the budget of the width-32 MLP: (kind, factored).
 VARIANTS = (("hard_gate", False), ("top1_router", False), ("soft_gate", True),
             ("hard_gate", True), ("top1_router", True))
+PRODUCT_STEPS = (2000, 8000)   # the product task's training lengths (rule: 2000)
 
 
 def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float = LR,
@@ -120,12 +123,25 @@ def stored_or_run(sw, seed: int, kind: str, width: int, *, steps: int = 2000,
                     factored=factored, device=device, margin=margin)
 
 
-def sweep(seeds=(0, 1, 2)):
+def run_f8_cell(task: str = "select", **params) -> dict:
+    """One cell of sweep `f8`: the select task's (`run_cell`) or, with task="product",
+    the product task's (`phaselib.branching_product.run_product_cell`)."""
+    if task == "select":
+        return run_cell(**params)
+    if task == "product":
+        from .branching_product import run_product_cell
+        return run_product_cell(**params)
+    raise ValueError(f"task must be 'select' or 'product', got {task!r}")
+
+
+def sweep(seeds=(0, 1, 2), product_seeds=(0, 1, 2, 3, 4)):
     """Sweep `f8`. The chapter's models at its default settings (2000 steps): the MLP at
     widths 16, 32 and 64, the five gated and routed VARIANTS on the budget of the
     width-32 MLP, and that MLP trained with a margin of 0.1. Then transition width and
     error against training steps, longer than the chapter trains: the MLP at widths 16
-    and 64, and the factored hard gate."""
+    and 64, and the factored hard gate. Last, the product task over `product_seeds`:
+    the MLP of width 32 and the scored and linear-score gates on its budget, at every
+    rate of RATES and each length of PRODUCT_STEPS."""
     from .sweep import SweepSpec
 
     budget = n_params(MLP(32))
@@ -141,8 +157,16 @@ def sweep(seeds=(0, 1, 2)):
               for s in seeds for kind, fac in VARIANTS
               if (kind, fac) != ("hard_gate", True)]
     cells += [cell_params(s, "mlp", 32, 2000, margin=0.1) for s in seeds]
+    # Added later, rule registered first: the product task (y = a if s1 s2 > 0), the
+    # MLP against the scored and the linear-score gate on its budget, every rate of
+    # RATES, at two training lengths, over five seeds.
+    from .branching_product import RATES, budget_widths
+    widths = budget_widths(32)
+    cells += [{"task": "product", "seed": s, "kind": k, "width": w, "steps": n, "lr": lr}
+              for s in product_seeds for n in PRODUCT_STEPS for k, w in widths.items()
+              for lr in RATES]
     return SweepSpec(name="f8", out="book/part2/results/f8.json", cells=cells,
-                     run=run_cell, description="F8: the select task: MLPs, gates and "
+                     run=run_f8_cell, description="F8: the select task: MLPs, gates and "
                      "routers on the budget of the width-32 MLP, a margin control, and "
                      "transition width and error against training steps (MLP; factored "
-                     "hard gate)")
+                     "hard gate); the product task (MLP, scored and linear-score gates)")

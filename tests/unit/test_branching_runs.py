@@ -21,7 +21,7 @@ def test_run_cell_learns_the_task_and_mlp_blends(one_thread):
 
 
 def test_the_f8_sweep_has_every_model_of_the_chapter_per_seed():
-    spec = sweep(seeds=(0, 1))
+    spec = sweep(seeds=(0, 1), product_seeds=())
     assert spec.name == "f8" and spec.out == "book/part2/results/f8.json"
     budget = n_params(MLP(32))
     # Against training steps: MLP widths 16 and 64 x 4 budgets, the factored gate x 3.
