@@ -133,12 +133,16 @@ BUDGETS = {"mqar": (2000, 128, 1e-3), "copy": (300, 32, 3e-3),
 
 def run_cell(mixer: str, task: str, seed: int, *, steps: int | None = None,
              n_embd: int = 64, n_head: int = 4, n_layer: int = 2,
-             batch: int | None = None, device: str = "cpu") -> dict:
+             batch: int | None = None, device: str = "cpu",
+             lr: float | None = None) -> dict:
     """Train a RemedyLM with `mixer` on `task` from `seed`; return its scores.
 
     mqar: {"acc"} over 512 fresh sequences; copy: {"acc_gap_<d>"} for each d of GAPS
     (256 sequences each); shakespeare: {"val_loss"} (nats/char, first 20 000 held-out
     characters). Every result also has "train_loss" (last 20 steps), "seconds", "params".
+    `lr` (default: the task's BUDGETS rate) sets the peak learning rate; a copy run at
+    a rate of its own also reports "val_loss" on 256 fresh sequences of another seed
+    (what chooses among rates, never the accuracies reported).
     """
     if mixer not in MIXERS:
         raise ValueError(f"mixer must be one of {sorted(MIXERS)}, got {mixer!r}")
@@ -148,6 +152,9 @@ def run_cell(mixer: str, task: str, seed: int, *, steps: int | None = None,
     t0 = time.perf_counter()
     steps = steps or BUDGETS[task][0]
     batch = batch or BUDGETS[task][1]
+    rate = BUDGETS[task][2] if lr is None else lr
+    if not (isinstance(rate, (int, float)) and rate > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     test = torch.Generator().manual_seed(10_000 + seed)
@@ -170,10 +177,9 @@ def run_cell(mixer: str, task: str, seed: int, *, steps: int | None = None,
         return x.to(device), y.to(device)
 
     hist = train(model, get_batch,
-                 TrainConfig(steps=steps, lr=BUDGETS[task][2], progress=False))
+                 TrainConfig(steps=steps, lr=rate, progress=False))
     out = {"train_loss": sum(hist.loss[-20:]) / len(hist.loss[-20:]),
-           "params": model.num_params(), "steps": steps, "batch": batch,
-           "lr": BUDGETS[task][2]}
+           "params": model.num_params(), "steps": steps, "batch": batch, "lr": rate}
     model.eval()
     if task == "mqar":
         x, y = mqar_batch(512, generator=test)
@@ -182,6 +188,11 @@ def run_cell(mixer: str, task: str, seed: int, *, steps: int | None = None,
         for d in GAPS:
             x, y = span_copy_batch(256, d, generator=test)
             out[f"acc_gap_{d}"] = _accuracy(model, x.to(device), y.to(device))
+        if lr is not None:
+            x, y = span_copy_batch(256, GAPS, generator=torch.Generator().manual_seed(
+                20_000 + seed))
+            with torch.no_grad():
+                out["val_loss"] = model(x.to(device), y.to(device))[1].item()
     else:
         out["val_loss"] = evaluate_loss(model, va[:20_000], T, device=device)
     out["seconds"] = time.perf_counter() - t0
@@ -189,11 +200,11 @@ def run_cell(mixer: str, task: str, seed: int, *, steps: int | None = None,
 
 
 def _sweep_cell(kind: str, seed: int, mixer: str = "", task: str = "",
-                steps: int | None = None) -> dict:
+                steps: int | None = None, lr: float | None = None) -> dict:
     if kind == "streaming":
         from .streaming_sinks import streaming_run
         return streaming_run(seed)
-    return run_cell(mixer, task, seed, steps=steps)
+    return run_cell(mixer, task, seed, steps=steps, lr=lr)
 
 
 def sweep(seeds=(0, 1, 2)):
