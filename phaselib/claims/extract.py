@@ -2,8 +2,8 @@
 
 The claims ledger is complete when every such sentence maps to a ledger row (or is
 marked "not a claim" with a reason): `phaselib/claims/coverage.json` holds that map,
-and `phaselib.claims.ledger.coverage_report()` checks it against the extraction kept in
-`phaselib/claims/seed_sentences.json`, which this module writes.
+and `phaselib.claims.coverage.coverage_report()` checks it against the extraction kept
+in `phaselib/claims/seed_sentences.json`, which this module writes.
 
 Two pure, deterministic functions:
 

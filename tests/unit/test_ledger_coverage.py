@@ -9,7 +9,7 @@ import pytest
 from phaselib.claims import load_claims
 from phaselib.claims.extract import (SENTENCES, checkable_sentences, load_sentences,
                                      split_sentences)
-from phaselib.claims.ledger import COVERAGE, coverage_report, load_coverage
+from phaselib.claims.coverage import COVERAGE, coverage_report, load_coverage
 
 # --- the extraction, on hand-made texts -------------------------------------------
 
