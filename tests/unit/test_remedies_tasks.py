@@ -5,8 +5,9 @@ import torch
 
 from phaselib.remedies.streaming_sinks import CONDITIONS, _cache_mask, stream_losses
 from phaselib.remedies.model import RemedyConfig, RemedyLM
-from phaselib.remedies.tasks import (COPY_LONG_STEPS, FAITHFUL_MIXERS, GAPS,
-                                     SWEEP_MIXERS, TASKS, mqar_batch, run_cell, span_copy_batch, sweep)
+from phaselib.remedies.tasks import (COPY_LONG_STEPS, COPY_LONGER_STEPS, COPY_RATES,
+                                     FAITHFUL_MIXERS, GAPS, SWEEP_MIXERS, TASKS,
+                                     mqar_batch, run_cell, span_copy_batch, sweep)
 
 
 def test_mqar_queries_ask_for_the_value_paired_with_their_key():
@@ -77,9 +78,14 @@ def test_sweep_has_every_mixer_task_and_seed_and_the_streaming_cells():
     tasks = {(c["mixer"], c["task"], c["seed"]) for c in spec.cells if c["kind"] == "task"}
     mixers = SWEEP_MIXERS + FAITHFUL_MIXERS
     assert tasks == {(m, t, s) for m in mixers for t in TASKS for s in (0, 1)}
-    long = [(c["mixer"], c["seed"]) for c in spec.cells if c.get("steps")]
+    long = [(c["mixer"], c["seed"]) for c in spec.cells
+            if c.get("steps") == COPY_LONG_STEPS]
     assert sorted(long) == [("fused", 0), ("fused", 1), ("window", 0), ("window", 1)]
-    assert {c["steps"] for c in spec.cells if c.get("steps")} == {COPY_LONG_STEPS}
+    longer = [(c["mixer"], c["seed"], c["lr"]) for c in spec.cells
+              if c.get("steps") == COPY_LONGER_STEPS]
+    assert sorted(longer) == [("fused", s, r) for s in (0, 1) for r in COPY_RATES]
+    assert {c["steps"] for c in spec.cells if c.get("steps")} == {COPY_LONG_STEPS,
+                                                                   COPY_LONGER_STEPS}
     assert sorted(c["seed"] for c in spec.cells if c["kind"] == "streaming") == [0, 1]
 
 
@@ -104,3 +110,11 @@ def test_stream_losses_agree_before_the_first_eviction():
     assert not torch.allclose(curves["window"][6:], curves["dense"][6:])
     with pytest.raises(ValueError, match="cond must be one of"):
         stream_losses(model, x, y, "nope", 6)
+
+
+def test_a_copy_run_at_its_own_rate_reports_a_validation_loss():
+    r = run_cell("window", "copy", 0, steps=3, batch=4, lr=1e-3)
+    assert r["lr"] == 1e-3 and r["val_loss"] > 0
+    assert "val_loss" not in run_cell("window", "copy", 0, steps=3, batch=4)
+    with pytest.raises(ValueError, match="lr"):
+        run_cell("window", "copy", 0, steps=3, batch=4, lr=-1.0)
