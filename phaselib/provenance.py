@@ -54,7 +54,8 @@ def cpu_capability() -> str:
 
 def machine_info(device: str = "cpu") -> dict:
     """The machine as plain str/int values: python, torch, platform, processor, threads,
-    device, the CPU's vector capability (`cpu_capability`), and on CUDA the GPU's name, compute capability, CUDA and Triton versions.
+    device, the CPU's vector capability (`cpu_capability`), and on CUDA the GPU's name,
+    compute capability, CUDA and Triton versions.
     (Plain values, because torch.__version__ is a str subclass that
     torch.load(weights_only=True) refuses.)"""
     device = str(device)
