@@ -101,9 +101,9 @@ def find_stored(sw, seed: int, kind: str, width: int, *, steps: int = 2000,
     if (lr, batch) != (LR, BATCH):
         return None
     want = cell_params(seed, kind, width, steps, factored, margin)
-    for c in sw.doc["cells"]:
-        if c["status"] == "done" and c["params"] == want:
-            r = dict(c["result"])
+    for c in sw.cells(**want):
+        if c.params == want:
+            r = dict(c.result)
             if r["transition"] is None:
                 r["transition"] = math.inf
             return r

@@ -24,12 +24,13 @@ Modules: `core` (cells, running, reading back), `verify` (re-run and compare), `
 """
 
 from .cli import main
-from .core import (FORMAT, SWEEPS, TIMING_KEYS, SweepResults, SweepSpec, cell_key,
-                   get_spec, is_stale, load_sweep, merge_sweep_files, run_sweep,
+from .core import (FORMAT, SWEEPS, TIMING_KEYS, StoredCell, SweepResults, SweepSpec,
+                   cell_key, get_spec, is_stale, load_sweep, merge_sweep_files, run_sweep,
                    select_cells)
 from .verify import CellCheck, Mismatch, cheapest_cells, compare_results, verify_sweep
 
 __all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",
-           "run_sweep", "load_sweep", "merge_sweep_files", "SweepResults", "cell_key", "is_stale",
+           "run_sweep", "load_sweep", "merge_sweep_files", "SweepResults", "StoredCell",
+           "cell_key", "is_stale",
            "compare_results", "cheapest_cells", "verify_sweep", "CellCheck", "Mismatch",
            "main"]

@@ -29,8 +29,8 @@ from ..results_files import results_path
 from ..results_provenance import is_legacy, records
 
 __all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",
-           "run_sweep", "load_sweep", "SweepResults", "cell_key", "is_stale",
-           "merge_sweep_files"]
+           "run_sweep", "load_sweep", "SweepResults", "StoredCell", "cell_key",
+           "is_stale", "merge_sweep_files"]
 
 FORMAT = "phaselib-sweep-v1"
 
@@ -50,6 +50,7 @@ SWEEPS: dict[str, str] = {
     "mqar": "phaselib.remedies.mqar:sweep",
     "mqar-pilot": "phaselib.remedies.mqar:pilot",
     "mqar-probe": "phaselib.remedies.mqar:probe",
+    "mqar-binding": "phaselib.remedies.mqar:binding",
     "selection": "phaselib.scale_content:sweep",
     "selection-lag": "phaselib.content_lag:sweep",
     "long-range": "phaselib.long_range:sweep",
@@ -251,6 +252,29 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
     return summary
 
 
+@dataclass(frozen=True)
+class StoredCell:
+    """One finished cell of a results file: what it was run with, what it gave, and
+    where it came from (commit, whether the tree was dirty, when, on what machine)."""
+
+    params: dict
+    result: dict
+    commit: str | None
+    dirty: bool | None
+    created: str
+    machine: dict
+
+    @property
+    def date(self) -> str:
+        """The day the cell finished, YYYY-MM-DD."""
+        return self.created[:10]
+
+    @property
+    def origin(self) -> str:
+        """"<short commit> on <date>", the words a chapter shows beside a result."""
+        return f"{str(self.commit)[:7]} on {self.date}"
+
+
 @dataclass
 class SweepResults:
     """A sweep's results file, read back."""
@@ -266,15 +290,17 @@ class SweepResults:
     def commits(self) -> list[str]:
         return self.doc.get("commits", [])
 
+    def cells(self, **filters) -> list[StoredCell]:
+        """The finished cells whose parameters match `filters` (a parameter the cell
+        lacks reads as None), with their provenance, in file order."""
+        return [StoredCell(c["params"], c["result"], c.get("git_commit"),
+                           c.get("git_dirty"), c.get("created", ""), c.get("machine", {}))
+                for c in self.doc["cells"] if c["status"] == "done"
+                and all(c["params"].get(k) == v for k, v in filters.items())]
+
     def results(self, **filters) -> list[dict]:
         """The finished cells whose parameters match `filters`, each as params | result."""
-        out = []
-        for c in self.doc["cells"]:
-            if c["status"] != "done":
-                continue
-            if all(c["params"].get(k) == v for k, v in filters.items()):
-                out.append({**c["params"], **c["result"]})
-        return out
+        return [{**c.params, **c.result} for c in self.cells(**filters)]
 
     def failed(self) -> list[dict]:
         return [c for c in self.doc["cells"] if c["status"] != "done"]

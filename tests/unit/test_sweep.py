@@ -98,6 +98,22 @@ def test_results_file_records_provenance(tmp_path):
     assert cell["seconds"] >= 0 and "git_commit" in cell
 
 
+def test_cells_carry_their_provenance_and_skip_failed_ones(tmp_path):
+    out = tmp_path / "r.json"
+    run_sweep(_spec([], fail_seeds=(1,)), out=out, log=lambda m: None)
+    doc = json.loads(out.read_text())
+    doc["cells"][0].update(git_commit="abcdef0123456789", git_dirty=True,
+                           created="2026-01-02T03:04:05+00:00")
+    out.write_text(json.dumps(doc))
+    cells = load_sweep(out).cells()
+    assert [c.params["seed"] for c in cells] == [0, 2]          # the failed seed 1 left
+    assert cells[0].result["loss"] == pytest.approx(0.25)
+    assert cells[0].dirty is True and cells[0].date == "2026-01-02"
+    assert cells[0].origin == "abcdef0 on 2026-01-02"
+    assert [c.params["seed"] for c in load_sweep(out).cells(seed=2)] == [2]
+    assert load_sweep(out).cells(seed=1) == []
+
+
 def test_another_sweeps_file_is_refused(tmp_path):
     out = tmp_path / "r.json"
     out.write_text(json.dumps({"format": sw.FORMAT, "sweep": "other", "cells": []}))
