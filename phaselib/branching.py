@@ -5,7 +5,9 @@ Book: Part II, "F8 MLPs are continuous decoders". The task returns one of two in
 depending on the sign of a third, y = a if s > 0 else b, a function with a jump at s = 0.
 A ReLU MLP is continuous and piecewise linear, so along s it must pass through the values
 between b and a: `transition_width` measures the s-interval over which a model's output
-goes from 10% to 90% of the way from b to a (2 ln 9 / k for a logistic of slope k).
+goes from 10% to 90% of the way from b to a (2 ln 9 / k for a logistic of slope k);
+`choice_readout` reads outputs next to the boundary as a choice (nearer the right
+value, or blended between the two).
 `HardGate` and `Top1Router` choose one expert per example in the forward pass and get
 their gradient from a soft surrogate (straight-through; {cite}`bengio2013estimating`,
 {cite}`fedus2022switch`). The experiments that train a model and measure it with these
@@ -27,10 +29,11 @@ from .selection import select_weights
 __all__ = ["KINDS", "select_targets", "select_batch", "MLP", "straight_through_step",
            "HardGate", "Top1Router", "n_params", "expert_width_for_budget", "make_model",
            "transition_width", "transition_center", "profile", "boundary_pairs", "evaluate",
-           "slope_bound"]
+           "slope_bound", "choice_readout", "MIN_GAP"]
 
 KINDS = ("mlp", "soft_gate", "hard_gate", "top1_router")
 EPS = (1.0, 0.3, 0.1, 0.03, 0.01)   # half-widths of the test bands |s| < eps
+MIN_GAP = 0.5                       # choice_readout scores only points with |a - b| >= this
 
 
 def select_targets(x: torch.Tensor) -> torch.Tensor:
@@ -257,6 +260,32 @@ def transition_center(s, p) -> float:
     return math.nan if c is None else float(c)
 
 
+def choice_readout(pred: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                   a_chosen: torch.Tensor, min_gap: float = MIN_GAP) -> dict:
+    """The output read as a choice: where between the two values does it land?
+
+    pred, a, b [N] or [N, 1], a_chosen [N] bool (the target is a). With p = (pred -
+    other) / (target - other), 1 at the target and 0 at the other value: "right" is the
+    share of points with p > 1/2 (nearer the target: the choice is right), "blend" the
+    share with 1/4 < p < 3/4 (in the middle half between the two: neither chosen).
+    Only points with |a - b| >= `min_gap` count, where the two are far enough apart
+    to tell; "n" is how many."""
+    pred, a, b = (t.reshape(-1) for t in (pred, a, b))
+    a_chosen = a_chosen.reshape(-1)
+    if not (pred.shape == a.shape == b.shape == a_chosen.shape):
+        raise ValueError(f"pred, a, b and a_chosen must hold one value per point, got "
+                         f"{[tuple(t.shape) for t in (pred, a, b, a_chosen)]}")
+    keep = (a - b).abs() >= min_gap
+    if not keep.any():
+        raise ValueError(f"no point has |a - b| >= min_gap={min_gap}")
+    target = torch.where(a_chosen, a, b)[keep]
+    other = torch.where(a_chosen, b, a)[keep]
+    p = (pred[keep] - other) / (target - other)
+    return {"right": float((p > 0.5).float().mean()),
+            "blend": float(((p > 0.25) & (p < 0.75)).float().mean()),
+            "n": int(keep.sum())}
+
+
 @torch.no_grad()
 def profile(model: nn.Module, a: float, b: float, s: torch.Tensor) -> torch.Tensor:
     """p(s) = (f(a, b, s) - b) / (a - b) along the grid s [G]: 0 at b, 1 at a."""
@@ -281,16 +310,19 @@ def boundary_pairs(n: int = 16, seed: int = 12345) -> list[tuple[float, float]]:
 @torch.no_grad()
 def evaluate(model: nn.Module, n_test: int = 4096, eps=EPS, n_pairs: int = 16,
              grid: int = 4001, s_max: float = 0.5) -> dict:
-    """{"mse": {eps: test MSE on |s| < eps}, "transition": median transition width,
+    """{"mse": {eps: test MSE on |s| < eps}, "choice": {eps: `choice_readout` on the
+    same points}, "transition": median transition width,
     "centre": median |transition_center|, "widths": per pair, "grid_step"}, over fixed
     (a, b) pairs (`boundary_pairs`) on a grid of `grid` points in [-s_max, s_max].
     Seeded: the same test sets for every model."""
     model.eval()
     dev = next(model.parameters()).device
-    out = {"mse": {}, "grid_step": 2 * s_max / (grid - 1)}
+    out = {"mse": {}, "choice": {}, "grid_step": 2 * s_max / (grid - 1)}
     for k, e in enumerate(eps):
         x, y = select_batch(n_test, torch.Generator().manual_seed(1000 + k), e, dev)
-        out["mse"][str(e)] = F.mse_loss(model(x)[0], y).item()
+        pred = model(x)[0]
+        out["mse"][str(e)] = F.mse_loss(pred, y).item()
+        out["choice"][str(e)] = choice_readout(pred, x[:, 0], x[:, 1], x[:, 2] > 0)
     s = torch.linspace(-s_max, s_max, grid)
     widths, centres = [], []
     for a, b in boundary_pairs(n_pairs):

@@ -14,7 +14,8 @@ set, not on the reported error), and with the gate whose score is linear
 Measures (`evaluate_product`): test MSE on points within eps of the boundary (one of
 s1, s2 drawn from (-eps, eps), the other from (-1, 1)) for eps in `EPS`, as a share of
 the cost of answering the average of a and b (`AVERAGE_COST` = E[(a - b)^2] / 4 = 1/6);
-and the transition width along s1 at s2 = 1/2 over the fixed (a, b) pairs of
+the same points read as a choice (`phaselib.branching.choice_readout`: the output
+nearer the right value, or in the middle half between the two); and the transition width along s1 at s2 = 1/2 over the fixed (a, b) pairs of
 `phaselib.branching.boundary_pairs`, with where the switch sits (`transition_center`).
 """
 
@@ -26,8 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_positive_int
-from .branching import (EPS, MLP, _loss, _mlp, boundary_pairs, n_params,
-                        straight_through_step, transition_center, transition_width)
+from .branching import (EPS, MLP, _loss, _mlp, boundary_pairs, choice_readout,
+                        n_params, straight_through_step, transition_center,
+                        transition_width)
 from .train import TrainConfig, train
 
 __all__ = ["AVERAGE_COST", "RATES", "PRODUCT_KINDS", "product_targets", "product_batch",
@@ -110,16 +112,20 @@ def budget_widths(mlp_width: int = 32) -> dict[str, int]:
 @torch.no_grad()
 def evaluate_product(model: nn.Module, n_test: int = 4096, eps=EPS, n_pairs: int = 16,
                      grid: int = 4001, s_max: float = 0.5) -> dict:
-    """{"mse": {eps: test MSE within eps of the boundary}, "val_mse" (uniform points,
+    """{"mse": {eps: test MSE within eps of the boundary}, "choice": {eps:
+    `phaselib.branching.choice_readout` on the same points}, "val_mse" (uniform points,
     another seed: what chooses the rate), "transition": median width along s1 at
     s2 = 1/2, "centre": median |switch position|, "grid_step"}. Seeded: the same test
     sets for every model."""
     model.eval()
-    out = {"mse": {}, "grid_step": 2 * s_max / (grid - 1)}
+    out = {"mse": {}, "choice": {}, "grid_step": 2 * s_max / (grid - 1)}
     for k, e in enumerate(eps):
         x, y = product_batch(n_test, torch.Generator().manual_seed(2000 + k),
                              None if e >= 1 else e)
-        out["mse"][str(e)] = F.mse_loss(model(x)[0], y).item()
+        pred = model(x)[0]
+        out["mse"][str(e)] = F.mse_loss(pred, y).item()
+        out["choice"][str(e)] = choice_readout(pred, x[:, 0], x[:, 1],
+                                               x[:, 2] * x[:, 3] > 0)
     x, y = product_batch(n_test, torch.Generator().manual_seed(4242))
     out["val_mse"] = F.mse_loss(model(x)[0], y).item()
     s = torch.linspace(-s_max, s_max, grid)

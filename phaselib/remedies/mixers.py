@@ -244,6 +244,7 @@ MIXERS = _Registry({
     "lsh": _attn("lsh", n_buckets=4),
     "fmm-all": _attn("fmm", far_keys="all"),
     "linear-conv": _attn("linear", short_conv=4),
+    "fused-conv": _attn("fused", short_conv=4),
     "ssm-conv": _ssm(short_conv=4),
     "ssm-selective": SelectiveSSMMixer,
 })
@@ -264,6 +265,7 @@ MIXER_LABELS = {
     "lsh": "LSH buckets, exact keys (routing)",
     "fmm-all": "FMMformer: band + linear far field",
     "linear-conv": "linear attention + short conv",
+    "fused-conv": "exact attention + short conv",
     "ssm-conv": "diagonal SSM + short conv",
     "ssm-selective": "selective SSM (Mamba S6)",
 }

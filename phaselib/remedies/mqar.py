@@ -31,7 +31,8 @@ from ..train import TrainConfig, train
 __all__ = ["SETTINGS", "mqar_zoology_batch", "mqar_baselines", "PHASE_MODELS", "pilot",
            "PILOT_MODELS", "PILOT_OUT", "probe", "PROBE_MODELS", "PROBE_OUT",
            "build_mqar_model", "run_cell", "sweep", "MQAR_MIXERS", "WIDTHS", "LRS",
-           "STEPS", "BATCH", "VOCAB"]
+           "STEPS", "BATCH", "VOCAB", "binding", "BINDING_MODELS", "BINDING_OUT",
+           "BINDING_RULE"]
 
 VOCAB = 256                      # Zoology uses 8192; the issue asks for 256 or more
 SETTINGS = ((64, 4), (128, 8))   # (T, n_pairs), Zoology's two shortest
@@ -321,3 +322,36 @@ def probe(seeds=(0,), device: str = "cpu"):
                      description="Part III: Zoology's MQAR on a GPU, the steps each "
                                  "entrant needs to leave the plateau (one seed, three "
                                  "rates)")
+
+
+BINDING_OUT = "book/part3/results/mqar_binding.json"
+BINDING_MODELS = ("fused", "fused-conv", "linear", "linear-conv")
+BINDING_STEPS, BINDING_BATCH = 600, 256
+# Fixed before the runs (commit of 2026-12-05): each effect is the test accuracy of an
+# entrant with the short convolution minus the same entrant without it, paired per
+# seed on the same test sequences, each at its best rate of LRS by validation accuracy.
+BINDING_RULE = {"threshold": 0.10,     # a gain of PLATEAU_MARGIN: leaving the plateau
+                "attention": ("fused-conv", "fused"),
+                "control": ("linear-conv", "linear"),
+                "registered": "2026-12-05"}
+
+
+def binding(seeds=(0, 1, 2)):
+    """Sweep `mqar-binding`: is the binding of each value to the key before it what
+    attention lacks on Zoology's MQAR at a small budget? A short convolution hands that
+    binding over; with it linear attention leaves the plateau within BINDING_STEPS
+    steps of BINDING_BATCH sequences (the GPU probe). The same convolution in front of
+    softmax attention ("fused-conv") tests whether attention then leaves it too;
+    linear attention with and without it is the positive control (BINDING_RULE).
+    Width 64, (T, n_pairs) = (64, 4), each entrant's seed 0 at every rate of LRS, the
+    other seeds at its best by validation accuracy; about 70 CPU-minutes."""
+    from ..sweep import SweepSpec
+
+    base = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
+             "batch": BINDING_BATCH} for m in BINDING_MODELS]
+    cells = [c | {"lr": lr, "seed": 0} for c in base for lr in LRS]
+    cells += [c | {"lr": "best", "seed": int(s), "out": BINDING_OUT}
+              for c in base for s in seeds if s != 0]
+    return SweepSpec(name="mqar-binding", out=BINDING_OUT, cells=cells, run=run_cell,
+                     description="Part III: does a short convolution let attention "
+                                 "leave MQAR's plateau as it lets linear attention?")

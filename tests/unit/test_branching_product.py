@@ -97,3 +97,26 @@ def test_evaluate_product_scores_the_exact_rule_at_zero():
     r = evaluate_product(Exact())
     assert max(r["mse"].values()) == 0.0 and r["transition"] < 2 * r["grid_step"]
     assert r["centre"] < r["grid_step"]
+
+
+def test_the_choice_readout_tells_a_right_choice_a_wrong_one_and_a_blend():
+    from phaselib.branching import choice_readout
+    a = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.1])
+    b = torch.tensor([-1.0, -1.0, -1.0, -1.0, 0.0])          # the last: |a - b| < 0.5
+    a_chosen = torch.tensor([True, True, False, True, True])
+    pred = torch.tensor([0.9, 0.1, 0.8, -0.9, 5.0])           # right, blend, wrong, wrong
+    r = choice_readout(pred, a, b, a_chosen)
+    assert r == {"right": 0.5, "blend": 0.25, "n": 4}
+    with pytest.raises(ValueError, match="one value per point"):
+        choice_readout(pred[:3], a, b, a_chosen)
+    with pytest.raises(ValueError, match="min_gap"):
+        choice_readout(pred, a, b, a_chosen, min_gap=3.0)
+
+
+def test_the_average_reads_as_a_blend_and_the_exact_rule_as_a_choice():
+    x, y = product_batch(4096, torch.Generator().manual_seed(3), near=0.01)
+    from phaselib.branching import choice_readout
+    chosen = x[:, 2] * x[:, 3] > 0
+    avg = choice_readout(x[:, :2].mean(1), x[:, 0], x[:, 1], chosen)
+    exact = choice_readout(y, x[:, 0], x[:, 1], chosen)
+    assert avg["blend"] == 1.0 and exact["right"] == 1.0 and exact["blend"] == 0.0

@@ -124,3 +124,23 @@ def test_the_probe_runs_every_rate_of_six_entrants_and_records_the_curve():
     # the last point is the validation accuracy of the model the cell reports
     assert r["acc_curve"][-1][1] == round(r["val_acc"], 4)
     assert "acc_curve" not in run_cell("fused", 16, 3e-3, 0, steps=2, batch=2)
+
+
+def test_the_binding_sweep_pairs_each_entrant_with_its_short_convolution():
+    from phaselib.remedies.mixers import make_mixer
+    from phaselib.remedies.mqar import BINDING_MODELS, BINDING_RULE, binding
+    spec = binding()
+    assert spec.name == "mqar-binding"
+    for pair in (BINDING_RULE["attention"], BINDING_RULE["control"]):
+        assert set(pair) <= set(BINDING_MODELS) and pair[0] == pair[1] + "-conv"
+    # every entrant's seed 0 at every rate comes before the seeds that need its best
+    first_best = min(i for i, c in enumerate(spec.cells) if c["lr"] == "best")
+    assert sorted((c["model"], c["lr"]) for c in spec.cells[:first_best]) == sorted(
+        (m, lr) for m in BINDING_MODELS for lr in LRS)
+    assert {c["seed"] for c in spec.cells[first_best:]} == {1, 2}
+    # the convolution is the only difference: without it the two build alike
+    conv = make_mixer("fused-conv", 16, 2, 8)
+    plain = make_mixer("fused", 16, 2, 8)
+    assert conv.conv is not None and plain.conv is None
+    assert (sum(p.numel() for p in conv.parameters())
+            - sum(p.numel() for p in plain.parameters())) == 16 * 4 + 16
