@@ -18,16 +18,18 @@ the same held-out data), and the rule turns the per-seed values into a verdict:
   are supported and others refuted.
 
 The sign of the effect agreeing in every seed is not a verdict: three seeds agree by
-chance one time in four. `check_template` keeps numbers out of a record's text: the
-record's `why` is a template whose numbers come from the evidence.
+chance one time in four. `check_template` (in `phaselib.claims.templates`, re-exported
+here) keeps numbers out of a record's text: the record's `why` is a template whose
+numbers come from the evidence.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Iterable
+
+from .templates import check_template, fill, placeholders
 
 __all__ = ["RULE_VERDICTS", "Effect", "Count", "Rule", "Judgement", "judge",
            "judge_absence", "combine", "t_quantile", "check_template", "fill",
@@ -55,11 +57,13 @@ def t_quantile(df: int) -> float:
 @dataclass(frozen=True)
 class Effect:
     """An effect measured once per seed: `values[i]` is seed i's paired difference (arm
-    minus arm, on the same held-out data), in `unit`."""
+    minus arm, on the same held-out data), in `unit`. `bounds` (lo, hi): the range the
+    quantity cannot leave (a share: (0, 1)); the interval is cut there."""
 
     name: str
     values: tuple[float, ...]
     unit: str = ""
+    bounds: tuple[float, float] | None = None
 
     def __post_init__(self):
         vals = tuple(float(v) for v in self.values)
@@ -68,6 +72,15 @@ class Effect:
                              f"interval, got {len(vals)}")
         if not all(math.isfinite(v) for v in vals):
             raise ValueError(f"effect {self.name!r}: values must be finite, got {vals}")
+        if self.bounds is not None:
+            b = tuple(float(x) for x in self.bounds)
+            if len(b) != 2 or not b[0] < b[1]:
+                raise ValueError(f"effect {self.name!r}: bounds must be (lo, hi) with "
+                                 f"lo < hi, got {self.bounds!r}")
+            if not all(b[0] <= v <= b[1] for v in vals):
+                raise ValueError(f"effect {self.name!r}: values must lie within bounds "
+                                 f"{b}, got {vals}")
+            object.__setattr__(self, "bounds", b)
         object.__setattr__(self, "values", vals)
 
     @property
@@ -84,15 +97,22 @@ class Effect:
         return math.sqrt(sum((v - m) ** 2 for v in self.values) / (self.n - 1))
 
     def interval(self) -> tuple[float, float]:
-        """The two-sided 95% t interval of the mean over seeds."""
+        """The two-sided 95% t interval of the mean over seeds, cut at `bounds` (the
+        mean of a bounded quantity cannot leave them)."""
         half = t_quantile(self.n - 1) * self.sd / math.sqrt(self.n)
-        return self.mean - half, self.mean + half
+        lo, hi = self.mean - half, self.mean + half
+        if self.bounds is not None:
+            lo, hi = max(lo, self.bounds[0]), min(hi, self.bounds[1])
+        return lo, hi
 
     def words(self, digits: int = 3) -> str:
         lo, hi = self.interval()
         unit = f" {self.unit}" if self.unit else ""
+        half = t_quantile(self.n - 1) * self.sd / math.sqrt(self.n)
+        cut = (", cut at the bounds" if (lo, hi) != (self.mean - half, self.mean + half)
+               else "")
         return (f"{self.name} {self.mean:+.{digits}f}{unit} (95% interval "
-                f"{lo:+.{digits}f} to {hi:+.{digits}f}, {self.n} seeds)")
+                f"{lo:+.{digits}f} to {hi:+.{digits}f}{cut}, {self.n} seeds)")
 
 
 @dataclass(frozen=True)
@@ -277,45 +297,3 @@ def combine(verdicts: Iterable[str]) -> str:
     if all(v == "refuted" for v in vs):
         return "refuted"
     return "partly"
-
-
-# A number standing on its own: digits not glued to a letter (F5, T5 are names) and not
-# inside a {placeholder}.
-_BARE = re.compile(r"(?<![A-Za-z0-9_.])(?<![A-Za-z]-)[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?%?"
-                   r"(?![A-Za-z_0-9]|[.,]\d)"
-                   r"|(?<![A-Za-z0-9_.])\d+(?:\.\d+)?x\b")   # a factor: "5x", "1.5x"
-
-
-# A seed document's name ("seed 000", "seeds 001/003") is a name, not a number.
-_SEED_NAME = re.compile(r"\b[Ss]eeds? \d{3}(?:(?:/|, | and | or )\d{3})*\b")
-
-
-def placeholders(template: str) -> set[str]:
-    """The {names} a template asks to be filled."""
-    return set(re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template))
-
-
-def check_template(template: str, what: str = "why") -> None:
-    """Raise ValueError when `template` holds a number typed in rather than a
-    {placeholder} filled from the evidence."""
-    if not isinstance(template, str) or not template.strip():
-        raise ValueError(f"{what} must be a non-empty template, got {template!r}")
-    outside = re.sub(r"\{[^{}]*\}", "", template)
-    outside = _SEED_NAME.sub("", outside)
-    bare = _BARE.findall(outside)
-    if bare:
-        raise ValueError(f"{what} types the number(s) {bare} into the record: a result "
-                         f"belongs in the evidence the chapter computes; a number the "
-                         f"seed or a cited source states goes in the record's given, as "
-                         f"a {{placeholder}} ({template!r})")
-
-
-def fill(template: str, values: Mapping[str, object], what: str = "why") -> str:
-    """`template` (checked by `check_template`) filled from `values`; every placeholder
-    must be given."""
-    check_template(template, what)
-    try:
-        return template.format(**values)
-    except KeyError as e:
-        raise ValueError(f"{what} needs the value {e} from the evidence; given "
-                         f"{sorted(values)}") from None

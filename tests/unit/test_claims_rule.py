@@ -107,3 +107,17 @@ def test_an_absence_is_supported_only_with_a_control_that_finds_the_effect():
                          present).verdict == "inconclusive"
     with pytest.raises(ValueError, match="direction -1"):
         judge_absence(small, Rule(threshold=0.125), present)
+
+
+def test_a_bounded_quantity_has_its_interval_cut_at_the_bounds():
+    wide = Effect("share", (1.0, 0.97, 0.70), "of the passage")
+    cut = Effect("share", (1.0, 0.97, 0.70), "of the passage", bounds=(0, 1))
+    assert wide.interval()[1] > 1.0                  # the t interval runs past 1
+    assert cut.interval() == (wide.interval()[0], 1.0)
+    assert "cut at the bounds" in cut.words() and "cut" not in wide.words()
+    inside = Effect("share", (0.5, 0.52, 0.48), bounds=(0, 1))
+    assert inside.interval() == Effect("share", (0.5, 0.52, 0.48)).interval()
+    with pytest.raises(ValueError, match="within bounds"):
+        Effect("share", (0.5, 1.2), bounds=(0, 1))
+    with pytest.raises(ValueError, match="lo < hi"):
+        Effect("share", (0.5, 0.6), bounds=(1, 0))
