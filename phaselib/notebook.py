@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
-__all__ = ["setup", "runs_on", "glue", "plain", "in_colab"]
+__all__ = ["setup", "runs_on", "glue", "plain", "in_colab", "cpu_threads"]
 
 
 def in_colab() -> bool:
@@ -36,6 +37,21 @@ def setup(seed: int = 0, device: str = "auto", threads: int | None = None,
     if verbose:
         print(runs_on(dev, seed))
     return dev
+
+
+@contextmanager
+def cpu_threads(n: int):
+    """`with cpu_threads(n):` runs its block on n CPU threads of torch, then restores
+    the count it found (also when the block raises): a cell that trains a larger model
+    can use both of a laptop's cores without changing the rest of the chapter."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1 (CPU threads), got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
 
 
 def runs_on(dev: torch.device, seed: int | None = None) -> str:

@@ -78,3 +78,19 @@ def test_setup_says_colab_when_on_colab(monkeypatch, capsys):
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-test")
     setup(0, "cpu")
     assert ", Colab, seed 0 | " in capsys.readouterr().out
+
+
+def test_cpu_threads_sets_the_count_inside_and_restores_it_after_an_error():
+    from phaselib.notebook import cpu_threads
+    before = torch.get_num_threads()
+    inside = 2 if before == 1 else 1
+    with cpu_threads(inside):
+        assert torch.get_num_threads() == inside
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with cpu_threads(inside):
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        with cpu_threads(0):
+            pass
