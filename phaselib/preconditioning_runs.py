@@ -7,6 +7,8 @@ input, every or slots) and measures it with `measure_tag` and `steps_to_loss`;
 `train_tagged` is its training half, for a chapter that needs the model itself, and
 `erased_accuracy` measures use rather than legibility: the task's accuracy when the
 tag's class means are erased from the input of one block (a causal erasure).
+Every sweep model is trained at each rate of `RATES`; `validation_loss`, on sequences
+of their own, chooses among them (never the test set that `measure_tag` scores).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from .preconditioning import (VARIANTS, TaggedConfig, TaggedTransformer, measure
 from .taps import capture
 from .train import TrainConfig, train
 
-__all__ = ["train_tagged", "run_cell", "erased_accuracy", "sweep"]
+__all__ = ["train_tagged", "run_cell", "erased_accuracy", "validation_loss", "sweep",
+           "RATES", "best_rate_cells"]
+
+RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
 
 
 def train_tagged(seed: int, depth: int, variant: str, *, steps: int = 400,
@@ -55,8 +60,42 @@ def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: i
     every = max(1, steps // 50)
     res.update(params=model.num_params(), solve_step=steps_to_loss(hist.loss, solve_loss),
                train_loss=hist.loss[::every],
-               train_step=hist.step[::every])
+               train_step=hist.step[::every],
+               val_loss=validation_loss(model, perms, T=T, seed=30_000 + seed))
     return res
+
+
+@torch.no_grad()
+def validation_loss(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 256,
+                    T: int = 16, seed: int = 0) -> float:
+    """The task loss on n_seq fresh sequences of generator `seed`: what chooses a
+    model's learning rate. run_cell draws them from seed 30_000 + its seed, apart from
+    the training batches (seed), the test set (10_000 + seed) and the erasure's
+    sequences (20_000 + seed)."""
+    dev = next(model.parameters()).device
+    (idx, tags), y = tag_task_batch(n_seq, T, perms,
+                                    generator=torch.Generator().manual_seed(seed),
+                                    device=dev)
+    was = model.training
+    model.eval()
+    try:
+        return float(model((idx, tags), y)[1])
+    finally:
+        model.train(was)
+
+
+def best_rate_cells(rows) -> dict:
+    """{(seed, depth, variant): the row of that model at its best rate}: of the sweep's
+    rows (params | result, e.g. `SweepResults.results()`), per model the one with the
+    lowest `val_loss`. Raises ValueError when a model lacks a rate of RATES."""
+    by = {}
+    for r in rows:
+        by.setdefault((r["seed"], r["depth"], r["variant"]), []).append(r)
+    for key, rs in by.items():
+        if sorted(r["lr"] for r in rs) != sorted(RATES):
+            raise ValueError(f"rows must hold model {key} at every rate of {RATES}, got "
+                             f"{sorted(r['lr'] for r in rs)}")
+    return {key: min(rs, key=lambda r: (r["val_loss"], r["lr"])) for key, rs in by.items()}
 
 
 @torch.no_grad()
@@ -108,12 +147,14 @@ def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *
 
 
 def sweep(seeds=(0, 1, 2, 3, 4)):
-    """The F7 sweep: every seed x depth (2, 4, 8) x variant, with run_cell's defaults.
-    Five seeds: at three, the intervals of its verdicts straddled their thresholds."""
+    """The F7 sweep: every seed x depth (2, 4, 8) x variant x rate of RATES, with
+    run_cell's other defaults; the chapter keeps each model at its best rate by
+    `validation_loss` (`best_rate_cells`). Five seeds: at three, the intervals of its
+    verdicts straddled their thresholds."""
     from .sweep import SweepSpec
 
-    cells = [{"seed": s, "depth": d, "variant": v}
-             for s in seeds for d in (2, 4, 8) for v in VARIANTS]
+    cells = [{"seed": s, "depth": d, "variant": v, "lr": lr}
+             for s in seeds for d in (2, 4, 8) for v in VARIANTS for lr in RATES]
     return SweepSpec(name="f7", out="book/part2/results/f7.json", cells=cells, run=run_cell,
                      description="F7: tag task loss/accuracy and tag probes by layer, "
                                  "input vs every-layer vs slots, depths 2/4/8")

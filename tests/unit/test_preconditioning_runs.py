@@ -1,7 +1,9 @@
 """Tests for phaselib.preconditioning_runs: one trained cell of F7 end to end, and the
 sweep."""
 
-from phaselib.preconditioning_runs import run_cell, sweep
+import pytest
+
+from phaselib.preconditioning_runs import RATES, best_rate_cells, run_cell, sweep
 
 
 def test_trained_model_uses_the_tag(one_thread):
@@ -12,19 +14,20 @@ def test_trained_model_uses_the_tag(one_thread):
     assert res["probe"][0] > 0.95  # the tag is in x_0 by construction
     # The answer needs the previous token, which x_0 at t does not hold; the top does.
     assert res["probe_answer"][-1] > 0.3 > res["probe_answer"][0]  # chance: 1/16
+    # the rate is chosen on sequences of its own: a loss near the test loss, not it
+    assert res["val_loss"] != res["loss"] and abs(res["val_loss"] - res["loss"]) < 0.2
 
 
 def test_sweep_cells_cover_seeds_depths_variants():
     spec = sweep(seeds=(0, 1))
     assert spec.out == "book/part2/results/f7.json"
-    assert len(spec.cells) == 2 * 3 * 3
+    assert len(spec.cells) == 2 * 3 * 3 * len(RATES)
+    assert {c["lr"] for c in spec.cells} == set(RATES)
     assert sorted({c["seed"] for c in sweep().cells}) == [0, 1, 2, 3, 4]   # the default
     assert {(c["depth"], c["variant"]) for c in spec.cells} >= {(8, "slots"), (2, "input")}
 
 
 def test_erasure_of_the_tag_costs_accuracy_and_a_sham_erasure_does_not(one_thread):
-    import pytest
-
     from phaselib.preconditioning import measure_tag
     from phaselib.preconditioning_runs import erased_accuracy, train_tagged
 
@@ -39,3 +42,14 @@ def test_erasure_of_the_tag_costs_accuracy_and_a_sham_erasure_does_not(one_threa
     assert erased_accuracy(model, perms, 0, sham=True, T=8) > plain - 0.05
     with pytest.raises(ValueError, match="layer must be in"):
         erased_accuracy(model, perms, 2, T=8)
+
+
+def test_each_model_is_kept_at_the_rate_of_lowest_validation_loss():
+    rows = [{"seed": 0, "depth": 2, "variant": "input", "lr": lr, "val_loss": v,
+             "loss": 9.0} for lr, v in zip(RATES, (0.5, 0.2, 0.3))]
+    rows += [{"seed": 1, "depth": 2, "variant": "input", "lr": lr, "val_loss": v,
+              "loss": 0.0} for lr, v in zip(RATES, (0.1, 0.2, 0.3))]
+    best = best_rate_cells(rows)
+    assert best[0, 2, "input"]["lr"] == RATES[1] and best[1, 2, "input"]["lr"] == RATES[0]
+    with pytest.raises(ValueError, match="every rate"):
+        best_rate_cells(rows[:2])
