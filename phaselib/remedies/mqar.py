@@ -246,6 +246,15 @@ def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 
 OUT = "book/part3/results/mqar.json"
 
 
+def rates_then_best(base: list[dict], seeds, out: str) -> list[dict]:
+    """The cells of a rate-choosing sweep: each of `base` at seed 0 and every rate of
+    LRS, then at every other seed at seed 0's best rate ("best", read from `out`). The
+    rate cells come first, so a run finishes them before a cell needs them."""
+    cells = [c | {"lr": lr, "seed": 0} for c in base for lr in LRS]
+    return cells + [c | {"lr": "best", "seed": int(s), "out": out}
+                    for c in base for s in seeds if s != 0]
+
+
 def sweep(seeds=(0, 1, 2), models=MQAR_MIXERS, widths=(64,), settings=((64, 4),),
           steps: int = STEPS, out: str = OUT):
     """Sweep `mqar` (the CPU preset): for each model, width and setting, seed 0 at every
@@ -259,10 +268,8 @@ def sweep(seeds=(0, 1, 2), models=MQAR_MIXERS, widths=(64,), settings=((64, 4),)
 
     base = [{"model": m, "width": w, "T": T, "n_pairs": n, "steps": steps}
             for (T, n) in settings for w in widths for m in models]
-    cells = [c | {"lr": lr, "seed": 0} for c in base for lr in LRS]
-    cells += [c | {"lr": "best", "seed": int(s), "out": out}
-              for c in base for s in seeds if s != 0]
-    return SweepSpec(name="mqar", out=out, cells=cells, run=run_cell,
+    return SweepSpec(name="mqar", out=out, cells=rates_then_best(base, seeds, out),
+                     run=run_cell,
                      description="Part III: Zoology's MQAR, every entrant at its best "
                                  "rate of three, three seeds")
 
@@ -349,9 +356,7 @@ def binding(seeds=(0, 1, 2)):
 
     base = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
              "batch": BINDING_BATCH} for m in BINDING_MODELS]
-    cells = [c | {"lr": lr, "seed": 0} for c in base for lr in LRS]
-    cells += [c | {"lr": "best", "seed": int(s), "out": BINDING_OUT}
-              for c in base for s in seeds if s != 0]
-    return SweepSpec(name="mqar-binding", out=BINDING_OUT, cells=cells, run=run_cell,
+    return SweepSpec(name="mqar-binding", out=BINDING_OUT,
+                     cells=rates_then_best(base, seeds, BINDING_OUT), run=run_cell,
                      description="Part III: does a short convolution let attention "
                                  "leave MQAR's plateau as it lets linear attention?")
