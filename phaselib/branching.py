@@ -33,7 +33,7 @@ __all__ = ["KINDS", "select_targets", "select_batch", "MLP", "straight_through_s
 
 KINDS = ("mlp", "soft_gate", "hard_gate", "top1_router")
 EPS = (1.0, 0.3, 0.1, 0.03, 0.01)   # half-widths of the test bands |s| < eps
-MIN_GAP = 0.5                       # choice_readout scores only points with |a - b| >= this
+MIN_GAP = 0.5                       # choice_readout scores points with |a - b| >= this
 
 
 def select_targets(x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,8 @@ Measures (`evaluate_product`): test MSE on points within eps of the boundary (on
 s1, s2 drawn from (-eps, eps), the other from (-1, 1)) for eps in `EPS`, as a share of
 the cost of answering the average of a and b (`AVERAGE_COST` = E[(a - b)^2] / 4 = 1/6);
 the same points read as a choice (`phaselib.branching.choice_readout`: the output
-nearer the right value, or in the middle half between the two); and the transition width along s1 at s2 = 1/2 over the fixed (a, b) pairs of
+nearer the right value, or in the middle half between the two); and the transition
+width along s1 at s2 = 1/2 over the fixed (a, b) pairs of
 `phaselib.branching.boundary_pairs`, with where the switch sits (`transition_center`).
 """
 

@@ -95,7 +95,8 @@ def best_rate_cells(rows) -> dict:
         if sorted(r["lr"] for r in rs) != sorted(RATES):
             raise ValueError(f"rows must hold model {key} at every rate of {RATES}, got "
                              f"{sorted(r['lr'] for r in rs)}")
-    return {key: min(rs, key=lambda r: (r["val_loss"], r["lr"])) for key, rs in by.items()}
+    return {key: min(rs, key=lambda r: (r["val_loss"], r["lr"]))
+            for key, rs in by.items()}
 
 
 @torch.no_grad()
