@@ -17,6 +17,7 @@ import torch
 
 from .preconditioning import (VARIANTS, TaggedConfig, TaggedTransformer, measure_tag,
                               steps_to_loss, tag_perms, tag_task_batch)
+from .rates import best_rows
 from .taps import capture
 from .train import TrainConfig, train
 
@@ -87,16 +88,9 @@ def validation_loss(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int
 def best_rate_cells(rows) -> dict:
     """{(seed, depth, variant): the row of that model at its best rate}: of the sweep's
     rows (params | result, e.g. `SweepResults.results()`), per model the one with the
-    lowest `val_loss`. Raises ValueError when a model lacks a rate of RATES."""
-    by = {}
-    for r in rows:
-        by.setdefault((r["seed"], r["depth"], r["variant"]), []).append(r)
-    for key, rs in by.items():
-        if sorted(r["lr"] for r in rs) != sorted(RATES):
-            raise ValueError(f"rows must hold model {key} at every rate of {RATES}, got "
-                             f"{sorted(r['lr'] for r in rs)}")
-    return {key: min(rs, key=lambda r: (r["val_loss"], r["lr"]))
-            for key, rs in by.items()}
+    lowest `val_loss` (`rates.best_rows`). Raises ValueError when a model lacks a rate
+    of RATES."""
+    return best_rows(rows, ("seed", "depth", "variant"), "val_loss", RATES)
 
 
 @torch.no_grad()

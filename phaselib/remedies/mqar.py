@@ -26,6 +26,7 @@ import time
 
 import torch
 
+from ..rates import rates_then_best, stored_best_rate
 from ..train import TrainConfig, train
 
 __all__ = ["SETTINGS", "mqar_zoology_batch", "mqar_baselines", "PHASE_MODELS", "pilot",
@@ -179,20 +180,6 @@ def _scores(model, x, y, n_pairs: int, near: int) -> dict:
 NEAR = 16    # the window mixer's reach per layer at T = 64 (block_size / 4)
 
 
-def _best_lr(out: str, model: str, width: int, T: int, n_pairs: int) -> float:
-    """The rate of the seed-0 cells of (model, width, T, n_pairs) with the best
-    validation accuracy (ties: the smaller rate), read from the sweep's results file."""
-    from ..sweep import load_sweep
-    rows = load_sweep(out).results(model=model, width=width, T=T, n_pairs=n_pairs,
-                                   seed=0)
-    if len(rows) < len(LRS):
-        raise RuntimeError(f"{out}: the seed-0 rate cells of {model} at width "
-                           f"{width} are not all finished ({len(rows)} of {len(LRS)}); "
-                           f"run them first")
-    best = max(rows, key=lambda r: (r["val_acc"], -r["lr"]))
-    return best["lr"]
-
-
 def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 4,
              steps: int = STEPS, batch: int = BATCH, out: str | None = None,
              curve_every: int = 0, device: str = "cpu") -> dict:
@@ -206,7 +193,8 @@ def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 
     if lr == "best":
         if out is None:
             raise ValueError("lr='best' needs out, the results file of the rate cells")
-        lr = _best_lr(out, model, width, T, n_pairs)
+        lr = stored_best_rate(out, "val_acc", LRS, higher=True, model=model,
+                              width=width, T=T, n_pairs=n_pairs)
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
     _check_int("curve_every", curve_every, 0)
@@ -246,15 +234,6 @@ def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 
 OUT = "book/part3/results/mqar.json"
 
 
-def rates_then_best(base: list[dict], seeds, out: str) -> list[dict]:
-    """The cells of a rate-choosing sweep: each of `base` at seed 0 and every rate of
-    LRS, then at every other seed at seed 0's best rate ("best", read from `out`). The
-    rate cells come first, so a run finishes them before a cell needs them."""
-    cells = [c | {"lr": lr, "seed": 0} for c in base for lr in LRS]
-    return cells + [c | {"lr": "best", "seed": int(s), "out": out}
-                    for c in base for s in seeds if s != 0]
-
-
 def sweep(seeds=(0, 1, 2), models=MQAR_MIXERS, widths=(64,), settings=((64, 4),),
           steps: int = STEPS, out: str = OUT):
     """Sweep `mqar` (the CPU preset): for each model, width and setting, seed 0 at every
@@ -268,7 +247,7 @@ def sweep(seeds=(0, 1, 2), models=MQAR_MIXERS, widths=(64,), settings=((64, 4),)
 
     base = [{"model": m, "width": w, "T": T, "n_pairs": n, "steps": steps}
             for (T, n) in settings for w in widths for m in models]
-    return SweepSpec(name="mqar", out=out, cells=rates_then_best(base, seeds, out),
+    return SweepSpec(name="mqar", out=out, cells=rates_then_best(base, LRS, seeds, out),
                      run=run_cell,
                      description="Part III: Zoology's MQAR, every entrant at its best "
                                  "rate of three, three seeds")
@@ -357,6 +336,6 @@ def binding(seeds=(0, 1, 2)):
     base = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
              "batch": BINDING_BATCH} for m in BINDING_MODELS]
     return SweepSpec(name="mqar-binding", out=BINDING_OUT,
-                     cells=rates_then_best(base, seeds, BINDING_OUT), run=run_cell,
+                     cells=rates_then_best(base, LRS, seeds, BINDING_OUT), run=run_cell,
                      description="Part III: does a short convolution let attention "
                                  "leave MQAR's plateau as it lets linear attention?")

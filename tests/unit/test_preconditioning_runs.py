@@ -51,5 +51,5 @@ def test_each_model_is_kept_at_the_rate_of_lowest_validation_loss():
               "loss": 0.0} for lr, v in zip(RATES, (0.1, 0.2, 0.3))]
     best = best_rate_cells(rows)
     assert best[0, 2, "input"]["lr"] == RATES[1] and best[1, 2, "input"]["lr"] == RATES[0]
-    with pytest.raises(ValueError, match="every rate"):
+    with pytest.raises(ValueError, match="each rate of"):
         best_rate_cells(rows[:2])

@@ -1,0 +1,78 @@
+"""Each compared arm at its best learning rate, chosen on a validation split.
+
+Book: "How to read a verdict" (Part V) states the rule; every sweep that compares
+trained models follows it with these three functions:
+
+- `best_rows`: of rows that hold each model at every rate tried, the row of each model
+  at the rate with the best validation score (ties go to the smaller rate);
+- `rates_then_best`: the cells of a sweep that tries every rate on seed 0 and trains
+  the other seeds at seed 0's best rate, the rate cells first;
+- `stored_best_rate`: that best rate, read from the sweep's results file by a cell
+  whose rate is "best".
+
+The validation split is never the data a result is reported on: each sweep names its
+own (`val_loss`, `val_acc`, `val_mse`) next to the test score.
+"""
+
+from __future__ import annotations
+
+__all__ = ["best_rows", "rates_then_best", "stored_best_rate"]
+
+
+def _check_rates(rates) -> tuple[float, ...]:
+    rates = tuple(rates)
+    if len(rates) < 2 or any(not isinstance(r, float) or r <= 0 for r in rates):
+        raise ValueError(f"rates must be two or more positive floats, got {rates!r}")
+    return rates
+
+
+def best_rows(rows, by, score: str, rates, *, higher: bool = False,
+              rate: str = "lr") -> dict:
+    """{key: row}: `rows` (dicts, e.g. `SweepResults.results()`) grouped by the values
+    of the fields named in `by` (key: their tuple, or the value itself when `by` names
+    one field); in each group the row with the best `score` (the highest with `higher`,
+    else the lowest), ties to the smaller rate. Every group must hold each rate of
+    `rates` exactly once: a model missing a rate raises ValueError."""
+    rates = _check_rates(rates)
+    by = (by,) if isinstance(by, str) else tuple(by)
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(tuple(r[f] for f in by), []).append(r)
+    sign = -1.0 if higher else 1.0
+    out = {}
+    for key, rs in groups.items():
+        tried = sorted(r[rate] for r in rs)
+        if tried != sorted(rates):
+            raise ValueError(f"rows must hold {dict(zip(by, key))} at each rate of "
+                             f"{rates} once, got {tried}")
+        best = min(rs, key=lambda r: (sign * r[score], r[rate]))
+        out[key[0] if len(by) == 1 else key] = best
+    return out
+
+
+def rates_then_best(base: list[dict], rates, seeds, out: str) -> list[dict]:
+    """The cells of a rate-choosing sweep: each of `base` at seed 0 and every rate of
+    `rates`, then at every other seed at seed 0's best rate (`{"lr": "best", "out":
+    out}`, which the cell resolves with `stored_best_rate`). The rate cells come
+    first, so a run finishes them before a cell needs them."""
+    rates = _check_rates(rates)
+    cells = [c | {"lr": lr, "seed": 0} for c in base for lr in rates]
+    return cells + [c | {"lr": "best", "seed": int(s), "out": out}
+                    for c in base for s in seeds if s != 0]
+
+
+def stored_best_rate(out: str, score: str, rates, *, higher: bool = False,
+                     **model) -> float:
+    """The rate of the seed-0 cells of `model` (its parameters, e.g. model="fused",
+    width=64) in the results file `out` with the best validation `score` (as
+    `best_rows`). Raises RuntimeError when those cells are not all finished."""
+    from .sweep import load_sweep
+
+    rates = _check_rates(rates)
+    rows = [r for r in load_sweep(out).results(seed=0, **model)
+            if isinstance(r.get("lr"), float)]
+    if sorted(r["lr"] for r in rows) != sorted(rates):
+        raise RuntimeError(f"{out}: the seed-0 rate cells of {model} are not all "
+                           f"finished (rates {sorted(r['lr'] for r in rows)} of "
+                           f"{rates}); run them first")
+    return best_rows(rows, "seed", score, rates, higher=higher)[0]["lr"]

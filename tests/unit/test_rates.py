@@ -1,0 +1,77 @@
+"""Each arm at its best rate by validation: the choice, the cells and the stored read."""
+
+import pytest
+
+from phaselib.rates import best_rows, rates_then_best, stored_best_rate
+from phaselib.sweep import SweepSpec, load_sweep, run_sweep
+
+RATES = (1e-3, 3e-3, 1e-2)
+
+
+def _rows(model, vals, test):
+    return [{"model": model, "seed": 0, "lr": lr, "val": v, "test": t}
+            for lr, v, t in zip(RATES, vals, test)]
+
+
+def test_the_best_row_is_chosen_on_validation_not_on_the_reported_score():
+    rows = _rows("a", (0.5, 0.2, 0.3), (0.0, 9.0, 9.0)) + _rows("b", (0.1, 0.4, 0.1),
+                                                                 (9.0, 0.0, 9.0))
+    low = best_rows(rows, "model", "val", RATES)
+    assert low["a"]["lr"] == 3e-3                  # not 1e-3, the best test score
+    assert low["b"]["lr"] == 1e-3                  # a tie goes to the smaller rate
+    high = best_rows(rows, ("model", "seed"), "val", RATES, higher=True)
+    assert set(high) == {("a", 0), ("b", 0)}
+    assert high["a", 0]["lr"] == 1e-3 and high["b", 0]["lr"] == 3e-3
+
+
+def test_a_model_missing_or_repeating_a_rate_is_refused():
+    rows = _rows("a", (0.5, 0.2, 0.3), (0, 0, 0))
+    with pytest.raises(ValueError, match="'model': 'a'.*each rate of"):
+        best_rows(rows[:2], "model", "val", RATES)
+    with pytest.raises(ValueError, match="each rate of"):
+        best_rows(rows + rows[:1], "model", "val", RATES)
+    with pytest.raises(ValueError, match="rates must be two or more positive floats"):
+        best_rows(rows, "model", "val", (1e-3,))
+    with pytest.raises(ValueError, match="rates must be"):
+        best_rows(rows, "model", "val", (1e-3, 0))
+
+
+def test_rate_cells_come_first_and_other_seeds_ask_for_the_best():
+    cells = rates_then_best([{"model": "a"}, {"model": "b"}], RATES, (0, 1, 2), "r.json")
+    assert [c["lr"] for c in cells[:6]] == list(RATES) * 2
+    assert all(c["seed"] == 0 for c in cells[:6])
+    assert cells[6:] == [{"model": m, "lr": "best", "seed": s, "out": "r.json"}
+                         for m in "ab" for s in (1, 2)]
+
+
+def _toy(out):
+    # Validation score: model "a" is best at 3e-3, model "b" at 1e-2.
+    best = {"a": 3e-3, "b": 1e-2}
+
+    def run(model, seed, lr, out=None):
+        if lr == "best":
+            lr = stored_best_rate(out, "val", RATES, model=model)
+        return {"lr": lr, "val": abs(lr - best[model]) + 0.1 * seed}
+
+    return SweepSpec(name="toy", out=str(out), run=run,
+                     cells=rates_then_best([{"model": "a"}, {"model": "b"}], RATES,
+                                           (0, 1), str(out)))
+
+
+def test_a_best_cell_reads_seed_zeros_best_rate_from_the_results_file(tmp_path):
+    out = tmp_path / "r.json"
+    spec = _toy(out)
+    run_sweep(spec, out=out, log=lambda m: None)
+    rows = load_sweep(out).results(seed=1)
+    assert {r["model"]: r["lr"] for r in rows} == {"a": 3e-3, "b": 1e-2}
+    assert stored_best_rate(str(out), "val", RATES, higher=True, model="a") == 1e-2
+
+
+def test_a_best_cell_before_its_rate_cells_is_refused(tmp_path):
+    out = tmp_path / "r.json"
+    spec = _toy(out)
+    spec.cells = spec.cells[:2] + spec.cells[6:]    # model a lacks its third rate
+    summary = run_sweep(spec, out=out, log=lambda m: None)
+    assert summary["failed"]
+    failed = load_sweep(out).failed()
+    assert any("not all finished" in str(c.get("error", "")) for c in failed)
