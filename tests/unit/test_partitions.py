@@ -187,8 +187,7 @@ def test_near_boundary_marks_the_first_k_characters_of_every_block_of_any_partit
 
 def test_same_chars_gap_scores_both_models_on_the_same_characters():
     from phaselib.partitions import PARTITIONS
-    from phaselib.partitions_runs import (SAME_CHARS_PAIR, SAME_CHARS_PAIRS, _f4_cell,
-                                          same_chars_gap, sweep)
+    from phaselib.partitions_runs import SAME_CHARS_PAIR, SAME_CHARS_PAIRS, same_chars_gap
     n = 40
     control = {"char_loss": np.full(n, 2.0), "starts": np.array([0, 10, 30]),
                "loss": 2.0}
@@ -199,14 +198,39 @@ def test_same_chars_gap_scores_both_models_on_the_same_characters():
     # near a boundary of either partition: 0, 1, 10, 11, 20, 21, 30, 31
     assert r["share"] == 8 / n
     assert r["gap"] == pytest.approx(2.0 - (6 * 1.5 + 2 * 9.0) / 8)
-    spec = sweep(seeds=(0, 1, 2))
-    assert len(sweep().cells) == 5 * (len(PARTITIONS) + 2)     # five seeds by default
-    tail = spec.cells[len(PARTITIONS) * 3:]
-    assert tail == [{"seed": s, "same_chars": k} for k in ("line", "word")
-                    for s in (0, 1, 2)]
     # each pair is a control and the partition it shuffles, both trained by the sweep
     for control, aligned in SAME_CHARS_PAIRS.values():
         assert {control, aligned} <= set(PARTITIONS)
         assert control.split()[0] == aligned.split("-")[0] and "shuffled" in control
-    with pytest.raises(ValueError, match="same_chars must be one of"):
-        _f4_cell("cpu", seed=0, same_chars="sentence")
+
+
+def test_the_sweep_tries_every_rate_on_seed_zero_then_uses_the_best():
+    from phaselib.partitions import PARTITIONS
+    from phaselib.partitions_runs import F4_DEFAULTS, F4_RATES, F4_SWEEP_STEPS, sweep
+
+    assert len(sweep().cells) == len(PARTITIONS) * (len(F4_RATES) + 4)   # five seeds
+    cells = sweep(seeds=(0, 1, 2), out="r.json").cells
+    n_rate = len(PARTITIONS) * len(F4_RATES)
+    assert all(c["seed"] == 0 and isinstance(c["lr"], float) for c in cells[:n_rate])
+    assert {(c["partition"], c["lr"]) for c in cells[:n_rate]} == {
+        (p, r) for p in PARTITIONS for r in F4_RATES}
+    assert all(c["lr"] == "best" and c["out"] == "r.json" and c["seed"] in (1, 2)
+               for c in cells[n_rate:])
+    assert all(c["steps"] == F4_SWEEP_STEPS for c in cells)
+    assert F4_SWEEP_STEPS >= 5 * F4_DEFAULTS["steps"]       # off the live plateau
+
+
+def test_near_loss_gives_the_same_characters_gap_as_two_models_scored_together():
+    from phaselib.partitions_runs import SAME_CHARS_PAIR, run_f4, same_chars_gap
+
+    hp = dict(steps=3, n_embd=8, n_head=1, n_layer=1, block=16, eval_chars=3000)
+    runs = {name: run_f4(0, name, by_char=True, **hp) for name in SAME_CHARS_PAIR}
+    a, b = (runs[name] for name in SAME_CHARS_PAIR)
+    assert set(a["near_loss"]) == set(b["near_loss"]) == {"line"}
+    g = same_chars_gap(0, head_chars=8, runs=runs)["gap"]
+    assert a["near_loss"]["line"] - b["near_loss"]["line"] == pytest.approx(g, abs=1e-9)
+    assert np.isfinite(a["val_loss"]) and a["lr"] == 3e-3
+    with pytest.raises(ValueError, match="lr='best' needs out"):
+        run_f4(0, "geometric", lr="best", **hp)
+    with pytest.raises(ValueError, match="lr must be a positive float"):
+        run_f4(0, "geometric", lr=-1.0, **hp)
