@@ -235,13 +235,32 @@ def test_build_f3_model_builds_the_pyramids_controls():
     assert 0 < extra <= pyr.num_params() - base.num_params()
 
 
-def test_the_f3_sweep_runs_every_model_over_five_seeds():
-    from phaselib.multiscale import sweep
+def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
+    from phaselib.multiscale import F3_MODELS, F3_RATES, sweep
 
-    cells = sweep().cells
+    cells = sweep(out="r.json").cells
     assert sorted({c["seed"] for c in cells}) == [0, 1, 2, 3, 4]
-    # per seed and scale set: transformer and pyramid at 600 steps, the transformer at
-    # 2000, level 0 alone at 600
-    assert len(cells) == 5 * 2 * 4
-    assert {(c["model"], c["steps"]) for c in cells} == {
-        ("transformer", 600), ("pyramid", 600), ("transformer", 2000), ("level0", 600)}
+    short = [c for c in cells if c["steps"] == 600]
+    long_ = [c for c in cells if c["steps"] == 2000]
+    # per scale set: each model at 600 steps on seed 0 at every rate, then on four
+    # more seeds at the best; the transformer at 2000 steps on every seed
+    assert len(short) == 2 * len(F3_MODELS) * (len(F3_RATES) + 4)
+    assert {c["model"] for c in short} == set(F3_MODELS)
+    assert all(c["lr"] in F3_RATES for c in short if c["seed"] == 0)
+    assert all(c["lr"] == "best" and c["out"] == "r.json" for c in short if c["seed"])
+    assert cells[: 2 * len(F3_MODELS) * len(F3_RATES)] == [
+        c for c in short if c["seed"] == 0]            # the rate cells run first
+    assert len(long_) == 10 and all("lr" not in c for c in long_)
+
+
+def test_run_f3_reports_a_validation_loss_and_refuses_a_best_rate_without_a_file():
+    from phaselib.multiscale import run_f3
+
+    hp = dict(seq_len=32, n_embd=8, n_head=2, n_layer=1, eval_every=2, eval_batch=16,
+              batch=4)
+    r = run_f3(0, [1, 4], "pyramid", 2, **hp)
+    assert 0 < r["val_loss"] < 10 and r["lr"] == 3e-3
+    with pytest.raises(ValueError, match="lr='best' needs out"):
+        run_f3(0, [1, 4], "pyramid", 2, lr="best", **hp)
+    with pytest.raises(ValueError, match="lr must be a positive float"):
+        run_f3(0, [1, 4], "pyramid", 2, lr=0.0, **hp)
