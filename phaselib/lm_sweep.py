@@ -216,6 +216,6 @@ def sweep(seeds=(0, 1, 2)):
 def merge_results(paths, out=OUT, allow_dirty: bool = False) -> Path:
     """Merge results files of sweep "lm" run in parallel (one process per seed, each with
     its own --out) into `out`: `phaselib.sweep.merge_sweep_files("lm", ...)`."""
-    from .sweep.core import merge_sweep_files
+    from .sweep.store import merge_sweep_files
 
     return merge_sweep_files("lm", paths, out, allow_dirty=allow_dirty)

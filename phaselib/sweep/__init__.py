@@ -20,13 +20,14 @@ file with `load_sweep(path).results(...)`.
     python -m phaselib.sweep verify all          # one cell of every sweep (CI)
     python -m phaselib.sweep merge NAME PART.json ... [--out FILE]   # parallel parts
 
-Modules: `core` (cells, running, reading back), `verify` (re-run and compare), `cli`.
+Modules: `core` (cells, running), `store` (the results file: reading back, merging),
+`verify` (re-run and compare), `cli`.
 """
 
 from .cli import main
-from .core import (FORMAT, SWEEPS, TIMING_KEYS, StoredCell, SweepResults, SweepSpec,
-                   cell_key, get_spec, is_stale, load_sweep, merge_sweep_files, run_sweep,
-                   select_cells)
+from .core import (SWEEPS, TIMING_KEYS, SweepSpec, cell_key, get_spec, is_stale,
+                   run_sweep, select_cells)
+from .store import FORMAT, StoredCell, SweepResults, load_sweep, merge_sweep_files
 from .verify import CellCheck, Mismatch, cheapest_cells, compare_results, verify_sweep
 
 __all__ = ["SweepSpec", "SWEEPS", "FORMAT", "TIMING_KEYS", "get_spec", "select_cells",

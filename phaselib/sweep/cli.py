@@ -7,7 +7,8 @@ import shlex
 import sys
 
 from ..provenance import DirtyTreeError, cpu_capability
-from .core import SWEEPS, get_spec, merge_sweep_files, run_sweep, select_cells
+from .core import SWEEPS, get_spec, run_sweep, select_cells
+from .store import merge_sweep_files
 from .verify import verify_sweep
 
 

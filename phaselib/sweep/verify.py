@@ -22,7 +22,8 @@ from typing import Callable
 import torch
 
 from ..provenance import cpu_capability, finite_json, git_commit
-from .core import SweepSpec, load_sweep
+from .core import SweepSpec
+from .store import load_sweep
 
 __all__ = ["Mismatch", "CellCheck", "compare_results", "on_cpu", "cheapest_cells",
            "verify_sweep"]
