@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from phaselib.remedies.mqar import (LRS, MQAR_MIXERS, build_mqar_model, gap_probs,
-                                    mqar_baselines, mqar_zoology_batch, run_cell, sweep,
+                                    mqar_baselines, mqar_zoology_batch, run_cell,
                                     value_distance)
+from phaselib.remedies.mqar_sweeps import sweep
 
 
 def test_pairs_come_first_and_every_key_is_asked_once_for_its_value():
@@ -101,7 +102,7 @@ def test_sweep_lists_the_rate_cells_before_the_cells_that_need_them():
 
 
 def test_the_pilot_is_one_seed_one_rate_of_seven_entrants_that_all_build():
-    from phaselib.remedies.mqar import PILOT_MODELS, pilot
+    from phaselib.remedies.mqar_sweeps import PILOT_MODELS, pilot
     spec = pilot()
     assert [c["model"] for c in spec.cells if c["steps"] == 1500] == list(PILOT_MODELS)
     assert sorted(c["model"] for c in spec.cells if c["steps"] == 6000) == [
@@ -112,7 +113,7 @@ def test_the_pilot_is_one_seed_one_rate_of_seven_entrants_that_all_build():
 
 
 def test_the_probe_runs_every_rate_of_six_entrants_and_records_the_curve():
-    from phaselib.remedies.mqar import PROBE_MODELS, probe
+    from phaselib.remedies.mqar_sweeps import PROBE_MODELS, probe
     spec = probe()
     assert spec.name == "mqar-probe"
     assert sorted((c["model"], c["lr"]) for c in spec.cells) == sorted(
@@ -128,7 +129,7 @@ def test_the_probe_runs_every_rate_of_six_entrants_and_records_the_curve():
 
 def test_the_binding_sweep_pairs_each_entrant_with_its_short_convolution():
     from phaselib.remedies.mixers import make_mixer
-    from phaselib.remedies.mqar import BINDING_MODELS, BINDING_RULE, binding
+    from phaselib.remedies.mqar_sweeps import BINDING_MODELS, BINDING_RULE, binding
     spec = binding()
     assert spec.name == "mqar-binding"
     for pair in (BINDING_RULE["attention"], BINDING_RULE["control"]):

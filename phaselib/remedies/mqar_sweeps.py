@@ -1,0 +1,125 @@
+"""The MQAR sweeps: the comparison of every entrant (`sweep`, `python -m phaselib.sweep
+mqar`), a one-seed CPU pilot (`pilot`), a GPU probe of the steps each entrant needs
+(`probe`) and the binding test (`binding`).
+
+Book: Part III, "The remedies, measured", section "Recall as Zoology measures it". The
+task, the entrants and one cell's training are in `mqar`.
+"""
+
+from __future__ import annotations
+
+from ..rates import rates_then_best
+from .mqar import LRS, MQAR_MIXERS, STEPS, run_cell
+
+__all__ = ["OUT", "sweep", "pilot", "PILOT_MODELS", "PILOT_OUT", "PILOT_LONG",
+           "PILOT_LONG_STEPS", "probe", "PROBE_MODELS", "PROBE_OUT", "binding",
+           "BINDING_MODELS", "BINDING_OUT", "BINDING_RULE"]
+
+OUT = "book/part3/results/mqar.json"
+
+
+def sweep(seeds=(0, 1, 2), models=MQAR_MIXERS, widths=(64,), settings=((64, 4),),
+          steps: int = STEPS, out: str = OUT):
+    """Sweep `mqar` (the CPU preset): for each model, width and setting, seed 0 at every
+    rate of LRS, then the other seeds at seed 0's best rate by validation accuracy.
+    The rate cells come first in the list, so a run finishes them before it needs them.
+    Zoology's grid (widths 32 to 256, (128, 8) too, every rate for every seed, far
+    more steps) is `sweep(widths=(32, 64, 128, 256), settings=SETTINGS, ...)`: a GPU
+    job.
+    """
+    from ..sweep import SweepSpec
+
+    base = [{"model": m, "width": w, "T": T, "n_pairs": n, "steps": steps}
+            for (T, n) in settings for w in widths for m in models]
+    return SweepSpec(name="mqar", out=out, cells=rates_then_best(base, LRS, seeds, out),
+                     run=run_cell,
+                     description="Part III: Zoology's MQAR, every entrant at its best "
+                                 "rate of three, three seeds")
+
+
+PILOT_OUT = "book/part3/results/mqar_pilot.json"
+PILOT_MODELS = ("fused", "linear-conv", "landmark-retrieval", "ssm-selective",
+                "phase", "phase-window", "window-only")
+
+
+# ... and attention and linear attention with a short convolution four times as long, to
+# see whether more steps are what recall needs here.
+PILOT_LONG, PILOT_LONG_STEPS = ("fused", "linear-conv"), 6000
+
+
+def pilot(seeds=(0,)):
+    """Sweep `mqar-pilot`: can a CPU budget see recall on Zoology's MQAR at all? One
+    seed of seven entrants (attention, linear attention with a short convolution, exact
+    retrieval, the selective state space, the phase model without and with its window,
+    and the window alone) at width 64, rate 3e-3,
+    (T, n_pairs) = (64, 4), STEPS steps of BATCH sequences, and PILOT_LONG at
+    PILOT_LONG_STEPS. A pilot, not a comparison: one rate, one seed."""
+    from ..sweep import SweepSpec
+
+    base = {"width": 64, "T": 64, "n_pairs": 4, "lr": 3e-3}
+    cells = [base | {"model": m, "steps": STEPS, "seed": int(s)}
+             for s in seeds for m in PILOT_MODELS]
+    cells += [base | {"model": m, "steps": PILOT_LONG_STEPS, "seed": int(s)}
+              for s in seeds for m in PILOT_LONG]
+    return SweepSpec(name="mqar-pilot", out=PILOT_OUT, cells=cells, run=run_cell,
+                     description="Part III: a one-seed pilot of Zoology's MQAR on a "
+                                 "CPU budget")
+
+
+PROBE_OUT = "book/part3/results/mqar_probe.json"
+PROBE_MODELS = ("fused", "linear-conv", "ssm-selective", "phase", "phase-window",
+                "window-only")
+PROBE_STEPS, PROBE_BATCH, PROBE_EVERY = 2000, 256, 200
+
+
+def probe(seeds=(0,), device: str = "cpu"):
+    """Sweep `mqar-probe` (a GPU job: `python -m phaselib.sweep mqar-probe --device
+    cuda`): how many steps does each entrant need to leave MQAR's plateau? One seed of
+    PROBE_MODELS at width 64, every rate of LRS, (T, n_pairs) = (64, 4), PROBE_STEPS
+    steps of PROBE_BATCH sequences (four times the pilot's batch),
+    the validation accuracy every PROBE_EVERY steps. It sizes the full sweep; it is
+    not a comparison (one seed)."""
+    from functools import partial
+
+    from ..sweep import SweepSpec
+
+    base = {"width": 64, "T": 64, "n_pairs": 4, "steps": PROBE_STEPS,
+            "batch": PROBE_BATCH, "curve_every": PROBE_EVERY}
+    cells = [base | {"model": m, "lr": lr, "seed": int(s)}
+             for s in seeds for m in PROBE_MODELS for lr in LRS]
+    return SweepSpec(name="mqar-probe", out=PROBE_OUT, cells=cells,
+                     run=partial(run_cell, device=device),
+                     description="Part III: Zoology's MQAR on a GPU, the steps each "
+                                 "entrant needs to leave the plateau (one seed, three "
+                                 "rates)")
+
+
+BINDING_OUT = "book/part3/results/mqar_binding.json"
+BINDING_MODELS = ("fused", "fused-conv", "linear", "linear-conv")
+BINDING_STEPS, BINDING_BATCH = 600, 256
+# Fixed before the runs (commit of 2026-12-05): each effect is the test accuracy of an
+# entrant with the short convolution minus the same entrant without it, paired per
+# seed on the same test sequences, each at its best rate of LRS by validation accuracy.
+BINDING_RULE = {"threshold": 0.10,     # a gain of PLATEAU_MARGIN: leaving the plateau
+                "attention": ("fused-conv", "fused"),
+                "control": ("linear-conv", "linear"),
+                "registered": "2026-12-05"}
+
+
+def binding(seeds=(0, 1, 2)):
+    """Sweep `mqar-binding`: is the binding of each value to the key before it what
+    attention lacks on Zoology's MQAR at a small budget? A short convolution hands that
+    binding over; with it linear attention leaves the plateau within BINDING_STEPS
+    steps of BINDING_BATCH sequences (the GPU probe). The same convolution in front of
+    softmax attention ("fused-conv") tests whether attention then leaves it too;
+    linear attention with and without it is the positive control (BINDING_RULE).
+    Width 64, (T, n_pairs) = (64, 4), each entrant's seed 0 at every rate of LRS, the
+    other seeds at its best by validation accuracy; about 70 CPU-minutes."""
+    from ..sweep import SweepSpec
+
+    base = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
+             "batch": BINDING_BATCH} for m in BINDING_MODELS]
+    return SweepSpec(name="mqar-binding", out=BINDING_OUT,
+                     cells=rates_then_best(base, LRS, seeds, BINDING_OUT), run=run_cell,
+                     description="Part III: does a short convolution let attention "
+                                 "leave MQAR's plateau as it lets linear attention?")
