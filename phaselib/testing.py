@@ -52,9 +52,9 @@ def assert_close_elementwise(name: str, ref: torch.Tensor, out: torch.Tensor,
                              rtol: float, atol: float) -> dict:
     """Fail unless |out - ref| <= atol * rms(ref) + rtol * |ref| at *every* element (and
     out is finite), naming the worst element: a few wrong rows, which a global rms ratio
-    forgives, fail here. `phaselib.kernels.checks.tolerance` gives (rtol, atol) per
-    dtype. Returns the record of `phaselib.kernels.checks.compare`."""
-    from .kernels.checks import compare
+    forgives, fail here. `phaselib.kernels.tolerance.tolerance` gives (rtol, atol) per
+    dtype. Returns the record of `phaselib.kernels.tolerance.compare`."""
+    from .kernels.tolerance import compare
 
     rec = compare(name, ref, out, rtol, atol)
     if not rec["passed"]:

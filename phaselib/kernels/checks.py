@@ -4,7 +4,8 @@
 wheel holds no tests/ folder, so the checks live here); tests/unit/test_kernel_checks.py
 runs the same functions on the CPU under TRITON_INTERPRET=1 at small sizes. Each check
 compares a kernel's output with the fp64 reference computed from the *same rounded
-inputs* (and the same rounded upstream gradient), element by element:
+inputs* (and the same rounded upstream gradient), element by element
+(`tolerance.compare`):
 
     |out - ref| <= atol * rms(ref) + rtol * |ref|     at every element,
 
@@ -12,29 +13,7 @@ and returns a record {"name", "passed", "max_abs_err", "worst", ...}, where "wor
 the largest ratio of error to bound (<= 1 passes) and "worst_index" where it is. A
 kernel that raises, or writes NaN or inf, fails its check with the reason.
 
-Tolerances (`tolerance`) are in units of the dtype's unit roundoff u (2**-24 fp32,
-2**-11 fp16, 2**-8 bf16), with floors for the fp32 arithmetic every kernel does in
-registers (polynomial atan2, a GPU's approximate sqrt and division: ~1e-6):
-
-* "output" (the transport's forward and gradients): the kernel rounds once, on the
-  store, so the error is u |ref| (round to nearest; 2u where the conversion truncates,
-  as the interpreter's fp32 -> bf16 does) plus the fp32 part: rtol = 2u, atol = 4u;
-  floors rtol = atol = 2e-5 (in fp32, ~300 u: room for a GPU's approximate math, and
-  still far below the error of one wrong element).
-* "pyramid" (batch pyramid, streaming step): the centroids are *stored* in the dtype
-  (rounded at every level), then compared by the transport, whose angle and
-  log-length move by about u per rounded input, and the gradient sums terms of both
-  signs, so its error is relative to the tensor's scale: rtol = 8u, atol = 16u, with
-  the same floors.
-
-Measured under the interpreter at T = 2048, D = 64 (8192 transport rows), the largest
-error reached 0.1 of its bound in fp32, 0.4 in fp16 and bf16, except the transport in
-bf16: 0.75 (0.83 at D = 1000), from truncation, which errs by less than 2u |out| and so
-stays below the bound by construction; a GPU rounds to nearest, half that. The
-transport in fp32 at D = 1000 reached 0.28 (longer fp32 sums).
-
-A wrong index, a race or a missing term moves elements by O(|ref|), hundreds of u
-in bf16 and far more in fp16 and fp32, so it fails these bounds even in one row.
+Tolerances, and why they are what they are: `tolerance.py`.
 
 The determinism checks run a backward (and the streaming step) twice on the same inputs
 and compare: the transport backward and the step have no atomics and must agree bit
@@ -58,15 +37,11 @@ import torch
 
 from .._levels import default_levels
 from ._tiles import MAX_BLOCK_D
+from .tolerance import (REORDER_TOL, UNIT_ROUNDOFF, compare, dtype_name, failed_record,
+                        tolerance)
 
-__all__ = ["SCALES", "UNIT_ROUNDOFF", "tolerance", "compare", "supported_dtypes",
-           "check_transport", "check_pyramid", "check_step", "check_determinism",
-           "run_checks", "summarize"]
-
-UNIT_ROUNDOFF = {torch.float32: 2.0 ** -24, torch.float16: 2.0 ** -11,
-                 torch.bfloat16: 2.0 ** -8}
-FP32_FLOOR = 2e-5           # rtol and atol floor: fp32 arithmetic and fast GPU math
-REORDER_TOL = 1e-5          # two runs of the pyramid backward: fp32 atomics reordered
+__all__ = ["SCALES", "supported_dtypes", "check_transport", "check_pyramid",
+           "check_step", "check_determinism", "run_checks", "summarize"]
 
 # Sizes per scale. "benchmark": the benchmark's width (dim 64), lengths it times, and a
 # width above the tile cap; "small": the same shapes of problem, quick under the
@@ -83,67 +58,6 @@ SCALES = {
 }
 
 
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-def tolerance(dtype: torch.dtype, kind: str = "output") -> tuple[float, float]:
-    """(rtol, atol) for `kind` "output" or "pyramid" at `dtype` (module docstring)."""
-    if dtype not in UNIT_ROUNDOFF:
-        raise ValueError(f"dtype must be one of {list(UNIT_ROUNDOFF)}, got {dtype}")
-    u = UNIT_ROUNDOFF[dtype]
-    if kind == "output":
-        rtol, atol = 2 * u, 4 * u
-    elif kind == "pyramid":
-        rtol, atol = 8 * u, 16 * u
-    else:
-        raise ValueError(f"kind must be 'output' or 'pyramid', got {kind!r}")
-    return max(rtol, FP32_FLOOR), max(atol, FP32_FLOOR)
-
-
-def compare(name: str, ref: torch.Tensor, out: torch.Tensor, rtol: float,
-            atol: float, **extra) -> dict:
-    """The record of one element-by-element comparison (module docstring): passes when
-    |out - ref| <= atol * rms(ref) + rtol * |ref| everywhere and out is finite."""
-    if ref.shape != out.shape:
-        return _failed(name, f"shape {tuple(out.shape)} is not the reference's "
-                             f"{tuple(ref.shape)}", **extra)
-    r = ref.detach().to(torch.float64)
-    o = out.detach().to(device=r.device, dtype=torch.float64)
-    record = {"name": name, "shape": list(ref.shape), "rtol": rtol, "atol": atol,
-              **extra}
-    if not torch.isfinite(o).all():
-        n = int((~torch.isfinite(o)).sum())
-        return {**record, "passed": False, "max_abs_err": float("inf"),
-                "worst": float("inf"),
-                "error": f"{n} NaN or inf element(s) in the output"}
-    if r.numel() == 0:
-        return {**record, "passed": True, "max_abs_err": 0.0, "worst": 0.0,
-                "rel_rms": 0.0}
-    err = (o - r).abs()
-    scale = r.pow(2).mean().sqrt()
-    bound = atol * scale + rtol * r.abs()
-    ratio = torch.where(bound > 0, err / bound.clamp(min=1e-300),
-                        torch.where(err > 0, float("inf"), 0.0))
-    worst = int(ratio.argmax())
-    rms_err = float(err.pow(2).mean().sqrt())
-    if scale > 0:
-        rel_rms = rms_err / float(scale)
-    else:
-        rel_rms = 0.0 if rms_err == 0 else float("inf")
-    record.update(
-        passed=bool((err <= bound).all()), max_abs_err=float(err.max()),
-        worst=float(ratio.flatten()[worst]),
-        worst_index=[int(i) for i in torch.unravel_index(torch.tensor(worst), r.shape)],
-        rel_rms=rel_rms)
-    return record
-
-
-def _failed(name: str, error: str, **extra) -> dict:
-    return {"name": name, "passed": False, "max_abs_err": float("inf"),
-            "worst": float("inf"), "error": error, **extra}
-
-
 def _guarded(name: str, fn: Callable[[], list[dict]], **extra) -> list[dict]:
     """fn's records, or one failed record saying what it raised (a kernel that does not
     compile, or crashes, fails its check instead of stopping the others)."""
@@ -151,7 +65,7 @@ def _guarded(name: str, fn: Callable[[], list[dict]], **extra) -> list[dict]:
         return fn()
     except Exception as e:
         where = traceback.format_exc(limit=-2).strip().splitlines()
-        return [_failed(name, f"{type(e).__name__}: {e}"[:2000], where=where[-4:],
+        return [failed_record(name, f"{type(e).__name__}: {e}"[:2000], where=where[-4:],
                         **extra)]
 
 
@@ -260,7 +174,7 @@ def check_pyramid(device, dtype: torch.dtype, B: int, T: int, D: int,
                             torch.zeros_like(masked), masked, 0.0, 0.0, **meta,
                             check="guard"))
         if not torch.equal(mask.cpu(), mask_r.cpu()):
-            recs.append(_failed(f"{tag}/mask/{dtype_name(dtype)}",
+            recs.append(failed_record(f"{tag}/mask/{dtype_name(dtype)}",
                                 "the mask differs from the reference's", **meta))
         return recs
 
@@ -320,7 +234,7 @@ def check_step(device, dtype: torch.dtype, B: int, D: int, L: int, t0: int, step
                                 getattr(ref_st, name), getattr(st, name), rtol, atol,
                                 **meta, check=f"state.{name}"))
         if st.t != ref_st.t:
-            recs.append(_failed(f"{tag}/state.t/{dtype_name(dtype)}",
+            recs.append(failed_record(f"{tag}/state.t/{dtype_name(dtype)}",
                                 f"t = {st.t}, the reference's {ref_st.t}", **meta))
         return recs
 

@@ -12,6 +12,7 @@ import torch
 
 import phaselib.kernels
 from phaselib.kernels import checks
+from phaselib.kernels import tolerance as tol
 from phaselib.kernels._launch import launch_device
 from phaselib.kernels.pyramid import streaming_triton
 from phaselib.kernels.transport import triton as transport_triton_module
@@ -51,28 +52,28 @@ def test_summarize_says_when_nothing_ran_or_something_failed():
 
 def test_compare_bounds_every_element():
     ref = torch.linspace(-1.0, 1.0, 101, dtype=torch.float64)
-    rtol, atol = checks.tolerance(torch.bfloat16, "output")
-    assert checks.compare("ok", ref, ref.to(torch.bfloat16), rtol, atol)["passed"]
+    rtol, atol = tol.tolerance(torch.bfloat16, "output")
+    assert tol.compare("ok", ref, ref.to(torch.bfloat16), rtol, atol)["passed"]
     bad = ref.to(torch.bfloat16)
     bad[7] += 0.05                                          # one element, ~13 u off
-    rec = checks.compare("bad", ref, bad, rtol, atol)
+    rec = tol.compare("bad", ref, bad, rtol, atol)
     assert not rec["passed"] and rec["worst_index"] == [7] and rec["rel_rms"] < 1e-2
     nan = ref.clone()
     nan[3] = float("nan")
-    assert "NaN" in checks.compare("nan", ref, nan, 1.0, 1.0)["error"]
-    assert not checks.compare("shape", ref, ref[:5], 1.0, 1.0)["passed"]
+    assert "NaN" in tol.compare("nan", ref, nan, 1.0, 1.0)["error"]
+    assert not tol.compare("shape", ref, ref[:5], 1.0, 1.0)["passed"]
 
 
 def test_tolerances_scale_with_the_dtype_and_name_bad_arguments():
     for kind in ("output", "pyramid"):
-        t32, t16, tb = (checks.tolerance(d, kind) for d in
+        t32, t16, tb = (tol.tolerance(d, kind) for d in
                         (torch.float32, torch.float16, torch.bfloat16))
-        assert t32 == (checks.FP32_FLOOR, checks.FP32_FLOOR)
+        assert t32 == (tol.FP32_FLOOR, tol.FP32_FLOOR)
         assert t32[0] < t16[0] < tb[0] < 0.05
     with pytest.raises(ValueError, match="kind"):
-        checks.tolerance(torch.float32, "loose")
+        tol.tolerance(torch.float32, "loose")
     with pytest.raises(ValueError, match="dtype"):
-        checks.tolerance(torch.float64)
+        tol.tolerance(torch.float64)
     with pytest.raises(ValueError, match="scale"):
         checks.run_checks("cpu", "huge")
     with pytest.raises(ValueError, match="dtypes"):

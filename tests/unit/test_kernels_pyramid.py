@@ -4,7 +4,7 @@ The same tests run on CUDA (compiled kernels) and on the CPU under TRITON_INTERP
 (the `device` fixture, tests/unit/conftest.py). Tolerance: `phaselib.testing.assert_close`,
 rms(ref - out) / rms(ref) < ratio with NaN/inf checked; fp32 rounding gives ~1e-7. And
 at every element (`assert_close_elementwise`): |out - ref| <= atol rms(ref) + rtol |ref|
-with `phaselib.kernels.checks.tolerance(dtype, "pyramid")`: the centroids are stored in
+with `phaselib.kernels.tolerance.tolerance(dtype, "pyramid")`: the centroids are stored in
 the dtype, rounded at every level, so rtol = 8u, atol = 16u (unit roundoff u; floors
 2e-5), still far below what one wrong row costs.
 """
@@ -14,7 +14,7 @@ import torch
 
 from phaselib import pyramid
 from phaselib.kernels._tiles import MAX_BLOCK_D
-from phaselib.kernels.checks import tolerance
+from phaselib.kernels.tolerance import tolerance
 from phaselib.kernels.pyramid.reference import pyramid_reference
 from phaselib.kernels.pyramid.triton import pyramid_triton
 from phaselib.pyramid import default_levels

@@ -5,7 +5,7 @@ the `device` fixture of tests/unit/conftest.py picks. Tolerance in the manner of
 flash-linear-attention (`phaselib.testing.assert_close`): rms(ref - out) / rms(ref) below
 a ratio, NaN/inf checked first; fp32 rounding gives ~1e-7. And at every element
 (`assert_close_elementwise`): |out - ref| <= atol rms(ref) + rtol |ref|, with the
-per-dtype bounds of `phaselib.kernels.checks.tolerance` (the kernel rounds once, on the
+per-dtype bounds of `phaselib.kernels.tolerance.tolerance` (the kernel rounds once, on the
 store: rtol = 2u, atol = 4u for unit roundoff u, floors 2e-5), so a few wrong rows fail
 even where the rms ratio forgives them. Low-precision inputs (and the upstream gradient)
 are compared with the fp64 reference of the same rounded values.
@@ -16,7 +16,8 @@ import torch
 
 from phaselib import transport
 from phaselib.kernels._tiles import MAX_BLOCK_D
-from phaselib.kernels.checks import tolerance, transport_inputs
+from phaselib.kernels.checks import transport_inputs
+from phaselib.kernels.tolerance import tolerance
 from phaselib.kernels.transport.reference import EPS, transport_reference
 from phaselib.kernels.transport.triton import transport_triton
 from phaselib.testing import assert_close, assert_close_elementwise
