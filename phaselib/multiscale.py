@@ -290,8 +290,9 @@ def run_f3(seed: int, scales, model: str, steps: int, device="cpu",
     prof = {str(s): torch.cat([attention_distance_profile(taps[n][s_ev == s], start)
                                for n in names]).cpu().double().round(decimals=5).tolist()
             for s in scales if s > 1}
+    g_val = torch.Generator().manual_seed(seed + 5000)     # a batch of its own
     x_val, y_val = multiscale_batch(p["eval_batch"], p["seq_len"], p["vocab"], scales,
-                                    generator=torch.Generator().manual_seed(seed + 5000))
+                                    generator=g_val)
     with torch.no_grad():
         val = F.cross_entropy(net(x_val.to(device))[0].flatten(0, 1),
                               y_val.to(device).flatten(), ignore_index=-1).item()
@@ -305,9 +306,10 @@ def sweep(seeds=(0, 1, 2, 3, 4), device: str = "cpu",
     """The F3 sweep, on the dyadic scales (1, 4, 16) and on scales that are not powers
     of two (1, 3, 12): the five models of F3_MODELS at F3_STEPS, seed 0 at every rate
     of F3_RATES and the other seeds at seed 0's best by validation loss
-    (`rates.rates_then_best`); then a transformer trained F3_LONG_STEPS at the
-    chapter's rate (the heads it finds, not a comparison). Five seeds: at three, both
-    verdicts' intervals straddled their thresholds."""
+    (`rates.rates_then_best`); the transformer, the pyramid and level 0 at the
+    chapter's one rate (the instrument's positive control); then a transformer trained
+    F3_LONG_STEPS at the chapter's rate (the heads it finds, not a comparison). Five
+    seeds: at three, both verdicts' intervals straddled their thresholds."""
     from .rates import rates_then_best
     from .sweep import SweepSpec
 
@@ -315,6 +317,12 @@ def sweep(seeds=(0, 1, 2, 3, 4), device: str = "cpu",
     base = [{"scales": sc, "model": m, "steps": F3_STEPS} for sc in sets
             for m in F3_MODELS]
     cells = rates_then_best(base, F3_RATES, seeds, out)
+    # The positive control of the verdicts' instrument: the three models of the
+    # comparison at the chapter's one rate (F3_DEFAULTS), where they learn at different
+    # speeds. Added after seed 0's rate cells showed every arm solving the task within
+    # F3_STEPS at its best rate; the same cells as the sweep's before rates were chosen.
+    cells += [{"seed": s, "scales": sc, "model": m, "steps": F3_STEPS} for sc in sets
+              for s in seeds for m in ("transformer", "pyramid", "level0")]
     cells += [{"seed": s, "scales": sc, "model": "transformer", "steps": F3_LONG_STEPS}
               for sc in sets for s in seeds]
     return SweepSpec(name="f3", out=out, cells=cells,
@@ -322,5 +330,5 @@ def sweep(seeds=(0, 1, 2, 3, 4), device: str = "cpu",
                      description="F3: held-out loss by scale and distance profiles, "
                                  "transformer vs pyramid features vs level 0 vs the "
                                  "centroid and shift controls, scales 1/4/16 and "
-                                 "1/3/12, 600 steps at each model's best rate of three, "
-                                 "and transformers at 2000")
+                                 "1/3/12, 600 steps at each model's best rate of three "
+                                 "and at the chapter's rate, and transformers at 2000")

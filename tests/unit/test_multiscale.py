@@ -240,8 +240,12 @@ def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
 
     cells = sweep(out="r.json").cells
     assert sorted({c["seed"] for c in cells}) == [0, 1, 2, 3, 4]
-    short = [c for c in cells if c["steps"] == 600]
+    short = [c for c in cells if c["steps"] == 600 and "lr" in c]
+    control = [c for c in cells if c["steps"] == 600 and "lr" not in c]
     long_ = [c for c in cells if c["steps"] == 2000]
+    # the control: three models at the chapter's rate on every seed and scale set
+    assert len(control) == 2 * 3 * 5
+    assert {c["model"] for c in control} == {"transformer", "pyramid", "level0"}
     # per scale set: each model at 600 steps on seed 0 at every rate, then on four
     # more seeds at the best; the transformer at 2000 steps on every seed
     assert len(short) == 2 * len(F3_MODELS) * (len(F3_RATES) + 4)
