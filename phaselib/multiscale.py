@@ -4,7 +4,8 @@ Book: Part II, "F3 No intrinsic multi-scale structure". A standard block has no 
 of scale; every head must find its own distances. `PyramidFeatureEmbedding` hands the
 model one feature per dyadic scale (1, 2, 4, ... tokens) at every position, computed by
 the causal pyramid (`phaselib.pyramid`), and `MultiScaleTransformer` adds it to the
-token and position embeddings of a `TinyTransformer`.
+token and position embeddings of a `TinyTransformer`; `BlockArmTransformer` is its
+control without the transport. The F3 runs and sweep are in `multiscale_runs`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .transformer import TinyTransformer, TransformerConfig
 
 __all__ = ["PyramidFeatureEmbedding", "MultiScaleTransformer", "BlockArmEmbedding",
            "BlockArmTransformer", "attention_distance_profile",
-           "useful_weight", "peak_distances", "build_f3_model", "run_f3", "sweep"]
+           "useful_weight", "peak_distances"]
 
 
 class PyramidFeatureEmbedding(nn.Module):
@@ -201,134 +202,3 @@ def peak_distances(profiles: torch.Tensor, min_distance: int = 1) -> list[int]:
         raise ValueError(f"min_distance must be an int in [0, T) = [0, {profiles.shape[-1]}), "
                          f"got {min_distance!r}")
     return [int(i) + min_distance for i in profiles[:, min_distance:].argmax(-1)]
-
-
-# The F3 experiment, run per cell by the sweep (`python -m phaselib.sweep f3`) and live
-# in the chapter with the same defaults.
-F3_DEFAULTS = dict(vocab=16, seq_len=64, n_layer=2, n_head=4, n_embd=32, d_proj=4, levels=5,
-                   batch=32, lr=3e-3, eval_every=25, eval_batch=256)
-F3_MODELS = ("transformer", "pyramid", "level0", "centroid", "shift")
-F3_RATES = (1e-3, 3e-3, 1e-2)     # the sweep's short-budget arms: each at its best
-F3_STEPS, F3_LONG_STEPS = 600, 2000
-
-
-def build_f3_model(model: str, seed: int, **hp) -> TinyTransformer:
-    """The F3 chapter's models: "transformer", "pyramid" (all levels), "level0", and the
-    pyramid's controls "centroid" and "shift" (`BlockArmEmbedding`, all levels)."""
-    p = {**F3_DEFAULTS, **hp}
-    cfg = TransformerConfig(vocab_size=p["vocab"], block_size=p["seq_len"], n_layer=p["n_layer"],
-                            n_head=p["n_head"], n_embd=p["n_embd"])
-    torch.manual_seed(seed)
-    if model == "transformer":
-        return TinyTransformer(cfg)
-    if model in ("pyramid", "level0"):
-        return MultiScaleTransformer(cfg, levels=p["levels"] if model == "pyramid" else 1,
-                                     d_proj=p["d_proj"])
-    if model in ("centroid", "shift"):
-        return BlockArmTransformer(cfg, p["levels"], p["d_proj"], kind=model)
-    raise ValueError(f"model must be one of {F3_MODELS}, got {model!r}")
-
-
-def run_f3(seed: int, scales, model: str, steps: int, device="cpu",
-           out: str | None = None, **hp) -> dict:
-    """Train one F3 model on `multiscale_batch(scales)` and measure it.
-
-    Returns {"step", "curve" {scale: held-out loss at each evaluation}, "final" {scale:
-    loss}, "profiles" {scale: [heads, T] distance profiles on that scale's held-out
-    sequences, queries from max(scales) - 1 on}, "n_params", "val_loss" (the mean loss
-    over the scales on a validation batch of its own, the split that chooses the rate),
-    "lr"}; scales are str keys (JSON). `lr` may be "best": the seed-0 rate of this
-    model, scales and steps with the lowest `val_loss` in the results file `out`.
-    """
-    import torch.nn.functional as F
-
-    from .tasks import multiscale_batch
-    from .taps import capture
-    from .train import TrainConfig, train
-
-    from .rates import stored_best_rate
-
-    p = {**F3_DEFAULTS, **hp}
-    scales = [int(s) for s in scales]
-    if p["lr"] == "best":
-        if out is None:
-            raise ValueError("lr='best' needs out, the results file of the rate cells")
-        p["lr"] = stored_best_rate(out, "val_loss", F3_RATES, model=model,
-                                   scales=scales, steps=steps)
-    if not isinstance(p["lr"], float) or p["lr"] <= 0:
-        raise ValueError(f"lr must be a positive float or 'best', got {p['lr']!r}")
-    net = build_f3_model(model, seed, **p).to(device)
-    x_ev, y_ev, s_ev = multiscale_batch(p["eval_batch"], p["seq_len"], p["vocab"], scales,
-                                        return_scales=True,
-                                        generator=torch.Generator().manual_seed(seed + 999))
-    x_ev, y_ev, s_ev = x_ev.to(device), y_ev.to(device), s_ev.to(device)
-
-    @torch.no_grad()
-    def by_scale(m):
-        logits, _ = m(x_ev)
-        ce = F.cross_entropy(logits.flatten(0, 1), y_ev.flatten(), ignore_index=-1,
-                             reduction="none").view(y_ev.shape)
-        return {s: ce[(s_ev == s)[:, None] & (y_ev >= 0)].mean().item() for s in scales}
-
-    curve = {"step": [], **{s: [] for s in scales}}
-
-    def evaluate(m):
-        for s, v in by_scale(m).items():
-            curve[s].append(v)
-        curve["step"].append(len(curve["step"]) * p["eval_every"] + p["eval_every"])
-        return 0.0
-
-    gen = torch.Generator().manual_seed(seed + 1)
-    train(net, lambda step: multiscale_batch(p["batch"], p["seq_len"], p["vocab"], scales,
-                                             generator=gen, device=device),
-          TrainConfig(steps=steps, lr=p["lr"], eval_every=p["eval_every"], progress=False),
-          eval_fn=evaluate)
-    names = [f"blocks.{i}.attn.tap_pattern" for i in range(p["n_layer"])]
-    with torch.no_grad(), capture(net, names) as taps:
-        net(x_ev)
-    start = max(scales) - 1
-    prof = {str(s): torch.cat([attention_distance_profile(taps[n][s_ev == s], start)
-                               for n in names]).cpu().double().round(decimals=5).tolist()
-            for s in scales if s > 1}
-    g_val = torch.Generator().manual_seed(seed + 5000)     # a batch of its own
-    x_val, y_val = multiscale_batch(p["eval_batch"], p["seq_len"], p["vocab"], scales,
-                                    generator=g_val)
-    with torch.no_grad():
-        val = F.cross_entropy(net(x_val.to(device))[0].flatten(0, 1),
-                              y_val.to(device).flatten(), ignore_index=-1).item()
-    return {"step": curve["step"], "curve": {str(s): curve[s] for s in scales},
-            "final": {str(s): v for s, v in by_scale(net).items()}, "profiles": prof,
-            "n_params": net.num_params(), "val_loss": val, "lr": p["lr"]}
-
-
-def sweep(seeds=(0, 1, 2, 3, 4), device: str = "cpu",
-          out: str = "book/part2/results/f3.json"):
-    """The F3 sweep, on the dyadic scales (1, 4, 16) and on scales that are not powers
-    of two (1, 3, 12): the five models of F3_MODELS at F3_STEPS, seed 0 at every rate
-    of F3_RATES and the other seeds at seed 0's best by validation loss
-    (`rates.rates_then_best`); the transformer, the pyramid and level 0 at the
-    chapter's one rate (the instrument's positive control); then a transformer trained
-    F3_LONG_STEPS at the chapter's rate (the heads it finds, not a comparison). Five
-    seeds: at three, both verdicts' intervals straddled their thresholds."""
-    from .rates import rates_then_best
-    from .sweep import SweepSpec
-
-    sets = ([1, 4, 16], [1, 3, 12])
-    base = [{"scales": sc, "model": m, "steps": F3_STEPS} for sc in sets
-            for m in F3_MODELS]
-    cells = rates_then_best(base, F3_RATES, seeds, out)
-    # The positive control of the verdicts' instrument: the three models of the
-    # comparison at the chapter's one rate (F3_DEFAULTS), where they learn at different
-    # speeds. Added after seed 0's rate cells showed every arm solving the task within
-    # F3_STEPS at its best rate; the same cells as the sweep's before rates were chosen.
-    cells += [{"seed": s, "scales": sc, "model": m, "steps": F3_STEPS} for sc in sets
-              for s in seeds for m in ("transformer", "pyramid", "level0")]
-    cells += [{"seed": s, "scales": sc, "model": "transformer", "steps": F3_LONG_STEPS}
-              for sc in sets for s in seeds]
-    return SweepSpec(name="f3", out=out, cells=cells,
-                     run=lambda **c: run_f3(device=device, **c),
-                     description="F3: held-out loss by scale and distance profiles, "
-                                 "transformer vs pyramid features vs level 0 vs the "
-                                 "centroid and shift controls, scales 1/4/16 and "
-                                 "1/3/12, 600 steps at each model's best rate of three "
-                                 "and at the chapter's rate, and transformers at 2000")

@@ -33,7 +33,7 @@ __all__ = ["SweepSpec", "SWEEPS", "TIMING_KEYS", "get_spec", "select_cells",
 # name: "module:function" returning a SweepSpec (imported on demand).
 SWEEPS: dict[str, str] = {
     "f1": "phaselib.spelling:sweep",
-    "f3": "phaselib.multiscale:sweep",
+    "f3": "phaselib.multiscale_runs:sweep",
     "f4": "phaselib.partitions_runs:sweep",
     "f5": "phaselib.context_collapse:sweep",
     "f6": "phaselib.drift:sweep",

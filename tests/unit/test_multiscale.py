@@ -189,7 +189,7 @@ def test_peak_distances_skip_the_own_key_by_default():
 
 
 def test_build_f3_model_rejects_an_unknown_model():
-    from phaselib.multiscale import build_f3_model
+    from phaselib.multiscale_runs import build_f3_model
     with pytest.raises(ValueError, match="model must be one of"):
         build_f3_model("pyramids", 0)
     assert isinstance(build_f3_model("level0", 0), MultiScaleTransformer)
@@ -223,7 +223,8 @@ def test_block_arms_match_a_loop_and_are_causal():
 
 
 def test_build_f3_model_builds_the_pyramids_controls():
-    from phaselib.multiscale import BlockArmTransformer, build_f3_model
+    from phaselib.multiscale import BlockArmTransformer
+    from phaselib.multiscale_runs import build_f3_model
 
     for kind in ("centroid", "shift"):
         m = build_f3_model(kind, 0)
@@ -236,7 +237,7 @@ def test_build_f3_model_builds_the_pyramids_controls():
 
 
 def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
-    from phaselib.multiscale import F3_MODELS, F3_RATES, sweep
+    from phaselib.multiscale_runs import F3_MODELS, F3_RATES, sweep
 
     cells = sweep(out="r.json").cells
     assert sorted({c["seed"] for c in cells}) == [0, 1, 2, 3, 4]
@@ -258,7 +259,7 @@ def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
 
 
 def test_run_f3_reports_a_validation_loss_and_refuses_a_best_rate_without_a_file():
-    from phaselib.multiscale import run_f3
+    from phaselib.multiscale_runs import run_f3
 
     hp = dict(seq_len=32, n_embd=8, n_head=2, n_layer=1, eval_every=2, eval_batch=16,
               batch=4)
