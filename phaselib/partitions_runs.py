@@ -95,9 +95,9 @@ def run_f4(seed: int, partition: str, device="cpu", by_char: bool = False,
             mask = near_boundary(len(char_loss), both, SAME_CHARS_HEAD)
             near[key] = float(char_loss[mask].mean())
     res = {"loss": float(tot.sum() / cnt.sum()), "loss_sum": tot.tolist(),
-            "count": cnt.tolist(), "n_blocks_train": int(len(st_train)),
-            "near_loss": near, "val_loss": float(vtot.sum() / vcnt.sum()),
-            "lr": p["lr"]}
+           "count": cnt.tolist(), "n_blocks_train": int(len(st_train)),
+           "near_loss": near, "val_loss": float(vtot.sum() / vcnt.sum()),
+           "lr": p["lr"]}
     if by_char:
         res["char_loss"] = char_loss
         res["starts"] = st_held
