@@ -1,0 +1,33 @@
+"""The results files the book ships: every cell that ran at "best" used the rate that
+seed 0's rate cells choose by validation now (a re-run of seed 0 that moved the choice,
+without re-running the other seeds, fails here)."""
+
+import pytest
+
+from phaselib.multiscale_runs import F3_RATES
+from phaselib.partitions_runs import F4_RATES
+from phaselib.rates import best_rows
+from phaselib.remedies.mqar import LRS
+from phaselib.sweep import load_sweep
+
+# sweep results file, validation score, higher is better, rates tried
+FILES = {"f3": ("book/part2/results/f3.json", "val_loss", False, F3_RATES),
+         "f4": ("book/part2/results/f4.json", "val_loss", False, F4_RATES),
+         "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS)}
+NOT_MODEL = {"seed", "lr", "out"}
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_every_best_cell_ran_at_seed_zeros_choice(name):
+    path, score, higher, rates = FILES[name]
+    cells = load_sweep(path).cells()
+    best = [c for c in cells if c.params.get("lr") == "best"]
+    assert best, f"{path}: no cell ran at the chosen rate"
+    for c in best:
+        model = {k: v for k, v in c.params.items() if k not in NOT_MODEL}
+        rate_rows = [{**d.params, **d.result} for d in cells
+                     if d.params.get("seed") == 0
+                     and isinstance(d.params.get("lr"), float)
+                     and all(d.params.get(k) == v for k, v in model.items())]
+        chosen = best_rows(rate_rows, "seed", score, rates, higher=higher)[0]["lr"]
+        assert c.result["lr"] == chosen, (path, c.params, c.result["lr"], chosen)
