@@ -90,7 +90,8 @@ def run_f4(seed: int, partition: str, device="cpu", by_char: bool = False,
     near = {}
     for key, pair in SAME_CHARS_PAIRS.items():
         if partition in pair:
-            both = [partition_starts(held_text, p["block"], name, seed=seed)
+            both = [st_held if name == partition else
+                    partition_starts(held_text, p["block"], name, seed=seed)
                     for name in pair]
             mask = near_boundary(len(char_loss), both, SAME_CHARS_HEAD)
             near[key] = float(char_loss[mask].mean())
