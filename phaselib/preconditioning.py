@@ -1,11 +1,17 @@
 """A structural tag given at the input, re-injected at every layer, or kept in slots.
 
-Book: Part II, "F7 Preconditioning decays with depth". The task (`tag_task_batch`): each
-sequence has one of K tags and random tokens; the target at t >= 1 is
-perms[tag, x[t-1]], so the top of the model must know both the previous token (one step
-of attention) and the tag. The three variants of `TaggedTransformer` share
+Book: Part II, "F7 Preconditioning decays with depth". Two tasks, `TASKS`:
+
+- "previous" (`tag_task_batch`): each sequence has one of K tags and random tokens; the
+  target at t >= 1 is perms[tag, x[t-1]]. The tag is added at every position, so a
+  model may apply it to a token before any attention (at t - 1) and copy the answer.
+- "lookup" (`lookup_task_batch`): the first T/2 tokens are a context of values, the
+  rest are queries, each naming a context position i; the target at a query is
+  perms[tag, ctx[i]], and the tag is added at the query positions only
+  (`TaggedConfig.tag_from`). The value reaches the query only through attention, so
+  the tag can be used only after that step: it must survive at least one block. The three variants of `TaggedTransformer` share
 TinyTransformer's blocks and differ only in how the tag reaches them, with
-e_tag = wtag(tag) [C]:
+e_tag = wtag(tag) [C] (zero at positions before `tag_from`):
 
     input:  x_0 = wte(x) + wpe(t) + e_tag;  x_{l+1} = block_l(x_l)
     every:  as input, and block l >= 1 reads x_l + e_tag (the same table, re-added)
@@ -29,12 +35,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float_tensor, check_positive_int
-from .probes import fit_linear_probe
+from .probes import fit_linear_probe, fit_logistic_probe
 from .slots import DecisionSlots
 from .taps import Tap, capture
 from .transformer import Block, TransformerConfig
 
-__all__ = ["VARIANTS", "tag_perms", "tag_task_batch", "TaggedConfig",
+__all__ = ["VARIANTS", "TASKS", "tag_perms", "tag_task_batch", "lookup_task_batch",
+           "task_shape", "TaggedConfig",
            "TaggedTransformer", "tag_share", "steps_to_loss", "measure_tag"]
 
 VARIANTS = ("input", "every", "slots")
@@ -56,6 +63,17 @@ def tag_perms(n_tags: int, vocab: int, seed: int = 0) -> torch.Tensor:
     return pi[(rho[None, :] + k) % vocab]
 
 
+def _check_perms(perms) -> None:
+    if (not isinstance(perms, torch.Tensor) or perms.dtype != torch.long
+            or perms.dim() != 2):
+        raise TypeError(f"perms must be a long tensor of shape [K, V], got "
+                        f"{getattr(perms, 'dtype', type(perms).__name__)} "
+                        f"{tuple(getattr(perms, 'shape', ()))}")
+    want = torch.arange(perms.shape[1])
+    if not (perms.sort(-1).values.cpu() == want).all():
+        raise ValueError("perms must hold a permutation of range(V) in every row")
+
+
 def tag_task_batch(batch: int, T: int, perms: torch.Tensor, *,
                    generator: torch.Generator | None = None, device=None):
     """((idx [B, T], tags [B]), y [B, T]): random tokens and tags; y[:, t] =
@@ -69,20 +87,49 @@ def tag_task_batch(batch: int, T: int, perms: torch.Tensor, *,
     if T < 2:
         raise ValueError(f"T must be >= 2 (one token of context and one target), "
                          f"got {T}")
-    if (not isinstance(perms, torch.Tensor) or perms.dtype != torch.long
-            or perms.dim() != 2):
-        raise TypeError(f"perms must be a long tensor of shape [K, V], got "
-                        f"{getattr(perms, 'dtype', type(perms).__name__)} "
-                        f"{tuple(getattr(perms, 'shape', ()))}")
+    _check_perms(perms)
     K, V = perms.shape
-    want = torch.arange(V)
-    if not (perms.sort(-1).values.cpu() == want).all():
-        raise ValueError("perms must hold a permutation of range(V) in every row")
     idx = torch.randint(V, (batch, T), generator=generator)
     tags = torch.randint(K, (batch,), generator=generator)
     y = torch.full((batch, T), -1, dtype=torch.long)
     y[:, 1:] = perms.cpu()[tags[:, None], idx[:, :-1]]
     return (idx.to(device), tags.to(device)), y.to(device)
+
+
+def lookup_task_batch(batch: int, T: int, perms: torch.Tensor, *,
+                      generator: torch.Generator | None = None, device=None):
+    """((idx [B, T], tags [B]), y [B, T]): the lookup task. With C = T // 2 and V the
+    perms' width: idx[:, :C] are values drawn from range(V) (the context; targets -1),
+    and idx[:, t] for t >= C is a query token V + i naming context position i (drawn
+    uniformly); its target is perms[tag, idx[:, i]]. The model's vocabulary is V + C.
+    Without the tag the best accuracy is 1 / K; without the lookup, 1 / V."""
+    check_positive_int("batch", batch)
+    check_positive_int("T", T)
+    if T < 4 or T % 2:
+        raise ValueError(f"T must be even and >= 4 (a context and as many queries), "
+                         f"got {T}")
+    _check_perms(perms)
+    K, V = perms.shape
+    C = T // 2
+    ctx = torch.randint(V, (batch, C), generator=generator)
+    where = torch.randint(C, (batch, T - C), generator=generator)
+    tags = torch.randint(K, (batch,), generator=generator)
+    idx = torch.cat([ctx, V + where], 1)
+    y = torch.full((batch, T), -1, dtype=torch.long)
+    y[:, C:] = perms.cpu()[tags[:, None], ctx.gather(1, where)]
+    return (idx.to(device), tags.to(device)), y.to(device)
+
+
+TASKS = {"previous": tag_task_batch, "lookup": lookup_task_batch}
+
+
+def task_shape(task: str, vocab: int, T: int) -> tuple[int, int]:
+    """(the model's vocabulary size, tag_from) for `task` with `vocab` values and length
+    T: "previous" uses the values alone and tags every position; "lookup" adds T // 2
+    query tokens and tags the queries only."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {tuple(TASKS)}, got {task!r}")
+    return (vocab, 0) if task == "previous" else (vocab + T // 2, T // 2)
 
 
 @dataclass
@@ -95,11 +142,16 @@ class TaggedConfig:
     n_head: int = 2
     n_embd: int = 32
     n_slots: int = 4           # slots variant only
+    tag_from: int = 0          # the tag reaches positions t >= tag_from only
 
     def __post_init__(self):
         for name in ("vocab_size", "n_tags", "block_size", "n_layer", "n_head",
                      "n_embd", "n_slots"):
             check_positive_int(name, getattr(self, name))
+        if isinstance(self.tag_from, bool) or not isinstance(self.tag_from, int) or \
+                not 0 <= self.tag_from < self.block_size:
+            raise ValueError(f"tag_from must be an int in [0, block_size="
+                             f"{self.block_size}), got {self.tag_from!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.n_embd % self.n_head:
@@ -179,6 +231,8 @@ class TaggedTransformer(nn.Module):
         idx, tags = self._check(inp, targets)
         pos = torch.arange(idx.shape[1], device=idx.device)
         e_tag = self.wtag(tags)[:, None, :]                        # [B, 1, C]
+        if self.cfg.tag_from:                                      # [B, T, C]
+            e_tag = e_tag * (pos >= self.cfg.tag_from)[None, :, None].to(e_tag.dtype)
         x = self.tap_embed(self.wte(idx) + self.wpe(pos) + e_tag)
         read = None
         if self.slots is not None:
@@ -234,18 +288,23 @@ def steps_to_loss(losses, threshold: float, window: int = 20) -> int | None:
 
 @torch.no_grad()
 def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 256,
-                T: int = 16, n_probe: int = 2048, seed: int = 0) -> dict:
+                T: int = 16, n_probe: int = 2048, seed: int = 0,
+                task: str = "previous") -> dict:
     """Held-out task loss and accuracy, and the tag's linear readability by layer.
 
-    Draws n_seq fresh sequences (generator `seed`); layer 0 is x_0, layer l the stream
-    after block l. For each, `probe` is fit_linear_probe's held-out accuracy on n_probe
-    positions (t >= 1), `share` the tag's `tag_share` of their variance, and
-    `probe_answer` the same probe for the target y_t (what the top must hold). With
-    slots, `probe_read` scores the tag in the slots' read.
+    Draws n_seq fresh sequences of `task` (generator `seed`); layer 0 is x_0, layer l
+    the stream after block l. For each, `probe` is fit_linear_probe's held-out accuracy
+    on n_probe positions that have a target, drawn at random (positions of one sequence
+    can fall on both sides of its split), `share` the tag's `tag_share` of their
+    variance, and `probe_answer` the same probe for the target y_t (what the top must
+    hold). With slots, `probe_read` scores the tag in the slots' read. For "lookup",
+    `probe_seq` and `probe_seq_train` are fit_logistic_probe's held-out and train
+    accuracy for the tag at the last position, one row per sequence (split by
+    sequence; the train accuracy is the probe's ceiling).
     """
     g = torch.Generator().manual_seed(seed)
     dev = next(model.parameters()).device
-    (idx, tags), y = tag_task_batch(n_seq, T, perms, generator=g, device=dev)
+    (idx, tags), y = TASKS[task](n_seq, T, perms, generator=g, device=dev)
     was = model.training
     model.eval()
     L = model.cfg.n_layer
@@ -257,12 +316,12 @@ def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 2
     model.train(was)
     keep = y >= 0
     acc = (logits.argmax(-1)[keep] == y[keep]).double().mean().item()
-    pick = torch.randperm(n_seq * (T - 1), generator=g)[:n_probe]
-    labels = tags[:, None].expand(n_seq, T - 1).reshape(-1)[pick].cpu()
-    answers = y[:, 1:].reshape(-1)[pick].cpu()
+    pick = torch.randperm(int(keep.sum()), generator=g)[:n_probe]
+    labels = tags[:, None].expand(n_seq, T)[keep][pick].cpu()
+    answers = y[keep][pick].cpu()
 
     def feats(name):
-        return taps[name][:, 1:].reshape(-1, taps[name].shape[-1])[pick].float().cpu()
+        return taps[name][keep][pick].float().cpu()
 
     out = {"loss": float(loss), "acc": acc, "probe": [], "share": [], "probe_answer": []}
     for name in names[:L + 1]:
@@ -271,4 +330,11 @@ def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 2
         out["probe_answer"].append(fit_linear_probe(feats(name), answers, seed=seed))
     if model.slots is not None:
         out["probe_read"] = fit_linear_probe(feats("tap_read"), labels, seed=seed)
+    if task == "lookup":
+        out["probe_seq"], out["probe_seq_train"] = [], []
+        for name in names[:L + 1]:
+            te, tr = fit_logistic_probe(taps[name][:, -1].float().cpu(), tags.cpu(),
+                                        seed=seed)
+            out["probe_seq"].append(te)
+            out["probe_seq_train"].append(tr)
     return out

@@ -13,70 +13,93 @@ of their own, chooses among them (never the test set that `measure_tag` scores).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from .preconditioning import (VARIANTS, TaggedConfig, TaggedTransformer, measure_tag,
-                              steps_to_loss, tag_perms, tag_task_batch)
+from .preconditioning import (TASKS, VARIANTS, TaggedConfig, TaggedTransformer,
+                              measure_tag, steps_to_loss, tag_perms, task_shape)
 from .rates import best_rows
 from .taps import capture
 from .train import TrainConfig, train
 
 __all__ = ["train_tagged", "run_cell", "erased_accuracy", "validation_loss", "sweep",
-           "RATES", "best_rate_cells"]
+           "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
+           "sweep_lookup"]
 
 RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
+# The lookup sweep's budget: chosen after pilots of seed 0 at the middle rate, where an
+# input-only model of depth 2 reaches the accuracy ceiling and one of depth 8 does not.
+LOOKUP_STEPS = 800
+LOOKUP_OUT = "book/part2/results/f7_lookup.json"
 
 
 def train_tagged(seed: int, depth: int, variant: str, *, steps: int = 400,
                  n_embd: int = 32, vocab: int = 16, n_tags: int = 4, T: int = 16,
-                 batch: int = 32, lr: float = 3e-3, device: str = "cpu"):
-    """(model, perms [n_tags, vocab], history): one TaggedTransformer trained on the tag
-    task, as `run_cell` trains it.
+                 batch: int = 32, lr: float = 3e-3, device: str = "cpu",
+                 task: str = "previous"):
+    """(model, perms [n_tags, vocab], history): one TaggedTransformer trained on `task`
+    (a name of `TASKS`; `vocab` counts its values), as `run_cell` trains it.
 
     Fair by construction: the data (batches and permutations) depend on `seed` alone and
     the shared weights start from the same draw, so variants of one seed see the same
     batches in the same order for the same number of steps; only the tag's route differs.
     """
+    n_vocab, tag_from = task_shape(task, vocab, T)
     perms = tag_perms(n_tags, vocab, seed=1000 + seed)
-    cfg = TaggedConfig(vocab_size=vocab, n_tags=n_tags, variant=variant, block_size=T,
-                       n_layer=depth, n_embd=n_embd)
+    cfg = TaggedConfig(vocab_size=n_vocab, n_tags=n_tags, variant=variant, block_size=T,
+                       n_layer=depth, n_embd=n_embd, tag_from=tag_from)
     torch.manual_seed(seed)
     model = TaggedTransformer(cfg).to(device)
     gen = torch.Generator().manual_seed(seed)
-    hist = train(model, lambda step: tag_task_batch(batch, T, perms, generator=gen,
-                                                    device=device),
+    make = TASKS[task]
+    hist = train(model, lambda step: make(batch, T, perms, generator=gen, device=device),
                  TrainConfig(steps=steps, lr=lr, progress=False))
     return model, perms, hist
 
 
 def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: int = 32,
              vocab: int = 16, n_tags: int = 4, T: int = 16, batch: int = 32,
-             lr: float = 3e-3, solve_loss: float = 0.1, device: str = "cpu") -> dict:
-    """Train one TaggedTransformer on the tag task (`train_tagged`) and measure it
-    (`measure_tag`), with `solve_step` = steps_to_loss(training losses, solve_loss)."""
+             lr: float = 3e-3, solve_loss: float = 0.1, device: str = "cpu",
+             task: str = "previous") -> dict:
+    """Train one TaggedTransformer on `task` (`train_tagged`) and measure it
+    (`measure_tag`), with `solve_step` = steps_to_loss(training losses, solve_loss).
+
+    For "lookup" it also measures use by layer: `erased` [L + 1], the accuracy with the
+    tag erased at the input of block l (the last entry: nothing erased), and `sham` [L],
+    the same with a random labelling (`erased_accuracy`); `recall_step` is the first
+    step whose 20-step mean training loss is below ln(n_tags) + 0.1 (the lookup learned,
+    the tag perhaps not yet), and the probes run on 512 sequences."""
     model, perms, hist = train_tagged(seed, depth, variant, steps=steps, n_embd=n_embd,
                                       vocab=vocab, n_tags=n_tags, T=T, batch=batch,
-                                      lr=lr, device=device)
-    res = measure_tag(model, perms, T=T, seed=10_000 + seed)
+                                      lr=lr, device=device, task=task)
+    res = measure_tag(model, perms, T=T, seed=10_000 + seed, task=task,
+                      n_seq=512 if task == "lookup" else 256)
     every = max(1, steps // 50)
     res.update(params=model.num_params(), solve_step=steps_to_loss(hist.loss, solve_loss),
                train_loss=hist.loss[::every],
                train_step=hist.step[::every],
-               val_loss=validation_loss(model, perms, T=T, seed=30_000 + seed))
+               val_loss=validation_loss(model, perms, T=T, seed=30_000 + seed, task=task))
+    if task == "lookup":
+        res["recall_step"] = steps_to_loss(hist.loss, math.log(n_tags) + 0.1)
+        res["erased"] = [erased_accuracy(model, perms, l, T=T, seed=20_000 + seed,
+                                         task=task) for l in range(depth + 1)]
+        res["sham"] = [erased_accuracy(model, perms, l, sham=True, T=T,
+                                       seed=20_000 + seed, task=task)
+                       for l in range(depth)]
     return res
 
 
 @torch.no_grad()
 def validation_loss(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 256,
-                    T: int = 16, seed: int = 0) -> float:
+                    T: int = 16, seed: int = 0, task: str = "previous") -> float:
     """The task loss on n_seq fresh sequences of generator `seed`: what chooses a
     model's learning rate. run_cell draws them from seed 30_000 + its seed, apart from
     the training batches (seed), the test set (10_000 + seed) and the erasure's
     sequences (20_000 + seed)."""
     dev = next(model.parameters()).device
-    (idx, tags), y = tag_task_batch(n_seq, T, perms,
-                                    generator=torch.Generator().manual_seed(seed),
-                                    device=dev)
+    (idx, tags), y = TASKS[task](n_seq, T, perms,
+                                 generator=torch.Generator().manual_seed(seed), device=dev)
     was = model.training
     model.eval()
     try:
@@ -96,13 +119,14 @@ def best_rate_cells(rows) -> dict:
 @torch.no_grad()
 def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *,
                     sham: bool = False, n_seq: int = 512, T: int = 16,
-                    seed: int = 0) -> float:
+                    seed: int = 0, task: str = "previous") -> float:
     """Task accuracy with the tag's class means erased from what block `layer` reads.
 
     The class means mu_k of that input (over sequences with tag k and all positions) are
-    measured on one batch of n_seq fresh sequences; on a second batch each stream then
-    becomes x - (mu_tag - mu), which removes the tag's linear trace there, and the
-    accuracy over targets t >= 1 is returned. layer = n_layer erases nothing (the plain
+    measured on one batch of n_seq fresh sequences of `task`, over the positions that
+    receive the tag (t >= tag_from); on a second batch each stream there then becomes
+    x - (mu_tag - mu), which removes the tag's linear trace, and the accuracy over the
+    targets is returned. layer = n_layer erases nothing (the plain
     accuracy). sham=True erases the class means of a random labelling of the sequences
     into as many classes instead, one that carries no information: the cost of the
     erasure itself, the instrument's control."""
@@ -112,8 +136,8 @@ def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *
     K = perms.shape[0]
     dev = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
-    (ridx, rtags), _ = tag_task_batch(n_seq, T, perms, generator=g, device=dev)
-    (idx, tags), y = tag_task_batch(n_seq, T, perms, generator=g, device=dev)
+    (ridx, rtags), _ = TASKS[task](n_seq, T, perms, generator=g, device=dev)
+    (idx, tags), y = TASKS[task](n_seq, T, perms, generator=g, device=dev)
     rlab, lab = rtags, tags
     if sham:
         rlab = torch.randint(K, rtags.shape, generator=g).to(dev)
@@ -126,11 +150,17 @@ def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *
         else:
             with capture(model, [f"block_in.{layer}"]) as taps:
                 model((ridx, rtags))
-            X = taps[f"block_in.{layer}"]                             # [n, T, C]
+            t0 = model.cfg.tag_from
+            X = taps[f"block_in.{layer}"][:, t0:]                     # [n, T - t0, C]
             mu = X.mean((0, 1))
             shift = torch.stack([X[rlab == k].mean((0, 1)) - mu for k in range(K)])
-            h = model.block_in[layer].register_forward_hook(
-                lambda _m, _i, out: out - shift[lab][:, None])
+
+            def erase(_m, _i, out):
+                out = out.clone()
+                out[:, t0:] -= shift[lab][:, None]
+                return out
+
+            h = model.block_in[layer].register_forward_hook(erase)
             try:
                 logits, _ = model((idx, tags))
             finally:
@@ -153,3 +183,36 @@ def sweep(seeds=(0, 1, 2, 3, 4)):
     return SweepSpec(name="f7", out="book/part2/results/f7.json", cells=cells, run=run_cell,
                      description="F7: tag task loss/accuracy and tag probes by layer, "
                                  "input vs every-layer vs slots, depths 2/4/8")
+
+
+def run_lookup_cell(seed: int, depth: int, variant: str, lr, *,
+                    steps: int = LOOKUP_STEPS, out: str | None = None) -> dict:
+    """One cell of the lookup sweep: `run_cell` on the "lookup" task with its other
+    defaults. lr="best" takes the rate whose seed-0 cell of the same depth and variant
+    has the lowest validation loss in the results file `out` (`rates.stored_best_rate`)."""
+    from .rates import stored_best_rate
+
+    if lr == "best":
+        if out is None:
+            raise ValueError("lr='best' needs out, the results file of the rate cells")
+        lr = stored_best_rate(out, "val_loss", RATES, depth=depth, variant=variant)
+    if not isinstance(lr, float) or lr <= 0:
+        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    return run_cell(seed, depth, variant, steps=steps, lr=lr, task="lookup") | {
+        "lr_used": lr}
+
+
+def sweep_lookup(seeds=(0, 1, 2, 3, 4), out: str = LOOKUP_OUT):
+    """The F7 lookup sweep (`python -m phaselib.sweep f7-lookup`): depths 2, 4, 8 x
+    VARIANTS, seed 0 at every rate of RATES, seeds 1-4 at seed 0's best by validation
+    loss (`rates.rates_then_best`), LOOKUP_STEPS steps each. Registered before it ran:
+    the verdicts of the chapter's lookup section read these cells."""
+    from .rates import rates_then_best
+    from .sweep import SweepSpec
+
+    base = [{"depth": d, "variant": v} for d in (2, 4, 8) for v in VARIANTS]
+    return SweepSpec(name="f7-lookup", out=out,
+                     cells=rates_then_best(base, RATES, seeds, out), run=run_lookup_cell,
+                     description="F7 lookup task: the tag on the queries only, needed "
+                                 "after attention; use by layer (erasure), probes by "
+                                 "sequence, depths 2/4/8, three routes")

@@ -38,6 +38,7 @@ SWEEPS: dict[str, str] = {
     "f5": "phaselib.context_collapse:sweep",
     "f6": "phaselib.drift:sweep",
     "f7": "phaselib.preconditioning_runs:sweep",
+    "f7-lookup": "phaselib.preconditioning_runs:sweep_lookup",
     "f8": "phaselib.branching_runs:sweep",
     "f9": "phaselib.erosion_runs:sweep",
     "slots": "phaselib.mode_memory:sweep",

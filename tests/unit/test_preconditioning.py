@@ -198,3 +198,45 @@ def test_variants_share_their_initial_weights_under_one_seed():
         torch.testing.assert_close(b.state_dict()[name], w)
         torch.testing.assert_close(sc[name], w, msg=f"{name} starts differently with slots")
     assert set(sc) - set(sa)  # the slot channel's own weights
+
+
+def test_lookup_task_targets_by_hand():
+    from phaselib.preconditioning import lookup_task_batch
+
+    perms = torch.tensor([[1, 2, 0], [2, 0, 1]])
+    table = {0: {0: 1, 1: 2, 2: 0}, 1: {0: 2, 1: 0, 2: 1}}  # written out, not perms
+    (idx, tags), y = lookup_task_batch(6, 8, perms,
+                                       generator=torch.Generator().manual_seed(3))
+    assert idx.shape == (6, 8) and y.shape == (6, 8)
+    for b in range(6):
+        ctx, k = idx[b, :4].tolist(), tags[b].item()
+        assert max(ctx) < 3 and y[b, :4].tolist() == [-1] * 4    # values, no targets
+        for t in range(4, 8):
+            i = idx[b, t].item() - 3                             # query token 3 + i
+            assert 0 <= i < 4
+            assert y[b, t].item() == table[k][ctx[i]]
+    with pytest.raises(ValueError, match="T must be even"):
+        lookup_task_batch(2, 7, perms)
+    with pytest.raises(ValueError, match="permutation"):
+        lookup_task_batch(2, 8, torch.tensor([[0, 0, 1], [2, 0, 1]]))
+
+
+@pytest.mark.parametrize("variant", ["input", "every", "slots"])
+def test_tag_from_keeps_the_tag_out_of_earlier_positions(variant):
+    m = _model(variant, tag_from=5)
+    idx, tags = _inputs()
+    with torch.no_grad():
+        out1, out2 = m((idx, tags))[0], m((idx, (tags + 1) % 3))[0]
+    torch.testing.assert_close(out1[:, :5], out2[:, :5])     # before tag_from: blind
+    assert (out1[:, 5:] - out2[:, 5:]).abs().min() > 0     # every later one: not
+    with pytest.raises(ValueError, match="tag_from"):
+        _model(variant, tag_from=11)
+
+
+def test_task_shape_names_the_vocabulary_and_the_tagged_positions():
+    from phaselib.preconditioning import task_shape
+
+    assert task_shape("previous", 16, 16) == (16, 0)
+    assert task_shape("lookup", 16, 16) == (24, 8)
+    with pytest.raises(ValueError, match="task must be one of"):
+        task_shape("copy", 16, 16)

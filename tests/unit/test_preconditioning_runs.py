@@ -53,3 +53,28 @@ def test_each_model_is_kept_at_the_rate_of_lowest_validation_loss():
     assert best[0, 2, "input"]["lr"] == RATES[1] and best[1, 2, "input"]["lr"] == RATES[0]
     with pytest.raises(ValueError, match="each rate of"):
         best_rate_cells(rows[:2])
+
+
+def test_lookup_cell_measures_use_by_layer(one_thread):
+    from phaselib.preconditioning_runs import run_lookup_cell
+
+    res = run_lookup_cell(0, 1, "input", 3e-3, steps=500)
+    assert res["acc"] > 0.6 and res["lr_used"] == 3e-3
+    # The tag is needed after the lookup: erased at block 0's input (the only block),
+    # accuracy falls to the tag-blind 1 / n_tags; a sham erasure costs nothing.
+    assert res["erased"][0] < 0.35 and res["erased"][1] > 0.6   # [1]: none erased
+    assert res["sham"][0] > res["erased"][1] - 0.05     # noise of the random means
+    assert res["probe_seq"][0] > 0.95 and res["probe_seq_train"][0] > 0.95
+    assert res["recall_step"] is not None and res["recall_step"] < 500
+    with pytest.raises(ValueError, match="needs out"):
+        run_lookup_cell(0, 1, "input", "best")
+
+
+def test_lookup_sweep_runs_seed_zero_at_every_rate_first():
+    from phaselib.preconditioning_runs import LOOKUP_OUT, sweep_lookup
+
+    cells = sweep_lookup().cells
+    assert len(cells) == 9 * len(RATES) + 9 * 4
+    first = cells[:9 * len(RATES)]
+    assert {c["seed"] for c in first} == {0} and {c["lr"] for c in first} == set(RATES)
+    assert all(c["lr"] == "best" and c["out"] == LOOKUP_OUT for c in cells[27:])

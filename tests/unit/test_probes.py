@@ -49,3 +49,22 @@ def test_bad_inputs_name_the_argument():
         fit_linear_probe(X, torch.zeros(9, dtype=torch.long))
     with pytest.raises(ValueError, match="test_frac"):
         fit_linear_probe(X, torch.zeros(10, dtype=torch.long), test_frac=1.5)
+
+
+def test_logistic_probe_reads_a_planted_label_and_not_a_random_one():
+    from phaselib.probes import fit_logistic_probe
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(3, (600,), generator=g)
+    noise = torch.randn(600, 8, generator=g)
+    planted = noise.clone()
+    planted[:, 0] += 4.0 * labels      # the label, linearly, in one feature
+    te, tr = fit_logistic_probe(planted, labels)
+    assert te > 0.9 and tr > 0.9
+    te, tr = fit_logistic_probe(noise, labels)
+    assert te < 0.5                    # chance is 1/3
+    assert tr > te                     # the ceiling on training rows is above it
+    with pytest.raises(TypeError, match="labels must be a long tensor"):
+        fit_logistic_probe(noise, labels[:5])
+    with pytest.raises(ValueError, match="iters"):
+        fit_logistic_probe(noise, labels, iters=0)
