@@ -199,7 +199,7 @@ def run_lookup_cell(seed: int, depth: int, variant: str, lr, *,
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
     return run_cell(seed, depth, variant, steps=steps, lr=lr, task="lookup") | {
-        "lr_used": lr}
+        "lr": lr}
 
 
 def sweep_lookup(seeds=(0, 1, 2, 3, 4), out: str = LOOKUP_OUT):

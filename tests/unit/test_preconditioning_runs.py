@@ -59,7 +59,7 @@ def test_lookup_cell_measures_use_by_layer(one_thread):
     from phaselib.preconditioning_runs import run_lookup_cell
 
     res = run_lookup_cell(0, 1, "input", 3e-3, steps=500)
-    assert res["acc"] > 0.6 and res["lr_used"] == 3e-3
+    assert res["acc"] > 0.6 and res["lr"] == 3e-3
     # The tag is needed after the lookup: erased at block 0's input (the only block),
     # accuracy falls to the tag-blind 1 / n_tags; a sham erasure costs nothing.
     assert res["erased"][0] < 0.35 and res["erased"][1] > 0.6   # [1]: none erased

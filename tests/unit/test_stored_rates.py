@@ -6,6 +6,7 @@ import pytest
 
 from phaselib.multiscale_runs import F3_RATES
 from phaselib.partitions_runs import F4_RATES
+from phaselib.preconditioning_runs import RATES as F7_RATES
 from phaselib.rates import best_rows
 from phaselib.remedies.mqar import LRS
 from phaselib.sweep import load_sweep
@@ -13,6 +14,7 @@ from phaselib.sweep import load_sweep
 # sweep results file, validation score, higher is better, rates tried
 FILES = {"f3": ("book/part2/results/f3.json", "val_loss", False, F3_RATES),
          "f4": ("book/part2/results/f4.json", "val_loss", False, F4_RATES),
+         "f7-lookup": ("book/part2/results/f7_lookup.json", "val_loss", False, F7_RATES),
          "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS)}
 NOT_MODEL = {"seed", "lr", "out"}
 
