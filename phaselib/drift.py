@@ -5,7 +5,9 @@ in place, x_{l+1} = x_l + attn_l(.) + mlp_l(.); this module reads it back
 (`residual_streams`, layer 0 = x_0, layer l = after block l), measures how far it turns
 from x_0 (`cosine`), what a linear probe still reads from it (`probe_by_layer`), and
 moves information in and out of it: `inject` adds a vector to x_0, `patched` swaps one
-position's stream at the input of a block. The logit lens lives in `phaselib.lens`.
+position's stream at the input of a block. The logit lens lives in `phaselib.lens`;
+the char model that F6 trains, the measurement of one model and the sweep `f6` live in
+`phaselib.drift_runs`.
 """
 
 from __future__ import annotations
@@ -215,31 +217,6 @@ def bomb_effect(model: TinyTransformer, windows: torch.Tensor, others: torch.Ten
     return out
 
 
-def train_char_model(seed: int, *, n_layer: int = 4, n_embd: int = 48, n_head: int = 4,
-                     T: int = 32, steps: int = 400, batch: int = 32, lr: float = 5e-3,
-                     play: str = "romeo-and-juliet", device: str = "cpu"):
-    """(model, tokenizer, held-out tokens [N], final held-out loss): a TinyTransformer
-    trained with phaselib.train on one play's first 90% (weights and batches from
-    `seed`), scored on the last 10%."""
-    from .data import CharTokenizer, load_shakespeare, random_windows, split_text
-    from .train import TrainConfig, evaluate_loss, train
-    from .transformer import TransformerConfig
-
-    text = load_shakespeare([play])
-    tok = CharTokenizer(text)
-    tr, va = (tok.encode(s) for s in split_text(text))
-    torch.manual_seed(seed)
-    model = TinyTransformer(TransformerConfig(vocab_size=tok.vocab_size, block_size=T,
-                                              n_layer=n_layer, n_head=n_head,
-                                              n_embd=n_embd)).to(device)
-    gen = torch.Generator().manual_seed(seed)
-    hist = train(model, lambda step: random_windows(tr, T, batch, generator=gen,
-                                                    device=device),
-                 TrainConfig(steps=steps, lr=lr, progress=False),
-                 eval_fn=lambda m: evaluate_loss(m, va.to(device), T))
-    return model, tok, va, hist.eval[-1]
-
-
 def drift_windows(va: torch.Tensor, T: int, *, n_windows: int = 256, n_tags: int = 4,
                   seed: int = 0, device=None):
     """(x [B, T], y [B, T], other [B, T], tags [B]): the held-out windows every F6
@@ -253,54 +230,3 @@ def drift_windows(va: torch.Tensor, T: int, *, n_windows: int = 256, n_tags: int
     other, _ = random_windows(va, T, n_windows, generator=g, device=device)
     tags = torch.randint(n_tags, (n_windows,), generator=g).to(device)
     return x, y, other, tags
-
-
-@torch.no_grad()
-def measure_drift(model: TinyTransformer, tok, va: torch.Tensor, *, seed: int = 0,
-                  n_windows: int = 256, n_probe: int = 2000, n_tags: int = 4,
-                  bomb_char: str = "e", span: int = 8) -> dict:
-    """Every F6 measurement of one trained char model on held-out windows (`seed`):
-    "cos" [L+1] mean cosine of x_l to x_0; "probe_token" / "probe_tag" [L+1] held-out
-    probe accuracy of the input token / of an injected tag (one of n_tags random
-    vectors of the mean length of x_0, added at the input); "lens" (lens_stats);
-    "correction" (late_correction, the `span` tokens before the last replaced by other
-    text); "bomb" (bomb_effect with `bomb_char`)."""
-    from .lens import lens_stats, logit_lens
-
-    dev = next(model.parameters()).device
-    x, y, other, tags = drift_windows(va, model.cfg.block_size, n_windows=n_windows,
-                                      n_tags=n_tags, seed=seed, device=dev)
-    streams, _ = residual_streams(model, x)
-    out = {"cos": cosine(streams, streams[:1].expand_as(streams)).mean((1, 2)).tolist(),
-           "probe_token": probe_by_layer(streams, x, n=n_probe, seed=seed)}
-    norm = float(streams[0].norm(dim=-1).mean())
-    vecs = tag_vectors(n_tags, model.cfg.n_embd, norm, seed=seed).to(dev)
-    with inject(model, vecs[tags][:, None, :]):
-        s_tag, _ = residual_streams(model, x)
-    out["probe_tag"] = probe_by_layer(s_tag, tags[:, None].expand_as(x).contiguous(),
-                                      n=n_probe, seed=seed)
-    out["lens"] = lens_stats(logit_lens(model, streams), y)
-    wrong = x.clone()
-    wrong[:, -1 - span:-1] = other[:, -1 - span:-1]
-    out["correction"] = late_correction(model, x, wrong)
-    out["bomb"] = bomb_effect(model, x, other, tok.stoi[bomb_char], length=span)
-    return out
-
-
-def run_cell(seed: int, *, n_layer: int = 4, n_embd: int = 48, steps: int = 400,
-             device: str = "cpu") -> dict:
-    """Train one char model (`train_char_model`) and measure it (`measure_drift`)."""
-    model, tok, va, loss = train_char_model(seed, n_layer=n_layer, n_embd=n_embd,
-                                            steps=steps, device=device)
-    return {"val_loss": loss, **measure_drift(model, tok, va, seed=seed)}
-
-
-def sweep(seeds=(0, 1, 2)):
-    """The F6 sweep: the char model's drift measurements for every seed."""
-    from .sweep import SweepSpec
-
-    return SweepSpec(name="f6", out="book/part2/results/f6.json",
-                     cells=[{"seed": s} for s in seeds], run=run_cell,
-                     description="F6: cosine drift, token/tag probes, logit lens, late "
-                                 "correction and token bombs by layer, 4-layer char "
-                                 "model")
