@@ -25,13 +25,14 @@ from .train import TrainConfig, train
 
 __all__ = ["train_tagged", "run_cell", "erased_accuracy", "validation_loss", "sweep",
            "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
-           "sweep_lookup"]
+           "sweep_lookup", "LONG_STEPS", "sweep_lookup_long"]
 
 RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
 # The lookup sweep's budget: chosen after pilots of seed 0 at the middle rate, where an
 # input-only model of depth 2 reaches the accuracy ceiling and one of depth 8 does not.
 LOOKUP_STEPS = 800
 LOOKUP_OUT = "book/part2/results/f7_lookup.json"
+LONG_STEPS = 2000              # the descriptive follow-up at depth 8 (sweep_lookup_long)
 
 
 def train_tagged(seed: int, depth: int, variant: str, *, steps: int = 400,
@@ -216,3 +217,19 @@ def sweep_lookup(seeds=(0, 1, 2, 3, 4), out: str = LOOKUP_OUT):
                      description="F7 lookup task: the tag on the queries only, needed "
                                  "after attention; use by layer (erasure), probes by "
                                  "sequence, depths 2/4/8, three routes")
+
+
+def sweep_lookup_long(seeds=(0, 1, 2, 3, 4)):
+    """A descriptive follow-up (`python -m phaselib.sweep f7-lookup-long`), registered
+    after the lookup sweep left depth 8 split between finished and unfinished seeds: the
+    three routes at depth 8 for LONG_STEPS steps, at 3e-3 (the rate the lookup sweep's
+    validation chose for every model), each seed. It asks whether the deep models finish
+    when given the time, and where they then use the tag; no verdict reads it."""
+    from .sweep import SweepSpec
+
+    cells = [{"seed": s, "depth": 8, "variant": v, "lr": 3e-3, "steps": LONG_STEPS}
+             for s in seeds for v in VARIANTS]
+    return SweepSpec(name="f7-lookup-long", out="book/part2/results/f7_lookup_long.json",
+                     cells=cells, run=run_lookup_cell,
+                     description="F7 lookup task at depth 8 with a longer budget: "
+                                 "lookup and solve steps, use by block (descriptive)")

@@ -78,3 +78,12 @@ def test_lookup_sweep_runs_seed_zero_at_every_rate_first():
     first = cells[:9 * len(RATES)]
     assert {c["seed"] for c in first} == {0} and {c["lr"] for c in first} == set(RATES)
     assert all(c["lr"] == "best" and c["out"] == LOOKUP_OUT for c in cells[27:])
+
+
+def test_long_follow_up_is_depth_eight_at_one_rate_and_a_longer_budget():
+    from phaselib.preconditioning_runs import (LONG_STEPS, LOOKUP_STEPS,
+                                              sweep_lookup_long)
+
+    cells = sweep_lookup_long().cells
+    assert len(cells) == 5 * 3 and LONG_STEPS > LOOKUP_STEPS
+    assert {(c["depth"], c["lr"], c["steps"]) for c in cells} == {(8, 3e-3, LONG_STEPS)}
