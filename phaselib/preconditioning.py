@@ -9,9 +9,11 @@ Book: Part II, "F7 Preconditioning decays with depth". Two tasks, `TASKS`:
   rest are queries, each naming a context position i; the target at a query is
   perms[tag, ctx[i]], and the tag is added at the query positions only
   (`TaggedConfig.tag_from`). The value reaches the query only through attention, so
-  the tag can be used only after that step: it must survive at least one block. The three variants of `TaggedTransformer` share
-TinyTransformer's blocks and differ only in how the tag reaches them, with
-e_tag = wtag(tag) [C] (zero at positions before `tag_from`):
+  the tag can act only after that step (in block 0's MLP at the earliest).
+
+The three variants of `TaggedTransformer` share TinyTransformer's blocks and differ only
+in how the tag reaches them, with e_tag = wtag(tag) [C] (zero at positions before
+`tag_from`):
 
     input:  x_0 = wte(x) + wpe(t) + e_tag;  x_{l+1} = block_l(x_l)
     every:  as input, and block l >= 1 reads x_l + e_tag (the same table, re-added)
@@ -193,6 +195,9 @@ class TaggedTransformer(nn.Module):
                                            for _ in range(cfg.n_layer))
             self.read_proj.apply(self._init)
         self.tap_read = Tap()  # [B, T, C] the slots' read (slots variant)
+        # 1: the tag is given; 0 withholds it (e_tag zero in every route). A training-time
+        # switch, for the planted delay of F7's delay sweep (`train_tagged(withhold=)`).
+        self.tag_gate = 1.0
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -231,6 +236,8 @@ class TaggedTransformer(nn.Module):
         idx, tags = self._check(inp, targets)
         pos = torch.arange(idx.shape[1], device=idx.device)
         e_tag = self.wtag(tags)[:, None, :]                        # [B, 1, C]
+        if self.tag_gate != 1.0:
+            e_tag = e_tag * self.tag_gate
         if self.cfg.tag_from:                                      # [B, T, C]
             e_tag = e_tag * (pos >= self.cfg.tag_from)[None, :, None].to(e_tag.dtype)
         x = self.tap_embed(self.wte(idx) + self.wpe(pos) + e_tag)

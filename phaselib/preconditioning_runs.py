@@ -25,7 +25,8 @@ from .train import TrainConfig, train
 
 __all__ = ["train_tagged", "run_cell", "erased_accuracy", "validation_loss", "sweep",
            "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
-           "sweep_lookup", "LONG_STEPS", "sweep_lookup_long"]
+           "sweep_lookup", "LONG_STEPS", "sweep_lookup_long", "PLANT", "DELAY_SEEDS",
+           "sweep_delay"]
 
 RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
 # The lookup sweep's budget: chosen after pilots of seed 0 at the middle rate, where an
@@ -33,14 +34,17 @@ RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
 LOOKUP_STEPS = 800
 LOOKUP_OUT = "book/part2/results/f7_lookup.json"
 LONG_STEPS = 2000              # the descriptive follow-up at depth 8 (sweep_lookup_long)
+PLANT = 800                    # the delay sweep's positive control: tag withheld so long
+DELAY_SEEDS = (5, 6, 7, 8, 9)  # the delay sweep's verdict seeds, none seen before it ran
 
 
 def train_tagged(seed: int, depth: int, variant: str, *, steps: int = 400,
                  n_embd: int = 32, vocab: int = 16, n_tags: int = 4, T: int = 16,
                  batch: int = 32, lr: float = 3e-3, device: str = "cpu",
-                 task: str = "previous"):
+                 task: str = "previous", withhold: int = 0):
     """(model, perms [n_tags, vocab], history): one TaggedTransformer trained on `task`
-    (a name of `TASKS`; `vocab` counts its values), as `run_cell` trains it.
+    (a name of `TASKS`; `vocab` counts its values), as `run_cell` trains it. The tag is
+    withheld (`tag_gate` 0) for the first `withhold` steps: a planted delay.
 
     Fair by construction: the data (batches and permutations) depend on `seed` alone and
     the shared weights start from the same draw, so variants of one seed see the same
@@ -54,15 +58,22 @@ def train_tagged(seed: int, depth: int, variant: str, *, steps: int = 400,
     model = TaggedTransformer(cfg).to(device)
     gen = torch.Generator().manual_seed(seed)
     make = TASKS[task]
-    hist = train(model, lambda step: make(batch, T, perms, generator=gen, device=device),
-                 TrainConfig(steps=steps, lr=lr, progress=False))
+    if isinstance(withhold, bool) or not isinstance(withhold, int) or withhold < 0:
+        raise ValueError(f"withhold must be an int >= 0 (steps), got {withhold!r}")
+
+    def batch_at(step):
+        model.tag_gate = 0.0 if step < withhold else 1.0
+        return make(batch, T, perms, generator=gen, device=device)
+
+    hist = train(model, batch_at, TrainConfig(steps=steps, lr=lr, progress=False))
+    model.tag_gate = 1.0
     return model, perms, hist
 
 
 def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: int = 32,
              vocab: int = 16, n_tags: int = 4, T: int = 16, batch: int = 32,
              lr: float = 3e-3, solve_loss: float = 0.1, device: str = "cpu",
-             task: str = "previous") -> dict:
+             task: str = "previous", withhold: int = 0) -> dict:
     """Train one TaggedTransformer on `task` (`train_tagged`) and measure it
     (`measure_tag`), with `solve_step` = steps_to_loss(training losses, solve_loss).
 
@@ -73,7 +84,8 @@ def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: i
     the tag perhaps not yet), and the probes run on 512 sequences."""
     model, perms, hist = train_tagged(seed, depth, variant, steps=steps, n_embd=n_embd,
                                       vocab=vocab, n_tags=n_tags, T=T, batch=batch,
-                                      lr=lr, device=device, task=task)
+                                      lr=lr, device=device, task=task,
+                                      withhold=withhold)
     res = measure_tag(model, perms, T=T, seed=10_000 + seed, task=task,
                       n_seq=512 if task == "lookup" else 256)
     every = max(1, steps // 50)
@@ -187,20 +199,25 @@ def sweep(seeds=(0, 1, 2, 3, 4)):
 
 
 def run_lookup_cell(seed: int, depth: int, variant: str, lr, *,
-                    steps: int = LOOKUP_STEPS, out: str | None = None) -> dict:
-    """One cell of the lookup sweep: `run_cell` on the "lookup" task with its other
-    defaults. lr="best" takes the rate whose seed-0 cell of the same depth and variant
-    has the lowest validation loss in the results file `out` (`rates.stored_best_rate`)."""
+                    steps: int = LOOKUP_STEPS, out: str | None = None,
+                    withhold: int = 0) -> dict:
+    """One cell of the lookup sweeps: `run_cell` on the "lookup" task with its other
+    defaults (the tag withheld for the first `withhold` steps). lr="best" takes the
+    rate whose seed-0 cell of the same model (depth, variant, steps, withhold) has the
+    lowest validation loss in the results file `out` (`rates.stored_best_rate`)."""
     from .rates import stored_best_rate
 
     if lr == "best":
         if out is None:
             raise ValueError("lr='best' needs out, the results file of the rate cells")
-        lr = stored_best_rate(out, "val_loss", RATES, depth=depth, variant=variant)
+        model = {"depth": depth, "variant": variant}
+        if withhold or steps != LOOKUP_STEPS:     # the delay sweep's cells name both
+            model |= {"steps": steps, "withhold": withhold}
+        lr = stored_best_rate(out, "val_loss", RATES, **model)
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
-    return run_cell(seed, depth, variant, steps=steps, lr=lr, task="lookup") | {
-        "lr": lr}
+    return run_cell(seed, depth, variant, steps=steps, lr=lr, task="lookup",
+                    withhold=withhold) | {"lr": lr}
 
 
 def sweep_lookup(seeds=(0, 1, 2, 3, 4), out: str = LOOKUP_OUT):
@@ -233,3 +250,24 @@ def sweep_lookup_long(seeds=(0, 1, 2, 3, 4)):
                      cells=cells, run=run_lookup_cell,
                      description="F7 lookup task at depth 8 with a longer budget: "
                                  "lookup and solve steps, use by block (descriptive)")
+
+
+def sweep_delay(seeds=(0,) + DELAY_SEEDS):
+    """The F7 delay sweep (`python -m phaselib.sweep f7-delay`), registered after the
+    follow-up showed every deep model finishing in LONG_STEPS steps: the tag's delay
+    (solve step minus lookup step) is the measure, with no ceiling. Models: input only at
+    depths 2 and 8, re-injected at depth 8, and the positive control, input only at
+    depth 2 with the tag withheld for the first PLANT steps (a delay planted by
+    construction). Seed 0 at every rate of RATES chooses each model's rate by validation
+    loss; the verdicts read DELAY_SEEDS, new seeds, at that rate."""
+    from .rates import rates_then_best
+    from .sweep import SweepSpec
+
+    out = "book/part2/results/f7_delay.json"
+    base = [{"depth": d, "variant": v, "steps": LONG_STEPS, "withhold": w}
+            for d, v, w in ((2, "input", 0), (2, "input", PLANT), (8, "input", 0),
+                            (8, "every", 0))]
+    cells = rates_then_best(base, RATES, seeds, out)
+    return SweepSpec(name="f7-delay", out=out, cells=cells, run=run_lookup_cell,
+                     description="F7 lookup task: the tag's delay (solve minus lookup "
+                                 "step) by depth and route, with a planted delay")

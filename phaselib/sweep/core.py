@@ -40,6 +40,7 @@ SWEEPS: dict[str, str] = {
     "f7": "phaselib.preconditioning_runs:sweep",
     "f7-lookup": "phaselib.preconditioning_runs:sweep_lookup",
     "f7-lookup-long": "phaselib.preconditioning_runs:sweep_lookup_long",
+    "f7-delay": "phaselib.preconditioning_runs:sweep_delay",
     "f8": "phaselib.branching_runs:sweep",
     "f9": "phaselib.erosion_runs:sweep",
     "slots": "phaselib.mode_memory:sweep",

@@ -87,3 +87,26 @@ def test_long_follow_up_is_depth_eight_at_one_rate_and_a_longer_budget():
     cells = sweep_lookup_long().cells
     assert len(cells) == 5 * 3 and LONG_STEPS > LOOKUP_STEPS
     assert {(c["depth"], c["lr"], c["steps"]) for c in cells} == {(8, 3e-3, LONG_STEPS)}
+
+
+def test_a_withheld_tag_delays_its_use_by_construction(one_thread):
+    from phaselib.preconditioning_runs import train_tagged
+
+    model, perms, hist = train_tagged(0, 1, "input", steps=300, T=8, task="lookup",
+                                      withhold=200)
+    assert model.tag_gate == 1.0                      # given back after training
+    # Before step 200 the tag is zero in the input: no step there can use it, so the
+    # 20-step mean loss stays above ln(n_tags) - 0.3 (blind: at best ln 4 = 1.39).
+    assert min(hist.loss[19:200]) > 1.0
+    with pytest.raises(ValueError, match="withhold"):
+        train_tagged(0, 1, "input", steps=5, T=8, withhold=-1)
+
+
+def test_delay_sweep_chooses_rates_on_seed_zero_and_judges_new_seeds():
+    from phaselib.preconditioning_runs import DELAY_SEEDS, PLANT, sweep_delay
+
+    cells = sweep_delay().cells
+    assert len(cells) == 4 * len(RATES) + 4 * len(DELAY_SEEDS)
+    assert {c["seed"] for c in cells[:4 * len(RATES)]} == {0}
+    assert {c["seed"] for c in cells[4 * len(RATES):]} == set(DELAY_SEEDS)
+    assert 0 not in DELAY_SEEDS and {c["withhold"] for c in cells} == {0, PLANT}
