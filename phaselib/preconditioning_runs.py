@@ -258,7 +258,7 @@ def sweep_delay(seeds=(0,) + DELAY_SEEDS):
     (solve step minus lookup step) is the measure, with no ceiling. Models: input only at
     depths 2 and 8, re-injected at depth 8, and the positive control, input only at
     depth 2 with the tag withheld for the first PLANT steps (a delay planted by
-    construction). Seed 0 at every rate of RATES chooses each model's rate by validation
+    construction); and the slots at depth 8. Seed 0 at every rate of RATES chooses each model's rate by validation
     loss; the verdicts read DELAY_SEEDS, new seeds, at that rate."""
     from .rates import rates_then_best
     from .sweep import SweepSpec
@@ -267,6 +267,10 @@ def sweep_delay(seeds=(0,) + DELAY_SEEDS):
     base = [{"depth": d, "variant": v, "steps": LONG_STEPS, "withhold": w}
             for d, v, w in ((2, "input", 0), (2, "input", PLANT), (8, "input", 0),
                             (8, "every", 0))]
+    # Added after the first four models' cells ran, before any of their probes or
+    # erasures were read: the slots at depth 8, so that every F7 verdict reads this
+    # sweep's new seeds at a budget where the deep models finish.
+    base.append({"depth": 8, "variant": "slots", "steps": LONG_STEPS, "withhold": 0})
     cells = rates_then_best(base, RATES, seeds, out)
     return SweepSpec(name="f7-delay", out=out, cells=cells, run=run_lookup_cell,
                      description="F7 lookup task: the tag's delay (solve minus lookup "

@@ -106,7 +106,7 @@ def test_delay_sweep_chooses_rates_on_seed_zero_and_judges_new_seeds():
     from phaselib.preconditioning_runs import DELAY_SEEDS, PLANT, sweep_delay
 
     cells = sweep_delay().cells
-    assert len(cells) == 4 * len(RATES) + 4 * len(DELAY_SEEDS)
-    assert {c["seed"] for c in cells[:4 * len(RATES)]} == {0}
-    assert {c["seed"] for c in cells[4 * len(RATES):]} == set(DELAY_SEEDS)
+    assert len(cells) == 5 * len(RATES) + 5 * len(DELAY_SEEDS)
+    assert {c["seed"] for c in cells[:5 * len(RATES)]} == {0}
+    assert {c["seed"] for c in cells[5 * len(RATES):]} == set(DELAY_SEEDS)
     assert 0 not in DELAY_SEEDS and {c["withhold"] for c in cells} == {0, PLANT}
