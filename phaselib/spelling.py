@@ -18,11 +18,15 @@ import torch
 
 from .tasks import letter_count_examples, reversal_examples
 
-__all__ = ["LETTERS", "TASKS", "split_words", "tokenizations", "answer_only",
-           "answer_accuracy", "run_letter_task", "run_f1", "sweep"]
+__all__ = ["LETTERS", "TASKS", "RATES", "split_words", "validation_words",
+           "tokenizations", "answer_only", "answer_accuracy", "run_letter_task", "run_f1",
+           "run_f1_rate", "sweep", "sweep_rates"]
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 TASKS = {"presence": 1, "count": 3, "reversal": None}   # task: max_count
+# The rate sweep's grid: the chapter's rate (6e-3) and a factor of three either side.
+RATES = (2e-3, 6e-3, 1.8e-2)
+RATES_OUT = "book/part2/results/f1_rates.json"
 
 
 def split_words(counts, seed: int, *, min_len: int = 3, max_len: int = 10,
@@ -40,6 +44,21 @@ def split_words(counts, seed: int, *, min_len: int = 3, max_len: int = 10,
     test = [types[i] for i in perm[:n_test].tolist()]
     train = [types[i] for i in perm[n_test:].tolist()]
     return train, test
+
+
+def validation_words(train_words, seed: int, share: float = 0.1
+                     ) -> tuple[list[str], list[str]]:
+    """(train, val): `share` of `train_words` held out at random (seeded) to choose a
+    learning rate on, so the test words of `split_words` stay the ones scored."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must be in (0, 1), got {share}")
+    if len(train_words) < 2:
+        raise ValueError(f"train_words must hold at least 2 words, got {len(train_words)}")
+    g = torch.Generator().manual_seed(10_000 + seed)
+    perm = torch.randperm(len(train_words), generator=g).tolist()
+    n_val = max(1, int(len(train_words) * share))
+    return ([train_words[i] for i in perm[n_val:]],
+            [train_words[i] for i in perm[:n_val]])
 
 
 def tokenizations(bpe) -> dict:
@@ -101,11 +120,13 @@ def _pad_to(x, y, T, pad):
 def run_letter_task(train_words, test_words, tok, *, task: str = "presence",
                     targets: str = "dense", seed: int = 0, steps: int = 500,
                     batch: int = 128, lr: float = 6e-3, n_layer: int = 2, n_head: int = 2,
-                    n_embd: int = 64, n_eval: int = 4000, device="cpu") -> dict:
+                    n_embd: int = 64, n_eval: int = 4000, val_words=None,
+                    device="cpu") -> dict:
     """Train one TinyTransformer on `task` in tokenization `tok` (from `tokenizations`)
-    and score it at the answer on training words ("seen") and held-out words ("unseen").
+    and score it at the answer on training words ("seen") and held-out words ("unseen");
+    with `val_words`, also on those ("val_", the words a learning rate is chosen on).
 
-    The block size covers the longest example of the training, seen and unseen sets, so
+    The block size covers the longest example of every set it scores or trains on, so
     any seed runs; `longer` counts held-out examples longer than every training example
     (their "=" sits at a position the model was never trained at).
     """
@@ -123,11 +144,17 @@ def run_letter_task(train_words, test_words, tok, *, task: str = "presence",
                               torch.Generator().manual_seed(seed + 2))
     x_se, y_se, _ = _examples(task, train_words, tok, n_eval,
                               torch.Generator().manual_seed(seed + 3))
+    sets = [(x_tr, y_tr), (x_te, y_te), (x_se, y_se)]
+    if val_words is not None:
+        sets.append(_examples(task, val_words, tok, n_eval,
+                              torch.Generator().manual_seed(seed + 4))[:2])
     pad = vocab - 1
     longer = int(((x_te != pad).sum(1) > (x_tr != pad).sum(1).max()).sum())
-    T = max(x_tr.shape[1], x_te.shape[1], x_se.shape[1])
-    (x_tr, y_tr), (x_te, y_te), (x_se, y_se) = (
-        _pad_to(a, b, T, pad) for a, b in ((x_tr, y_tr), (x_te, y_te), (x_se, y_se)))
+    T = max(x.shape[1] for x, _ in sets)
+    (x_tr, y_tr), (x_te, y_te), (x_se, y_se), *rest = (_pad_to(a, b, T, pad)
+                                                       for a, b in sets)
+    if rest:
+        (x_va, y_va), = rest
     if targets == "answer" and task != "reversal":
         y_tr = answer_only(x_tr, y_tr, base)
     torch.manual_seed(seed)
@@ -142,6 +169,9 @@ def run_letter_task(train_words, test_words, tok, *, task: str = "presence",
     unseen = answer_accuracy(model, x_te, y_te, task, base, device)
     out = {f"seen_{k}": v for k, v in seen.items()}
     out.update({f"unseen_{k}": v for k, v in unseen.items()})
+    if val_words is not None:
+        val = answer_accuracy(model, x_va, y_va, task, base, device)
+        out.update({f"val_{k}": v for k, v in val.items()})
     if task != "reversal":
         ans = y_te[x_te == base]
         out["majority"] = torch.bincount(ans - ans.min()).max().item() / len(ans)
@@ -194,3 +224,52 @@ def sweep(seeds=(0, 1, 2, 3, 4), device: str = "cpu"):
                      description="F1: characters vs BPE on letter questions about unseen "
                                  "words (presence dense/answer-only, count, reversal; "
                                  "reversal at a longer budget)")
+
+
+def run_f1_rate(seed: int, task: str, tokenization: str, lr, *, steps: int = 500,
+                out: str | None = None, task_vocab: int = 2048, device="cpu") -> dict:
+    """One cell of the rate sweep: one tokenization ("characters" or "BPE") on `task`
+    with answer-only targets at rate `lr`, trained on the training words less a tenth
+    held out (`validation_words`) and scored on those ("val_") and on the test words of
+    `split_words` ("unseen_"). lr="best": the rate of RATES whose seed-0 cell of the
+    same task and tokenization in the results file `out` has the best validation score
+    ("val_score": the answer accuracy, or per letter for reversal)."""
+    from .rates import stored_best_rate
+
+    torch.set_num_threads(1)
+    if lr == "best":
+        if out is None:
+            raise ValueError("lr='best' needs out, the results file of the rate cells")
+        lr = stored_best_rate(out, "val_score", RATES, higher=True, task=task,
+                              tokenization=tokenization)
+    if not isinstance(lr, float) or lr <= 0:
+        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    bpe, counts = _corpus_bpe(task_vocab)
+    toks = tokenizations(bpe)
+    if tokenization not in toks:
+        raise ValueError(f"tokenization must be one of {sorted(toks)}, "
+                         f"got {tokenization!r}")
+    train_words, test_words = split_words(counts, seed)
+    train_words, val_words = validation_words(train_words, seed)
+    res = run_letter_task(train_words, test_words, toks[tokenization], task=task,
+                          targets="answer", seed=seed, steps=steps, lr=lr,
+                          val_words=val_words, device=device)
+    score = res["val_letters"] if task == "reversal" else res["val_answer"]
+    return res | {"val_score": score, "lr": lr}
+
+
+def sweep_rates(seeds=(0, 1, 2, 3, 4), out: str = RATES_OUT, device: str = "cpu"):
+    """The F1 rate sweep (`python -m phaselib.sweep f1-rates`), registered before it
+    ran: each tokenization on each answer-only task, seed 0 at every rate of RATES,
+    seeds 1-4 at seed 0's best by validation score (`rates.rates_then_best`), 500 steps.
+    The verdict of f1-reconstruct-atoms reads these cells."""
+    from .rates import rates_then_best
+    from .sweep import SweepSpec
+
+    base = [{"task": t, "tokenization": n} for t in TASKS for n in ("characters", "BPE")]
+    return SweepSpec(name="f1-rates", out=out,
+                     cells=rates_then_best(base, RATES, seeds, out),
+                     run=lambda **c: run_f1_rate(device=device, **c),
+                     description="F1 at each tokenization's best of three rates: "
+                                 "answer-only presence, count and reversal, rates "
+                                 "chosen on validation words (seed 0), five seeds")

@@ -33,6 +33,7 @@ __all__ = ["SweepSpec", "SWEEPS", "TIMING_KEYS", "get_spec", "select_cells",
 # name: "module:function" returning a SweepSpec (imported on demand).
 SWEEPS: dict[str, str] = {
     "f1": "phaselib.spelling:sweep",
+    "f1-rates": "phaselib.spelling:sweep_rates",
     "f3": "phaselib.multiscale_runs:sweep",
     "f4": "phaselib.partitions_runs:sweep",
     "f5": "phaselib.context_collapse:sweep",

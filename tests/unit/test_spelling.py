@@ -5,8 +5,9 @@ from collections import Counter
 import pytest
 import torch
 
-from phaselib.spelling import (LONG_STEPS, answer_accuracy, answer_only, run_letter_task,
-                               split_words, sweep)
+from phaselib.spelling import (LONG_STEPS, RATES, RATES_OUT, answer_accuracy,
+                               answer_only, run_f1_rate, run_letter_task, split_words,
+                               sweep, sweep_rates, validation_words)
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 CHARS = (lambda w: [(LETTERS.index(c), c) for c in w], LETTERS.index, 26)
@@ -21,6 +22,18 @@ def test_split_words_is_a_seeded_partition_of_clean_types():
     assert split_words(counts, 0, test_share=0.4) == (tr, te)
     with pytest.raises(ValueError, match="test_share must be"):
         split_words(counts, 0, test_share=1.0)
+
+
+def test_validation_words_hold_out_a_seeded_share_of_the_training_words():
+    words = [f"w{i:02d}" for i in range(40)]
+    tr, va = validation_words(words, 3, share=0.25)
+    assert len(va) == 10 and sorted(tr + va) == words and not set(tr) & set(va)
+    assert validation_words(words, 3, share=0.25) == (tr, va)
+    assert validation_words(words, 4, share=0.25)[1] != va
+    with pytest.raises(ValueError, match="share must be"):
+        validation_words(words, 0, share=0.0)
+    with pytest.raises(ValueError, match="at least 2 words"):
+        validation_words(["one"], 0)
 
 
 def test_answer_only_keeps_the_target_at_equals_only():
@@ -64,6 +77,39 @@ def test_run_letter_task_fits_held_out_words_longer_than_training_ones(one_threa
                           n_embd=16, n_layer=1, n_head=1, n_eval=8)
     assert out["longer"] == 8 and out["block_size"] == 1 + 8 + 7
     assert 0.0 <= out["unseen_letters"] <= 1.0
+
+
+def test_run_letter_task_scores_validation_words_longer_than_the_rest(one_thread):
+    out = run_letter_task(["abc", "bcd"], ["cab"], CHARS, task="reversal", steps=2,
+                          batch=4, n_embd=16, n_layer=1, n_head=1, n_eval=8,
+                          val_words=["abcdefgh"])
+    assert out["block_size"] == 1 + 8 + 7        # the block covers the validation words
+    assert {"val_letters", "val_words"} <= set(out)
+    assert "val_letters" not in run_letter_task(["abc", "bcd"], ["cab"], CHARS,
+                                                task="reversal", steps=2, batch=4,
+                                                n_embd=16, n_layer=1, n_head=1,
+                                                n_eval=8)
+
+
+def test_run_f1_rate_rejects_a_rate_it_cannot_resolve():
+    with pytest.raises(ValueError, match="needs out"):
+        run_f1_rate(0, "presence", "BPE", "best")
+    with pytest.raises(ValueError, match="positive float"):
+        run_f1_rate(0, "presence", "BPE", 0)
+
+
+def test_rate_sweep_cells():
+    spec = sweep_rates(seeds=(0, 1, 2, 3, 4))
+    assert spec.name == "f1-rates" and spec.out == RATES_OUT
+    models = {(c["task"], c["tokenization"]) for c in spec.cells}
+    assert models == {(t, n) for t in ("presence", "count", "reversal")
+                      for n in ("characters", "BPE")}
+    assert len(spec.cells) == 6 * len(RATES) + 6 * 4
+    # Seed 0 tries every rate, first; seeds 1-4 run at its choice.
+    first = spec.cells[:6 * len(RATES)]
+    assert {c["seed"] for c in first} == {0} and {c["lr"] for c in first} == set(RATES)
+    assert all(c["lr"] == "best" and c["out"] == RATES_OUT and c["seed"] > 0
+               for c in spec.cells[6 * len(RATES):])
 
 
 def test_run_letter_task_rejects_unknown_settings():
