@@ -23,7 +23,8 @@ from .rates import best_rows
 from .taps import capture
 from .train import TrainConfig, train
 
-__all__ = ["train_tagged", "run_cell", "erased_accuracy", "validation_loss", "sweep",
+__all__ = ["train_tagged", "run_cell", "erased_accuracy", "erased_accuracies",
+           "validation_loss", "sweep",
            "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
            "sweep_lookup", "LONG_STEPS", "sweep_lookup_long", "PLANT", "DELAY_SEEDS",
            "sweep_delay"]
@@ -95,11 +96,10 @@ def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: i
                val_loss=validation_loss(model, perms, T=T, seed=30_000 + seed, task=task))
     if task == "lookup":
         res["recall_step"] = steps_to_loss(hist.loss, math.log(n_tags) + 0.1)
-        res["erased"] = [erased_accuracy(model, perms, l, T=T, seed=20_000 + seed,
-                                         task=task) for l in range(depth + 1)]
-        res["sham"] = [erased_accuracy(model, perms, l, sham=True, T=T,
-                                       seed=20_000 + seed, task=task)
-                       for l in range(depth)]
+        res["erased"] = erased_accuracies(model, perms, range(depth + 1), T=T,
+                                          seed=20_000 + seed, task=task)
+        res["sham"] = erased_accuracies(model, perms, range(depth), sham=True, T=T,
+                                        seed=20_000 + seed, task=task)
     return res
 
 
@@ -130,22 +130,25 @@ def best_rate_cells(rows) -> dict:
 
 
 @torch.no_grad()
-def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *,
-                    sham: bool = False, n_seq: int = 512, T: int = 16,
-                    seed: int = 0, task: str = "previous") -> float:
-    """Task accuracy with the tag's class means erased from what block `layer` reads.
+def erased_accuracies(model: TaggedTransformer, perms: torch.Tensor, layers, *,
+                      sham: bool = False, n_seq: int = 512, T: int = 16,
+                      seed: int = 0, task: str = "previous") -> list[float]:
+    """Task accuracy with the tag's class means erased from what block l reads, for each
+    l of `layers` (one reference forward serves them all).
 
     The class means mu_k of that input (over sequences with tag k and all positions) are
     measured on one batch of n_seq fresh sequences of `task`, over the positions that
     receive the tag (t >= tag_from); on a second batch each stream there then becomes
     x - (mu_tag - mu), which removes the tag's linear trace, and the accuracy over the
-    targets is returned. layer = n_layer erases nothing (the plain
-    accuracy). sham=True erases the class means of a random labelling of the sequences
-    into as many classes instead, one that carries no information: the cost of the
-    erasure itself, the instrument's control."""
+    targets is returned. l = n_layer erases nothing (the plain accuracy). sham=True
+    erases the class means of a random labelling of the sequences into as many classes
+    instead, one that carries no information: the cost of the erasure itself, the
+    instrument's control."""
     L = model.cfg.n_layer
-    if not 0 <= layer <= L:
-        raise ValueError(f"layer must be in [0, n_layer={L}], got {layer}")
+    layers = list(layers)
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= L:
+            raise ValueError(f"layers must be ints in [0, n_layer={L}], got {layer!r}")
     K = perms.shape[0]
     dev = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
@@ -155,33 +158,50 @@ def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *
     if sham:
         rlab = torch.randint(K, rtags.shape, generator=g).to(dev)
         lab = torch.randint(K, tags.shape, generator=g).to(dev)
+    keep = y >= 0
+    t0 = model.cfg.tag_from
     was = model.training
     model.eval()
     try:
-        if layer == L:
-            logits, _ = model((idx, tags))
-        else:
-            with capture(model, [f"block_in.{layer}"]) as taps:
+        inner = sorted({l for l in layers if l < L})
+        with capture(model, [f"block_in.{l}" for l in inner]) as taps:
+            if inner:
                 model((ridx, rtags))
-            t0 = model.cfg.tag_from
-            X = taps[f"block_in.{layer}"][:, t0:]                     # [n, T - t0, C]
-            mu = X.mean((0, 1))
-            shift = torch.stack([X[rlab == k].mean((0, 1)) - mu for k in range(K)])
-
-            def erase(_m, _i, out):
-                out = out.clone()
-                out[:, t0:] -= shift[lab][:, None]
-                return out
-
-            h = model.block_in[layer].register_forward_hook(erase)
-            try:
+        out = []
+        for layer in layers:
+            if layer == L:
                 logits, _ = model((idx, tags))
-            finally:
-                h.remove()
+            else:
+                X = taps[f"block_in.{layer}"][:, t0:]                  # [n, T - t0, C]
+                mu = X.mean((0, 1))
+                shift = torch.stack([X[rlab == k].mean((0, 1)) - mu for k in range(K)])
+
+                def erase(_m, _i, o, shift=shift):
+                    o = o.clone()
+                    o[:, t0:] -= shift[lab][:, None]
+                    return o
+
+                h = model.block_in[layer].register_forward_hook(erase)
+                try:
+                    logits, _ = model((idx, tags))
+                finally:
+                    h.remove()
+            out.append(float((logits.argmax(-1)[keep] == y[keep]).double().mean()))
+        return out
     finally:
         model.train(was)
-    keep = y >= 0
-    return float((logits.argmax(-1)[keep] == y[keep]).double().mean())
+
+
+def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *,
+                    sham: bool = False, n_seq: int = 512, T: int = 16,
+                    seed: int = 0, task: str = "previous") -> float:
+    """`erased_accuracies` at one layer: the task accuracy with the tag's class means
+    erased from what block `layer` reads (layer = n_layer: nothing erased)."""
+    L = model.cfg.n_layer
+    if not 0 <= layer <= L:
+        raise ValueError(f"layer must be in [0, n_layer={L}], got {layer}")
+    return erased_accuracies(model, perms, [layer], sham=sham, n_seq=n_seq, T=T,
+                             seed=seed, task=task)[0]
 
 
 def sweep(seeds=(0, 1, 2, 3, 4)):
@@ -210,10 +230,9 @@ def run_lookup_cell(seed: int, depth: int, variant: str, lr, *,
     if lr == "best":
         if out is None:
             raise ValueError("lr='best' needs out, the results file of the rate cells")
-        model = {"depth": depth, "variant": variant}
-        if withhold or steps != LOOKUP_STEPS:     # the delay sweep's cells name both
-            model |= {"steps": steps, "withhold": withhold}
-        lr = stored_best_rate(out, "val_loss", RATES, **model)
+        lr = stored_best_rate(out, "val_loss", RATES, depth=depth, variant=variant,
+                              steps=steps, withhold=withhold,
+                              defaults={"steps": LOOKUP_STEPS, "withhold": 0})
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
     return run_cell(seed, depth, variant, steps=steps, lr=lr, task="lookup",

@@ -62,15 +62,19 @@ def rates_then_best(base: list[dict], rates, seeds, out: str) -> list[dict]:
 
 
 def stored_best_rate(out: str, score: str, rates, *, higher: bool = False,
-                     **model) -> float:
+                     defaults: dict | None = None, **model) -> float:
     """The rate of the seed-0 cells of `model` (its parameters, e.g. model="fused",
     width=64) in the results file `out` with the best validation `score` (as
-    `best_rows`). Raises RuntimeError when those cells are not all finished."""
+    `best_rows`). A cell that leaves out a parameter of `defaults` ran at that default
+    (so a sweep whose cells name `steps` and one whose cells do not can share a cell
+    function). Raises RuntimeError when those cells are not all finished."""
     from .sweep import load_sweep
 
     rates = _check_rates(rates)
-    rows = [r for r in load_sweep(out).results(seed=0, **model)
-            if isinstance(r.get("lr"), float)]
+    defaults = dict(defaults or {})
+    rows = [{**c.params, **c.result} for c in load_sweep(out).cells(seed=0)
+            if isinstance(c.params.get("lr"), float)
+            and all((defaults | c.params).get(k) == v for k, v in model.items())]
     if sorted(r["lr"] for r in rows) != sorted(rates):
         raise RuntimeError(f"{out}: the seed-0 rate cells of {model} are not all "
                            f"finished (rates {sorted(r['lr'] for r in rows)} of "

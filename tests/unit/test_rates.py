@@ -75,3 +75,23 @@ def test_a_best_cell_before_its_rate_cells_is_refused(tmp_path):
     assert summary["failed"]
     failed = load_sweep(out).failed()
     assert any("not all finished" in str(c.get("error", "")) for c in failed)
+
+
+def test_a_cell_that_leaves_a_parameter_out_ran_at_its_default(tmp_path):
+    # Two sweeps share a results file's cell function: one names `steps`, one does not.
+    # With defaults, the cells without `steps` count as steps=100 and no others do.
+    out = tmp_path / "r.json"
+    best = {100: 3e-3, 400: 1e-3}
+
+    def run(seed, lr, steps=100, out=None):
+        return {"lr": lr, "val": abs(lr - best[steps])}
+
+    cells = ([{"seed": 0, "lr": r} for r in RATES]
+             + [{"seed": 0, "lr": r, "steps": 400} for r in RATES])
+    run_sweep(SweepSpec(name="toy", out=str(out), run=run, cells=cells), out=out,
+              log=lambda m: None)
+    d = {"steps": 100}
+    assert stored_best_rate(str(out), "val", RATES, steps=100, defaults=d) == 3e-3
+    assert stored_best_rate(str(out), "val", RATES, steps=400, defaults=d) == 1e-3
+    with pytest.raises(RuntimeError, match="not all finished"):
+        stored_best_rate(str(out), "val", RATES, steps=100)    # no default: no cells
