@@ -13,6 +13,7 @@ of their own, chooses among them (never the test set that `measure_tag` scores).
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -24,7 +25,7 @@ from .taps import capture
 from .train import TrainConfig, train
 
 __all__ = ["train_tagged", "run_cell", "erased_accuracy", "erased_accuracies",
-           "validation_loss", "sweep",
+           "tag_erased", "validation_loss", "sweep",
            "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
            "sweep_lookup", "LONG_STEPS", "sweep_lookup_long", "PLANT", "DELAY_SEEDS",
            "sweep_delay"]
@@ -74,7 +75,8 @@ def train_tagged(seed: int, depth: int, variant: str, *, steps: int = 400,
 def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: int = 32,
              vocab: int = 16, n_tags: int = 4, T: int = 16, batch: int = 32,
              lr: float = 3e-3, solve_loss: float = 0.1, device: str = "cpu",
-             task: str = "previous", withhold: int = 0) -> dict:
+             task: str = "previous", withhold: int = 0, plant: int | None = None
+             ) -> dict:
     """Train one TaggedTransformer on `task` (`train_tagged`) and measure it
     (`measure_tag`), with `solve_step` = steps_to_loss(training losses, solve_loss).
 
@@ -82,7 +84,11 @@ def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: i
     tag erased at the input of block l (the last entry: nothing erased), and `sham` [L],
     the same with a random labelling (`erased_accuracy`); `recall_step` is the first
     step whose 20-step mean training loss is below ln(n_tags) + 0.1 (the lookup learned,
-    the tag perhaps not yet), and the probes run on 512 sequences."""
+    the tag perhaps not yet), and the probes run on 512 sequences.
+
+    With `plant` (a block), the probes are measured again with the tag erased from
+    what that block reads (`tag_erased`), the instrument's positive control: `planted`
+    holds that block, the accuracy and `probe_seq` under the erasure."""
     model, perms, hist = train_tagged(seed, depth, variant, steps=steps, n_embd=n_embd,
                                       vocab=vocab, n_tags=n_tags, T=T, batch=batch,
                                       lr=lr, device=device, task=task,
@@ -100,6 +106,13 @@ def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: i
                                           seed=20_000 + seed, task=task)
         res["sham"] = erased_accuracies(model, perms, range(depth), sham=True, T=T,
                                         seed=20_000 + seed, task=task)
+    if plant is not None:
+        with tag_erased(model, perms, plant, T=T, seed=20_000 + seed, task=task):
+            er = measure_tag(model, perms, T=T, seed=10_000 + seed, task=task,
+                             n_seq=512 if task == "lookup" else 256)
+        res["planted"] = {"block": plant, "acc": er["acc"],
+                          "probe_seq": er.get("probe_seq"),
+                          "probe_seq_train": er.get("probe_seq_train")}
     return res
 
 
@@ -192,6 +205,50 @@ def erased_accuracies(model: TaggedTransformer, perms: torch.Tensor, layers, *,
         model.train(was)
 
 
+@contextlib.contextmanager
+def tag_erased(model: TaggedTransformer, perms: torch.Tensor, layer: int, *,
+               n_seq: int = 512, T: int = 16, seed: int = 0, task: str = "previous"):
+    """Within the block, every forward of `model` has the tag's class means erased from
+    what block `layer` reads, at the positions that receive the tag: a planted loss of
+    the tag, for a probe to detect. The means are measured as `erased_accuracies`
+    measures them (the first batch of n_seq sequences of generator `seed`); each
+    forward's own tags pick the shift."""
+    L = model.cfg.n_layer
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < L:
+        raise ValueError(f"layer must be an int in [0, n_layer={L}), got {layer!r}")
+    K = perms.shape[0]
+    dev = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    (ridx, rtags), _ = TASKS[task](n_seq, T, perms, generator=g, device=dev)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), capture(model, [f"block_in.{layer}"]) as taps:
+            model((ridx, rtags))
+    finally:
+        model.train(was)
+    t0 = model.cfg.tag_from
+    X = taps[f"block_in.{layer}"][:, t0:]                               # [n, T - t0, C]
+    shift = torch.stack([X[rtags == k].mean((0, 1)) for k in range(K)]) - X.mean((0, 1))
+    current = {}
+
+    def remember(_m, args):
+        current["tags"] = args[0][1]
+
+    def erase(_m, _i, out):
+        out = out.clone()
+        out[:, t0:] -= shift[current["tags"]][:, None]
+        return out
+
+    hooks = [model.register_forward_pre_hook(remember),
+             model.block_in[layer].register_forward_hook(erase)]
+    try:
+        yield model
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *,
                     sham: bool = False, n_seq: int = 512, T: int = 16,
                     seed: int = 0, task: str = "previous") -> float:
@@ -220,11 +277,12 @@ def sweep(seeds=(0, 1, 2, 3, 4)):
 
 def run_lookup_cell(seed: int, depth: int, variant: str, lr, *,
                     steps: int = LOOKUP_STEPS, out: str | None = None,
-                    withhold: int = 0) -> dict:
+                    withhold: int = 0, plant: int | None = None) -> dict:
     """One cell of the lookup sweeps: `run_cell` on the "lookup" task with its other
     defaults (the tag withheld for the first `withhold` steps). lr="best" takes the
     rate whose seed-0 cell of the same model (depth, variant, steps, withhold) has the
-    lowest validation loss in the results file `out` (`rates.stored_best_rate`)."""
+    lowest validation loss in the results file `out` (`rates.stored_best_rate`). With
+    `plant`, the probes are measured again with the tag erased at that block's input."""
     from .rates import stored_best_rate
 
     if lr == "best":
@@ -236,7 +294,7 @@ def run_lookup_cell(seed: int, depth: int, variant: str, lr, *,
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
     return run_cell(seed, depth, variant, steps=steps, lr=lr, task="lookup",
-                    withhold=withhold) | {"lr": lr}
+                    withhold=withhold, plant=plant) | {"lr": lr}
 
 
 def sweep_lookup(seeds=(0, 1, 2, 3, 4), out: str = LOOKUP_OUT):
@@ -277,8 +335,9 @@ def sweep_delay(seeds=(0,) + DELAY_SEEDS):
     (solve step minus lookup step) is the measure, with no ceiling. Models: input only at
     depths 2 and 8, re-injected at depth 8, and the positive control, input only at
     depth 2 with the tag withheld for the first PLANT steps (a delay planted by
-    construction); and the slots at depth 8. Seed 0 at every rate of RATES chooses each model's rate by validation
-    loss; the verdicts read DELAY_SEEDS, new seeds, at that rate."""
+    construction); and the slots at depth 8. Seed 0 at every rate of RATES chooses each
+    model's rate by validation loss; the verdicts read DELAY_SEEDS, new seeds, at that
+    rate. The last cells plant a loss of the tag for the probe to detect (`plant`)."""
     from .rates import rates_then_best
     from .sweep import SweepSpec
 
@@ -291,6 +350,12 @@ def sweep_delay(seeds=(0,) + DELAY_SEEDS):
     # sweep's new seeds at a budget where the deep models finish.
     base.append({"depth": 8, "variant": "slots", "steps": LONG_STEPS, "withhold": 0})
     cells = rates_then_best(base, RATES, seeds, out)
+    # Added after the verdicts had been read, as the probe's positive control (the
+    # chapter says so): the input-only models of depth 8 once more, each probed a
+    # second time with the tag erased from what block 0 reads, a planted loss.
+    cells += [{"depth": 8, "variant": "input", "steps": LONG_STEPS, "withhold": 0,
+               "lr": "best", "seed": int(s), "out": out, "plant": 0}
+              for s in seeds if s != 0]
     return SweepSpec(name="f7-delay", out=out, cells=cells, run=run_lookup_cell,
                      description="F7 lookup task: the tag's delay (solve minus lookup "
                                  "step) by depth and route, with a planted delay")

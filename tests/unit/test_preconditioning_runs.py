@@ -58,7 +58,7 @@ def test_each_model_is_kept_at_the_rate_of_lowest_validation_loss():
 def test_lookup_cell_measures_use_by_layer(one_thread):
     from phaselib.preconditioning_runs import run_lookup_cell
 
-    res = run_lookup_cell(0, 1, "input", 3e-3, steps=500)
+    res = run_lookup_cell(0, 1, "input", 3e-3, steps=500, plant=0)
     assert res["acc"] > 0.6 and res["lr"] == 3e-3
     # The tag is needed after the lookup: erased at block 0's input (the only block),
     # accuracy falls to the tag-blind 1 / n_tags; a sham erasure costs nothing.
@@ -66,6 +66,13 @@ def test_lookup_cell_measures_use_by_layer(one_thread):
     assert res["sham"][0] > res["erased"][1] - 0.05     # noise of the random means
     assert res["probe_seq"][0] > 0.95 and res["probe_seq_train"][0] > 0.95
     assert res["recall_step"] is not None and res["recall_step"] < 500
+    # The planted loss: the tag erased from what block 0 reads. The probe on the
+    # embedding, before the erasure, reads what it read; after block 0 it falls from
+    # the clean model's reading to near chance (1 / n_tags), and so does the task.
+    planted = res["planted"]
+    assert planted["block"] == 0 and planted["probe_seq"][0] == res["probe_seq"][0]
+    assert res["probe_seq"][1] > 0.8 and planted["probe_seq"][1] < 0.4
+    assert planted["acc"] < 0.35
     with pytest.raises(ValueError, match="needs out"):
         run_lookup_cell(0, 1, "input", "best")
 
@@ -106,7 +113,49 @@ def test_delay_sweep_chooses_rates_on_seed_zero_and_judges_new_seeds():
     from phaselib.preconditioning_runs import DELAY_SEEDS, PLANT, sweep_delay
 
     cells = sweep_delay().cells
-    assert len(cells) == 5 * len(RATES) + 5 * len(DELAY_SEEDS)
+    n_plant = len(DELAY_SEEDS)
+    assert len(cells) == 5 * len(RATES) + 5 * len(DELAY_SEEDS) + n_plant
     assert {c["seed"] for c in cells[:5 * len(RATES)]} == {0}
     assert {c["seed"] for c in cells[5 * len(RATES):]} == set(DELAY_SEEDS)
     assert 0 not in DELAY_SEEDS and {c["withhold"] for c in cells} == {0, PLANT}
+    # The probe's control: the input-only models of depth 8 again, each seed judged,
+    # with the tag erased at block 0's input; no other cell plants anything.
+    planted = [c for c in cells if "plant" in c]
+    assert planted == cells[-n_plant:]
+    assert {(c["depth"], c["variant"], c["plant"], c["lr"]) for c in planted} == {
+        (8, "input", 0, "best")}
+    assert sorted(c["seed"] for c in planted) == sorted(DELAY_SEEDS)
+
+
+def test_tag_erased_removes_the_class_means_and_then_lets_go():
+    import torch
+
+    from phaselib.preconditioning import TASKS
+    from phaselib.preconditioning_runs import tag_erased, train_tagged
+    from phaselib.taps import capture
+
+    model, perms, _ = train_tagged(0, 2, "input", steps=1, T=8, task="lookup")
+    model.eval()
+    (idx, tags), _ = TASKS["lookup"](512, 8, perms,
+                                     generator=torch.Generator().manual_seed(7))
+    t0 = model.cfg.tag_from
+
+    def class_means(x):
+        return torch.stack([x[tags == k][:, t0:].mean((0, 1)) for k in range(4)])
+
+    def spread():
+        with torch.no_grad(), capture(model, ["block_in.1"]) as taps:
+            model((idx, tags))
+        m = class_means(taps["block_in.1"])
+        return float((m - m.mean(0)).norm(dim=1).max())
+
+    before = spread()
+    # The means are measured on the same sequences (seed 7, first batch): erased there,
+    # the class means of what block 1 reads coincide up to rounding.
+    with tag_erased(model, perms, 1, T=8, seed=7, task="lookup"):
+        during = spread()
+    assert before > 0.1 and during < 1e-4 * before
+    assert spread() == before                                   # the hooks are gone
+    with pytest.raises(ValueError, match="layer must be"):
+        with tag_erased(model, perms, 2, T=8, task="lookup"):
+            pass
