@@ -9,10 +9,12 @@ from phaselib.partitions_runs import F4_RATES
 from phaselib.preconditioning_runs import RATES as F7_RATES
 from phaselib.rates import best_rows
 from phaselib.remedies.mqar import LRS
+from phaselib.spelling import RATES as F1_RATES
 from phaselib.sweep import load_sweep
 
 # sweep results file, validation score, higher is better, rates tried
-FILES = {"f3": ("book/part2/results/f3.json", "val_loss", False, F3_RATES),
+FILES = {"f1-rates": ("book/part2/results/f1_rates.json", "val_score", True, F1_RATES),
+         "f3": ("book/part2/results/f3.json", "val_loss", False, F3_RATES),
          "f4": ("book/part2/results/f4.json", "val_loss", False, F4_RATES),
          "f7-lookup": ("book/part2/results/f7_lookup.json", "val_loss", False, F7_RATES),
          "f7-delay": ("book/part2/results/f7_delay.json", "val_loss", False, F7_RATES),
