@@ -1,0 +1,102 @@
+"""The two tasks of chapter F7: a tag that permutes a token, given at every position or
+only at the queries of a lookup.
+
+Book: Part II, "F7 Preconditioning decays with depth". `tag_perms` draws one
+permutation of the values per tag; `TASKS` names the batch makers ("previous":
+`tag_task_batch`, "lookup": `lookup_task_batch`); `task_shape` gives a task's model
+vocabulary and the first tagged position. `phaselib.preconditioning` describes both
+tasks and the model that reads them (and re-exports these names).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_positive_int
+
+__all__ = ["TASKS", "tag_perms", "tag_task_batch", "lookup_task_batch", "task_shape"]
+
+
+def tag_perms(n_tags: int, vocab: int, seed: int = 0) -> torch.Tensor:
+    """[n_tags, vocab] long: perms[k, v] = pi[(rho[v] + k) % vocab] for random
+    permutations pi, rho (seeded). Each row is a permutation, and for every token v the
+    n_tags outputs perms[:, v] are distinct: without the tag, the best guess of the
+    output from the token is right 1 / n_tags of the time."""
+    check_positive_int("n_tags", n_tags)
+    check_positive_int("vocab", vocab)
+    if not 2 <= n_tags <= vocab:
+        raise ValueError(f"n_tags must be in [2, vocab={vocab}] (distinct outputs per "
+                         f"token), got {n_tags}")
+    g = torch.Generator().manual_seed(seed)
+    pi, rho = torch.randperm(vocab, generator=g), torch.randperm(vocab, generator=g)
+    k = torch.arange(n_tags)[:, None]
+    return pi[(rho[None, :] + k) % vocab]
+
+
+def _check_perms(perms) -> None:
+    if (not isinstance(perms, torch.Tensor) or perms.dtype != torch.long
+            or perms.dim() != 2):
+        raise TypeError(f"perms must be a long tensor of shape [K, V], got "
+                        f"{getattr(perms, 'dtype', type(perms).__name__)} "
+                        f"{tuple(getattr(perms, 'shape', ()))}")
+    want = torch.arange(perms.shape[1])
+    if not (perms.sort(-1).values.cpu() == want).all():
+        raise ValueError("perms must hold a permutation of range(V) in every row")
+
+
+def tag_task_batch(batch: int, T: int, perms: torch.Tensor, *,
+                   generator: torch.Generator | None = None, device=None):
+    """((idx [B, T], tags [B]), y [B, T]): random tokens and tags; y[:, t] =
+    perms[tag, idx[:, t-1]] for t >= 1, and -1 (ignored) at t = 0.
+
+    perms [K, V] long holds one permutation of range(V) per tag (`tag_perms`: the K
+    permutations map each token to K different outputs, so every target needs the tag).
+    """
+    check_positive_int("batch", batch)
+    check_positive_int("T", T)
+    if T < 2:
+        raise ValueError(f"T must be >= 2 (one token of context and one target), "
+                         f"got {T}")
+    _check_perms(perms)
+    K, V = perms.shape
+    idx = torch.randint(V, (batch, T), generator=generator)
+    tags = torch.randint(K, (batch,), generator=generator)
+    y = torch.full((batch, T), -1, dtype=torch.long)
+    y[:, 1:] = perms.cpu()[tags[:, None], idx[:, :-1]]
+    return (idx.to(device), tags.to(device)), y.to(device)
+
+
+def lookup_task_batch(batch: int, T: int, perms: torch.Tensor, *,
+                      generator: torch.Generator | None = None, device=None):
+    """((idx [B, T], tags [B]), y [B, T]): the lookup task. With C = T // 2 and V the
+    perms' width: idx[:, :C] are values drawn from range(V) (the context; targets -1),
+    and idx[:, t] for t >= C is a query token V + i naming context position i (drawn
+    uniformly); its target is perms[tag, idx[:, i]]. The model's vocabulary is V + C.
+    Without the tag the best accuracy is 1 / K; without the lookup, 1 / V."""
+    check_positive_int("batch", batch)
+    check_positive_int("T", T)
+    if T < 4 or T % 2:
+        raise ValueError(f"T must be even and >= 4 (a context and as many queries), "
+                         f"got {T}")
+    _check_perms(perms)
+    K, V = perms.shape
+    C = T // 2
+    ctx = torch.randint(V, (batch, C), generator=generator)
+    where = torch.randint(C, (batch, T - C), generator=generator)
+    tags = torch.randint(K, (batch,), generator=generator)
+    idx = torch.cat([ctx, V + where], 1)
+    y = torch.full((batch, T), -1, dtype=torch.long)
+    y[:, C:] = perms.cpu()[tags[:, None], ctx.gather(1, where)]
+    return (idx.to(device), tags.to(device)), y.to(device)
+
+
+TASKS = {"previous": tag_task_batch, "lookup": lookup_task_batch}
+
+
+def task_shape(task: str, vocab: int, T: int) -> tuple[int, int]:
+    """(the model's vocabulary size, tag_from) for `task` with `vocab` values and length
+    T: "previous" uses the values alone and tags every position; "lookup" adds T // 2
+    query tokens and tags the queries only."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {tuple(TASKS)}, got {task!r}")
+    return (vocab, 0) if task == "previous" else (vocab + T // 2, T // 2)
