@@ -8,10 +8,10 @@ between b and a: `transition_width` measures the s-interval over which a model's
 goes from 10% to 90% of the way from b to a (2 ln 9 / k for a logistic of slope k);
 `choice_readout` reads outputs next to the boundary as a choice (nearer the right
 value, or blended between the two).
-`HardGate` and `Top1Router` choose one expert per example in the forward pass and get
-their gradient from a soft surrogate (straight-through; {cite}`bengio2013estimating`,
-{cite}`fedus2022switch`). The experiments that train a model and measure it with these
-functions, and the chapter's precomputed sweep `f8`, are in `phaselib.branching_runs`.
+The decoders (MLP, soft and hard gates, the top-1 router) are in
+`phaselib.branching_models`, re-exported here. The experiments that train a model and
+measure it with these functions, and the chapter's precomputed sweep `f8`, are in
+`phaselib.branching_runs`.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float_tensor, check_positive_int
-from .selection import select_weights
+from .branching_models import (KINDS, MLP, HardGate, Top1Router, expert_width_for_budget,
+                               make_model, n_params, slope_bound, straight_through_step)
 
 __all__ = ["KINDS", "select_targets", "select_batch", "MLP", "straight_through_step",
            "HardGate", "Top1Router", "n_params", "expert_width_for_budget", "make_model",
            "transition_width", "transition_center", "profile", "boundary_pairs", "evaluate",
            "slope_bound", "choice_readout", "MIN_GAP"]
 
-KINDS = ("mlp", "soft_gate", "hard_gate", "top1_router")
 EPS = (1.0, 0.3, 0.1, 0.03, 0.01)   # half-widths of the test bands |s| < eps
 MIN_GAP = 0.5                       # choice_readout scores points with |a - b| >= this
 
@@ -60,157 +60,6 @@ def select_batch(n: int, generator: torch.Generator | None = None, s_range: floa
         x[:, 2] = torch.sign(x[:, 2]) * (s_min + x[:, 2].abs() * (s_range - s_min))
     x = x.to(device) if device is not None else x
     return x, select_targets(x)
-
-
-def _loss(pred, y):
-    return (pred, None) if y is None else (pred, F.mse_loss(pred, y))
-
-
-def _mlp(d_in: int, width: int, depth: int) -> nn.Sequential:
-    layers, d = [], d_in
-    for _ in range(depth):
-        layers += [nn.Linear(d, width), nn.ReLU()]
-        d = width
-    return nn.Sequential(*layers, nn.Linear(d, 1))
-
-
-class MLP(nn.Module):
-    """A ReLU MLP with `depth` hidden layers of `width`: x [N, d_in] -> (pred [N, 1], loss)."""
-
-    def __init__(self, width: int, depth: int = 2, d_in: int = 3):
-        super().__init__()
-        for name, v in (("width", width), ("depth", depth), ("d_in", d_in)):
-            check_positive_int(name, v)
-        self.net = _mlp(d_in, width, depth)
-
-    def forward(self, x, y=None):
-        return _loss(self.net(x), y)
-
-
-class _StraightThroughStep(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, z, tau):
-        ctx.save_for_backward(z)
-        ctx.tau = tau
-        return (z > 0).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (z,) = ctx.saved_tensors
-        sig = torch.sigmoid(z / ctx.tau)
-        return g * sig * (1 - sig) / ctx.tau, None
-
-
-def straight_through_step(z: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
-    """1[z > 0] in the forward pass (exactly 0 or 1); the gradient of sigmoid(z / tau)."""
-    check_float_tensor("z", z)
-    if not (isinstance(tau, (int, float)) and tau > 0):
-        raise ValueError(f"tau must be a positive number, got {tau!r}")
-    return _StraightThroughStep.apply(z, float(tau))
-
-
-class HardGate(nn.Module):
-    """g = step(w . x + c) chooses expert 1 (g = 1) or expert 2: y = g e1(x) + (1 - g) e2(x).
-
-    hard=False is the soft control: g = sigmoid(w . x + c), the same parameters.
-    factored=True: the experts read only the values x[:, :2] = (a, b), the gate all of x.
-    """
-
-    def __init__(self, expert_width: int, depth: int = 2, d_in: int = 3, hard: bool = True,
-                 factored: bool = False):
-        super().__init__()
-        check_positive_int("expert_width", expert_width)
-        self.hard, self.factored = hard, factored
-        self.gate = nn.Linear(d_in, 1)
-        d_e = d_in - 1 if factored else d_in
-        self.experts = nn.ModuleList([_mlp(d_e, expert_width, depth) for _ in range(2)])
-
-    def gate_value(self, x):
-        z = self.gate(x)
-        return straight_through_step(z) if self.hard else torch.sigmoid(z)
-
-    def forward(self, x, y=None):
-        g, v = self.gate_value(x), x[:, :-1] if self.factored else x
-        return _loss(g * self.experts[0](v) + (1 - g) * self.experts[1](v), y)
-
-
-class Top1Router(nn.Module):
-    """A linear router scores `n_experts` experts; the forward pass uses exactly one per
-    example (one-hot argmax), the backward pass the softmax's gradient (straight-through).
-
-    Every expert is evaluated and the unchosen ones are multiplied by an exact zero: simple
-    and exact at this size; a real top-1 layer would compute only the chosen expert.
-    factored=True: the experts read only the values x[:, :2], the router all of x.
-    """
-
-    def __init__(self, expert_width: int, n_experts: int = 4, depth: int = 2, d_in: int = 3,
-                 factored: bool = False):
-        super().__init__()
-        check_positive_int("expert_width", expert_width)
-        check_positive_int("n_experts", n_experts)
-        self.factored = factored
-        self.router = nn.Linear(d_in, n_experts)
-        d_e = d_in - 1 if factored else d_in
-        self.experts = nn.ModuleList([_mlp(d_e, expert_width, depth)
-                                      for _ in range(n_experts)])
-
-    def weights(self, x):
-        """Routing weights [N, n_experts]: one-hot in value."""
-        return select_weights(self.router(x), "hard_st")
-
-    def forward(self, x, y=None):
-        w = self.weights(x)
-        v = x[:, :-1] if self.factored else x
-        outs = torch.cat([e(v) for e in self.experts], dim=1)
-        return _loss((w * outs).sum(1, keepdim=True), y)
-
-
-def slope_bound(model: MLP, column: int = 2) -> float:
-    """An upper bound on |df/dx_column| for a ReLU MLP: the norm of the first layer's column
-    times the spectral norms of the later layers (ReLU's slope is 0 or 1). A rise of
-    0.8 |a - b| therefore needs an s-interval of at least 0.8 |a - b| / slope_bound."""
-    if not isinstance(model, MLP):
-        raise TypeError(f"model must be a phaselib.branching.MLP, got {type(model).__name__}")
-    lin = [m for m in model.net if isinstance(m, nn.Linear)]
-    bound = lin[0].weight[:, column].norm().item()
-    for m in lin[1:]:
-        bound *= torch.linalg.matrix_norm(m.weight.detach(), ord=2).item()
-    return bound
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def expert_width_for_budget(budget: int, kind: str, n_experts: int = 4, depth: int = 2,
-                            d_in: int = 3, factored: bool = False) -> int:
-    """The largest expert width whose gate/router model has at most `budget` parameters."""
-    check_positive_int("budget", budget)
-    best = None
-    for w in range(1, budget + 1):
-        m = make_model(kind, w, n_experts=n_experts, depth=depth, d_in=d_in,
-                       factored=factored)
-        if n_params(m) > budget:
-            break
-        best = w
-    if best is None:
-        raise ValueError(f"budget={budget} is too small for a {kind} model of depth {depth}")
-    return best
-
-
-def make_model(kind: str, width: int, n_experts: int = 4, depth: int = 2,
-               d_in: int = 3, factored: bool = False) -> nn.Module:
-    """kind in KINDS; `width` is the MLP's width, or each expert's for the others;
-    factored: the experts read only the values (not for the MLP, which has no experts)."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if kind == "mlp":
-        if factored:
-            raise ValueError("factored=True needs experts; kind='mlp' has none")
-        return MLP(width, depth, d_in)
-    if kind == "top1_router":
-        return Top1Router(width, n_experts, depth, d_in, factored)
-    return HardGate(width, depth, d_in, hard=kind == "hard_gate", factored=factored)
 
 
 def _as_np(name, v):

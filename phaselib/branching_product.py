@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_positive_int
-from .branching import (EPS, MLP, _loss, _mlp, boundary_pairs, choice_readout,
-                        n_params, straight_through_step, transition_center,
+from .branching import (EPS, boundary_pairs, choice_readout, transition_center,
                         transition_width)
+from .branching_models import MLP, _loss, _mlp, n_params, straight_through_step
 from .train import TrainConfig, train
 
 __all__ = ["AVERAGE_COST", "RATES", "PRODUCT_KINDS", "product_targets", "product_batch",
