@@ -22,10 +22,14 @@ from .selection import KINDS, ScaleSelector, selection_entropy
 
 __all__ = ["segment_compare_batch", "segment_labels", "level_evidence", "level_rule",
            "LevelSelector", "evaluate", "fit", "run_cell", "sweep", "SWEEP_KINDS",
-           "LONG_KINDS", "LONG_STEPS"]
+           "LONG_KINDS", "LONG_STEPS", "RATES", "RATES_OUT", "run_rate_cell",
+           "sweep_rates"]
 
 SWEEP_KINDS = ("softmax", "sparsemax", "entmax15", "hard_st")
 LONG_KINDS, LONG_STEPS = ("softmax", "sparsemax", "hard_st"), 1000
+RATES = (1e-3, 3e-3, 1e-2)          # the rate sweep: each kind at its best of these
+RATES_OUT = "book/part4/results/selection_rates.json"
+VAL_SEED = 20_000                   # validation sequences, apart from the test's 10_000
 
 
 def _check_sizes(T: int, vocab: int, n_levels: int) -> None:
@@ -230,3 +234,43 @@ def sweep(seeds=(0, 1, 2)):
                      cells=cells, run=run_cell,
                      description="Selection: a comparison read from the pyramid level "
                                  "the content implies, per selector kind")
+
+
+def run_rate_cell(seed: int, kind: str, lr, *, out: str | None = None,
+                  n_val: int = 256) -> dict:
+    """One cell of the rate sweep: `run_cell` at rate `lr`, plus "val_acc", the accuracy
+    on n_val validation sequences of their own (generator VAL_SEED), which chooses the
+    rate. lr="best": the rate of RATES whose seed-0 cell of `kind` in the results file
+    `out` has the highest validation accuracy (`rates.stored_best_rate`)."""
+    from .rates import stored_best_rate
+
+    if lr == "best":
+        if out is None:
+            raise ValueError("lr='best' needs out, the results file of the rate cells")
+        lr = stored_best_rate(out, "val_acc", RATES, higher=True, kind=kind)
+    if not isinstance(lr, float) or lr <= 0:
+        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    T, vocab, n_levels = 64, 16, 5                        # fit's defaults, named
+    model, hist, test = fit(seed, kind, lr=lr, T=T, vocab=vocab, n_levels=n_levels)
+    val = segment_compare_batch(n_val, T, vocab, n_levels,
+                                generator=torch.Generator().manual_seed(VAL_SEED))
+    out_ = {**evaluate(model, *test), "final_loss": hist.loss[-1],
+            "val_acc": evaluate(model, *val)["acc"], "lr": lr}
+    model.select.kind = "hard_st"
+    out_["acc_hardened"] = evaluate(model, *test)["acc"]
+    return out_
+
+
+def sweep_rates(seeds=(0, 1, 2, 3, 4), out: str = RATES_OUT):
+    """The selection rate sweep (`python -m phaselib.sweep selection-rates`), registered
+    before it ran: every kind of SWEEP_KINDS at run_cell's defaults (300 steps), seed 0
+    at each rate of RATES, seeds 1-4 at seed 0's best by validation accuracy
+    (`rates.rates_then_best`). The verdict on uniform blending reads its softmax cells."""
+    from .rates import rates_then_best
+    from .sweep import SweepSpec
+
+    base = [{"kind": kd} for kd in SWEEP_KINDS]
+    return SweepSpec(name="selection-rates", out=out,
+                     cells=rates_then_best(base, RATES, seeds, out), run=run_rate_cell,
+                     description="Selection: each selector kind at its best of three "
+                                 "rates (validation accuracy, seed 0), five seeds")

@@ -52,6 +52,7 @@ SWEEPS: dict[str, str] = {
     "mqar-probe": "phaselib.remedies.mqar_sweeps:probe",
     "mqar-binding": "phaselib.remedies.mqar_sweeps:binding",
     "selection": "phaselib.scale_content:sweep",
+    "selection-rates": "phaselib.scale_content:sweep_rates",
     "selection-lag": "phaselib.content_lag:sweep",
     "long-range": "phaselib.long_range:sweep",
     "predictions": "phaselib.predictions.sweep:sweep",

@@ -155,3 +155,28 @@ def test_the_entropy_penalty_adds_the_mean_scored_entropy_to_the_loss():
                               plain.select.score.weight.grad)
     with pytest.raises(ValueError, match="entropy_weight must be >= 0"):
         LevelSelector(16, 5, entropy_weight=-0.1)
+
+
+def test_rate_sweep_tries_every_rate_on_seed_zero_first():
+    from phaselib.scale_content import RATES, RATES_OUT, sweep_rates
+
+    cells = sweep_rates().cells
+    n = len(SWEEP_KINDS) * len(RATES)
+    assert len(cells) == n + len(SWEEP_KINDS) * 4
+    assert {c["seed"] for c in cells[:n]} == {0} and {c["lr"] for c in cells[:n]} == set(
+        RATES)
+    assert all(c["lr"] == "best" and c["out"] == RATES_OUT for c in cells[n:])
+    assert {c["kind"] for c in cells} == set(SWEEP_KINDS)
+
+
+def test_rate_cell_scores_validation_apart_from_the_test(one_thread):
+    from phaselib.scale_content import run_rate_cell
+
+    res = run_rate_cell(0, "softmax", 3e-3)
+    # Validation and test are different sequences: close scores, not the same one.
+    assert res["lr"] == 3e-3 and res["val_acc"] != res["acc"]
+    assert abs(res["val_acc"] - res["acc"]) < 0.05
+    with pytest.raises(ValueError, match="needs out"):
+        run_rate_cell(0, "softmax", "best")
+    with pytest.raises(ValueError, match="positive float"):
+        run_rate_cell(0, "softmax", 0)
