@@ -18,7 +18,7 @@ import torch
 
 from .tasks import letter_count_examples, reversal_examples
 
-__all__ = ["LETTERS", "TASKS", "RATES", "split_words", "validation_words",
+__all__ = ["LETTERS", "TASKS", "RATES", "RATES_OUT", "split_words", "validation_words",
            "tokenizations", "answer_only", "answer_accuracy", "run_letter_task", "run_f1",
            "run_f1_rate", "sweep", "sweep_rates"]
 
