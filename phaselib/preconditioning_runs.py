@@ -4,24 +4,25 @@ Book: Part II, "F7 Preconditioning decays with depth". `run_cell` trains one
 `TaggedTransformer` of `phaselib.preconditioning` (one seed, one depth, one variant:
 input, every or slots) and measures it with `measure_tag` and `steps_to_loss`;
 `sweep` is the precomputed sweep `f7` (`python -m phaselib.sweep f7`).
-`train_tagged` is its training half, for a chapter that needs the model itself, and
-`erased_accuracy` measures use rather than legibility: the task's accuracy when the
-tag's class means are erased from the input of one block (a causal erasure).
+`train_tagged` is its training half, for a chapter that needs the model itself.
+`erased_accuracy` (from `phaselib.preconditioning_erasure`, re-exported) measures use
+rather than legibility: the task's accuracy when the tag's class means are erased from
+the input of one block (a causal erasure). The lookup sweeps `f7-lookup`,
+`f7-lookup-long` and `f7-delay` are here too.
 Every sweep model is trained at each rate of `RATES`; `validation_loss`, on sequences
 of their own, chooses among them (never the test set that `measure_tag` scores).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
 
 from .preconditioning import (TASKS, VARIANTS, TaggedConfig, TaggedTransformer,
                               measure_tag, steps_to_loss, tag_perms, task_shape)
+from .preconditioning_erasure import erased_accuracies, erased_accuracy, tag_erased
 from .rates import best_rows
-from .taps import capture
 from .train import TrainConfig, train
 
 __all__ = ["train_tagged", "run_cell", "erased_accuracy", "erased_accuracies",
@@ -140,125 +141,6 @@ def best_rate_cells(rows) -> dict:
     lowest `val_loss` (`rates.best_rows`). Raises ValueError when a model lacks a rate
     of RATES."""
     return best_rows(rows, ("seed", "depth", "variant"), "val_loss", RATES)
-
-
-@torch.no_grad()
-def erased_accuracies(model: TaggedTransformer, perms: torch.Tensor, layers, *,
-                      sham: bool = False, n_seq: int = 512, T: int = 16,
-                      seed: int = 0, task: str = "previous") -> list[float]:
-    """Task accuracy with the tag's class means erased from what block l reads, for each
-    l of `layers` (one reference forward serves them all).
-
-    The class means mu_k of that input (over sequences with tag k and all positions) are
-    measured on one batch of n_seq fresh sequences of `task`, over the positions that
-    receive the tag (t >= tag_from); on a second batch each stream there then becomes
-    x - (mu_tag - mu), which removes the tag's linear trace, and the accuracy over the
-    targets is returned. l = n_layer erases nothing (the plain accuracy). sham=True
-    erases the class means of a random labelling of the sequences into as many classes
-    instead, one that carries no information: the cost of the erasure itself, the
-    instrument's control."""
-    L = model.cfg.n_layer
-    layers = list(layers)
-    for layer in layers:
-        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= L:
-            raise ValueError(f"layers must be ints in [0, n_layer={L}], got {layer!r}")
-    K = perms.shape[0]
-    dev = next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed)
-    (ridx, rtags), _ = TASKS[task](n_seq, T, perms, generator=g, device=dev)
-    (idx, tags), y = TASKS[task](n_seq, T, perms, generator=g, device=dev)
-    rlab, lab = rtags, tags
-    if sham:
-        rlab = torch.randint(K, rtags.shape, generator=g).to(dev)
-        lab = torch.randint(K, tags.shape, generator=g).to(dev)
-    keep = y >= 0
-    t0 = model.cfg.tag_from
-    was = model.training
-    model.eval()
-    try:
-        inner = sorted({l for l in layers if l < L})
-        with capture(model, [f"block_in.{l}" for l in inner]) as taps:
-            if inner:
-                model((ridx, rtags))
-        out = []
-        for layer in layers:
-            if layer == L:
-                logits, _ = model((idx, tags))
-            else:
-                X = taps[f"block_in.{layer}"][:, t0:]                  # [n, T - t0, C]
-                mu = X.mean((0, 1))
-                shift = torch.stack([X[rlab == k].mean((0, 1)) - mu for k in range(K)])
-
-                def erase(_m, _i, o, shift=shift):
-                    o = o.clone()
-                    o[:, t0:] -= shift[lab][:, None]
-                    return o
-
-                h = model.block_in[layer].register_forward_hook(erase)
-                try:
-                    logits, _ = model((idx, tags))
-                finally:
-                    h.remove()
-            out.append(float((logits.argmax(-1)[keep] == y[keep]).double().mean()))
-        return out
-    finally:
-        model.train(was)
-
-
-@contextlib.contextmanager
-def tag_erased(model: TaggedTransformer, perms: torch.Tensor, layer: int, *,
-               n_seq: int = 512, T: int = 16, seed: int = 0, task: str = "previous"):
-    """Within the block, every forward of `model` has the tag's class means erased from
-    what block `layer` reads, at the positions that receive the tag: a planted loss of
-    the tag, for a probe to detect. The means are measured as `erased_accuracies`
-    measures them (the first batch of n_seq sequences of generator `seed`); each
-    forward's own tags pick the shift."""
-    L = model.cfg.n_layer
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < L:
-        raise ValueError(f"layer must be an int in [0, n_layer={L}), got {layer!r}")
-    K = perms.shape[0]
-    dev = next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed)
-    (ridx, rtags), _ = TASKS[task](n_seq, T, perms, generator=g, device=dev)
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), capture(model, [f"block_in.{layer}"]) as taps:
-            model((ridx, rtags))
-    finally:
-        model.train(was)
-    t0 = model.cfg.tag_from
-    X = taps[f"block_in.{layer}"][:, t0:]                               # [n, T - t0, C]
-    shift = torch.stack([X[rtags == k].mean((0, 1)) for k in range(K)]) - X.mean((0, 1))
-    current = {}
-
-    def remember(_m, args):
-        current["tags"] = args[0][1]
-
-    def erase(_m, _i, out):
-        out = out.clone()
-        out[:, t0:] -= shift[current["tags"]][:, None]
-        return out
-
-    hooks = [model.register_forward_pre_hook(remember),
-             model.block_in[layer].register_forward_hook(erase)]
-    try:
-        yield model
-    finally:
-        for h in hooks:
-            h.remove()
-
-
-def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *,
-                    sham: bool = False, n_seq: int = 512, T: int = 16,
-                    seed: int = 0, task: str = "previous") -> float:
-    """`erased_accuracies` at one layer: the task accuracy with the tag's class means
-    erased from what block `layer` reads (layer = n_layer: nothing erased)."""
-    L = model.cfg.n_layer
-    if not 0 <= layer <= L:
-        raise ValueError(f"layer must be in [0, n_layer={L}], got {layer}")
-    return erased_accuracies(model, perms, [layer], sham=sham, n_seq=n_seq, T=T,
-                             seed=seed, task=task)[0]
 
 
 def sweep(seeds=(0, 1, 2, 3, 4)):
