@@ -18,7 +18,10 @@ a random later one (`tasks.mode_switch_batch`), where a sink on token 0 holds no
 and a memory must let a later token overwrite what it keeps.
 
 `train_and_test` is the chapter's live run; `run_cell` and `sweep` make the seed sweep
-`python -m phaselib.sweep slots` -> book/part4/results/slots.json.
+`python -m phaselib.sweep slots` -> book/part4/results/slots.json, at one rate.
+`run_rate_cell` and `sweep_rates` make `python -m phaselib.sweep slots-rates` ->
+book/part4/results/slots_rates.json: every variant on each task at its best of RATES,
+chosen on validation sequences of their own (`val_acc`), then five seeds at that rate.
 """
 
 from __future__ import annotations
@@ -34,9 +37,13 @@ from .train import TrainConfig, train
 from .windowed import WindowedLM
 
 __all__ = ["ModeConfig", "TASKS", "variants", "mode_model", "held_out", "train_and_test",
-           "accuracy_between", "switch_masks", "run_cell", "sweep"]
+           "accuracy_between", "switch_masks", "run_cell", "sweep", "RATES", "RATES_OUT",
+           "VAL_SEED", "validation_accuracy", "run_rate_cell", "sweep_rates"]
 
 TASKS = {"first": mode_batch, "switch": mode_switch_batch}
+RATES = (1e-3, 3e-3, 1e-2)          # the rate sweep: each variant at its best of these
+RATES_OUT = "book/part4/results/slots_rates.json"
+VAL_SEED = 30_000                   # validation sequences, apart from each seed's test
 
 
 @dataclass
@@ -110,13 +117,32 @@ def train_and_test(cfg: ModeConfig, seed: int, x_test, y_test, device="cpu", **k
     train(model, lambda step: make(cfg.batch, cfg.train_len, cfg.vocab, generator=gen,
                                    device=device),
           TrainConfig(steps=cfg.steps, lr=cfg.lr, progress=False))
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(xb.to(device))[0].argmax(-1).cpu()
-                          for xb in x_test.split(64)])
+    pred = _predict(model, x_test, device)
     if cfg.task == "switch":
         return model, (pred == y_test).float().numpy()      # [n_test, test_len]
     return model, (pred == y_test).float()[:, 1:].mean(0).numpy()
+
+
+def _predict(model, x: torch.Tensor, device="cpu") -> torch.Tensor:
+    """The model's argmax prediction at every position of x [B, T], in batches of 64."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(xb.to(device))[0].argmax(-1).cpu() for xb in x.split(64)])
+
+
+def validation_accuracy(cfg: ModeConfig, model, n_val: int = 256,
+                        device="cpu") -> float:
+    """The score that chooses a rate: accuracy on n_val validation sequences of length
+    test_len (generator VAL_SEED, never the test's), at every position out of the
+    window's reach of the mode token. Task "first": distances 2w to test_len from token
+    0; task "switch": the mean of the hold and override accuracies (`switch_masks`)."""
+    x, y = cfg.batch_fn()(n_val, cfg.test_len, cfg.vocab,
+                          generator=torch.Generator().manual_seed(VAL_SEED))
+    right = (_predict(model, x, device) == y).float()
+    if cfg.task == "switch":
+        masks = switch_masks(x, cfg.vocab, 2 * cfg.window)
+        return float(np.mean([right.numpy()[m].mean() for m in masks.values()]))
+    return accuracy_between(right[:, 1:].mean(0).numpy(), 2 * cfg.window, cfg.test_len)
 
 
 def accuracy_between(acc: np.ndarray, lo: int, hi: int) -> float:
@@ -146,7 +172,11 @@ def switch_masks(x: torch.Tensor, vocab: int, reach: int) -> dict[str, np.ndarra
 def run_cell(seed: int, variant: str, **overrides) -> dict:
     """One seed of one variant: accuracy from 2*window to train_len ("far") and from
     train_len to test_len ("beyond"), and per dyadic bin of distance."""
-    cfg = ModeConfig(**overrides)
+    return _run(ModeConfig(**overrides), seed, variant)[1]
+
+
+def _run(cfg: ModeConfig, seed: int, variant: str):
+    """(model, run_cell's result) of one seed of one variant under cfg."""
     table = variants(cfg)
     if variant not in table:
         raise ValueError(f"variant must be one of {sorted(table)}, got {variant!r}")
@@ -156,14 +186,35 @@ def run_cell(seed: int, variant: str, **overrides) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     if cfg.task == "switch":
         masks = switch_masks(x_test, cfg.vocab, 2 * cfg.window)
-        return {k: float(acc[m].mean()) for k, m in masks.items()} | {
+        return model, {k: float(acc[m].mean()) for k, m in masks.items()} | {
             "params": n_params, "config": asdict(cfg)}
     edges = [2 ** i for i in range(int(np.log2(cfg.test_len)) + 1)]
-    return {"far": accuracy_between(acc, 2 * cfg.window, cfg.train_len),
-            "beyond": accuracy_between(acc, cfg.train_len, cfg.test_len),
-            "bins": [accuracy_between(acc, lo, hi) for lo, hi in zip(edges, edges[1:])],
-            "bin_starts": edges[:-1],
-            "params": n_params, "config": asdict(cfg)}
+    return model, {
+        "far": accuracy_between(acc, 2 * cfg.window, cfg.train_len),
+        "beyond": accuracy_between(acc, cfg.train_len, cfg.test_len),
+        "bins": [accuracy_between(acc, lo, hi) for lo, hi in zip(edges, edges[1:])],
+        "bin_starts": edges[:-1], "params": n_params, "config": asdict(cfg)}
+
+
+def run_rate_cell(seed: int, variant: str, task: str, lr, *, out: str | None = None,
+                  n_val: int = 256, **overrides) -> dict:
+    """One cell of the rate sweep: `run_cell` on `task` at rate `lr`, plus "val_acc"
+    (`validation_accuracy`), which chooses the rate. lr="best": the rate of RATES whose
+    seed-0 cell of this variant and task in the results file `out` has the highest
+    validation accuracy (`rates.stored_best_rate`). `overrides` change other fields of
+    ModeConfig (a small test run); the sweep's cells give none."""
+    from .rates import stored_best_rate
+
+    if lr == "best":
+        if out is None:
+            raise ValueError("lr='best' needs out, the results file of the rate cells")
+        lr = stored_best_rate(out, "val_acc", RATES, higher=True, variant=variant,
+                              task=task)
+    if not isinstance(lr, float) or lr <= 0:
+        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    cfg = ModeConfig(**(overrides | {"task": task, "lr": lr}))
+    model, res = _run(cfg, seed, variant)
+    return res | {"val_acc": validation_accuracy(cfg, model, n_val), "lr": lr}
 
 
 def sweep(seeds=(0, 1, 2)):
@@ -180,3 +231,24 @@ def sweep(seeds=(0, 1, 2)):
                                  "on the mode set anywhere and overwritten (task switch), "
                                  "window / sink / GRU (state- and parameter-matched) / "
                                  "soft / hard slots / full attention")
+
+
+def sweep_rates(seeds=(0, 1, 2, 3, 4), out: str = RATES_OUT):
+    """The slots rate sweep (`python -m phaselib.sweep slots-rates`), registered before
+    it ran: every variant on each task at the chapter's defaults, seed 0 at each rate of
+    RATES, seeds 1-4 at seed 0's best by validation accuracy (`rates.rates_then_best`).
+
+    The verdict of slots-hold-a-choice reads these cells, by rules fixed before they
+    ran: per seed, hard slots' accuracy minus the window alone's, paired on the test
+    sequences, (1) beyond the training length on task "first" and (2) the worse of hold
+    and override on task "switch"; each must lie beyond +0.2 of accuracy (two fifths of
+    the way from chance, 0.5, to a perfect hold); positive controls for a null: the
+    sink minus the window on "first", full attention minus the window on "switch"."""
+    from .rates import rates_then_best
+    from .sweep import SweepSpec
+
+    base = [{"variant": v, "task": t} for t in TASKS for v in variants(ModeConfig())]
+    return SweepSpec(name="slots-rates", out=out,
+                     cells=rates_then_best(base, RATES, seeds, out), run=run_rate_cell,
+                     description="Slots: every memory on both tasks at its best of three "
+                                 "rates (validation accuracy, seed 0), five seeds")

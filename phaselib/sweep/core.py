@@ -45,6 +45,7 @@ SWEEPS: dict[str, str] = {
     "f8": "phaselib.branching_runs:sweep",
     "f9": "phaselib.erosion_runs:sweep",
     "slots": "phaselib.mode_memory:sweep",
+    "slots-rates": "phaselib.mode_memory:sweep_rates",
     "lm": "phaselib.lm_sweep:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",
     "mqar": "phaselib.remedies.mqar_sweeps:sweep",

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from phaselib.mode_memory import (ModeConfig, accuracy_between, held_out, mode_model,
-                                  run_cell, switch_masks, sweep, train_and_test,
-                                  variants)
+from phaselib.mode_memory import (RATES, RATES_OUT, VAL_SEED, ModeConfig,
+                                  accuracy_between, held_out, mode_model, run_cell,
+                                  run_rate_cell, switch_masks, sweep, sweep_rates,
+                                  train_and_test, validation_accuracy, variants)
 from phaselib.slots import DecisionSlots, GRUState, matched_gru_hidden
 from phaselib.tasks import mode_switch_batch
 
@@ -90,3 +91,61 @@ def test_the_matched_gru_has_about_the_slots_parameters_and_a_smaller_state():
     cfg = ModeConfig(n_embd=8, n_slots=3)
     m = mode_model(cfg, **variants(cfg)["GRU, matched params"])
     assert m.blocks[0].slots.gru.hidden_size == matched_gru_hidden(8, 3)
+
+
+def test_validation_scores_out_of_the_windows_reach_on_sequences_of_their_own():
+    cfg = ModeConfig(train_len=16, test_len=32, n_embd=8, window=2, steps=2, batch=4,
+                     n_test=4)
+    for task in ("first", "switch"):
+        c = ModeConfig(**{**cfg.__dict__, "task": task})
+        torch.manual_seed(0)
+        m = mode_model(c, **variants(c)["window + hard slots"])
+        v = validation_accuracy(c, m, n_val=8)
+        assert 0 <= v <= 1
+        x_test, _ = held_out(c, 0)
+        x_val, _ = c.batch_fn()(8, c.test_len, c.vocab,
+                                generator=torch.Generator().manual_seed(VAL_SEED))
+        assert not torch.equal(x_val[:4], x_test)            # not the test sequences
+
+
+def test_validation_accuracy_is_the_oracle_one_and_a_constant_guess_at_chance():
+    cfg = ModeConfig(test_len=32, window=2)
+
+    class Oracle(torch.nn.Module):
+        """Predicts the target where the mode is known, token 0 elsewhere."""
+        def __init__(self, cheat):
+            super().__init__()
+            self.cheat = cheat
+
+        def forward(self, x):
+            mode = (x[:, :1] - cfg.vocab).clamp(min=0)
+            y = (x + mode) % cfg.vocab if self.cheat else torch.zeros_like(x)
+            return torch.nn.functional.one_hot(y, cfg.vocab).float(), None
+
+    assert validation_accuracy(cfg, Oracle(True), n_val=16) == 1.0
+    assert validation_accuracy(cfg, Oracle(False), n_val=16) < 0.3
+
+
+def test_the_rate_cells_choose_each_memory_on_each_task_from_seed_zero():
+    spec = sweep_rates()
+    assert spec.name == "slots-rates" and spec.out == RATES_OUT
+    n = len(variants(ModeConfig()))
+    zero = [c for c in spec.cells if c["seed"] == 0]
+    assert len(zero) == 2 * n * len(RATES)
+    assert {c["lr"] for c in zero} == set(RATES)
+    rest = [c for c in spec.cells if c["seed"] != 0]
+    assert len(rest) == 2 * n * 4 and all(c["lr"] == "best" for c in rest)
+    assert {c["task"] for c in spec.cells} == {"first", "switch"}
+    assert spec.cells.index(zero[-1]) < spec.cells.index(rest[0])   # rate cells first
+    with pytest.raises(ValueError, match="lr must be a positive float"):
+        run_rate_cell(0, "window", "first", 0.0)
+    with pytest.raises(ValueError, match="needs out"):
+        run_rate_cell(0, "window", "first", "best")
+
+
+def test_a_tiny_rate_cell_records_its_rate_and_validation_accuracy():
+    res = run_rate_cell(0, "window + hard slots", "switch", 1e-3, n_val=4, train_len=16,
+                        test_len=32, n_embd=8, window=2, steps=2, batch=4, n_test=4)
+    assert res["lr"] == 1e-3 and res["config"]["lr"] == 1e-3
+    assert res["config"]["task"] == "switch" and 0 <= res["val_acc"] <= 1
+    assert {"hold", "override"} <= set(res)
