@@ -1,10 +1,12 @@
 """Each compared arm at its best learning rate, chosen on a validation split.
 
 Book: "How to read a verdict" (Part V) states the rule; every sweep that compares
-trained models follows it with these three functions:
+trained models follows it with these functions:
 
 - `best_rows`: of rows that hold each model at every rate tried, the row of each model
   at the rate with the best validation score (ties go to the smaller rate);
+- `at_best`: what a chapter reads from such a sweep, each model's rows at seed 0's
+  choice, one per seed;
 - `rates_then_best`: the cells of a sweep that tries every rate on seed 0 and trains
   the other seeds at seed 0's best rate, the rate cells first;
 - `stored_best_rate`: that best rate, read from the sweep's results file by a cell
@@ -16,7 +18,7 @@ own (`val_loss`, `val_acc`, `val_mse`) next to the test score.
 
 from __future__ import annotations
 
-__all__ = ["best_rows", "rates_then_best", "stored_best_rate"]
+__all__ = ["best_rows", "at_best", "rates_then_best", "stored_best_rate"]
 
 
 def _check_rates(rates) -> tuple[float, ...]:
@@ -47,6 +49,33 @@ def best_rows(rows, by, score: str, rates, *, higher: bool = False,
                              f"{rates} once, got {tried}")
         best = min(rs, key=lambda r: (sign * r[score], r[rate]))
         out[key[0] if len(by) == 1 else key] = best
+    return out
+
+
+def at_best(rows, by, score: str, rates, *, higher: bool = False,
+            rate: str = "lr") -> dict:
+    """{key: [row, ...]}: each model's rows at its chosen rate, one per seed, sorted by
+    seed. `rows` are a rate sweep's (`rates_then_best`): every model at every rate of
+    `rates` on seed 0, which choose its rate as `best_rows` does, and once on each other
+    seed at that rate. Raises ValueError when another seed ran at a different rate (its
+    cells were computed before seed 0's choice moved) or twice."""
+    by = (by,) if isinstance(by, str) else tuple(by)
+    rows = list(rows)
+    chosen = best_rows([r for r in rows if r["seed"] == 0], by, score, rates,
+                       higher=higher, rate=rate)
+    out = {}
+    for key, row0 in chosen.items():
+        k = key if len(by) > 1 else (key,)
+        others = sorted((r for r in rows if r["seed"] != 0
+                         and tuple(r[f] for f in by) == k), key=lambda r: r["seed"])
+        seeds = [r["seed"] for r in others]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"{dict(zip(by, k))}: a seed appears twice in {seeds}")
+        moved = [(r["seed"], r[rate]) for r in others if r[rate] != row0[rate]]
+        if moved:
+            raise ValueError(f"{dict(zip(by, k))}: seed 0 chooses rate {row0[rate]}, but "
+                             f"(seed, rate) {moved} ran at another; re-run them")
+        out[key] = [row0] + others
     return out
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from phaselib.rates import best_rows, rates_then_best, stored_best_rate
+from phaselib.rates import at_best, best_rows, rates_then_best, stored_best_rate
 from phaselib.sweep import SweepSpec, load_sweep, run_sweep
 
 RATES = (1e-3, 3e-3, 1e-2)
@@ -34,6 +34,25 @@ def test_a_model_missing_or_repeating_a_rate_is_refused():
         best_rows(rows, "model", "val", (1e-3,))
     with pytest.raises(ValueError, match="rates must be"):
         best_rows(rows, "model", "val", (1e-3, 0))
+
+
+def test_at_best_keeps_each_models_chosen_seed_zero_row_and_its_other_seeds():
+    rows = _rows("a", (0.5, 0.2, 0.3), (1, 2, 3)) + _rows("b", (0.1, 0.4, 0.1), (4, 5, 6))
+    rows += [{"model": "a", "seed": s, "lr": 3e-3, "val": 0.0, "test": 10 + s}
+             for s in (2, 1)]
+    rows += [{"model": "b", "seed": 1, "lr": 1e-3, "val": 0.0, "test": 20}]
+    got = at_best(rows, "model", "val", RATES)
+    assert [(r["seed"], r["test"]) for r in got["a"]] == [(0, 2), (1, 11), (2, 12)]
+    assert [(r["seed"], r["test"]) for r in got["b"]] == [(0, 4), (1, 20)]
+    zero = [r for r in rows if r["seed"] == 0]
+    two = at_best(zero, ("model", "seed"), "val", RATES, higher=True)   # higher wins
+    assert set(two) == {("a", 0), ("b", 0)} and two["a", 0][0]["lr"] == 1e-3
+    moved = [r for r in rows if not (r["model"] == "a" and r["seed"] == 1)]
+    moved += [{"model": "a", "seed": 1, "lr": 1e-2, "val": 0.0, "test": 0}]
+    with pytest.raises(ValueError, match=r"chooses rate 0.003.*\(1, 0.01\)"):
+        at_best(moved, "model", "val", RATES)
+    with pytest.raises(ValueError, match="appears twice"):
+        at_best(rows + rows[-1:], "model", "val", RATES)
 
 
 def test_rate_cells_come_first_and_other_seeds_ask_for_the_best():
