@@ -17,11 +17,11 @@ Two tasks (`ModeConfig.task`): "first", the mode at token 0 (`tasks.mode_batch`)
 a random later one (`tasks.mode_switch_batch`), where a sink on token 0 holds nothing
 and a memory must let a later token overwrite what it keeps.
 
-`train_and_test` is the chapter's live run; `run_cell` and `sweep` make the seed sweep
-`python -m phaselib.sweep slots` -> book/part4/results/slots.json, at one rate.
-`run_rate_cell` and `sweep_rates` make `python -m phaselib.sweep slots-rates` ->
+`train_and_test` is the chapter's live run; `run_rate_cell` (`run_cell` at a chosen
+rate) and `sweep_rates` make the seed sweep `python -m phaselib.sweep slots-rates` ->
 book/part4/results/slots_rates.json: every variant on each task at its best of RATES,
 chosen on validation sequences of their own (`val_acc`), then five seeds at that rate.
+(It replaced a sweep of three seeds at the one rate 3e-3, the live run's.)
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from .train import TrainConfig, train
 from .windowed import WindowedLM
 
 __all__ = ["ModeConfig", "TASKS", "variants", "mode_model", "held_out", "train_and_test",
-           "accuracy_between", "switch_masks", "run_cell", "sweep", "RATES", "RATES_OUT",
+           "accuracy_between", "switch_masks", "run_cell", "RATES", "RATES_OUT",
            "VAL_SEED", "validation_accuracy", "run_rate_cell", "sweep_rates"]
 
 TASKS = {"first": mode_batch, "switch": mode_switch_batch}
@@ -215,22 +215,6 @@ def run_rate_cell(seed: int, variant: str, task: str, lr, *, out: str | None = N
     cfg = ModeConfig(**(overrides | {"task": task, "lr": lr}))
     model, res = _run(cfg, seed, variant)
     return res | {"val_acc": validation_accuracy(cfg, model, n_val), "lr": lr}
-
-
-def sweep(seeds=(0, 1, 2)):
-    """The slots sweep: every seed x variant at the chapter's defaults, on the mode at
-    token 0 and (cells with task "switch") on the mode set anywhere and overwritten."""
-    from .sweep import SweepSpec
-
-    names = list(variants(ModeConfig()))
-    cells = [{"seed": s, "variant": v} for s in seeds for v in names]
-    cells += [{"seed": s, "variant": v, "task": "switch"} for s in seeds for v in names]
-    return SweepSpec(name="slots", out="book/part4/results/slots.json", cells=cells,
-                     run=run_cell,
-                     description="Slots: accuracy on the mode task far from token 0, and "
-                                 "on the mode set anywhere and overwritten (task switch), "
-                                 "window / sink / GRU (state- and parameter-matched) / "
-                                 "soft / hard slots / full attention")
 
 
 def sweep_rates(seeds=(0, 1, 2, 3, 4), out: str = RATES_OUT):

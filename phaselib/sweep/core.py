@@ -44,7 +44,6 @@ SWEEPS: dict[str, str] = {
     "f7-delay": "phaselib.preconditioning_runs:sweep_delay",
     "f8": "phaselib.branching_runs:sweep",
     "f9": "phaselib.erosion_runs:sweep",
-    "slots": "phaselib.mode_memory:sweep",
     "slots-rates": "phaselib.mode_memory:sweep_rates",
     "lm": "phaselib.lm_sweep:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",
