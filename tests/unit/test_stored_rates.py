@@ -4,6 +4,7 @@ without re-running the other seeds, fails here)."""
 
 import pytest
 
+from phaselib.mode_memory import RATES as SLOTS_RATES
 from phaselib.multiscale_runs import F3_RATES
 from phaselib.partitions_runs import F4_RATES
 from phaselib.preconditioning_runs import RATES as F7_RATES
@@ -21,6 +22,8 @@ FILES = {"f1-rates": ("book/part2/results/f1_rates.json", "val_score", True, F1_
          "f7-delay": ("book/part2/results/f7_delay.json", "val_loss", False, F7_RATES),
          "selection-rates": ("book/part4/results/selection_rates.json", "val_acc", True,
                              SELECTION_RATES),
+         "slots-rates": ("book/part4/results/slots_rates.json", "val_acc", True,
+                         SLOTS_RATES),
          "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS)}
 NOT_MODEL = {"seed", "lr", "out", "plant"}   # plant: a measurement, not a model
 
