@@ -7,7 +7,9 @@ position is whether the last completed segment's token is larger than the one be
 one level's transport feature holds the answer and which level must be read from the
 content. `LevelSelector` scores the L levels from a causal summary of how much each level
 has moved so far (`level_evidence`) and reads the answer from the selected mix of the
-levels' features. `sweep` trains every selector kind over seeds for the chapter.
+levels' features. `sweep` trains every selector kind over seeds for the chapter;
+`sweep_rates` each kind at its best rate; `sweep_anneal` the softmax told to choose, by
+a temperature or an entropy penalty annealed during training (`ANNEALS`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,21 @@ from .selection import KINDS, ScaleSelector, selection_entropy
 __all__ = ["segment_compare_batch", "segment_labels", "level_evidence", "level_rule",
            "LevelSelector", "evaluate", "fit", "run_cell", "sweep", "SWEEP_KINDS",
            "LONG_KINDS", "LONG_STEPS", "RATES", "RATES_OUT", "run_rate_cell",
-           "sweep_rates"]
+           "sweep_rates", "ANNEALS", "TAU_END", "LATE_ENTROPY_WEIGHT", "ANNEAL_OUT",
+           "sweep_anneal"]
 
 SWEEP_KINDS = ("softmax", "sparsemax", "entmax15", "hard_st")
 LONG_KINDS, LONG_STEPS = ("softmax", "sparsemax", "hard_st"), 1000
 RATES = (1e-3, 3e-3, 1e-2)          # the rate sweep: each kind at its best of these
 RATES_OUT = "book/part4/results/selection_rates.json"
 VAL_SEED = 20_000                   # validation sequences, apart from the test's 10_000
+# The softmax told to choose: "temperature" divides its scores by a temperature that
+# falls geometrically from 1 to TAU_END over training (and stays there at test time);
+# "late_entropy" adds LATE_ENTROPY_WEIGHT times the selection entropy to the loss from
+# half-way through training, once the right level has had time to be found.
+ANNEALS = ("temperature", "late_entropy")
+TAU_END, LATE_ENTROPY_WEIGHT = 0.05, 0.1
+ANNEAL_OUT = "book/part4/results/selection_anneal.json"
 
 
 def _check_sizes(T: int, vocab: int, n_levels: int) -> None:
@@ -190,10 +200,12 @@ def evaluate(model: LevelSelector, x, y, k) -> dict:
 
 def fit(seed: int, kind: str, steps: int = 300, T: int = 64, vocab: int = 16,
         n_levels: int = 5, batch: int = 32, lr: float = 3e-3, n_test: int = 256,
-        eval_every: int = 50, device="cpu", entropy_weight: float = 0.0):
+        eval_every: int = 50, device="cpu", entropy_weight: float = 0.0,
+        anneal: str | None = None):
     """Train one LevelSelector of `kind` from `seed`, scoring it every `eval_every` steps
     on held-out sequences (the same for every seed); `entropy_weight` as in
-    LevelSelector. -> (model, history, (x, y, k))."""
+    LevelSelector; `anneal` one of ANNEALS (a softmax only) or None.
+    -> (model, history, (x, y, k))."""
     from .train import TrainConfig, train
 
     torch.manual_seed(seed)
@@ -204,8 +216,27 @@ def fit(seed: int, kind: str, steps: int = 300, T: int = 64, vocab: int = 16,
     hist = train(model, lambda step: segment_compare_batch(
         batch, T, vocab, n_levels, generator=gen, device=device)[:2],
         TrainConfig(steps=steps, lr=lr, eval_every=eval_every, progress=False),
-        eval_fn=lambda m: evaluate(m, *test)["acc"])
+        eval_fn=lambda m: evaluate(m, *test)["acc"],
+        on_step=None if anneal is None else _annealer(model, anneal, steps))
     return model, hist, test
+
+
+def _annealer(model: LevelSelector, anneal: str, steps: int):
+    """The on_step hook of `anneal` (see ANNEALS), its starting value set on `model`."""
+    if model.kind != "softmax" or model.entropy_weight != 0:
+        raise ValueError(f"anneal needs a softmax selector with no fixed entropy weight, "
+                         f"got kind {model.kind!r}, entropy_weight {model.entropy_weight}")
+    if anneal == "temperature":
+        model.select.tau = 1.0
+
+        def on_step(done, opt, hist):
+            model.select.tau = TAU_END ** (done / steps)
+    elif anneal == "late_entropy":
+        def on_step(done, opt, hist):
+            model.entropy_weight = LATE_ENTROPY_WEIGHT if done >= steps // 2 else 0.0
+    else:
+        raise ValueError(f"anneal must be one of {ANNEALS} or None, got {anneal!r}")
+    return on_step
 
 
 def run_cell(seed: int, kind: str, **kwargs) -> dict:
@@ -237,21 +268,23 @@ def sweep(seeds=(0, 1, 2)):
 
 
 def run_rate_cell(seed: int, kind: str, lr, *, out: str | None = None,
-                  n_val: int = 256) -> dict:
+                  n_val: int = 256, anneal: str | None = None) -> dict:
     """One cell of the rate sweep: `run_cell` at rate `lr`, plus "val_acc", the accuracy
     on n_val validation sequences of their own (generator VAL_SEED), which chooses the
-    rate. lr="best": the rate of RATES whose seed-0 cell of `kind` in the results file
-    `out` has the highest validation accuracy (`rates.stored_best_rate`)."""
+    rate. lr="best": the rate of RATES whose seed-0 cell of `kind` (and `anneal`) in the
+    results file `out` has the highest validation accuracy (`rates.stored_best_rate`)."""
     from .rates import stored_best_rate
 
     if lr == "best":
         if out is None:
             raise ValueError("lr='best' needs out, the results file of the rate cells")
-        lr = stored_best_rate(out, "val_acc", RATES, higher=True, kind=kind)
+        lr = stored_best_rate(out, "val_acc", RATES, higher=True,
+                              defaults={"anneal": None}, kind=kind, anneal=anneal)
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
     T, vocab, n_levels = 64, 16, 5                        # fit's defaults, named
-    model, hist, test = fit(seed, kind, lr=lr, T=T, vocab=vocab, n_levels=n_levels)
+    model, hist, test = fit(seed, kind, lr=lr, T=T, vocab=vocab, n_levels=n_levels,
+                            anneal=anneal)
     val = segment_compare_batch(n_val, T, vocab, n_levels,
                                 generator=torch.Generator().manual_seed(VAL_SEED))
     out_ = {**evaluate(model, *test), "final_loss": hist.loss[-1],
@@ -274,3 +307,26 @@ def sweep_rates(seeds=(0, 1, 2, 3, 4), out: str = RATES_OUT):
                      cells=rates_then_best(base, RATES, seeds, out), run=run_rate_cell,
                      description="Selection: each selector kind at its best of three "
                                  "rates (validation accuracy, seed 0), five seeds")
+
+
+def sweep_anneal(seeds=(0, 1, 2, 3, 4), out: str = ANNEAL_OUT):
+    """The softmax told to choose (`python -m phaselib.sweep selection-anneal`),
+    registered before it ran: the softmax with each schedule of ANNEALS, seed 0 at each
+    rate of RATES, seeds 1-4 at seed 0's best by validation accuracy, as `sweep_rates`
+    (whose plain softmax and straight-through cells share its seeds and test sequences).
+
+    The question, fixed before the runs: per seed, paired with selection_rates.json at
+    each arm's best rate, does an annealed softmax end as decisive as a hard choice
+    (its selection entropy's interval below 0.05 nats, where the plain softmax sits near
+    0.2) at no cost in accuracy (its accuracy minus the straight-through choice's, an
+    interval that reaches above -0.005)? Either can fail: a temperature can be undone by
+    scores that grow as it falls, and a late penalty can knock a found level away."""
+    from .rates import rates_then_best
+    from .sweep import SweepSpec
+
+    base = [{"kind": "softmax", "anneal": a} for a in ANNEALS]
+    return SweepSpec(name="selection-anneal", out=out,
+                     cells=rates_then_best(base, RATES, seeds, out), run=run_rate_cell,
+                     description="Selection: the softmax with an annealed temperature or "
+                                 "a late entropy penalty, at its best of three rates, "
+                                 "five seeds")

@@ -53,6 +53,7 @@ SWEEPS: dict[str, str] = {
     "mqar-binding": "phaselib.remedies.mqar_sweeps:binding",
     "selection": "phaselib.scale_content:sweep",
     "selection-rates": "phaselib.scale_content:sweep_rates",
+    "selection-anneal": "phaselib.scale_content:sweep_anneal",
     "selection-lag": "phaselib.content_lag:sweep",
     "long-range": "phaselib.long_range:sweep",
     "predictions": "phaselib.predictions.sweep:sweep",

@@ -180,3 +180,51 @@ def test_rate_cell_scores_validation_apart_from_the_test(one_thread):
         run_rate_cell(0, "softmax", "best")
     with pytest.raises(ValueError, match="positive float"):
         run_rate_cell(0, "softmax", 0)
+
+
+def test_the_anneals_end_where_they_say_and_refuse_what_they_cannot_anneal():
+    from phaselib.scale_content import LATE_ENTROPY_WEIGHT, TAU_END, fit
+
+    model, _, _ = fit(0, "softmax", steps=4, n_test=8, anneal="temperature")
+    assert abs(model.select.tau - TAU_END) < 1e-12 and model.entropy_weight == 0
+    model, _, _ = fit(0, "softmax", steps=2, n_test=8, anneal="late_entropy")
+    assert model.entropy_weight == LATE_ENTROPY_WEIGHT and model.select.tau == 1.0
+    with pytest.raises(ValueError, match="anneal needs a softmax"):
+        fit(0, "sparsemax", steps=1, n_test=8, anneal="temperature")
+    with pytest.raises(ValueError, match="anneal needs a softmax"):
+        fit(0, "softmax", steps=1, n_test=8, anneal="temperature", entropy_weight=0.1)
+    with pytest.raises(ValueError, match="anneal must be one of"):
+        fit(0, "softmax", steps=1, n_test=8, anneal="cosine")
+
+
+def test_the_temperature_falls_geometrically_step_by_step():
+    from phaselib.scale_content import TAU_END, _annealer
+
+    model = LevelSelector(16, 5, "softmax")
+    hook = _annealer(model, "temperature", 10)
+    assert model.select.tau == 1.0
+    seen = []
+    for done in range(1, 11):
+        hook(done, None, None)
+        seen.append(model.select.tau)
+    ratios = [b / a for a, b in zip(seen, seen[1:])]
+    assert all(abs(r - TAU_END ** 0.1) < 1e-9 for r in ratios)
+    late = LevelSelector(16, 5, "softmax")
+    hook = _annealer(late, "late_entropy", 10)
+    weights = []
+    for done in range(1, 11):
+        hook(done, None, None)
+        weights.append(late.entropy_weight)
+    assert weights[:4] == [0.0] * 4 and weights[4] > 0 and len(set(weights[4:])) == 1
+
+
+def test_the_anneal_sweep_tries_each_schedule_at_every_rate_first():
+    from phaselib.scale_content import ANNEAL_OUT, ANNEALS, RATES, sweep_anneal
+
+    cells = sweep_anneal().cells
+    n = len(ANNEALS) * len(RATES)
+    assert len(cells) == n + len(ANNEALS) * 4
+    assert all(c["seed"] == 0 and c["lr"] in RATES for c in cells[:n])
+    assert all(c["lr"] == "best" and c["out"] == ANNEAL_OUT for c in cells[n:])
+    assert {c["anneal"] for c in cells} == set(ANNEALS)
+    assert {c["kind"] for c in cells} == {"softmax"}
