@@ -23,7 +23,7 @@ from .train import TrainConfig, evaluate_loss, train
 from .transformer import TinyTransformer, TransformerConfig
 
 __all__ = ["make_model", "checkpoint_metrics", "run_curves", "run_memorise", "run_cell",
-           "MEM_SIZES", "MEM_COPIES", "sweep"]
+           "MEM_SIZES", "MEM_COPIES", "MEM_LENGTHS", "MEM_FEW_COPIES", "sweep"]
 
 
 def make_model(vocab_size: int, n_layer: int, n_embd: int,
@@ -158,16 +158,38 @@ MEM_SIZES = ((1, 16), (1, 32), (2, 64))
 MEM_COPIES = (256, 1024)
 
 
+# Added later (registered before they ran): the largest model at a longer passage with
+# the copies of the smaller count, and at the default passage with fewer copies.
+MEM_LENGTHS = (400, 800, 1600)       # characters, at MEM_COPIES[0] copies
+MEM_FEW_COPIES = (16, 64)            # at the default 200 characters
+
+
 def sweep(seeds=(0, 1, 2, 3, 4)):
     """Sweep `f9`: every metric through 1500 steps of a 2-layer, 64-wide model; and the
     exact continuation of a passage inserted 256 or 1024 times, at three model sizes.
-    Five seeds: at three, the memorisation verdict's interval straddled its threshold."""
+    Five seeds: at three, the memorisation verdict's interval straddled its threshold.
+
+    Added later, registered before they ran: the largest model on passages of
+    MEM_LENGTHS characters inserted MEM_COPIES[0] times (each character seen as often
+    as in the 200-character cells, the passage longer), and on the 200-character
+    passage inserted MEM_FEW_COPIES times (duplication shares nearer natural text). The
+    record f9-memorisation-100m gains two parts judged as absences of memorisation
+    (`judge_absence`, threshold: half the passage): the recall share at the longest
+    passage, and at the fewest copies; their positive control is the same model's
+    recall of the 200-character passage at the most copies."""
     from .sweep import SweepSpec
 
     cells = [{"seed": s, "kind": "curves"} for s in seeds]
     cells += [{"seed": s, "kind": "memorise", "n_layer": L, "n_embd": E, "copies": c}
               for s in seeds for L, E in MEM_SIZES for c in MEM_COPIES]
+    L, E = MEM_SIZES[-1]
+    cells += [{"seed": s, "kind": "memorise", "n_layer": L, "n_embd": E,
+               "copies": MEM_COPIES[0], "passage_chars": n}
+              for s in seeds for n in MEM_LENGTHS]
+    cells += [{"seed": s, "kind": "memorise", "n_layer": L, "n_embd": E, "copies": c}
+              for s in seeds for c in MEM_FEW_COPIES]
     return SweepSpec(name="f9", out="book/part2/results/f9.json", cells=cells,
                      run=run_cell,
                      description="F9: local skills, held-out loss and the "
-                     "Romeo-Nurse association through training; memorisation by size")
+                     "Romeo-Nurse association through training; memorisation by size, "
+                     "passage length and copies")

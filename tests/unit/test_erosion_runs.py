@@ -2,7 +2,8 @@
 
 import pytest
 
-from phaselib.erosion_runs import run_cell, run_curves, run_memorise, sweep
+from phaselib.erosion_runs import (MEM_COPIES, MEM_FEW_COPIES, MEM_LENGTHS, MEM_SIZES,
+                                   run_cell, run_curves, run_memorise, sweep)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,8 +34,16 @@ def test_the_f9_sweep_has_one_curve_and_every_memorisation_cell_per_seed():
     spec = sweep(seeds=(0, 1))
     assert sorted({c["seed"] for c in sweep().cells}) == [0, 1, 2, 3, 4]   # the default
     kinds = [c["kind"] for c in spec.cells]
-    assert kinds.count("curves") == 2 and kinds.count("memorise") == 2 * 3 * 2
+    extra = len(MEM_LENGTHS) + len(MEM_FEW_COPIES)     # the largest model only
+    assert kinds.count("curves") == 2 and kinds.count("memorise") == 2 * (3 * 2 + extra)
     assert spec.out == "book/part2/results/f9.json"
+    longer = [c for c in spec.cells if "passage_chars" in c]
+    assert {c["passage_chars"] for c in longer} == set(MEM_LENGTHS)
+    assert all(c["copies"] == MEM_COPIES[0] for c in longer)
+    big = MEM_SIZES[-1]
+    assert all((c["n_layer"], c["n_embd"]) == big for c in longer)
+    few = [c for c in spec.cells if c.get("copies") in MEM_FEW_COPIES]
+    assert len(few) == 2 * len(MEM_FEW_COPIES) and "passage_chars" not in few[0]
 
 
 def test_run_curves_gives_a_paired_noise_floor_after_step_zero():
