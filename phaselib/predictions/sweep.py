@@ -26,7 +26,8 @@ from .rl import ComposedFamily, RLFamily, greedy_accuracy, pretrain, reinforce
 
 __all__ = ["HEADS", "BOMB", "ICL", "RL", "EVAL_BATCH", "DISTRACT", "heads_task",
            "train_heads", "heads_accuracy", "run_heads", "run_distract", "run_rl",
-           "COMPOSED", "run_rl_composed", "choose_rate", "run", "sweep"]
+           "COMPOSED", "run_rl_composed", "choose_rate", "held_out_pair_gains", "run",
+           "sweep"]
 
 HEADS = (1, 2, 4, 8)
 ICL = {"train_examples": 32, "eval_examples": 128, "n_embd": 64, "steps": 1000}
@@ -174,6 +175,29 @@ def choose_rate(entry: dict) -> str:
     runs = entry["runs"]
     score = {lr: sum(r["reward_last"] for r in rs) / len(rs) for lr, rs in runs.items()}
     return max(runs, key=lambda lr: (score[lr], -list(runs).index(lr)))
+
+
+def held_out_pair_gains(entry: dict) -> tuple[list[float], list[str]]:
+    """A stricter rate choice than `choose_rate`, on a validation split: for each
+    held-out pair, the rate whose runs on the *other* pairs end with the highest mean
+    greedy accuracy (leave one pair out; ties to the first rate tried), and that pair's
+    gain (last greedy accuracy minus first) at it. No pair's score chooses its own
+    rate. -> (gains, one per pair; the rate chosen for each)."""
+    runs = entry["runs"]
+    rates = list(runs)
+    n = len(runs[rates[0]])
+    if n < 2 or any(len(rs) != n for rs in runs.values()):
+        raise ValueError(f"every rate needs the same two or more pair runs, got "
+                         f"{ {lr: len(rs) for lr, rs in runs.items()} }")
+    gains, chosen = [], []
+    for p in range(n):
+        def others(lr):
+            return sum(runs[lr][q]["accuracy"][-1] for q in range(n) if q != p)
+        lr = max(rates, key=lambda r: (others(r), -rates.index(r)))
+        run = runs[lr][p]
+        gains.append(run["accuracy"][-1] - run["accuracy"][0])
+        chosen.append(lr)
+    return gains, chosen
 
 
 def run(experiment: str, seed: int, n_head: int | None = None,

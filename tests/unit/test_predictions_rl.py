@@ -96,3 +96,21 @@ def test_choose_rate_by_final_reward_not_accuracy():
                       "0.003": [{"reward_last": 0.9, "accuracy": [0, 0.2]}],
                       "0.01": [{"reward_last": 0.9, "accuracy": [0, 0.1]}]}}
     assert choose_rate(entry) == "0.003"              # the first of a tie
+
+
+def test_each_pairs_rate_is_chosen_on_the_other_pairs_only():
+    from phaselib.predictions.sweep import held_out_pair_gains
+
+    def run(start, end):
+        return {"accuracy": [start, end], "reward_last": 0.0}
+
+    # Pair 0 scores best at 0.003 itself, but the other pairs prefer 0.001.
+    entry = {"runs": {"0.001": [run(0.0, 0.2), run(0.1, 0.9), run(0.0, 0.8)],
+                      "0.003": [run(0.0, 1.0), run(0.1, 0.5), run(0.0, 0.6)]}}
+    gains, chosen = held_out_pair_gains(entry)
+    assert chosen == ["0.001", "0.003", "0.003"]
+    assert gains == pytest.approx([0.2, 0.4, 0.6])
+    tie = {"runs": {"a": [run(0, 1), run(0, 1)], "b": [run(0, 1), run(0, 1)]}}
+    assert held_out_pair_gains(tie)[1] == ["a", "a"]        # ties to the first rate
+    with pytest.raises(ValueError, match="two or more pair runs"):
+        held_out_pair_gains({"runs": {"a": [run(0, 1)], "b": [run(0, 1)]}})
