@@ -37,6 +37,7 @@ SWEEPS: dict[str, str] = {
     "f3": "phaselib.multiscale_runs:sweep",
     "f4": "phaselib.partitions_runs:sweep",
     "f5": "phaselib.context_collapse:sweep",
+    "f5-history": "phaselib.history:sweep",
     "f6": "phaselib.drift_runs:sweep",
     "f7": "phaselib.preconditioning_runs:sweep",
     "f7-lookup": "phaselib.preconditioning_runs:sweep_lookup",

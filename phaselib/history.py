@@ -1,0 +1,128 @@
+"""F5 in seed 003's form: does a longer history help a trained model, or add noise?
+
+Book: Part II, "F5 Dynamic context collapse". Seed 003 says that, because the loss
+weighs predictions made from every length of history alike, "adding more past often
+adds noise, not signal". The instrument is the held-out loss at each position of a
+window: position t predicts from a history of t + 1 characters, so the curve over
+positions is the loss against history length.
+
+- `loss_by_position`: the mean held-out loss at each position of `block`-character
+  windows of the held-out text;
+- `noisy_past_loss`: the same at the late positions when everything but the last `keep`
+  characters of the history is replaced by random characters: a past that is noise by
+  construction, the positive control of the claim's test;
+- `run_history` / `sweep`: the F9 character model trained with a long window, both
+  measurements, over seeds (`python -m phaselib.sweep f5-history`).
+
+The rule (record f5-more-past-noise), fixed before the sweep ran: per seed, the mean
+loss at the late positions (the last quarter of the window) minus the mean at the
+middle ones (the second quarter); the claim predicts it positive, beyond +0.02 nats.
+The control is the late positions with a noisy past, minus the same middle positions.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_positive_int
+
+__all__ = ["HISTORY", "late_and_middle", "loss_by_position", "noisy_past_loss",
+           "run_history", "sweep"]
+
+# The trained model and the measurement: the F9 model (2 blocks, width 64) with a
+# window of 256 characters; the late positions keep their last `keep` characters real.
+HISTORY = {"block": 256, "n_layer": 2, "n_embd": 64, "steps": 1500, "batch": 16,
+           "lr": 1e-2, "keep": 64, "n_windows": 128}
+
+
+def late_and_middle(block: int) -> tuple[range, range]:
+    """The positions compared: the last quarter of the window and the second quarter."""
+    check_positive_int("block", block)
+    if block % 4:
+        raise ValueError(f"block must be a multiple of 4, got {block}")
+    q = block // 4
+    return range(3 * q, block), range(q, 2 * q)
+
+
+def _windows(ids: torch.Tensor, block: int, n_windows: int) -> torch.Tensor:
+    """The first n_windows non-overlapping windows of block + 1 ids: [n, block + 1]."""
+    check_positive_int("n_windows", n_windows)
+    n = (len(ids) - 1) // block
+    if n < n_windows:
+        raise ValueError(f"ids hold {n} windows of {block} + 1, fewer than "
+                         f"n_windows = {n_windows}")
+    return torch.stack([ids[i * block:i * block + block + 1] for i in range(n_windows)])
+
+
+@torch.no_grad()
+def loss_by_position(model, ids: torch.Tensor, block: int,
+                     n_windows: int) -> torch.Tensor:
+    """The mean cross-entropy (nats) at each position 0 .. block - 1 over n_windows
+    windows of the 1-D `ids`: [block]; position t predicts from t + 1 ids."""
+    w = _windows(ids, block, n_windows)
+    model.eval()
+    logits = model(w[:, :-1])[0]
+    ce = F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten(), reduction="none")
+    return ce.view(n_windows, block).mean(0)
+
+
+@torch.no_grad()
+def noisy_past_loss(model, ids: torch.Tensor, block: int, n_windows: int, keep: int,
+                    vocab: int, generator: torch.Generator) -> torch.Tensor:
+    """The mean cross-entropy at each late position t (`late_and_middle`) when the
+    history before its last `keep` ids is replaced by ids drawn uniformly from the
+    vocabulary: [len(late)]. One forward pass per position, over every window."""
+    late, _ = late_and_middle(block)
+    if not 0 < keep < late.start:
+        raise ValueError(f"keep must lie in 1 .. {late.start - 1}, got {keep}")
+    w = _windows(ids, block, n_windows)
+    model.eval()
+    out = []
+    for t in late:
+        x = w[:, :t + 1].clone()
+        x[:, :t + 1 - keep] = torch.randint(vocab, (n_windows, t + 1 - keep),
+                                            generator=generator)
+        logits = model(x)[0][:, -1]
+        out.append(F.cross_entropy(logits, w[:, t + 1]).item())
+    return torch.tensor(out)
+
+
+def run_history(seed: int = 0, **overrides) -> dict:
+    """Train the F9 character model with a window of HISTORY["block"] and return its
+    held-out loss at each position, the late and middle means, and the late positions'
+    loss with a noisy past. `overrides` change HISTORY's fields (a small test run)."""
+    from .erosion_runs import _batches, _data, make_model
+    from .train import TrainConfig, train
+
+    cfg = HISTORY | overrides
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    _, tok, tr, he = _data()
+    model = make_model(tok.vocab_size, cfg["n_layer"], cfg["n_embd"], cfg["block"])
+    t0 = time.process_time()
+    train(model, _batches(tok.encode(tr), cfg["block"], cfg["batch"], seed, "cpu"),
+          TrainConfig(steps=cfg["steps"], lr=cfg["lr"], progress=False))
+    held = tok.encode(he)
+    by_pos = loss_by_position(model, held, cfg["block"], cfg["n_windows"])
+    noisy = noisy_past_loss(model, held, cfg["block"], cfg["n_windows"], cfg["keep"],
+                            tok.vocab_size, torch.Generator().manual_seed(seed + 500))
+    late, middle = late_and_middle(cfg["block"])
+    return {"loss_by_position": by_pos.tolist(), "noisy_late": noisy.tolist(),
+            "late": by_pos[late.start:late.stop].mean().item(),
+            "middle": by_pos[middle.start:middle.stop].mean().item(),
+            "late_noisy": noisy.mean().item(), "config": cfg,
+            "n_params": model.num_params(), "cpu_seconds": time.process_time() - t0}
+
+
+def sweep(seeds=(0, 1, 2, 3, 4)):
+    """`python -m phaselib.sweep f5-history`: run_history over five seeds."""
+    from .sweep import SweepSpec
+
+    return SweepSpec(name="f5-history", out="book/part2/results/f5_history.json",
+                     cells=[{"seed": s} for s in seeds], run=run_history,
+                     description="F5 (seed 003's form): held-out loss against history "
+                                 "length in a character model with a 256-character "
+                                 "window, and with the far past replaced by noise")
