@@ -203,15 +203,9 @@ def run_rate_cell(seed: int, variant: str, task: str, lr, *, out: str | None = N
     seed-0 cell of this variant and task in the results file `out` has the highest
     validation accuracy (`rates.stored_best_rate`). `overrides` change other fields of
     ModeConfig (a small test run); the sweep's cells give none."""
-    from .rates import stored_best_rate
+    from .rates import resolve_rate
 
-    if lr == "best":
-        if out is None:
-            raise ValueError("lr='best' needs out, the results file of the rate cells")
-        lr = stored_best_rate(out, "val_acc", RATES, higher=True, variant=variant,
-                              task=task)
-    if not isinstance(lr, float) or lr <= 0:
-        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    lr = resolve_rate(lr, out, "val_acc", RATES, higher=True, variant=variant, task=task)
     cfg = ModeConfig(**(overrides | {"task": task, "lr": lr}))
     model, res = _run(cfg, seed, variant)
     return res | {"val_acc": validation_accuracy(cfg, model, n_val), "lr": lr}

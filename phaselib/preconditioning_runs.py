@@ -165,16 +165,11 @@ def run_lookup_cell(seed: int, depth: int, variant: str, lr, *,
     rate whose seed-0 cell of the same model (depth, variant, steps, withhold) has the
     lowest validation loss in the results file `out` (`rates.stored_best_rate`). With
     `plant`, the probes are measured again with the tag erased at that block's input."""
-    from .rates import stored_best_rate
+    from .rates import resolve_rate
 
-    if lr == "best":
-        if out is None:
-            raise ValueError("lr='best' needs out, the results file of the rate cells")
-        lr = stored_best_rate(out, "val_loss", RATES, depth=depth, variant=variant,
-                              steps=steps, withhold=withhold,
-                              defaults={"steps": LOOKUP_STEPS, "withhold": 0})
-    if not isinstance(lr, float) or lr <= 0:
-        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    lr = resolve_rate(lr, out, "val_loss", RATES, depth=depth, variant=variant,
+                      steps=steps, withhold=withhold,
+                      defaults={"steps": LOOKUP_STEPS, "withhold": 0})
     return run_cell(seed, depth, variant, steps=steps, lr=lr, task="lookup",
                     withhold=withhold, plant=plant) | {"lr": lr}
 

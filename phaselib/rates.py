@@ -10,7 +10,8 @@ trained models follows it with these functions:
 - `rates_then_best`: the cells of a sweep that tries every rate on seed 0 and trains
   the other seeds at seed 0's best rate, the rate cells first;
 - `stored_best_rate`: that best rate, read from the sweep's results file by a cell
-  whose rate is "best".
+  whose rate is "best"; `resolve_rate`, what a cell does with its `lr` argument (a rate,
+  or "best" and the results file to read it from).
 
 The validation split is never the data a result is reported on: each sweep names its
 own (`val_loss`, `val_acc`, `val_mse`) next to the test score.
@@ -18,7 +19,8 @@ own (`val_loss`, `val_acc`, `val_mse`) next to the test score.
 
 from __future__ import annotations
 
-__all__ = ["best_rows", "at_best", "rates_then_best", "stored_best_rate"]
+__all__ = ["best_rows", "at_best", "rates_then_best", "stored_best_rate",
+           "resolve_rate"]
 
 
 def _check_rates(rates) -> tuple[float, ...]:
@@ -109,3 +111,19 @@ def stored_best_rate(out: str, score: str, rates, *, higher: bool = False,
                            f"finished (rates {sorted(r['lr'] for r in rows)} of "
                            f"{rates}); run them first")
     return best_rows(rows, "seed", score, rates, higher=higher)[0]["lr"]
+
+
+def resolve_rate(lr, out: str | None, score: str, rates, *, higher: bool = False,
+                 defaults: dict | None = None, **model) -> float:
+    """A cell's learning rate: `lr` itself when it is a positive float, or for
+    lr="best" the rate `stored_best_rate(out, score, rates, ...)` reads for `model`
+    from the results file `out`. Raises ValueError for anything else, or "best"
+    without `out`."""
+    if lr == "best":
+        if out is None:
+            raise ValueError("lr='best' needs out, the results file of the rate cells")
+        lr = stored_best_rate(out, score, rates, higher=higher, defaults=defaults,
+                              **model)
+    if not isinstance(lr, float) or lr <= 0:
+        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    return lr

@@ -273,15 +273,10 @@ def run_rate_cell(seed: int, kind: str, lr, *, out: str | None = None,
     on n_val validation sequences of their own (generator VAL_SEED), which chooses the
     rate. lr="best": the rate of RATES whose seed-0 cell of `kind` (and `anneal`) in the
     results file `out` has the highest validation accuracy (`rates.stored_best_rate`)."""
-    from .rates import stored_best_rate
+    from .rates import resolve_rate
 
-    if lr == "best":
-        if out is None:
-            raise ValueError("lr='best' needs out, the results file of the rate cells")
-        lr = stored_best_rate(out, "val_acc", RATES, higher=True,
-                              defaults={"anneal": None}, kind=kind, anneal=anneal)
-    if not isinstance(lr, float) or lr <= 0:
-        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    lr = resolve_rate(lr, out, "val_acc", RATES, higher=True, defaults={"anneal": None},
+                      kind=kind, anneal=anneal)
     T, vocab, n_levels = 64, 16, 5                        # fit's defaults, named
     model, hist, test = fit(seed, kind, lr=lr, T=T, vocab=vocab, n_levels=n_levels,
                             anneal=anneal)

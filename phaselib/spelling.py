@@ -234,16 +234,11 @@ def run_f1_rate(seed: int, task: str, tokenization: str, lr, *, steps: int = 500
     `split_words` ("unseen_"). lr="best": the rate of RATES whose seed-0 cell of the
     same task and tokenization in the results file `out` has the best validation score
     ("val_score": the answer accuracy, or per letter for reversal)."""
-    from .rates import stored_best_rate
+    from .rates import resolve_rate
 
     torch.set_num_threads(1)
-    if lr == "best":
-        if out is None:
-            raise ValueError("lr='best' needs out, the results file of the rate cells")
-        lr = stored_best_rate(out, "val_score", RATES, higher=True, task=task,
-                              tokenization=tokenization)
-    if not isinstance(lr, float) or lr <= 0:
-        raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
+    lr = resolve_rate(lr, out, "val_score", RATES, higher=True, task=task,
+                      tokenization=tokenization)
     bpe, counts = _corpus_bpe(task_vocab)
     toks = tokenizations(bpe)
     if tokenization not in toks:

@@ -114,3 +114,14 @@ def test_a_cell_that_leaves_a_parameter_out_ran_at_its_default(tmp_path):
     assert stored_best_rate(str(out), "val", RATES, steps=400, defaults=d) == 1e-3
     with pytest.raises(RuntimeError, match="not all finished"):
         stored_best_rate(str(out), "val", RATES, steps=100)    # no default: no cells
+
+
+def test_resolve_rate_passes_a_rate_and_refuses_anything_else():
+    from phaselib.rates import resolve_rate
+
+    assert resolve_rate(3e-3, None, "val", RATES) == 3e-3
+    with pytest.raises(ValueError, match="needs out"):
+        resolve_rate("best", None, "val", RATES)
+    for bad in (0.0, -1e-3, 3, "fast"):
+        with pytest.raises(ValueError, match="positive float or 'best'"):
+            resolve_rate(bad, None, "val", RATES)
