@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from phaselib.history import (late_and_middle, loss_by_position, noisy_past_loss,
+from phaselib.history import (late_and_middle, loss_by_position, paired_history_loss,
                               run_history, sweep)
 
 
@@ -44,23 +44,29 @@ def test_loss_by_position_reads_each_history_length():
         loss_by_position(Counter(V), IDS, BLOCK, n_windows=100)
 
 
-def test_a_noisy_past_erases_what_only_the_far_past_knew():
-    model = Counter(V)
-    clean = loss_by_position(model, IDS, BLOCK, n_windows=8)
+def test_the_paired_histories_score_the_same_late_characters():
+    # Knows the answer only when its window starts at id 0: the long history (the whole
+    # window) does, the short one (starting half a window later, at id 0 again since
+    # BLOCK / 2 is a multiple of V) does too, and the noisy one almost never.
     g = torch.Generator().manual_seed(0)
-    noisy = noisy_past_loss(model, IDS, BLOCK, 8, keep=2, vocab=V, generator=g)
+    got = paired_history_loss(Counter(V), IDS, BLOCK, 8, vocab=V, generator=g)
     late, _ = late_and_middle(BLOCK)
-    assert noisy.shape == (len(late),)
-    assert clean.max() < 1e-6 and noisy.mean() > 1.0     # the first id became noise
-    with pytest.raises(ValueError, match="keep must lie in"):
-        noisy_past_loss(model, IDS, BLOCK, 8, keep=12, vocab=V, generator=g)
+    assert all(v.shape == (len(late),) for v in got.values())
+    assert got["long"].max() < 1e-6 and got["short"].max() < 1e-6
+    assert got["noisy"].mean() > 1.0                     # the first id became noise
+    # A model that needs more than the short history's first id: only the long one.
+    late_only = Counter(V, after=BLOCK // 2 + 1)          # positions the short lacks
+    got = paired_history_loss(late_only, IDS, BLOCK, 8, vocab=V, generator=g)
+    assert got["long"].max() < 1e-6
+    assert torch.allclose(got["short"], torch.full_like(got["short"], math.log(V)))
 
 
 def test_a_tiny_history_run_and_the_sweep():
     res = run_history(0, block=16, n_layer=1, n_embd=16, steps=2, batch=2,
-                      n_windows=4, keep=4)
-    assert len(res["loss_by_position"]) == 16 and len(res["noisy_late"]) == 4
-    assert res["late"] > 0 and res["middle"] > 0 and res["late_noisy"] > 0
+                      n_windows=4)
+    assert len(res["loss_by_position"]) == 16 and len(res["paired_noisy"]) == 4
+    assert all(res[k] > 0 for k in ("late", "middle", "late_long", "late_short",
+                                    "late_noisy"))
     spec = sweep()
     assert spec.name == "f5-history" and [c["seed"] for c in spec.cells] == [0, 1, 2,
                                                                              3, 4]
