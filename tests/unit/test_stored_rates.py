@@ -10,6 +10,7 @@ from phaselib.partitions_runs import F4_RATES
 from phaselib.preconditioning_runs import RATES as F7_RATES
 from phaselib.rates import best_rows
 from phaselib.remedies.mqar import LRS
+from phaselib.scale_content import ANNEAL_OUT
 from phaselib.scale_content import RATES as SELECTION_RATES
 from phaselib.spelling import RATES as F1_RATES
 from phaselib.sweep import load_sweep
@@ -22,6 +23,7 @@ FILES = {"f1-rates": ("book/part2/results/f1_rates.json", "val_score", True, F1_
          "f7-delay": ("book/part2/results/f7_delay.json", "val_loss", False, F7_RATES),
          "selection-rates": ("book/part4/results/selection_rates.json", "val_acc", True,
                              SELECTION_RATES),
+         "selection-anneal": (ANNEAL_OUT, "val_acc", True, SELECTION_RATES),
          "slots-rates": ("book/part4/results/slots_rates.json", "val_acc", True,
                          SLOTS_RATES),
          "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS)}
