@@ -55,6 +55,9 @@ def verify_main(args: list[str]) -> int:
     p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
                    help="re-run the cells with this parameter value instead (repeatable)")
     p.add_argument("--out", help="results file to compare with (one sweep only)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="skip a sweep whose cheapest cell took longer than this when "
+                        "stored (a time budget; default: none)")
     a = p.parse_args(args)
     names = _names(p, a.names)
     if a.cells < 1:
@@ -75,7 +78,8 @@ def verify_main(args: list[str]) -> int:
                 chosen = select_cells(spec, only).cells
             except ValueError as e:
                 p.error(str(e))
-        checks = verify_sweep(spec, path=a.out, cells=a.cells, only=chosen)
+        checks = verify_sweep(spec, path=a.out, cells=a.cells, only=chosen,
+                              max_seconds=a.max_seconds)
         bad += [f"{name} {c.key}" for c in checks if not c.ok]
         other += [f"{name} {c.key}" for c in checks if c.other_cpu]
     if bad:

@@ -142,11 +142,13 @@ class CellCheck:
 
 
 def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int = 1,
-                 only: list[dict] | None = None,
+                 only: list[dict] | None = None, max_seconds: float | None = None,
                  log: Callable[[str], None] = print) -> list[CellCheck]:
     """Re-run cells of `spec` and compare them with its results file (`path`, default
     the sweep's own). `only`: the stored cells' parameters to re-run (default: the
-    `cells` cheapest). Returns one CellCheck per cell; logs one line each."""
+    `cells` cheapest). `max_seconds`: skip the sweep, saying so, when the cheapest
+    cells chosen took longer than this when they were stored (a time budget, as in
+    CI). Returns one CellCheck per cell; logs one line each."""
     path = Path(path or spec.out)
     doc = load_sweep(path).doc
     if doc.get("sweep") != spec.name:
@@ -156,6 +158,12 @@ def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int 
         if not chosen and any(c.get("status") == "done" for c in doc["cells"]):
             log(f"verify {spec.name}: every finished cell of {path} was computed on a "
                 f"GPU, which no CPU re-run reproduces to the bit; skipped")
+            return []
+        slow = max((c.get("seconds") or 0.0 for c in chosen), default=0.0)
+        if max_seconds is not None and slow > max_seconds:
+            log(f"verify {spec.name}: its cheapest cell took {slow:.0f} s when stored, "
+                f"over the budget of {max_seconds:g} s; not re-run here (run `python -m "
+                f"phaselib.sweep verify {spec.name}`)")
             return []
     else:
         by_params = {json.dumps(c["params"], sort_keys=True): c for c in doc["cells"]

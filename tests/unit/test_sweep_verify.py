@@ -238,3 +238,17 @@ def test_a_cell_from_a_cpu_of_another_capability_is_reported_not_failed(
     out.write_text(json.dumps(doc))
     assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
     assert "unrecorded" in capsys.readouterr().out
+
+
+def test_a_time_budget_skips_a_sweep_whose_cheapest_cell_is_too_slow(tmp_path):
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    doc = json.loads(out.read_text())
+    for c, cost in zip(doc["cells"], (300.0, 150.0, 200.0)):
+        c["seconds"] = cost
+    out.write_text(json.dumps(doc))
+    msgs = []
+    assert verify_sweep(_spec(), path=out, max_seconds=120, log=msgs.append) == []
+    assert "took 150 s when stored" in msgs[-1] and "verify toy" in msgs[-1]
+    checks = verify_sweep(_spec(), path=out, max_seconds=160, log=msgs.append)
+    assert [json.loads(c.key)["seed"] for c in checks] == [1] and checks[0].ok
