@@ -21,6 +21,7 @@ accept them, building the same module with the same numbers.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -247,6 +248,15 @@ MIXERS = _Registry({
     "fused-conv": _attn("fused", short_conv=4),
     "ssm-conv": _ssm(short_conv=4),
     "ssm-selective": SelectiveSSMMixer,
+    # every simple row of the remedies table with the same short convolution in front,
+    # for its recall column (`mqar_sweeps.recall`)
+    "mqa-conv": _attn("fused", n_kv_head=1, short_conv=4),
+    "gqa-conv": partial(_gqa, short_conv=4),
+    "window-conv": _attn("window", short_conv=4),
+    "sinks-conv": _attn("sinks", short_conv=4),
+    "block-mean-conv": _attn("block-mean", short_conv=4),
+    "fmm-band-conv": _attn("fmm", short_conv=4),
+    "centroids-conv": _attn("centroids", short_conv=4),
 })
 
 MIXER_LABELS = {
@@ -268,6 +278,13 @@ MIXER_LABELS = {
     "fused-conv": "exact attention + short conv",
     "ssm-conv": "diagonal SSM + short conv",
     "ssm-selective": "selective SSM (Mamba S6)",
+    "mqa-conv": "multi-query attention + short conv",
+    "gqa-conv": "grouped-query attention + short conv",
+    "window-conv": "sliding window + short conv",
+    "sinks-conv": "window + sinks + short conv",
+    "block-mean-conv": "block means + short conv",
+    "fmm-band-conv": "band + linear far field + short conv",
+    "centroids-conv": "k-means centroids + short conv",
 }
 """A short honest label for every canonical mixer key (legacy keys: via
 `canonical_name`)."""

@@ -13,7 +13,8 @@ from .mqar import LRS, MQAR_MIXERS, STEPS, run_cell
 
 __all__ = ["OUT", "sweep", "pilot", "PILOT_MODELS", "PILOT_OUT", "PILOT_LONG",
            "PILOT_LONG_STEPS", "probe", "PROBE_MODELS", "PROBE_OUT", "binding",
-           "BINDING_MODELS", "BINDING_OUT", "BINDING_RULE"]
+           "BINDING_MODELS", "BINDING_OUT", "BINDING_RULE", "recall", "RECALL_MODELS",
+           "RECALL_OUT", "RECALL_RULE"]
 
 OUT = "book/part3/results/mqar.json"
 
@@ -123,3 +124,43 @@ def binding(seeds=(0, 1, 2)):
                      cells=rates_then_best(base, LRS, seeds, BINDING_OUT), run=run_cell,
                      description="Part III: does a short convolution let attention "
                                  "leave MQAR's plateau as it lets linear attention?")
+
+
+RECALL_OUT = "book/part3/results/mqar_recall.json"
+# The simple rows of the remedies table, each with the short convolution in front. The
+# table's other rows reuse `mqar-binding`: the fused kernel is attention
+# ("fused-conv", the reference), linear attention is "linear-conv".
+RECALL_MODELS = ("mqa-conv", "gqa-conv", "window-conv", "sinks-conv", "block-mean-conv",
+                 "fmm-band-conv", "centroids-conv", "ssm-conv")
+# Fixed before the runs (2026-12-06): a row's effect is the reference's test accuracy
+# minus the row's, paired per seed on the same test sequences, each at its best rate
+# of LRS by validation accuracy. The positive control is the same instrument on a
+# planted loss: attention with its convolution minus attention without it (both in
+# `mqar-binding`). The rule's verdict names the table's cell: an effect beyond the
+# threshold is a loss of recall, one short of it (with the control) keeps it.
+RECALL_RULE = {"threshold": 0.10,     # PLATEAU_MARGIN, as BINDING_RULE
+               "reference": "fused-conv",
+               "control": ("fused-conv", "fused"),
+               "cells": {"supported": "makes worse", "refuted": "no effect",
+                         "inconclusive": "inconclusive"},
+               "registered": "2026-12-06"}
+
+
+def recall(seeds=(0, 1, 2)):
+    """Sweep `mqar-recall`: the recall column of the remedies table. Does each simple
+    remedy keep attention's recall on Zoology's MQAR? Without a convolution attention
+    itself stays on the plateau at this budget (`mqar-binding`), so there is no recall
+    to keep; with the short convolution that Zoology's recall models carry, it answers
+    nearly every query. So every row gets the same convolution (RECALL_MODELS) and
+    the budget, width and setting of `mqar-binding`, whose attention with the
+    convolution is the reference (RECALL_RULE). Seed 0 at every rate of LRS, the other
+    seeds at its best by validation accuracy; about 190 CPU-minutes, of which the
+    diagonal state space (its scan runs step by step) takes 70."""
+    from ..sweep import SweepSpec
+
+    base = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
+             "batch": BINDING_BATCH} for m in RECALL_MODELS]
+    return SweepSpec(name="mqar-recall", out=RECALL_OUT,
+                     cells=rates_then_best(base, LRS, seeds, RECALL_OUT), run=run_cell,
+                     description="Part III: the recall column of the remedies table, "
+                                 "every simple remedy with a short convolution")

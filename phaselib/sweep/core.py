@@ -52,6 +52,7 @@ SWEEPS: dict[str, str] = {
     "mqar-pilot": "phaselib.remedies.mqar_sweeps:pilot",
     "mqar-probe": "phaselib.remedies.mqar_sweeps:probe",
     "mqar-binding": "phaselib.remedies.mqar_sweeps:binding",
+    "mqar-recall": "phaselib.remedies.mqar_sweeps:recall",
     "selection": "phaselib.scale_content:sweep",
     "selection-rates": "phaselib.scale_content:sweep_rates",
     "selection-anneal": "phaselib.scale_content:sweep_anneal",
