@@ -24,12 +24,16 @@ __all__ = ["main", "parse_only"]
 
 
 def parse_only(p: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
-    """--only KEY=VALUE items as a dict (argparse's usage error on a malformed one)."""
+    """--only KEY=VALUE items as a dict (argparse's usage error on a malformed one, and
+    on a key given twice: the items are ANDed, so a second value would never match)."""
     only = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             p.error(f"--only takes KEY=VALUE, got {item!r}")
+        if key in only:
+            p.error(f"--only {key} given twice ({key}={only[key]}, {key}={value}): one "
+                    f"value per key; run the sweep once per value")
         only[key] = value
     return only
 

@@ -178,3 +178,8 @@ def test_cli_only_runs_the_selected_cells(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         sw.cli.main(["toy", "--out", str(out), "--only", "seed"])
     assert "KEY=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):       # a second value for a key is refused, not
+        sw.cli.main(["toy", "--out", str(out), "--only", "seed=0",   # dropped
+                     "--only", "seed=1"])
+    assert "--only seed given twice" in capsys.readouterr().err
+    assert calls == [1]
