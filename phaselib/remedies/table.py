@@ -5,7 +5,9 @@ verdict per (remedy, failure mode) with the chapter and label of its evidence; a
 that a remedy does not override takes the failure's "common" entry. `load_table()`
 reads it into `Cell`s, `table_html` / `table_markdown` render it with links relative
 to the page that shows it, `seed003_cells()` maps seed 003's marks onto our rows and
-`disagreements()` lists the cells where the two differ.
+`disagreements()` lists the cells where the two differ. A column computed from results
+rather than stored (the recall column, `recall.recall_column`) joins the table with
+`with_column`.
 """
 
 from __future__ import annotations
@@ -16,17 +18,19 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["VERDICTS", "BASES", "DATA", "Cell", "Table", "load_table", "table_html",
-           "table_markdown", "seed003_cells", "disagreements", "verdict_counts",
-           "cost_verdict"]
+__all__ = ["VERDICTS", "BASES", "DATA", "Cell", "Table", "load_table", "with_column",
+           "table_html", "table_markdown", "seed003_cells", "disagreements",
+           "verdict_counts", "cost_verdict"]
 
-VERDICTS = ("helps", "partly", "no effect", "makes worse", "not measured")
+VERDICTS = ("helps", "partly", "no effect", "makes worse", "inconclusive",
+            "not measured")
 BASES = ("measured", "construction")
 DATA = Path(__file__).resolve().parent / "verdicts.json"
 _MARK = {"helps": "✓", "partly": "±", "no effect": "–", "makes worse": "✗",
-         "not measured": "?"}
+         "inconclusive": "~", "not measured": "?"}
 _CSS = {"helps": "remedy-helps", "partly": "remedy-partly", "no effect": "remedy-none",
-        "makes worse": "remedy-worse", "not measured": "remedy-untested"}
+        "makes worse": "remedy-worse", "inconclusive": "remedy-inconclusive",
+        "not measured": "remedy-untested"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,23 @@ def load_table(path: str | Path | None = None) -> Table:
                 raise ValueError(f"no verdict for ({r}, {f}) and no common one for {f}")
             cells[(r, f)] = Cell(remedy=r, failure=f, **entry)
     return Table(rows, cols, cells)
+
+
+def with_column(table: Table, key: str, name: str, cells: dict) -> Table:
+    """`table` with one more column `key` (shown as `name`), its cells {remedy: Cell},
+    one for every row, each naming `key` as its failure."""
+    if key in table.cols:
+        raise ValueError(f"key must be a new column, but {key!r} is one already")
+    missing = sorted(set(table.rows) - set(cells))
+    extra = sorted(set(cells) - set(table.rows))
+    if missing or extra:
+        raise ValueError(f"cells must have one Cell per row of the table; missing "
+                         f"{missing}, not rows {extra}")
+    wrong = [r for r, c in cells.items() if (c.remedy, c.failure) != (r, key)]
+    if wrong:
+        raise ValueError(f"cells of rows {wrong} must name their row and {key!r}")
+    return Table(table.rows, {**table.cols, key: name},
+                 {**table.cells, **{(r, key): c for r, c in cells.items()}})
 
 
 def table_html(table: Table, page: str) -> str:

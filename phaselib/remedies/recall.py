@@ -1,0 +1,132 @@
+"""The recall column of the remedies table, judged from mqar-binding and mqar-recall.
+
+Book: Part III, "The remedies, measured", section "What each remedy keeps of recall".
+Each row of the table is trained on Zoology's MQAR with the short convolution in front
+(`mqar_sweeps.RECALL_MODELS`; linear attention's and attention's own runs are in
+`mqar-binding`). A row's effect is the reference's test accuracy (attention with the
+convolution) minus the row's, paired per seed on the same test sequences, each entrant
+at its seed-0 best rate by validation accuracy. `RECALL_RULE` turns it into the table's
+cell: a loss beyond the threshold *makes worse*, one short of it *no effect* (with the
+positive control, attention with its convolution minus without it), else
+*inconclusive*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..claims.rule import Effect, Judgement, Rule, judge
+from ..rates import best_rows
+from .mixers import MIXER_LABELS
+from .mqar import LRS
+from .mqar_sweeps import RECALL_RULE
+from .table import Cell
+
+__all__ = ["ROW_ENTRANT", "COLUMN", "LABEL", "RowRecall", "best_rate_results",
+           "recall_rows", "recall_column"]
+
+# Each row of the remedies table and the entrant that measures its recall.
+ROW_ENTRANT = {"fused": "fused-conv", "mqa": "mqa-conv", "gqa": "gqa-conv",
+               "window": "window-conv", "sinks": "sinks-conv",
+               "landmark": "block-mean-conv", "linear": "linear-conv",
+               "fmm": "fmm-band-conv", "cluster": "centroids-conv", "ssm": "ssm-conv"}
+COLUMN = ("R", "Recall (MQAR)")
+LABEL = "remedies-recall"          # the section of the chapter that shows the evidence
+CHAPTER = "book/part3/remedies"
+
+
+def best_rate_results(cells) -> dict:
+    """{entrant: {seed: result}} from sweep cells (`Sweep.cells()`), each entrant at
+    its seed-0 best rate of LRS by validation accuracy; an entrant whose seed-0 rates
+    are not all finished is left out. Refuses a cell from a dirty tree."""
+    cells = list(cells)
+    dirty = [c.params for c in cells if c.dirty]
+    if dirty:
+        raise ValueError(f"cells must come from a clean tree; dirty: {dirty}")
+    seed0 = [{**c.params, **c.result} for c in cells if c.params["seed"] == 0]
+    out = {}
+    for model in sorted({r["model"] for r in seed0}):
+        rows = [r for r in seed0 if r["model"] == model]
+        if sorted(r["lr"] for r in rows) != sorted(LRS):
+            continue
+        lr = best_rows(rows, "model", "val_acc", LRS, higher=True)[model]["lr"]
+        out[model] = {c.params["seed"]: c.result for c in cells
+                      if c.params["model"] == model and c.result["lr"] == lr}
+    return out
+
+
+@dataclass(frozen=True)
+class RowRecall:
+    """One row's recall: its entrant, the seeds, its test accuracy and the
+    reference's per seed (arrays), the paired effect and its judgement (None for the
+    reference itself, whose effect is zero by construction, and for a row not run),
+    and the entrant's result per seed (`runs`, empty for a row not run)."""
+
+    row: str
+    entrant: str
+    seeds: tuple
+    acc: np.ndarray | None
+    ref: np.ndarray
+    effect: Effect | None
+    judgement: Judgement | None
+    runs: tuple = ()
+
+    @property
+    def measured(self) -> bool:
+        return self.acc is not None
+
+
+def recall_rows(binding_cells, recall_cells, rule: dict = RECALL_RULE) -> dict:
+    """{row: RowRecall} for every row of ROW_ENTRANT, judged by `rule`. The reference
+    and the control come from `binding_cells`; a row whose entrant has not run on every
+    seed of the reference is returned unmeasured."""
+    runs = best_rate_results(binding_cells) | best_rate_results(recall_cells)
+    ref_name, (ctl, ctl0) = rule["reference"], rule["control"]
+    if ref_name not in runs or ctl0 not in runs:
+        raise ValueError(f"binding_cells must hold the reference {ref_name!r} and "
+                         f"{ctl0!r} at every rate of seed 0")
+    seeds = tuple(sorted(runs[ref_name]))
+    if len(seeds) < 3:
+        raise ValueError(f"the reference must have at least 3 seeds, got {seeds}")
+    ref = np.array([runs[ref_name][s]["acc"] for s in seeds])
+    control = Effect(f"{MIXER_LABELS[ctl]} minus {MIXER_LABELS[ctl0]}",
+                     tuple(ref - np.array([runs[ctl0][s]["acc"] for s in seeds])),
+                     "accuracy")
+    out = {}
+    for row, entrant in ROW_ENTRANT.items():
+        have = runs.get(entrant, {})
+        if entrant == ref_name or not all(s in have for s in seeds):
+            mine = entrant == ref_name
+            out[row] = RowRecall(row, entrant, seeds, ref if mine else None, ref, None,
+                                 None, tuple(have[s] for s in seeds) if mine else ())
+            continue
+        acc = np.array([have[s]["acc"] for s in seeds])
+        eff = Effect(f"{MIXER_LABELS[ref_name]} minus {MIXER_LABELS[entrant]}",
+                     tuple(ref - acc), "accuracy")
+        out[row] = RowRecall(row, entrant, seeds, acc, ref, eff,
+                             judge(eff, Rule(rule["threshold"]), control),
+                             tuple(have[s] for s in seeds))
+    return out
+
+
+def recall_column(rows: dict, rule: dict = RECALL_RULE) -> dict:
+    """{row: Cell} of the recall column from `recall_rows`' result."""
+    out = {}
+    key = COLUMN[0]
+    for row, r in rows.items():
+        if r.judgement is not None:
+            lo, hi = r.effect.interval()
+            verdict = rule["cells"][r.judgement.verdict]
+            note = (f"{r.acc.mean():.2f} of the queries against attention's "
+                    f"{r.ref.mean():.2f}, with the same short convolution; loss "
+                    f"{r.effect.mean:+.2f} ({lo:+.2f} to {hi:+.2f})")
+            out[row] = Cell(row, key, verdict, "measured", CHAPTER, LABEL, note)
+        elif r.measured:
+            out[row] = Cell(row, key, "no effect", "construction", CHAPTER, LABEL,
+                            "the same function as the reference: exact attention")
+        else:
+            out[row] = Cell(row, key, "not measured", "measured", CHAPTER, LABEL,
+                            f"{r.entrant} has not run on every seed (mqar-recall)")
+    return out

@@ -1,0 +1,85 @@
+"""The recall column: best rates, paired effects, the rule's verdicts, the table."""
+
+import numpy as np
+import pytest
+
+from phaselib.remedies.mqar import LRS
+from phaselib.remedies.mqar_sweeps import RECALL_RULE
+from phaselib.remedies.recall import (COLUMN, ROW_ENTRANT, best_rate_results,
+                                      recall_column, recall_rows)
+from phaselib.remedies.table import load_table, table_html, with_column
+from phaselib.sweep.store import StoredCell
+
+
+def _cell(model, seed, lr, acc, val_acc=None, dirty=False):
+    return StoredCell({"model": model, "seed": seed, "lr": lr if seed == 0 else "best"},
+                      {"lr": lr, "acc": acc, "val_acc": acc if val_acc is None
+                       else val_acc}, "abc1234", dirty, "2026-12-06T00:00:00", {})
+
+
+def _entrant(model, accs, best=3e-3, other=0.25):
+    """Seed 0 at every rate (the best one scores accs[0]), seeds 1.. at the best."""
+    cells = [_cell(model, 0, lr, accs[0] if lr == best else other) for lr in LRS]
+    return cells + [_cell(model, s, best, a) for s, a in enumerate(accs) if s]
+
+
+BINDING = (_entrant("fused-conv", [0.99, 0.98, 0.99])
+           + _entrant("fused", [0.25, 0.26, 0.25], best=1e-3)
+           + _entrant("linear-conv", [0.48, 0.22, 0.25], best=1e-2))
+
+
+def test_best_rate_results_take_each_entrant_at_its_seed0_best_rate():
+    runs = best_rate_results(BINDING + [_cell("half", 0, 1e-3, 0.9)])
+    assert runs["fused-conv"][2]["acc"] == 0.99 and runs["fused-conv"][0]["lr"] == 3e-3
+    assert runs["linear-conv"][0]["lr"] == 1e-2
+    assert "half" not in runs                     # one rate of three: not chosen yet
+    with pytest.raises(ValueError, match="clean tree"):
+        best_rate_results([_cell("fused", 0, 1e-3, 0.3, dirty=True)])
+
+
+def test_rows_are_judged_by_the_registered_rule_against_the_reference():
+    recall = (_entrant("mqa-conv", [0.98, 0.99, 0.97])        # keeps it
+              + _entrant("ssm-conv", [0.25, 0.24, 0.26], other=0.2)   # loses it
+              + _entrant("window-conv", [0.95, 0.30, 0.60])   # straddles
+              + _entrant("gqa-conv", [0.9, 0.9]))             # seed 2 missing
+    rows = recall_rows(BINDING, recall)
+    assert set(rows) == set(ROW_ENTRANT)
+    np.testing.assert_allclose(rows["ssm"].effect.values, [0.74, 0.74, 0.73])
+    assert rows["ssm"].judgement.verdict == "supported"
+    assert [r["acc"] for r in rows["ssm"].runs] == [0.25, 0.24, 0.26]
+    assert rows["mqa"].judgement.verdict == "refuted"
+    assert rows["window"].judgement.verdict == "inconclusive"
+    assert not rows["gqa"].measured and not rows["sinks"].measured
+    assert rows["fused"].judgement is None and rows["fused"].measured
+    col = recall_column(rows)
+    assert col["ssm"].verdict == "makes worse" and col["mqa"].verdict == "no effect"
+    assert col["window"].verdict == "inconclusive"
+    assert col["gqa"].verdict == "not measured"
+    assert col["fused"].basis == "construction"
+    assert "0.25 of the queries against attention's 0.99" in col["ssm"].note
+    assert RECALL_RULE["cells"]["supported"] == "makes worse"
+
+
+def test_a_failed_control_leaves_a_kept_recall_inconclusive():
+    weak = [c for c in BINDING if c.params["model"] != "fused"]
+    weak += _entrant("fused", [0.95, 0.96, 0.97])     # no planted loss to detect
+    rows = recall_rows(weak, _entrant("mqa-conv", [0.98, 0.99, 0.97]))
+    assert rows["mqa"].judgement.verdict == "inconclusive"
+    with pytest.raises(ValueError, match="reference"):
+        recall_rows([], _entrant("mqa-conv", [0.98, 0.99, 0.97]))
+
+
+def test_the_column_joins_the_table_and_renders():
+    t = load_table()
+    rows = recall_rows(BINDING, _entrant("ssm-conv", [0.25, 0.24, 0.26], other=0.2))
+    t2 = with_column(t, *COLUMN, recall_column(rows))
+    assert list(t2.cols)[-1] == "R" and len(t2.cells) == len(t.cells) + len(t.rows)
+    h = table_html(t2, "book/part3/remedies")
+    assert h.count('data-verdict="makes worse"') >= 1 + sum(
+        c.verdict == "makes worse" for c in t.cells.values())
+    with pytest.raises(ValueError, match="new column"):
+        with_column(t2, *COLUMN, recall_column(rows))
+    col = recall_column(rows)
+    del col["ssm"]
+    with pytest.raises(ValueError, match=r"missing \['ssm'\]"):
+        with_column(t, *COLUMN, col)
