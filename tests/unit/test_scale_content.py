@@ -1,11 +1,12 @@
-"""Tests for phaselib.scale_content: the segment-comparison task, the evidence, the model."""
+"""Tests for phaselib.scale_content and its sweeps (scale_content_runs): the task, the
+evidence, the model, the runs."""
 
 import pytest
 import torch
 
-from phaselib.scale_content import (LONG_KINDS, SWEEP_KINDS, LevelSelector, level_evidence,
-                                    level_rule, run_cell, segment_compare_batch,
-                                    segment_labels, sweep)
+from phaselib.scale_content import (LevelSelector, level_evidence, level_rule,
+                                    segment_compare_batch, segment_labels)
+from phaselib.scale_content_runs import LONG_KINDS, SWEEP_KINDS, run_cell, sweep
 from phaselib.selection import selection_entropy
 
 
@@ -158,7 +159,7 @@ def test_the_entropy_penalty_adds_the_mean_scored_entropy_to_the_loss():
 
 
 def test_rate_sweep_tries_every_rate_on_seed_zero_first():
-    from phaselib.scale_content import RATES, RATES_OUT, sweep_rates
+    from phaselib.scale_content_runs import RATES, RATES_OUT, sweep_rates
 
     cells = sweep_rates().cells
     n = len(SWEEP_KINDS) * len(RATES)
@@ -170,7 +171,7 @@ def test_rate_sweep_tries_every_rate_on_seed_zero_first():
 
 
 def test_rate_cell_scores_validation_apart_from_the_test(one_thread):
-    from phaselib.scale_content import run_rate_cell
+    from phaselib.scale_content_runs import run_rate_cell
 
     res = run_rate_cell(0, "softmax", 3e-3)
     # Validation and test are different sequences: close scores, not the same one.
@@ -219,7 +220,8 @@ def test_the_temperature_falls_geometrically_step_by_step():
 
 
 def test_the_anneal_sweep_tries_each_schedule_at_every_rate_first():
-    from phaselib.scale_content import ANNEAL_OUT, ANNEALS, RATES, sweep_anneal
+    from phaselib.scale_content import ANNEALS
+    from phaselib.scale_content_runs import ANNEAL_OUT, RATES, sweep_anneal
 
     cells = sweep_anneal().cells
     n = len(ANNEALS) * len(RATES)

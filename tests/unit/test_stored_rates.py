@@ -10,8 +10,8 @@ from phaselib.partitions_runs import F4_RATES
 from phaselib.preconditioning_runs import RATES as F7_RATES
 from phaselib.rates import best_rows
 from phaselib.remedies.mqar import LRS
-from phaselib.scale_content import ANNEAL_OUT
-from phaselib.scale_content import RATES as SELECTION_RATES
+from phaselib.scale_content_runs import ANNEAL_OUT
+from phaselib.scale_content_runs import RATES as SELECTION_RATES
 from phaselib.spelling import RATES as F1_RATES
 from phaselib.sweep import load_sweep
 
