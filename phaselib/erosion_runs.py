@@ -23,7 +23,8 @@ from .train import TrainConfig, evaluate_loss, train
 from .transformer import TinyTransformer, TransformerConfig
 
 __all__ = ["make_model", "checkpoint_metrics", "run_curves", "run_memorise", "run_cell",
-           "MEM_SIZES", "MEM_COPIES", "MEM_LENGTHS", "MEM_FEW_COPIES", "sweep"]
+           "MEM_SIZES", "MEM_COPIES", "MEM_LENGTHS", "MEM_FEW_COPIES",
+           "MEM_PASSAGE_CHARS", "sweep"]
 
 
 def make_model(vocab_size: int, n_layer: int, n_embd: int,
@@ -119,8 +120,12 @@ def run_curves(seed: int = 0, steps: int = 1500, eval_every: int = 100,
     return res
 
 
+MEM_PASSAGE_CHARS = 200      # the passage's length in characters unless a cell names one
+
+
 def run_memorise(seed: int = 0, n_layer: int = 1, n_embd: int = 32, steps: int = 600,
-                 copies: int = 64, passage_chars: int = 200, prompt_len: int = 32,
+                 copies: int = 64, passage_chars: int = MEM_PASSAGE_CHARS,
+                 prompt_len: int = 32,
                  block: int = 64, batch: int = 32, lr: float = 1e-2,
                  device: str = "cpu",
                  progress: bool = False) -> dict:
@@ -161,7 +166,7 @@ MEM_COPIES = (256, 1024)
 # Added later (registered before they ran): the largest model at a longer passage with
 # the copies of the smaller count, and at the default passage with fewer copies.
 MEM_LENGTHS = (400, 800, 1600)       # characters, at MEM_COPIES[0] copies
-MEM_FEW_COPIES = (16, 64)            # at the default 200 characters
+MEM_FEW_COPIES = (16, 64)            # at the default MEM_PASSAGE_CHARS
 
 
 def sweep(seeds=(0, 1, 2, 3, 4)):
