@@ -45,6 +45,7 @@ SWEEPS: dict[str, str] = {
     "f7-delay": "phaselib.preconditioning_runs:sweep_delay",
     "f8": "phaselib.branching_runs:sweep",
     "f9": "phaselib.erosion_runs:sweep",
+    "f9-minimum": "phaselib.erosion_minimum:sweep",
     "slots-rates": "phaselib.mode_memory:sweep_rates",
     "lm": "phaselib.lm_sweep:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",
