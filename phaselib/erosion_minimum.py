@@ -42,7 +42,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from dataclasses import replace
+
 from ._checks import check_positive_int
+from .claims.rule import Effect, Judgement, Rule, judge
 from .data import random_windows
 from .erosion import erosion, in_word_mask, letter_mask, paired_difference_se
 from .erosion_runs import _data, make_model
@@ -51,7 +54,7 @@ from .train import TrainConfig, evaluate_loss, train
 __all__ = ["respell", "cut_context_accuracy", "cut_context_loss", "run_minimum",
            "ARMS", "SMALL_CHARS", "HELD_CHARS", "CUT", "STEPS", "EVAL_EVERY",
            "MIN_RISE", "LONG_GAIN", "MINIMUM_RULE", "MINIMUM_OUT", "run_cell",
-           "sweep"]
+           "sweep", "long_gain", "judge_minimum"]
 
 ARMS = ("natural", "planted")
 SMALL_CHARS = 100_000     # characters of training text: small enough to overfit
@@ -215,3 +218,51 @@ def sweep(seeds=(0, 1, 2, 3, 4)):
                      run=run_cell,
                      description="F9: the small-text model trained past its held-out "
                                  "minimum, and a planted erosion as the control")
+
+
+def long_gain(r: dict) -> float:
+    """What the whole window is worth over the last CUT characters at a run's held-out
+    minimum: cut_loss minus plain_loss there (nats per character)."""
+    i = r["step"].index(r["min_step"])
+    return r["cut_loss"][i] - r["plain_loss"][i]
+
+
+def judge_minimum(rows: list[dict], rule: Rule) -> tuple[Judgement, dict]:
+    """The verdict of MINIMUM_RULE on the results of `f9-minimum` (`rows`: every cell's
+    parameters and result, both arms of each seed): `judge` of the natural arm's
+    erosion against `rule` with the planted arm's as the control, made inconclusive when
+    a natural seed ends less than MIN_RISE past its minimum or the natural runs' long
+    gain is not wholly above LONG_GAIN. Returns (Judgement, readings), readings holding
+    the seeds, the effects and each condition."""
+    by = {(r["seed"], r["arm"]): r for r in rows}
+    seeds = sorted(s for s, a in by if a == "natural" and (s, "planted") in by)
+    if len(seeds) < 3:
+        raise ValueError(f"rows must hold both arms of at least 3 seeds, got {seeds}")
+    nat = [by[s, "natural"] for s in seeds]
+    fall = Effect("largest fall of in-word accuracy from the last characters while the "
+                  "loss improves", tuple(r["erosion"] for r in nat), "of accuracy")
+    planted = Effect("the same, with an erosion planted", tuple(
+        by[s, "planted"]["erosion"] for s in seeds), "of accuracy")
+    gain = Effect("loss from the last characters minus from the whole window, at the "
+                  "minimum", tuple(long_gain(r) for r in nat), "nats per character")
+    rises = [r["rise"] for r in nat]
+    past = min(rises) >= MINIMUM_RULE["min_rise"]
+    learns = gain.interval()[0] > MINIMUM_RULE["long_gain"]
+    j = judge(fall, rule, planted)
+    reasons = []
+    if not past:
+        reasons.append(f"a seed ends only {min(rises):+.3f} nats above its held-out "
+                       f"minimum, short of {MINIMUM_RULE['min_rise']}: not trained "
+                       f"past it")
+    if not learns:
+        lo, hi = gain.interval()
+        reasons.append(f"the whole window is worth {lo:.3f} to {hi:.3f} nats per "
+                       f"character over the last characters, not wholly above "
+                       f"{MINIMUM_RULE['long_gain']}: no broader regularity to give "
+                       f"way to")
+    if reasons and j.verdict != "inconclusive":
+        j = replace(j, verdict="inconclusive",
+                    reason=j.reason + " But " + "; and ".join(reasons) + ".",
+                    change="runs that meet the conditions the rule names.")
+    return j, {"seeds": seeds, "fall": fall, "planted": planted, "gain": gain,
+               "rises": rises, "past_minimum": past, "learns_beyond": learns}

@@ -79,3 +79,37 @@ def test_the_sweep_runs_both_arms_for_every_seed_under_a_registered_rule():
     assert sorted((c["seed"], c["arm"]) for c in spec.cells) == [
         (0, "natural"), (0, "planted"), (1, "natural"), (1, "planted")]
     assert MINIMUM_RULE["control"] == "planted" and MINIMUM_RULE["threshold"] > 0
+
+
+def _row(seed, arm, erosion, rise=0.3, gain=0.4):
+    return {"seed": seed, "arm": arm, "erosion": erosion, "rise": rise, "min_step": 100,
+            "step": [0, 100, 200], "cut_loss": [4.0, 2.0 + gain, 2.5],
+            "plain_loss": [4.0, 2.0, 2.3]}
+
+
+def test_judge_minimum_applies_the_rule_and_both_conditions():
+    from phaselib.claims.rule import Rule
+    from phaselib.erosion_minimum import judge_minimum, long_gain
+
+    rule = Rule(0.02)
+    assert long_gain(_row(0, "natural", 0.0, gain=0.4)) == pytest.approx(0.4)
+    rows = [_row(s, "natural", e) for s, e in enumerate((0.005, 0.008, 0.006))]
+    rows += [_row(s, "planted", e) for s, e in enumerate((0.25, 0.24, 0.26))]
+    j, read = judge_minimum(rows, rule)
+    assert j.verdict == "refuted" and read["past_minimum"] and read["learns_beyond"]
+    # a natural seed that never went past its minimum: inconclusive, and said why
+    j2, read2 = judge_minimum([dict(r, rise=0.0) if r["seed"] == 1 else r
+                               for r in rows], rule)
+    assert j2.verdict == "inconclusive" and "not trained past it" in j2.reason
+    assert not read2["past_minimum"]
+    # a model that learns nothing beyond the last characters: inconclusive too
+    flat = [dict(r, cut_loss=[4.0, 2.01, 2.5]) if r["arm"] == "natural" else r
+            for r in rows]
+    j3, read3 = judge_minimum(flat, rule)
+    assert j3.verdict == "inconclusive" and "no broader regularity" in j3.reason
+    # an erosion beyond the threshold in every seed is supported, conditions met
+    big = [dict(r, erosion=0.1 + 0.01 * r["seed"]) if r["arm"] == "natural" else r
+           for r in rows]
+    assert judge_minimum(big, rule)[0].verdict == "supported"
+    with pytest.raises(ValueError, match="at least 3 seeds"):
+        judge_minimum(rows[:2] + rows[3:5], rule)
