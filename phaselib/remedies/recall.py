@@ -128,5 +128,6 @@ def recall_column(rows: dict, rule: dict = RECALL_RULE) -> dict:
                             "the same function as the reference: exact attention")
         else:
             out[row] = Cell(row, key, "not measured", "measured", CHAPTER, LABEL,
-                            f"{r.entrant} has not run on every seed (mqar-recall)")
+                            f"{r.entrant} has not run on every seed yet: python -m "
+                            f"phaselib.sweep mqar-recall --only model={r.entrant}")
     return out
