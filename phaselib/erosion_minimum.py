@@ -232,7 +232,8 @@ def judge_minimum(rows: list[dict], rule: Rule) -> tuple[Judgement, dict]:
     parameters and result, both arms of each seed): `judge` of the natural arm's
     erosion against `rule` with the planted arm's as the control, made inconclusive when
     a natural seed ends less than MIN_RISE past its minimum or the natural runs' long
-    gain is not wholly above LONG_GAIN. Returns (Judgement, readings), readings holding
+    gain is not wholly above LONG_GAIN (each failed condition is named in the reason,
+    whatever the interval says). Returns (Judgement, readings), readings holding
     the seeds, the effects and each condition."""
     by = {(r["seed"], r["arm"]): r for r in rows}
     seeds = sorted(s for s, a in by if a == "natural" and (s, "planted") in by)
@@ -260,9 +261,10 @@ def judge_minimum(rows: list[dict], rule: Rule) -> tuple[Judgement, dict]:
                        f"character over the last characters, not wholly above "
                        f"{MINIMUM_RULE['long_gain']}: no broader regularity to give "
                        f"way to")
-    if reasons and j.verdict != "inconclusive":
+    if reasons:
         j = replace(j, verdict="inconclusive",
-                    reason=j.reason + " But " + "; and ".join(reasons) + ".",
-                    change="runs that meet the conditions the rule names.")
+                    reason=j.reason + " And " + "; and ".join(reasons) + ".",
+                    change="runs that meet the conditions the rule names, then "
+                           + j.change)
     return j, {"seeds": seeds, "fall": fall, "planted": planted, "gain": gain,
                "rises": rises, "past_minimum": past, "learns_beyond": learns}
