@@ -79,17 +79,21 @@ def respell(text: str) -> str:
     return re.sub(r"(?<=[A-Za-z])[aeiou]", lambda m: _NEXT_VOWEL[m.group()], text)
 
 
-@torch.no_grad()
-def cut_context_loss(model, ids: torch.Tensor, cut: int = CUT) -> float:
-    """Mean cross-entropy (nats) of every next id of the 1-D `ids` from the cut-th on,
-    predicted from only the last `cut` ids: against the loss with the whole window, what
-    the longer context is worth to the model."""
+def _check_ids(ids, cut: int) -> None:
     check_positive_int("cut", cut)
     if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype != torch.long:
         raise TypeError("ids must be a 1-D long tensor of token ids")
     if len(ids) < cut + 1:
         raise ValueError(f"ids must hold at least cut + 1 = {cut + 1} ids, got "
                          f"{len(ids)}")
+
+
+@torch.no_grad()
+def cut_context_loss(model, ids: torch.Tensor, cut: int = CUT) -> float:
+    """Mean cross-entropy (nats) of every next id of the 1-D `ids` from the cut-th on,
+    predicted from only the last `cut` ids: against the loss with the whole window, what
+    the longer context is worth to the model."""
+    _check_ids(ids, cut)
     dev = next(model.parameters()).device
     windows, targets = ids[:-1].unfold(0, cut, 1), ids[cut:]
     model.eval()
@@ -107,12 +111,7 @@ def cut_context_accuracy(model, ids: torch.Tensor, letters: torch.Tensor,
     """Hits (1.0 or 0.0), one per in-word position of the 1-D `ids` from the cut-th
     character on, of the model's next-character prediction from only the last `cut`
     characters: [n] float (n the number of such positions)."""
-    check_positive_int("cut", cut)
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype != torch.long:
-        raise TypeError("ids must be a 1-D long tensor of token ids")
-    if len(ids) < cut + 1:
-        raise ValueError(f"ids must hold at least cut + 1 = {cut + 1} ids, got "
-                         f"{len(ids)}")
+    _check_ids(ids, cut)
     dev = next(model.parameters()).device
     t = torch.arange(cut - 1, len(ids) - 1)                 # the last input position
     inside = in_word_mask(ids[t].view(1, -1), ids[t + 1].view(1, -1), letters)[0]

@@ -116,14 +116,20 @@ def binding(seeds=(0, 1, 2)):
     linear attention with and without it is the positive control (BINDING_RULE).
     Width 64, (T, n_pairs) = (64, 4), each entrant's seed 0 at every rate of LRS, the
     other seeds at its best by validation accuracy; about 70 CPU-minutes."""
+    return _at_binding_budget("mqar-binding", BINDING_OUT, BINDING_MODELS, seeds,
+                              "Part III: does a short convolution let attention leave "
+                              "MQAR's plateau as it lets linear attention?")
+
+
+def _at_binding_budget(name: str, out: str, models, seeds, description: str):
+    """A sweep of `models` at the binding test's budget, width 64 on (64, 4), seed 0 at
+    every rate of LRS and the other seeds at its best (`rates_then_best`)."""
     from ..sweep import SweepSpec
 
     base = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
-             "batch": BINDING_BATCH} for m in BINDING_MODELS]
-    return SweepSpec(name="mqar-binding", out=BINDING_OUT,
-                     cells=rates_then_best(base, LRS, seeds, BINDING_OUT), run=run_cell,
-                     description="Part III: does a short convolution let attention "
-                                 "leave MQAR's plateau as it lets linear attention?")
+             "batch": BINDING_BATCH} for m in models]
+    return SweepSpec(name=name, out=out, cells=rates_then_best(base, LRS, seeds, out),
+                     run=run_cell, description=description)
 
 
 RECALL_OUT = "book/part3/results/mqar_recall.json"
@@ -156,11 +162,6 @@ def recall(seeds=(0, 1, 2)):
     convolution is the reference (RECALL_RULE). Seed 0 at every rate of LRS, the other
     seeds at its best by validation accuracy; about 190 CPU-minutes, of which the
     diagonal state space (its scan runs step by step) takes 70."""
-    from ..sweep import SweepSpec
-
-    base = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
-             "batch": BINDING_BATCH} for m in RECALL_MODELS]
-    return SweepSpec(name="mqar-recall", out=RECALL_OUT,
-                     cells=rates_then_best(base, LRS, seeds, RECALL_OUT), run=run_cell,
-                     description="Part III: the recall column of the remedies table, "
-                                 "every simple remedy with a short convolution")
+    return _at_binding_budget("mqar-recall", RECALL_OUT, RECALL_MODELS, seeds,
+                              "Part III: the recall column of the remedies table, "
+                              "every simple remedy with a short convolution")
