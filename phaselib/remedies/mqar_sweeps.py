@@ -160,8 +160,9 @@ def recall(seeds=(0, 1, 2)):
     nearly every query. So every row gets the same convolution (RECALL_MODELS) and
     the budget, width and setting of `mqar-binding`, whose attention with the
     convolution is the reference (RECALL_RULE). Seed 0 at every rate of LRS, the other
-    seeds at its best by validation accuracy; about 190 CPU-minutes, of which the
-    diagonal state space (its scan runs step by step) takes 70."""
+    seeds at its best by validation accuracy; about 230 CPU-minutes (a cell takes 3 to
+    6 minutes on one thread), of which the diagonal state space, whose scan runs step
+    by step, takes 75 (15 a cell)."""
     return _at_binding_budget("mqar-recall", RECALL_OUT, RECALL_MODELS, seeds,
                               "Part III: the recall column of the remedies table, "
                               "every simple remedy with a short convolution")

@@ -83,3 +83,12 @@ def test_the_column_joins_the_table_and_renders():
     del col["ssm"]
     with pytest.raises(ValueError, match=r"missing \['ssm'\]"):
         with_column(t, *COLUMN, col)
+
+
+def test_the_column_links_to_a_section_of_the_chapter():
+    from pathlib import Path
+
+    from phaselib.remedies.recall import CHAPTER, LABEL
+
+    nb = Path(__file__).resolve().parents[2] / f"{CHAPTER}.ipynb"
+    assert f"({LABEL})=" in nb.read_text(encoding="utf-8")

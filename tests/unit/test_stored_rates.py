@@ -26,7 +26,8 @@ FILES = {"f1-rates": ("book/part2/results/f1_rates.json", "val_score", True, F1_
          "selection-anneal": (ANNEAL_OUT, "val_acc", True, SELECTION_RATES),
          "slots-rates": ("book/part4/results/slots_rates.json", "val_acc", True,
                          SLOTS_RATES),
-         "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS)}
+         "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS),
+         "mqar-recall": ("book/part3/results/mqar_recall.json", "val_acc", True, LRS)}
 NOT_MODEL = {"seed", "lr", "out", "plant"}   # plant: a measurement, not a model
 
 
