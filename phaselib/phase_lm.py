@@ -30,6 +30,10 @@ Ablations (config fields): `features="mean_diff"` compares the pyramid's blocks 
 difference of their means instead of transport; `features="none"` drops the pyramid and
 the selectors (with a window: window only); `n_slots=0` drops the slots; `selector`
 picks softmax, sparsemax, entmax15, hard_st, gumbel or "none" (a fixed mean).
+`short_conv=K` adds a causal depthwise convolution of kernel K to the embeddings
+(x + conv_K(x), `remedies.shortconv.ShortConv`), so that every token also carries its
+K - 1 predecessors: the binding of a value to its key that Zoology's recall models get
+from their short convolutions (Part III's MQAR).
 
 `compact=True` computes the same candidates from the pyramid's pair rows (about 2T of
 them) instead of its [B, T, L, P+1] features: the per-level map and its LayerNorm run
@@ -57,6 +61,7 @@ from .phase_lm_blocks import (FEATURES, LevelFeatures, NearFieldAttention, Phase
                               level_features, level_pairs, window_mask)
 from .phase_lm_stream import PhaseLMState, sample_next
 from .pyramid import default_levels
+from .remedies.shortconv import ShortConv
 from .selection import KINDS
 from .slots import DecisionSlots
 from .taps import Tap
@@ -84,6 +89,8 @@ class PhaseLMConfig:
     features: str = "transport"   # level features: transport, mean_diff, none (no pyramid)
     compact: bool = False         # candidates from the pair rows (same numbers to
                                   # rounding, less work); False: as the sweeps ran
+    short_conv: int = 0           # kernel K of a causal depthwise convolution added to
+                                  # the embeddings (x + conv_K(x)); 0 disables it
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_embd", "pyr_dim", "n_head"):
@@ -111,6 +118,10 @@ class PhaseLMConfig:
             raise ValueError(f"compact must be a bool, got {self.compact!r}")
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
+        if (isinstance(self.short_conv, bool) or not isinstance(self.short_conv, int)
+                or self.short_conv < 0):
+            raise ValueError(f"short_conv must be an int >= 0 (0 disables it), "
+                             f"got {self.short_conv!r}")
 
     @property
     def n_levels(self) -> int:
@@ -130,6 +141,7 @@ class PhaseLM(CausalLM):
         C, L = cfg.n_embd, cfg.n_levels
         self.wte = nn.Embedding(cfg.vocab_size, C)
         self.drop = nn.Dropout(cfg.dropout)
+        self.conv = ShortConv(C, cfg.short_conv) if cfg.short_conv else None
         self.to_pyr = self.levels_in = None
         if cfg.features != "none":
             self.to_pyr = nn.Linear(C, cfg.pyr_dim, bias=cfg.bias)
@@ -166,6 +178,8 @@ class PhaseLM(CausalLM):
 
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
         x = self.drop(self.wte(idx))
+        if self.conv is not None:
+            x = x + self.conv(x)
         cand = self.candidates(x)
         read = None
         if self.slots is not None:

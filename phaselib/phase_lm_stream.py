@@ -31,16 +31,18 @@ class PhaseLMState:
     pyramid: PyramidState | None        # the pyramid's rings (None: features="none")
     slots: torch.Tensor | None          # [B, K, C]; None before the first token or without
     near: list[NearFieldState | None]   # per layer: the last `window` keys and values
+    conv: torch.Tensor | None = None    # [B, K-1, C] the last embeddings (short_conv)
 
     def batch(self) -> int | None:
         """B, the number of sequences (None for a model with no state at all yet)."""
         parts = [self.slots] + [None if self.pyramid is None else self.pyramid.ring]
-        parts += [s.k for s in self.near if s is not None]
+        parts += [s.k for s in self.near if s is not None] + [self.conv]
         return next((p.shape[0] for p in parts if p is not None), None)
 
     def nbytes(self) -> int:
         n = sum(s.nbytes() for s in self.near if s is not None)
         n += 0 if self.pyramid is None else self.pyramid.nbytes()
+        n += 0 if self.conv is None else self.conv.numel() * self.conv.element_size()
         return n + (0 if self.slots is None else self.slots.numel() * self.slots.element_size())
 
 
@@ -54,7 +56,9 @@ def init_state(model, batch: int, *, device=None, dtype=torch.float32) -> PhaseL
     if cfg.features != "none":
         pyr = PyramidState.zeros(batch, cfg.n_levels, cfg.pyr_dim, device=device,
                                  dtype=dtype)
-    return PhaseLMState(0, pyr, None, near)
+    conv = None if model.conv is None else model.conv.init_past(batch, dtype=dtype,
+                                                                device=device)
+    return PhaseLMState(0, pyr, None, near, conv)
 
 
 def _features_t(model, x: torch.Tensor, pyr: PyramidState, t: int) -> torch.Tensor:
@@ -86,7 +90,10 @@ def step(model, idx_t: torch.Tensor, state: PhaseLMState | None = None):
     if state.batch() not in (None, x.shape[0]):
         raise ValueError(f"idx_t must have B = {state.batch()} rows like the state, got "
                          f"shape {tuple(idx_t.shape)}")
-    t, cand = state.t, None
+    t, cand, conv = state.t, None, state.conv
+    if model.conv is not None:
+        y, conv = model.conv.step(x, conv)
+        x = x + y
     if state.pyramid is not None:
         feats = _features_t(model, x, state.pyramid, t)
         mask = ((t + 1) >> torch.arange(model.cfg.n_levels, device=x.device)) >= 2
@@ -102,7 +109,7 @@ def step(model, idx_t: torch.Tensor, state: PhaseLMState | None = None):
         x, ns = block.step(x, cand, read, ns)
         near.append(ns)
     logits = model.head(model.ln_f(x[:, 0]))
-    return logits, PhaseLMState(t + 1, state.pyramid, slots, near)
+    return logits, PhaseLMState(t + 1, state.pyramid, slots, near, conv)
 
 
 @torch.no_grad()

@@ -59,13 +59,17 @@ def filled_phase_state(model: PhaseLM, T: int, batch: int = 1, *, seed: int = 0,
         shape = (batch, cfg.n_head, cfg.window, cfg.n_embd // cfg.n_head)
         near.append(NearFieldState(T, torch.randn(shape, generator=g, device=device),
                                    torch.randn(shape, generator=g, device=device)))
-    return PhaseLMState(T, pyr, slots, near)
+    conv = None
+    if model.conv is not None:
+        conv = torch.randn(batch, cfg.short_conv - 1, cfg.n_embd, generator=g,
+                           device=device)
+    return PhaseLMState(T, pyr, slots, near, conv)
 
 
 def _copy(st: PhaseLMState) -> PhaseLMState:
     p = st.pyramid
     pyr = type(p)(p.t, p.ring.clone(), p.pending.clone(), p.features.clone())
-    return PhaseLMState(st.t, pyr, st.slots, list(st.near))
+    return PhaseLMState(st.t, pyr, st.slots, list(st.near), st.conv)
 
 
 def kv_decode_step(model: TinyTransformer, idx_t: torch.Tensor, pos: int,

@@ -128,8 +128,12 @@ def mqar_baselines(x: torch.Tensor, y: torch.Tensor, n_pairs: int,
 # position table); Part IV's phase models are `PhaseLM`s of the same depth and width,
 # with the window of 8 tokens Part IV uses ("phase-window"), without it ("phase"), and
 # the window alone, no pyramid and no slots ("window-only").
+# Each also comes with the short convolution that Zoology's recall models carry, added
+# to the embeddings ("-conv", `PhaseLMConfig.short_conv`), as Part III's recall column
+# gives every remedy one.
 PHASE_MODELS = {"phase": {}, "phase-window": {"window": 8},
                 "window-only": {"window": 8, "features": "none", "n_slots": 0}}
+PHASE_MODELS |= {f"{m}-conv": kw | {"short_conv": 4} for m, kw in PHASE_MODELS.items()}
 MQAR_MIXERS = ("fused", "linear", "linear-conv", "window", "ssm", "ssm-selective",
                "landmark-retrieval", "lsh", "phase", "phase-window", "window-only")
 

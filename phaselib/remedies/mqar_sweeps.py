@@ -14,7 +14,7 @@ from .mqar import LRS, MQAR_MIXERS, STEPS, run_cell
 __all__ = ["OUT", "sweep", "pilot", "PILOT_MODELS", "PILOT_OUT", "PILOT_LONG",
            "PILOT_LONG_STEPS", "probe", "PROBE_MODELS", "PROBE_OUT", "binding",
            "BINDING_MODELS", "BINDING_OUT", "BINDING_RULE", "recall", "RECALL_MODELS",
-           "RECALL_OUT", "RECALL_RULE"]
+           "RECALL_OUT", "RECALL_RULE", "RECALL_PHASE_MODELS", "REACH_RULE"]
 
 OUT = "book/part3/results/mqar.json"
 
@@ -138,6 +138,9 @@ RECALL_OUT = "book/part3/results/mqar_recall.json"
 # ("fused-conv", the reference), linear attention is "linear-conv".
 RECALL_MODELS = ("mqa-conv", "gqa-conv", "window-conv", "sinks-conv", "block-mean-conv",
                  "fmm-band-conv", "centroids-conv", "ssm-conv")
+# Part IV's models through the same sweep, with the same convolution (on their
+# embeddings): the phase model without and with its window of 8, and the window alone.
+RECALL_PHASE_MODELS = ("phase-conv", "phase-window-conv", "window-only-conv")
 # Fixed before the runs (2026-12-06): a row's effect is the reference's test accuracy
 # minus the row's, paired per seed on the same test sequences, each at its best rate
 # of LRS by validation accuracy. The positive control is the same instrument on a
@@ -152,6 +155,17 @@ RECALL_RULE = {"threshold": 0.10,     # PLATEAU_MARGIN, as BINDING_RULE
                "registered": "2026-12-06"}
 
 
+# Fixed before the phase models' runs (2026-12-06): does the pyramid carry the
+# window's recall beyond its reach? The effect is the windowed phase model's accuracy
+# on the far queries (value at least NEAR back) minus the window alone's, paired per
+# seed, each at its best rate as above; the positive control is the same instrument
+# on attention with its convolution (which sees every key) minus the window alone.
+REACH_RULE = {"threshold": 0.10,
+              "entrant": "phase-window-conv", "baseline": "window-only-conv",
+              "control": ("fused-conv", "window-only-conv"),
+              "registered": "2026-12-06"}
+
+
 def recall(seeds=(0, 1, 2)):
     """Sweep `mqar-recall`: the recall column of the remedies table. Does each simple
     remedy keep attention's recall on Zoology's MQAR? Without a convolution attention
@@ -162,7 +176,10 @@ def recall(seeds=(0, 1, 2)):
     convolution is the reference (RECALL_RULE). Seed 0 at every rate of LRS, the other
     seeds at its best by validation accuracy; about 230 CPU-minutes (a cell takes 3 to
     6 minutes on one thread), of which the diagonal state space, whose scan runs step
-    by step, takes 75 (15 a cell)."""
-    return _at_binding_budget("mqar-recall", RECALL_OUT, RECALL_MODELS, seeds,
+    by step, takes 75 (15 a cell). Part IV's models (RECALL_PHASE_MODELS) run in the
+    same sweep, judged by the same rule and, for the pyramid's reach, by REACH_RULE;
+    about 75 CPU-minutes more."""
+    return _at_binding_budget("mqar-recall", RECALL_OUT,
+                              RECALL_MODELS + RECALL_PHASE_MODELS, seeds,
                               "Part III: the recall column of the remedies table, "
                               "every simple remedy with a short convolution")

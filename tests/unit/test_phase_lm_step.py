@@ -36,6 +36,8 @@ CONFIGS = {
     "mean-diff": dict(features="mean_diff", window=2),
     "window-only": dict(features="none", n_slots=0, window=3),
     "no-pyramid-slots": dict(features="none"),
+    "short-conv": dict(short_conv=4, window=3),
+    "short-conv-window-only": dict(short_conv=2, features="none", n_slots=0, window=3),
     **{f"selector-{k}": dict(selector=k, window=4) for k in KINDS},
 }
 
@@ -55,7 +57,8 @@ def test_step_equals_forward_at_every_position(name, T):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(window=4, hard_slots=True)])
+@pytest.mark.parametrize("kw", [dict(), dict(window=4, hard_slots=True),
+                                dict(short_conv=3)])
 def test_past_block_size_step_keeps_the_whole_history(kw):
     model = _phase(**kw)
     T = 2 * BLOCK + 3
@@ -137,3 +140,22 @@ def test_step_under_bf16_autocast_decodes_like_the_fp32_forward(name):
     assert all(s is None or s.k.dtype == torch.float32 for s in state.near)
     err = (got.float() - want).abs()
     assert err.max() <= 4 * 2**-8 * want.abs().max(), err.max()
+
+
+def test_short_conv_carries_the_previous_tokens():
+    """With short_conv, position t's logits change when token t - K + 1 changes (and
+    not when an earlier one does, for a model that only has the convolution)."""
+    model = _phase(short_conv=3, features="none", n_slots=0, n_layer=1)
+    idx = torch.randint(V, (1, 9), generator=torch.Generator().manual_seed(1))
+    for s, moves in ((6, True), (5, False)):
+        other = idx.clone()
+        other[0, s] = (idx[0, s] + 1) % V
+        with torch.no_grad():
+            gap = (model(idx)[0][0, 8] - model(other)[0][0, 8]).abs().max()
+        assert (gap > 1e-4) == moves, (s, float(gap))
+
+
+def test_short_conv_rejects_bad_kernel():
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match="short_conv"):
+            PhaseLMConfig(vocab_size=V, short_conv=bad)
