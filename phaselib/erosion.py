@@ -32,7 +32,7 @@ from ._checks import check_float_tensor, check_positive_int
 from .data import CharTokenizer
 
 __all__ = ["PLAYS", "SPEECHES", "CONTROLS", "letter_mask", "in_word_mask",
-           "local_accuracy", "words", "corpus_vocab", "real_word_share",
+           "held_windows", "local_accuracy", "words", "corpus_vocab", "real_word_share",
            "repetition_rate", "sequence_logprob", "association_score",
            "greedy_repetition", "exact_prefix_length", "continuation_length",
            "with_copies", "erosion", "first_crossing", "paired_difference_se"]
@@ -68,6 +68,18 @@ def in_word_mask(x: torch.Tensor, y: torch.Tensor,
             or letters.dim() != 1:
         raise TypeError("letters must be a 1-D bool tensor [V] (see letter_mask)")
     return letters[x] & letters[y]
+
+
+def held_windows(ids: torch.Tensor, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`ids` [N] cut into non-overlapping windows of `block`: (x, y), each [n, block]
+    long, y the character after each of x (the tail that fills no window is left
+    out)."""
+    check_positive_int("block", block)
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or len(ids) <= block:
+        raise ValueError(f"ids must be a 1-D tensor longer than block = {block}, got "
+                         f"shape {tuple(getattr(ids, 'shape', ()))}")
+    n = (len(ids) - 1) // block * block
+    return ids[:n].view(-1, block), ids[1:n + 1].view(-1, block)
 
 
 def local_accuracy(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor,

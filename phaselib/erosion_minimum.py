@@ -47,7 +47,8 @@ from dataclasses import replace
 from ._checks import check_positive_int
 from .claims.rule import Effect, Judgement, Rule, judge
 from .data import random_windows
-from .erosion import erosion, in_word_mask, letter_mask, paired_difference_se
+from .erosion import (erosion, held_windows, in_word_mask, letter_mask,
+                      paired_difference_se)
 from .erosion_runs import _data, make_model
 from .train import TrainConfig, evaluate_loss, train
 
@@ -129,8 +130,7 @@ def _in_word_accuracy(model, ids: torch.Tensor, letters: torch.Tensor,
                       block: int) -> float:
     """In-word accuracy with the whole window as context (non-overlapping windows)."""
     dev = next(model.parameters()).device
-    n = (len(ids) - 1) // block * block
-    x, y = ids[:n].view(-1, block), ids[1:n + 1].view(-1, block)
+    x, y = held_windows(ids, block)
     with torch.no_grad():
         pred = model(x.to(dev))[0].argmax(-1).cpu()
     m = in_word_mask(x, y, letters)

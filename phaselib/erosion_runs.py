@@ -16,9 +16,9 @@ import torch
 
 from .data import CharTokenizer, load_shakespeare, random_windows, split_text
 from .erosion import (PLAYS, SPEECHES, association_score, continuation_length,
-                      corpus_vocab, greedy_repetition, in_word_mask, letter_mask,
-                      local_accuracy, paired_difference_se, real_word_share,
-                      repetition_rate, with_copies)
+                      corpus_vocab, greedy_repetition, held_windows, in_word_mask,
+                      letter_mask, local_accuracy, paired_difference_se,
+                      real_word_share, repetition_rate, with_copies)
 from .train import TrainConfig, evaluate_loss, train
 from .transformer import TinyTransformer, TransformerConfig
 
@@ -57,9 +57,7 @@ def checkpoint_metrics(model, tok, held_ids, vocab, letters, *, prompts, n_sampl
     floor between checkpoints)."""
     dev = next(model.parameters()).device
     model.eval()
-    n = (len(held_ids) - 1) // block * block
-    x = held_ids[:n].view(-1, block).to(dev)
-    y = held_ids[1:n + 1].view(-1, block).to(dev)
+    x, y = (t.to(dev) for t in held_windows(held_ids, block))
     with torch.no_grad():
         logits, _ = model(x)
     out = local_accuracy(logits, x, y, letters.to(dev))

@@ -239,3 +239,15 @@ def test_paired_difference_se_counts_only_the_positions_that_disagree():
         paired_difference_se(a, a[:3])
     with pytest.raises(TypeError, match="1-D"):
         paired_difference_se(a[None], a[None])
+
+
+def test_held_windows_cut_ids_into_next_character_pairs():
+    from phaselib.erosion import held_windows
+    ids = torch.arange(11)
+    x, y = held_windows(ids, 3)
+    assert x.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert y.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    with pytest.raises(ValueError, match="ids"):
+        held_windows(torch.arange(3), 3)
+    with pytest.raises(ValueError, match="block"):
+        held_windows(ids, 0)
