@@ -25,7 +25,7 @@ from typing import Callable
 
 from ..provenance import (atomic_write_json, git_commit, machine_info, provenance,
                           require_clean)
-from .store import FORMAT, _load_doc, _recount_legacy
+from .store import FORMAT, _commands, _load_doc, _recount_legacy
 
 __all__ = ["SweepSpec", "SWEEPS", "TIMING_KEYS", "get_spec", "select_cells",
            "run_sweep", "cell_key", "is_stale"]
@@ -183,7 +183,8 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
     def save():
         _recount_legacy(doc)
         seeds = sorted({int(c["params"].get("seed", 0)) for c in doc["cells"]})
-        doc["provenance"] = provenance(command, seeds, device)
+        doc["provenance"] = provenance(command, seeds, device,
+                                       commands=_commands(doc, command))
         doc["commits"] = sorted({str(c.get("git_commit")) for c in doc["cells"]})
         atomic_write_json(path, doc)
 
@@ -214,7 +215,8 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
         else:
             summary["ran"].append(key)
         g = git_commit()
-        cell.update(seconds=round(time.perf_counter() - t0, 3), git_commit=g["commit"],
+        cell.update(command=command,
+                    seconds=round(time.perf_counter() - t0, 3), git_commit=g["commit"],
                     git_dirty=g["dirty"], machine=machine_info(device),
                     created=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()))
         if g["dirty"]:

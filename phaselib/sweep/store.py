@@ -40,7 +40,6 @@ def _recount_legacy(doc: dict) -> None:
         del doc["legacy_dirty"]
 
 
-
 @dataclass(frozen=True)
 class StoredCell:
     """One finished cell of a results file: what it was run with, what it gave, and
@@ -95,6 +94,15 @@ class SweepResults:
         return [c for c in self.doc["cells"] if c["status"] != "done"]
 
 
+def _commands(doc: dict, command: str | None = None) -> list[str]:
+    """Every command that has written into `doc` (a results file), oldest first, and
+    `command` if it is new: a file run in several parts, or resumed with other
+    arguments, keeps them all (its "command" is only the last)."""
+    prov = doc.get("provenance", {})
+    out = list(prov.get("commands") or ([prov["command"]] if prov.get("command") else []))
+    return out + [command] if command and command not in out else out
+
+
 def merge_sweep_files(name: str, paths, out: str | Path, *,
                       allow_dirty: bool = False) -> Path:
     """Merge results files of sweep `name` run in parallel (each part with its own --out,
@@ -116,12 +124,16 @@ def merge_sweep_files(name: str, paths, out: str | Path, *,
         cells.update({c["key"]: c for c in d["cells"]})
     seeds = sorted({int(c["params"]["seed"]) for c in cells.values()})
     parts = [str(d.get("provenance", {}).get("command")) for d in docs]
+    commands = []
+    for d in docs:
+        commands += [c for c in _commands(d) if c not in commands]
     doc = {"format": docs[0]["format"], "sweep": name,
            "description": docs[0]["description"], "cells": list(cells.values()),
            "commits": sorted({str(c.get("git_commit")) for c in cells.values()}),
            "provenance": provenance(f"python -m phaselib.sweep merge {name} of: "
                                     + "; ".join(parts), seeds, "cpu",
-                                    parts=[str(p) for p in paths])}
+                                    parts=[str(p) for p in paths],
+                                    commands=commands)}
     # A part's record of cells flagged dirty before the guard stays with those cells.
     legacy = next((d["legacy_dirty"] for d in docs if "legacy_dirty" in d), None)
     if legacy is not None:

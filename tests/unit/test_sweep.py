@@ -183,3 +183,18 @@ def test_cli_only_runs_the_selected_cells(tmp_path, monkeypatch, capsys):
                      "--only", "seed=1"])
     assert "--only seed given twice" in capsys.readouterr().err
     assert calls == [1]
+
+
+def test_every_command_that_wrote_a_file_is_kept_through_a_merge(tmp_path):
+    from phaselib.sweep.store import merge_sweep_files
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "m.json"
+    run_sweep(_spec([], seeds=(0,)), out=a, command="toy part A", log=lambda m: None)
+    run_sweep(_spec([], seeds=(0, 1)), out=a, command="toy part A2", log=lambda m: None)
+    run_sweep(_spec([], seeds=(2,)), out=b, command="toy part B", log=lambda m: None)
+    assert load_sweep(a).provenance["command"] == "toy part A2"
+    assert load_sweep(a).provenance["commands"] == ["toy part A", "toy part A2"]
+    merge_sweep_files("toy", [a, b], out)
+    doc = load_sweep(out).doc
+    assert doc["provenance"]["commands"] == ["toy part A", "toy part A2", "toy part B"]
+    assert [c["command"] for c in doc["cells"]] == ["toy part A", "toy part A2",
+                                                    "toy part B"]
