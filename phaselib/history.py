@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_positive_int
+from .train import position_losses
 
 __all__ = ["HISTORY", "late_and_middle", "loss_by_position", "paired_history_loss",
            "run_history", "sweep"]
@@ -64,16 +65,14 @@ def _windows(ids: torch.Tensor, block: int, n_windows: int) -> torch.Tensor:
     return torch.stack([ids[i * block:i * block + block + 1] for i in range(n_windows)])
 
 
-@torch.no_grad()
 def loss_by_position(model, ids: torch.Tensor, block: int,
                      n_windows: int) -> torch.Tensor:
-    """The mean cross-entropy (nats) at each position 0 .. block - 1 over n_windows
-    windows of the 1-D `ids`: [block]; position t predicts from t + 1 ids."""
-    w = _windows(ids, block, n_windows)
-    model.eval()
-    logits = model(w[:, :-1])[0]
-    ce = F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten(), reduction="none")
-    return ce.view(n_windows, block).mean(0)
+    """The mean cross-entropy (nats) at each position 0 .. block - 1 over the first
+    n_windows non-overlapping windows of the 1-D `ids`: [block] (float64); position t
+    predicts from t + 1 ids. `train.position_losses` on those windows, in one batch."""
+    _windows(ids, block, n_windows)                  # refuses too few windows
+    return position_losses(model, ids[:n_windows * block + 1], block, batch=n_windows,
+                           device=ids.device)
 
 
 @torch.no_grad()
