@@ -37,8 +37,10 @@ from their short convolutions (Part III's MQAR).
 
 `compact=True` computes the same candidates from the pyramid's pair rows (about 2T of
 them) instead of its [B, T, L, P+1] features: the per-level map and its LayerNorm run
-once per pair of blocks, not once per position (`python -m phaselib.bench
-phase-features` times both). Its numbers equal the default's to rounding, not to the
+once per pair of blocks, not once per position, and the selection reads each level's
+rows where they apply, so the [B, T, L, C] candidates are never written
+(`phase_lm_blocks.CompactCandidates`; `python -m phaselib.bench phase-features` times
+both). Its numbers equal the default's to rounding, not to the
 bit, so the default stays False: the stored sweeps re-run bit-exactly.
 
 Past block_size: the model has no position table, so `logits(idx)` (the batch
@@ -57,8 +59,9 @@ import torch
 from torch import nn
 
 from . import phase_lm_stream as _stream
-from .phase_lm_blocks import (FEATURES, LevelFeatures, NearFieldAttention, PhaseBlock,
-                              level_features, level_pairs, window_mask)
+from .phase_lm_blocks import (FEATURES, CompactCandidates, LevelFeatures,
+                              NearFieldAttention, PhaseBlock, level_features,
+                              level_pairs, window_mask)
 from .phase_lm_stream import PhaseLMState, sample_next
 from .pyramid import default_levels
 from .remedies.shortconv import ShortConv
@@ -170,20 +173,32 @@ class PhaseLM(CausalLM):
         if self.levels_in is None:
             return None
         if self.cfg.compact:
-            pairs = level_pairs(self.to_pyr(x), self.cfg.n_levels, self.cfg.features)
-            return self.tap_levels(self.levels_in.compact(pairs, x.shape[1], self.ln_c,
-                                                          x.shape[0]))
+            return self.tap_levels(self.compact_candidates(x).materialise())
         feats, mask = level_features(self.to_pyr(x), self.cfg.n_levels, self.cfg.features)
         return self.tap_levels(self.ln_c(self.levels_in(feats, mask)))
+
+    def compact_candidates(self, x: torch.Tensor) -> CompactCandidates:
+        """The level candidates of x [B, T, C] as `CompactCandidates` (the pair rows of
+        each level, mapped and normalised once), whatever `cfg.compact`."""
+        if self.levels_in is None:
+            raise ValueError("compact_candidates needs a pyramid; this model has "
+                             "features='none'")
+        pairs = level_pairs(self.to_pyr(x), self.cfg.n_levels, self.cfg.features)
+        return self.levels_in.compact(pairs, x.shape[1], self.ln_c, x.shape[0])
 
     def logits(self, idx: torch.Tensor) -> torch.Tensor:
         x = self.drop(self.wte(idx))
         if self.conv is not None:
             x = x + self.conv(x)
-        cand = self.candidates(x)
+        if self.cfg.compact and self.levels_in is not None and not self.tap_levels.active:
+            cand = self.compact_candidates(x)          # never gathered to [B, T, L, C]
+            mean = cand.mean()
+        else:
+            cand = self.candidates(x)
+            mean = None if cand is None else cand.mean(2)
         read = None
         if self.slots is not None:
-            read, slots = self.slots(self.ln_s(x if cand is None else x + cand.mean(2)))
+            read, slots = self.slots(self.ln_s(x if mean is None else x + mean))
             self.tap_slots(slots)
         for block in self.blocks:
             x = block(x, cand, read)

@@ -11,13 +11,18 @@ them together; this module holds the parts and the feature ablations:
   * `level_pairs(x, L, kind)`: the same features before they are handed to positions,
     one row per pair of blocks (about 2T rows, not T L).
   * `LevelFeatures`: features to candidates, one linear map per level; `compact` maps
-    the pair rows instead, which is the same function at a fraction of the work.
+    the pair rows instead, which is the same function at a fraction of the work, and
+    returns them as `CompactCandidates`: a selection (`weighted_sum`) reads each level's
+    rows where they apply, so the [B, T, L, C] candidates are never written.
   * `PhaseBlock`: a layer; with `features="none"` it has no selector (window only).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attention import causal_mask
@@ -30,7 +35,8 @@ from .taps import Tap
 from .transformer import MLP
 
 __all__ = ["FEATURES", "window_mask", "NearFieldAttention", "level_features",
-           "level_pairs", "mean_diff_pyramid", "LevelFeatures", "PhaseBlock"]
+           "level_pairs", "mean_diff_pyramid", "LevelFeatures", "CompactCandidates",
+           "PhaseBlock"]
 
 FEATURES = ("transport", "mean_diff", "none")
 
@@ -124,6 +130,61 @@ def level_pairs(x: torch.Tensor, levels: int, kind: str = "transport"
     return out
 
 
+@dataclass
+class CompactCandidates:
+    """The candidates [B, T, L, C] as the rows they repeat: level l (blocks of s = 2^l)
+    gives position t its row `empty[l]` [C] while no pair of its blocks is finished
+    (t < 2s - 1, or every t when `rows[l]` is None), then row k of `rows[l]`
+    [B, n, C] at positions (k + 2) s - 1 ... (k + 3) s - 2. About 2T rows in all,
+    not T L.
+
+    `weighted_sum(w)` is sum_l w[..., l] * candidates[..., l, :] and `mean()` the mean
+    over the levels, each computed level by level from the rows (a product of each
+    row with its run of s weights), so neither the forward nor the backward holds the
+    [B, T, L, C] tensor; `materialise()` writes it, for a tap or a check."""
+
+    rows: list
+    empty: torch.Tensor          # [L, C]
+    T: int
+    B: int
+
+    def _level(self, level: int, w: torch.Tensor) -> torch.Tensor:
+        """w [B, T] -> w[..., None] * candidates[:, :, level]: [B, T, C]."""
+        rows, empty, T = self.rows[level], self.empty[level], self.T
+        if rows is None:
+            return w[..., None] * empty
+        s, (B, n, C) = 1 << level, rows.shape
+        head = 2 * s - 1                                   # < T whenever rows exist
+        tail = F.pad(w[:, head:], (0, n * s - (T - head)))            # [B, n s]
+        runs = (tail.view(B, n, s, 1) * rows[:, :, None, :]).reshape(B, n * s, C)
+        return torch.cat([w[:, :head, None] * empty, runs[:, :T - head]], dim=1)
+
+    def weighted_sum(self, w: torch.Tensor) -> torch.Tensor:
+        """w [B, T, L] -> [B, T, C]: the selection among the levels."""
+        out = self._level(0, w[..., 0])
+        for level in range(1, len(self.rows)):
+            out = out + self._level(level, w[..., level])
+        return out
+
+    def mean(self) -> torch.Tensor:
+        """[B, T, C]: the mean of the candidates over the levels."""
+        L = len(self.rows)
+        return self.weighted_sum(self.empty.new_full((self.B, self.T, L), 1.0 / L))
+
+    def materialise(self) -> torch.Tensor:
+        """The candidates [B, T, L, C] themselves."""
+        out, B = [], self.B
+        for level, rows in enumerate(self.rows):
+            empty = self.empty[level]
+            if rows is None:
+                out.append(empty.expand(B, self.T, -1))
+                continue
+            s, (_, n, C) = 1 << level, rows.shape
+            runs = rows[:, :, None, :].expand(B, n, s, C).reshape(B, n * s, C)
+            out.append(torch.cat([empty.expand(B, 2 * s - 1, C), runs], dim=1)[:, :self.T])
+        return torch.stack(out, dim=2)
+
+
 class LevelFeatures(nn.Module):
     """Pyramid features to candidates: `[B, T, L, F], [T, L] -> [B, T, L, C]`, one linear
     map per level, and a learned vector per level where the level is masked (too early).
@@ -144,25 +205,15 @@ class LevelFeatures(nn.Module):
         return torch.where(mask[None, :, :, None], cand, self.empty)
 
     def compact(self, pairs: list[torch.Tensor | None], T: int, norm: nn.Module,
-                batch: int) -> torch.Tensor:
-        """`norm(forward(feats, mask))` from the per-level pair rows: [B, T, L, C]."""
+                batch: int) -> CompactCandidates:
+        """`norm(forward(feats, mask))` from the per-level pair rows, as
+        `CompactCandidates` (their `materialise()` is the [B, T, L, C] tensor)."""
         if len(pairs) != self.weight.shape[0]:
             raise ValueError(f"pairs must hold one entry per level "
                              f"({self.weight.shape[0]}), got {len(pairs)}")
-        out = []
-        for level, rows in enumerate(pairs):
-            empty = norm(self.empty[level])
-            if rows is None:
-                out.append(empty.expand(batch, T, -1))
-                continue
-            mapped = norm(rows @ self.weight[level] + self.bias[level])   # [B, n-1, C]
-            # Pair k is the latest at positions (k+2) s - 1 ... (k+3) s - 2: runs of s
-            # positions after 2 s - 1 masked ones. Repeating each row s times (not an
-            # index per position) keeps the backward a sum over each run.
-            s, (B, n1, C) = 1 << level, mapped.shape
-            runs = mapped[:, :, None, :].expand(B, n1, s, C).reshape(B, n1 * s, C)
-            out.append(torch.cat([empty.expand(B, 2 * s - 1, C), runs], dim=1)[:, :T])
-        return torch.stack(out, dim=2)
+        rows = [None if r is None else norm(r @ self.weight[level] + self.bias[level])
+                for level, r in enumerate(pairs)]                   # [B, n_l - 1, C]
+        return CompactCandidates(rows, norm(self.empty), T, batch)
 
 
 class PhaseBlock(nn.Module):
@@ -193,13 +244,14 @@ class PhaseBlock(nn.Module):
         self.tap_resid_post = Tap()  # [B, T, C]
 
     def _select_read(self, x, cand, read):
+        compact = isinstance(cand, CompactCandidates)
         if self.mix is not None:
-            x = x + self.mix(cand.mean(2))
+            x = x + self.mix(cand.mean() if compact else cand.mean(2))
         elif self.select is not None:
             s = self.select
             w = select_weights(s.score(self.ln_q(x)), s.kind, s.tau, self.training)
             self.tap_select(s.tap_weights(w))
-            x = x + (w.unsqueeze(-1) * cand).sum(2)
+            x = x + (cand.weighted_sum(w) if compact else (w.unsqueeze(-1) * cand).sum(2))
         if self.read_proj is not None:
             x = x + self.read_proj(read)
         return x

@@ -11,9 +11,10 @@ input stream x [B, T, C]. Two ways to compute the same numbers:
 * "gathered" (the default, `compact=False`): the pyramid hands every position its
   pair's features, [B, T, L, P+1], and the map and the LayerNorm run on all T L rows;
 * "compact" (`compact=True`): the map and the LayerNorm run on each level's pair rows,
-  about 2T of them, and the rows are handed to positions afterwards.
+  about 2T of them, and the selection reads each level's rows where they apply
+  (`CompactCandidates.weighted_sum`): no [B, T, L, C] tensor, forward or backward.
 
-Both then select among [B, T, L, C] candidates. Time and memory come from the package's
+The gathered method then selects among [B, T, L, C] candidates. Time and memory come from the package's
 one timer and one memory measurement (`timing`), at T = min_t, 2 min_t, ..., max_t.
 """
 
@@ -54,7 +55,8 @@ def features_cost(T: int, method: str, *, n_embd: int = 128, pyr_dim: int = 32,
     gout = torch.randn(batch, T, n_embd, generator=g, device=device)
 
     def layer():
-        return block._select_read(x, model.candidates(x), None)
+        cand = model.compact_candidates(x) if METHODS[method] else model.candidates(x)
+        return block._select_read(x, cand, None)
 
     def fwd():
         with torch.no_grad():

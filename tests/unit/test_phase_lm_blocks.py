@@ -138,3 +138,40 @@ def test_level_pairs_hold_each_levels_pairs_and_compact_is_checked():
         level_pairs(x, 2, "nope")
     with pytest.raises(ValueError, match="compact must be a bool"):
         PhaseLMConfig(vocab_size=5, compact=1)
+
+
+@pytest.mark.parametrize("T", [1, 2, 7, 64, 100])
+def test_compact_candidates_select_and_average_as_the_gathered_tensor(T):
+    from phaselib import PhaseLM, PhaseLMConfig
+    torch.manual_seed(0)
+    model = PhaseLM(PhaseLMConfig(vocab_size=20, block_size=128, compact=True))
+    with torch.no_grad():
+        model.levels_in.empty.normal_()            # make the early rows differ
+    x = torch.randn(2, T, model.cfg.n_embd)
+    cc = model.compact_candidates(x)
+    full = cc.materialise()
+    assert full.shape == (2, T, model.cfg.n_levels, model.cfg.n_embd)
+    w = torch.rand(2, T, model.cfg.n_levels)
+    torch.testing.assert_close(cc.weighted_sum(w), (w[..., None] * full).sum(2),
+                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(cc.mean(), full.mean(2), rtol=1e-5, atol=1e-6)
+    # the gathered path's candidates, from the same weights
+    model.cfg.compact = False
+    torch.testing.assert_close(full, model.candidates(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(selector="none"), dict(n_slots=0, window=3)])
+def test_compact_logits_match_with_a_fixed_mix_and_without_slots(kw):
+    from phaselib import PhaseLM, PhaseLMConfig
+    from phaselib.taps import capture
+    torch.manual_seed(0)
+    cfg = PhaseLMConfig(vocab_size=20, block_size=64, **kw)
+    gathered = PhaseLM(cfg)
+    compact = PhaseLM(PhaseLMConfig(**{**cfg.__dict__, "compact": True}))
+    compact.load_state_dict(gathered.state_dict())
+    idx = torch.randint(20, (2, 50), generator=torch.Generator().manual_seed(1))
+    want = gathered.logits(idx)
+    torch.testing.assert_close(compact.logits(idx), want, rtol=1e-5, atol=1e-5)
+    with capture(compact, ["tap_levels"]) as got:       # a tap sees the whole tensor
+        torch.testing.assert_close(compact.logits(idx), want, rtol=1e-5, atol=1e-5)
+    assert got["tap_levels"].shape == (2, 50, cfg.n_levels, cfg.n_embd)
