@@ -21,17 +21,21 @@ from ..claims.rule import Effect, Judgement, Rule, judge
 from ..rates import best_rows
 from .mixers import MIXER_LABELS
 from .mqar import LRS
-from .mqar_sweeps import RECALL_RULE
+from .mqar_sweeps import REACH_RULE, RECALL_RULE
 from .table import Cell
 
-__all__ = ["ROW_ENTRANT", "COLUMN", "LABEL", "RowRecall", "best_rate_results",
-           "recall_rows", "recall_column"]
+__all__ = ["ROW_ENTRANT", "PHASE_ENTRANT", "COLUMN", "LABEL", "RowRecall",
+           "best_rate_results", "recall_rows", "recall_column", "reach"]
 
 # Each row of the remedies table and the entrant that measures its recall.
 ROW_ENTRANT = {"fused": "fused-conv", "mqa": "mqa-conv", "gqa": "gqa-conv",
                "window": "window-conv", "sinks": "sinks-conv",
                "landmark": "block-mean-conv", "linear": "linear-conv",
                "fmm": "fmm-band-conv", "cluster": "centroids-conv", "ssm": "ssm-conv"}
+# Part IV's models in the same sweep, judged by the same rule (not rows of the table of
+# remedies, which are Part III's).
+PHASE_ENTRANT = {"phase": "phase-conv", "phase-window": "phase-window-conv",
+                 "window-only": "window-only-conv"}
 COLUMN = ("R", "Recall (MQAR)")
 LABEL = "remedies-recall"          # the section of the chapter that shows the evidence
 CHAPTER = "book/part3/remedies"
@@ -78,10 +82,16 @@ class RowRecall:
         return self.acc is not None
 
 
-def recall_rows(binding_cells, recall_cells, rule: dict = RECALL_RULE) -> dict:
-    """{row: RowRecall} for every row of ROW_ENTRANT, judged by `rule`. The reference
-    and the control come from `binding_cells`; a row whose entrant has not run on every
-    seed of the reference is returned unmeasured."""
+def _label(entrant: str) -> str:
+    return MIXER_LABELS.get(entrant, entrant)
+
+
+def recall_rows(binding_cells, recall_cells, rule: dict = RECALL_RULE,
+                entrants: dict = ROW_ENTRANT) -> dict:
+    """{row: RowRecall} for every row of `entrants` ({row: entrant}: ROW_ENTRANT, or
+    PHASE_ENTRANT for Part IV's models), judged by `rule`. The reference and the
+    control come from `binding_cells`; a row whose entrant has not run on every seed of
+    the reference is returned unmeasured."""
     runs = best_rate_results(binding_cells) | best_rate_results(recall_cells)
     ref_name, (ctl, ctl0) = rule["reference"], rule["control"]
     if ref_name not in runs or ctl0 not in runs:
@@ -91,11 +101,11 @@ def recall_rows(binding_cells, recall_cells, rule: dict = RECALL_RULE) -> dict:
     if len(seeds) < 3:
         raise ValueError(f"the reference must have at least 3 seeds, got {seeds}")
     ref = np.array([runs[ref_name][s]["acc"] for s in seeds])
-    control = Effect(f"{MIXER_LABELS[ctl]} minus {MIXER_LABELS[ctl0]}",
+    control = Effect(f"{_label(ctl)} minus {_label(ctl0)}",
                      tuple(ref - np.array([runs[ctl0][s]["acc"] for s in seeds])),
                      "accuracy")
     out = {}
-    for row, entrant in ROW_ENTRANT.items():
+    for row, entrant in entrants.items():
         have = runs.get(entrant, {})
         if entrant == ref_name or not all(s in have for s in seeds):
             mine = entrant == ref_name
@@ -103,7 +113,7 @@ def recall_rows(binding_cells, recall_cells, rule: dict = RECALL_RULE) -> dict:
                                  None, tuple(have[s] for s in seeds) if mine else ())
             continue
         acc = np.array([have[s]["acc"] for s in seeds])
-        eff = Effect(f"{MIXER_LABELS[ref_name]} minus {MIXER_LABELS[entrant]}",
+        eff = Effect(f"{_label(ref_name)} minus {_label(entrant)}",
                      tuple(ref - acc), "accuracy")
         out[row] = RowRecall(row, entrant, seeds, acc, ref, eff,
                              judge(eff, Rule(rule["threshold"]), control),
@@ -131,3 +141,26 @@ def recall_column(rows: dict, rule: dict = RECALL_RULE) -> dict:
                             f"{r.entrant} has not run on every seed yet: python -m "
                             f"phaselib.sweep mqar-recall --only model={r.entrant}")
     return out
+
+
+def reach(binding_cells, recall_cells, rule: dict = REACH_RULE):
+    """Does the pyramid carry the window's recall beyond its reach? (effect, control,
+    judgement) by `rule` (REACH_RULE): the far-query accuracy of rule["entrant"]
+    minus rule["baseline"]'s, paired per seed, each at its seed-0 best rate, with the
+    control rule["control"] (a minus b) on the same queries. None while an entrant has
+    not run on every seed."""
+    runs = best_rate_results(binding_cells) | best_rate_results(recall_cells)
+    names = {rule["entrant"], rule["baseline"], *rule["control"]}
+    if any(n not in runs for n in names):
+        return None
+    seeds = tuple(sorted(runs[rule["control"][0]]))
+    if any(not all(s in runs[n] for s in seeds) for n in names):
+        return None
+
+    def far(a: str, b: str) -> Effect:
+        return Effect(f"far-query accuracy, {_label(a)} minus {_label(b)}",
+                      tuple(runs[a][s]["acc_far"] - runs[b][s]["acc_far"]
+                            for s in seeds), "accuracy")
+
+    effect, control = far(rule["entrant"], rule["baseline"]), far(*rule["control"])
+    return effect, control, judge(effect, Rule(rule["threshold"]), control)

@@ -4,23 +4,29 @@ import numpy as np
 import pytest
 
 from phaselib.remedies.mqar import LRS
-from phaselib.remedies.mqar_sweeps import RECALL_RULE
-from phaselib.remedies.recall import (COLUMN, ROW_ENTRANT, best_rate_results,
-                                      recall_column, recall_rows)
+from phaselib.remedies.mqar_sweeps import REACH_RULE, RECALL_RULE
+from phaselib.remedies.recall import (COLUMN, PHASE_ENTRANT, ROW_ENTRANT,
+                                      best_rate_results, reach, recall_column,
+                                      recall_rows)
 from phaselib.remedies.table import load_table, table_html, with_column
 from phaselib.sweep.store import StoredCell
 
 
-def _cell(model, seed, lr, acc, val_acc=None, dirty=False):
+def _cell(model, seed, lr, acc, val_acc=None, dirty=False, far=None):
     return StoredCell({"model": model, "seed": seed, "lr": lr if seed == 0 else "best"},
                       {"lr": lr, "acc": acc, "val_acc": acc if val_acc is None
-                       else val_acc}, "abc1234", dirty, "2026-12-06T00:00:00", {})
+                       else val_acc, "acc_far": acc if far is None else far},
+                      "abc1234", dirty, "2026-12-06T00:00:00", {})
 
 
-def _entrant(model, accs, best=3e-3, other=0.25):
-    """Seed 0 at every rate (the best one scores accs[0]), seeds 1.. at the best."""
-    cells = [_cell(model, 0, lr, accs[0] if lr == best else other) for lr in LRS]
-    return cells + [_cell(model, s, best, a) for s, a in enumerate(accs) if s]
+def _entrant(model, accs, best=3e-3, other=0.25, far=None):
+    """Seed 0 at every rate (the best one scores accs[0]), seeds 1.. at the best;
+    `far`: the far-query accuracy per seed (default: accs)."""
+    far = accs if far is None else far
+    cells = [_cell(model, 0, lr, accs[0] if lr == best else other, far=far[0]
+                   if lr == best else other) for lr in LRS]
+    return cells + [_cell(model, s, best, a, far=far[s]) for s, a in enumerate(accs)
+                    if s]
 
 
 BINDING = (_entrant("fused-conv", [0.99, 0.98, 0.99])
@@ -92,3 +98,20 @@ def test_the_column_links_to_a_section_of_the_chapter():
 
     nb = Path(__file__).resolve().parents[2] / f"{CHAPTER}.ipynb"
     assert f"({LABEL})=" in nb.read_text(encoding="utf-8")
+
+
+def test_phase_models_are_judged_by_the_same_rule_and_the_reach_by_its_own():
+    recall = (_entrant("window-only-conv", [0.6, 0.62, 0.58], far=[0.02, 0.03, 0.02])
+              + _entrant("phase-window-conv", [0.8, 0.78, 0.83], far=[0.5, 0.45, 0.55]))
+    rows = recall_rows(BINDING, recall, entrants=PHASE_ENTRANT)
+    assert set(rows) == set(PHASE_ENTRANT) and not rows["phase"].measured
+    assert rows["window-only"].judgement.verdict == "supported"   # loses recall
+    assert reach(BINDING, recall[:6]) is None                    # an arm not run yet
+    effect, control, j = reach(BINDING, recall)
+    np.testing.assert_allclose(effect.values, [0.48, 0.42, 0.53])
+    np.testing.assert_allclose(control.values, [0.97, 0.95, 0.97])
+    assert j.verdict == "supported" and REACH_RULE["entrant"] == "phase-window-conv"
+    # the pyramid adding nothing beyond the window: refuted, the control passing
+    flat = (_entrant("window-only-conv", [0.6, 0.62, 0.58], far=[0.02, 0.03, 0.02])
+            + _entrant("phase-window-conv", [0.6, 0.6, 0.6], far=[0.03, 0.02, 0.04]))
+    assert reach(BINDING, flat)[2].verdict == "refuted"
