@@ -55,13 +55,18 @@ def late_and_middle(block: int) -> tuple[range, range]:
     return range(3 * q, block), range(q, 2 * q)
 
 
-def _windows(ids: torch.Tensor, block: int, n_windows: int) -> torch.Tensor:
-    """The first n_windows non-overlapping windows of block + 1 ids: [n, block + 1]."""
+def _check_windows(ids: torch.Tensor, block: int, n_windows: int) -> None:
+    """Refuses ids that hold fewer than n_windows windows of block + 1."""
     check_positive_int("n_windows", n_windows)
     n = (len(ids) - 1) // block
     if n < n_windows:
         raise ValueError(f"ids hold {n} windows of {block} + 1, fewer than "
                          f"n_windows = {n_windows}")
+
+
+def _windows(ids: torch.Tensor, block: int, n_windows: int) -> torch.Tensor:
+    """The first n_windows non-overlapping windows of block + 1 ids: [n, block + 1]."""
+    _check_windows(ids, block, n_windows)
     return torch.stack([ids[i * block:i * block + block + 1] for i in range(n_windows)])
 
 
@@ -70,7 +75,7 @@ def loss_by_position(model, ids: torch.Tensor, block: int,
     """The mean cross-entropy (nats) at each position 0 .. block - 1 over the first
     n_windows non-overlapping windows of the 1-D `ids`: [block] (float64); position t
     predicts from t + 1 ids. `train.position_losses` on those windows, in one batch."""
-    _windows(ids, block, n_windows)                  # refuses too few windows
+    _check_windows(ids, block, n_windows)
     return position_losses(model, ids[:n_windows * block + 1], block, batch=n_windows,
                            device=ids.device)
 
