@@ -139,32 +139,55 @@ class CompactCandidates:
     not T L.
 
     `weighted_sum(w)` is sum_l w[..., l] * candidates[..., l, :] and `mean()` the mean
-    over the levels, each computed level by level from the rows (a product of each
-    row with its run of s weights), so neither the forward nor the backward holds the
-    [B, T, L, C] tensor; `materialise()` writes it, for a tap or a check."""
+    over the levels, computed from the rows, so neither the forward nor the backward
+    holds the [B, T, L, C] tensor; `materialise()` writes it, for a tap or a check.
+
+    How `weighted_sum` runs. Count positions from u = t + 1: level l then changes rows
+    exactly at the multiples of s, so over a tile of S = 2^FINE positions every level
+    l >= FINE holds one row. The coarse levels are one batched product per tile,
+    [S, L - FINE] weights times the tile's [L - FINE, C] rows (T / S tiles, a gather of
+    T (L - FINE) C / S numbers); each fine level is one product of its runs of s weights
+    with their rows. That is FINE + 1 passes over [B, T, C] whatever L, where summing
+    level by level makes L of them; the multiply-adds stay T L C."""
+
+    FINE = 4                      # levels below this are summed one by one
 
     rows: list
     empty: torch.Tensor          # [L, C]
     T: int
     B: int
 
-    def _level(self, level: int, w: torch.Tensor) -> torch.Tensor:
-        """w [B, T] -> w[..., None] * candidates[:, :, level]: [B, T, C]."""
-        rows, empty, T = self.rows[level], self.empty[level], self.T
+    def _runs(self, level: int, m: int) -> torch.Tensor:
+        """The row each run u // s = 0 .. m - 1 of level l reads, [B, m, C]: `empty`
+        for runs 0 and 1 (or all, where the level has no pair), then the pair rows
+        (run k + 2 reads row k), then zeros (runs past T, whose weights are zero)."""
+        rows, empty = self.rows[level], self.empty[level]
         if rows is None:
-            return w[..., None] * empty
-        s, (B, n, C) = 1 << level, rows.shape
-        head = 2 * s - 1                                   # < T whenever rows exist
-        tail = F.pad(w[:, head:], (0, n * s - (T - head)))            # [B, n s]
-        runs = (tail.view(B, n, s, 1) * rows[:, :, None, :]).reshape(B, n * s, C)
-        return torch.cat([w[:, :head, None] * empty, runs[:, :T - head]], dim=1)
+            return empty.expand(self.B, m, -1)
+        pad = rows.new_zeros(self.B, max(0, m - 2 - rows.shape[1]), rows.shape[2])
+        return torch.cat([empty.expand(self.B, 2, -1), rows, pad], dim=1)[:, :m]
 
     def weighted_sum(self, w: torch.Tensor) -> torch.Tensor:
         """w [B, T, L] -> [B, T, C]: the selection among the levels."""
-        out = self._level(0, w[..., 0])
-        for level in range(1, len(self.rows)):
-            out = out + self._level(level, w[..., level])
-        return out
+        B, T, L = w.shape
+        fine = min(self.FINE, L)
+        S = 1 << fine
+        U = -(-(T + 1) // S) * S                      # u = 0 .. U - 1, a whole tile
+        wu = F.pad(w, (0, 0, 1, U - T - 1))           # [B, U, L], weight of u = t + 1
+        out = None
+        if fine < L:
+            tile = torch.arange(U // S, device=w.device)
+            rows = [self._runs(level, -(-U >> level))[:, tile >> (level - fine)]
+                    for level in range(fine, L)]           # each [B, U / S, C]
+            rows = torch.stack(rows, dim=2)               # [B, U / S, L - fine, C]
+            out = (wu[:, :, fine:].reshape(B, U // S, S, L - fine) @ rows).reshape(
+                B, U, -1)                             # [B, U / S, S, C] -> [B, U, C]
+        for level in range(fine):
+            s = 1 << level
+            part = (wu[:, :, level].reshape(B, U // s, s, 1)
+                    * self._runs(level, U // s)[:, :, None, :]).reshape(B, U, -1)
+            out = part if out is None else out.add_(part)
+        return out[:, 1:T + 1]
 
     def mean(self) -> torch.Tensor:
         """[B, T, C]: the mean of the candidates over the levels."""

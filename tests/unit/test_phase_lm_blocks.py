@@ -175,3 +175,29 @@ def test_compact_logits_match_with_a_fixed_mix_and_without_slots(kw):
     with capture(compact, ["tap_levels"]) as got:       # a tap sees the whole tensor
         torch.testing.assert_close(compact.logits(idx), want, rtol=1e-5, atol=1e-5)
     assert got["tap_levels"].shape == (2, 50, cfg.n_levels, cfg.n_embd)
+
+
+@pytest.mark.parametrize("fine", [0, 1, 2, 4, 9])
+@pytest.mark.parametrize("T", [1, 3, 15, 16, 17, 40])
+def test_tiled_weighted_sum_has_the_gathered_values_and_gradients(T, fine, monkeypatch):
+    """However many levels are summed one by one (the rest by tiles of 2^fine
+    positions), the selection and its gradients are those of the [B, T, L, C] tensor."""
+    from phaselib.phase_lm_blocks import CompactCandidates
+    monkeypatch.setattr(CompactCandidates, "FINE", fine)
+    g = torch.Generator().manual_seed(T)
+    L, C = 6, 3
+    rows = [None if (T >> level) < 2 else
+            torch.randn(2, (T >> level) - 1, C, generator=g).requires_grad_()
+            for level in range(L)]
+    empty = torch.randn(L, C, generator=g).requires_grad_()
+    w = torch.randn(2, T, L, generator=g).requires_grad_()
+    cc = CompactCandidates(rows, empty, T, 2)
+    gy = torch.randn(2, T, C, generator=g)
+    leaves = [w, empty] + [r for r in rows if r is not None]
+    got = torch.autograd.grad((cc.weighted_sum(w) * gy).sum(), leaves)
+    want = torch.autograd.grad(((w[..., None] * cc.materialise()).sum(2) * gy).sum(),
+                               leaves)
+    full = (w[..., None] * cc.materialise()).sum(2)
+    torch.testing.assert_close(cc.weighted_sum(w), full)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
