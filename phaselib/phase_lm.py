@@ -33,7 +33,10 @@ picks softmax, sparsemax, entmax15, hard_st, gumbel or "none" (a fixed mean).
 `short_conv=K` adds a causal depthwise convolution of kernel K to the embeddings
 (x + conv_K(x), `remedies.shortconv.ShortConv`), so that every token also carries its
 K - 1 predecessors: the binding of a value to its key that Zoology's recall models get
-from their short convolutions (Part III's MQAR).
+from their short convolutions (Part III's MQAR). It has no bias: added to embeddings
+of scale 0.02, a bias at PyTorch's initialisation (up to 1/sqrt(K) per channel) is the
+same vector at every position, many times a token's own, and the blocks' LayerNorms
+then see every token as nearly the same (a model with it barely learned MQAR).
 
 `compact=True` computes the same candidates from the pyramid's pair rows (about 2T of
 them) instead of its [B, T, L, P+1] features: the per-level map and its LayerNorm run
@@ -144,7 +147,8 @@ class PhaseLM(CausalLM):
         C, L = cfg.n_embd, cfg.n_levels
         self.wte = nn.Embedding(cfg.vocab_size, C)
         self.drop = nn.Dropout(cfg.dropout)
-        self.conv = ShortConv(C, cfg.short_conv) if cfg.short_conv else None
+        self.conv = (ShortConv(C, cfg.short_conv, bias=False) if cfg.short_conv
+                     else None)                   # no bias: module docstring
         self.to_pyr = self.levels_in = None
         if cfg.features != "none":
             self.to_pyr = nn.Linear(C, cfg.pyr_dim, bias=cfg.bias)

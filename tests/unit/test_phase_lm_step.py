@@ -155,6 +155,19 @@ def test_short_conv_carries_the_previous_tokens():
         assert (gap > 1e-4) == moves, (s, float(gap))
 
 
+def test_short_conv_keeps_different_tokens_apart_at_initialisation():
+    """x + conv(x) on embeddings of scale 0.02: a bias would add one vector to every
+    position, far larger than the tokens' own, so that all tokens look alike (cosine
+    near 1); without it different tokens stay nearly orthogonal."""
+    model = _phase(short_conv=4, vocab_size=64, block_size=64, n_embd=64)
+    with torch.no_grad():
+        x = model.wte(torch.arange(64)[None])
+        h = torch.nn.functional.normalize((x + model.conv(x))[0], dim=-1)
+    cos = h @ h.T
+    off = cos[~torch.eye(64, dtype=torch.bool)]
+    assert off.mean().abs() < 0.1 and off.abs().max() < 0.8, (off.mean(), off.max())
+
+
 def test_short_conv_rejects_bad_kernel():
     for bad in (-1, 2.0, True):
         with pytest.raises(ValueError, match="short_conv"):
