@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_backend
 from .attention import causal_mask
 from .kernels.near_field import (NearFieldState, near_field_banded, near_field_reference,
                                  near_field_step_reference)
@@ -167,8 +168,23 @@ class CompactCandidates:
         pad = rows.new_zeros(self.B, max(0, m - 2 - rows.shape[1]), rows.shape[2])
         return torch.cat([empty.expand(self.B, 2, -1), rows, pad], dim=1)[:, :m]
 
-    def weighted_sum(self, w: torch.Tensor) -> torch.Tensor:
-        """w [B, T, L] -> [B, T, C]: the selection among the levels."""
+    def packed(self) -> torch.Tensor:
+        """Every level's runs, one level after the other: [B, R, C], level l from row
+        `kernels.select.level_offsets(T, L)[l]`, (T >> l) + 1 rows (the table the
+        selection kernel reads)."""
+        return torch.cat([self._runs(level, (self.T >> level) + 1)
+                          for level in range(len(self.rows))], dim=1)
+
+    def weighted_sum(self, w: torch.Tensor, backend: str = "auto") -> torch.Tensor:
+        """w [B, T, L] -> [B, T, C]: the selection among the levels. `backend` "auto"
+        runs the Triton kernel (`kernels.select`) on CUDA and the tiles below elsewhere;
+        "reference" the tiles, "triton" the kernel."""
+        if tuple(w.shape) != (self.B, self.T, len(self.rows)):
+            raise ValueError(f"w must have shape [B, T, L] = [{self.B}, {self.T}, "
+                             f"{len(self.rows)}], got {tuple(w.shape)}")
+        if check_backend(backend, w) == "triton":
+            from .kernels.select.triton import select_triton
+            return select_triton(w, self.packed())
         B, T, L = w.shape
         fine = min(self.FINE, L)
         S = 1 << fine

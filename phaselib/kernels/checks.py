@@ -16,8 +16,8 @@ kernel that raises, or writes NaN or inf, fails its check with the reason.
 Tolerances, and why they are what they are: `tolerance.py`.
 
 The determinism checks run a backward (and the streaming step) twice on the same inputs
-and compare: the transport backward and the step have no atomics and must agree bit
-for bit; the pyramid backward sums the upstream gradient with fp32 atomics, whose order
+and compare: the transport backward, the selection's backward and the step have no
+atomics and must agree bit for bit; the pyramid backward sums the upstream gradient with fp32 atomics, whose order
 varies between GPU runs (module docstring of `pyramid/triton.py`), so two runs may
 differ by reordering alone: bound rtol = atol = 1e-5 in fp32 (the reordering of n terms
 moves a sum by ~sqrt(n) eps32 relative), plus 2u rtol for a rounding flip on the store
@@ -41,19 +41,22 @@ from .tolerance import (REORDER_TOL, UNIT_ROUNDOFF, compare, dtype_name, failed_
                         tolerance)
 
 __all__ = ["SCALES", "supported_dtypes", "check_transport", "check_pyramid",
-           "check_step", "check_determinism", "run_checks", "summarize"]
+           "check_step", "check_select", "check_determinism", "run_checks", "summarize"]
 
 # Sizes per scale. "benchmark": the benchmark's width (dim 64), lengths it times, and a
 # width above the tile cap; "small": the same shapes of problem, quick under the
-# interpreter. transport: (rows, D); pyramid: (B, T, D); step: (B, D, L, t0, steps).
+# interpreter. transport: (rows, D); pyramid: (B, T, D); step: (B, D, L, t0, steps);
+# select: (B, T, C), L = default_levels(T) (C = 128 is the phase model's width there).
 SCALES = {
     "small": {"transport": [(65, 24), (9, MAX_BLOCK_D + 5)],
               "pyramid": [(2, 37, 6)],
               "step": [(2, 7, 5, 0, 37), (3, 5, 4, 60, 8)],
+              "select": [(2, 37, 9), (1, 70, MAX_BLOCK_D + 3)],
               "determinism": (2, 37, 6)},
     "benchmark": {"transport": [(1 << 16, 64), (4096, 1000)],
                   "pyramid": [(2, 16384, 64)],
                   "step": [(8, 64, 17, (1 << 16) - 24, 48)],
+                  "select": [(2, 16384, 128)],
                   "determinism": (2, 16384, 64)},
 }
 
@@ -241,6 +244,46 @@ def check_step(device, dtype: torch.dtype, B: int, D: int, L: int, t0: int, step
     return _guarded(f"{tag}/{dtype_name(dtype)}", run, **meta)
 
 
+def check_select(device, dtype: torch.dtype, B: int, T: int, C: int,
+                 seed: int = 0) -> list[dict]:
+    """The selection kernel (`select/triton.py`), forward and the gradients of the
+    weights and of the packed table, against `select_reference` in fp64; its backward
+    run twice must agree bit for bit (no atomics)."""
+    from .select.reference import level_offsets, select_reference
+    from .select.triton import select_triton
+
+    L = default_levels(T)
+    R = level_offsets(T, L)[-1]
+    tag = f"select[{B}x{T}x{C}, L={L}]"
+    meta = {"kernel": "select", "dtype": dtype_name(dtype)}
+    name = dtype_name(dtype)
+
+    def run():
+        w = torch.softmax(_randn((B, T, L), seed, "cpu", torch.float32), -1)
+        w = w.to(device, dtype).requires_grad_(True)
+        table = _randn((B, R, C), seed + 1, device, dtype).requires_grad_(True)
+        w64 = w.detach().double().requires_grad_(True)
+        t64 = table.detach().double().requires_grad_(True)
+        out = select_triton(w, table)
+        ref = select_reference(w64, t64)
+        up = _randn(ref.shape, seed + 2, device, dtype)
+        gw, gt = torch.autograd.grad(out, (w, table), up, retain_graph=True)
+        gw_r, gt_r = torch.autograd.grad(ref, (w64, t64), up.double())
+        rtol, atol = tolerance(dtype, "output")
+        recs = [compare(f"{tag}/{what}/{name}", r, o, rtol, atol, **meta, check=what)
+                for what, r, o in (("forward", ref, out), ("grad w", gw_r, gw),
+                                   ("grad table", gt_r, gt))]
+        f, s = _twice(lambda: torch.autograd.grad(out, (w, table), up,
+                                                  retain_graph=True), device)
+        same = all(torch.equal(a, b) for a, b in zip(f, s))
+        recs += [compare(f"{tag}/backward twice, {what}/{name}", a, b, 0.0, 0.0,
+                         **{**meta, "check": "determinism"}, bitwise=same)
+                 for what, a, b in zip(("grad w", "grad table"), f, s)]
+        return recs
+
+    return _guarded(f"{tag}/{name}", run, **meta)
+
+
 def _twice(fn, device):
     """fn() twice, the first run finished before the second starts."""
     first = fn()
@@ -337,6 +380,8 @@ def run_checks(device="cuda", scale: str = "benchmark", dtypes=None,
             add(check_pyramid(device, dt, B, T, D))
         for B, D, L, t0, steps in sizes["step"]:
             add(check_step(device, dt, B, D, L, t0, steps))
+        for B, T, C in sizes["select"]:
+            add(check_select(device, dt, B, T, C))
         add(check_determinism(device, dt, *sizes["determinism"]))
     return records
 

@@ -30,15 +30,16 @@ def test_shipped_checks_pass_at_small_scale(device, dtype):
     records = checks.run_checks(device, "small", dtypes=[dtype])
     assert not _failed(records), _failed(records)
     kernels = {r["kernel"] for r in records}
-    assert kernels == {"transport", "pyramid", "pyramid step"}
+    assert kernels == {"transport", "pyramid", "pyramid step", "select"}
     kinds = {r["check"] for r in records}
     assert {"forward", "grad a", "grad b", "grad x", "features", "guard",
-            "determinism"} <= kinds
+            "grad w", "grad table", "determinism"} <= kinds
     for r in records:
         assert r["dtype"] == str(dtype).removeprefix("torch.")
         assert 0.0 <= r["max_abs_err"] < float("inf") and r["worst"] <= 1.0
     twice = [r for r in records if r["check"] == "determinism"]
-    assert len(twice) == 4
+    n_select = len(checks.SCALES["small"]["select"])
+    assert len(twice) == 4 + 2 * n_select        # select: grad w and grad table each
     assert all(r["bitwise"] for r in twice if r["kernel"] != "pyramid")
     assert checks.summarize(records)[0]
 
@@ -105,6 +106,22 @@ def test_a_crashing_kernel_fails_its_check_with_the_reason(device, monkeypatch):
     (rec,) = checks.check_transport(device, torch.float32, 9, 5)
     assert not rec["passed"] and "no kernel image" in rec["error"]
     assert rec["kernel"] == "transport"
+
+
+def test_one_wrong_position_fails_the_select_check(device, monkeypatch):
+    from phaselib.kernels.select import triton as select_triton_module
+    real = select_triton_module.select_triton
+
+    def wrong(w, table, block_t=None):
+        out = real(w, table, block_t)
+        scale = torch.ones_like(out)
+        scale[0, 20] = 1.02                                 # 2% off at one position
+        return out * scale
+
+    monkeypatch.setattr(select_triton_module, "select_triton", wrong)
+    records = checks.check_select(device, torch.float32, 2, 37, 9)
+    fwd = next(r for r in records if r["check"] == "forward")
+    assert not fwd["passed"] and fwd["worst_index"][:2] == [0, 20]
 
 
 def test_a_nondeterministic_step_fails_the_determinism_check(device, monkeypatch):

@@ -201,3 +201,37 @@ def test_tiled_weighted_sum_has_the_gathered_values_and_gradients(T, fine, monke
     torch.testing.assert_close(cc.weighted_sum(w), full)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b)
+
+
+def test_the_selection_kernel_equals_the_tiles(device):
+    """`weighted_sum(backend="triton")` (the kernel: compiled on CUDA, interpreted on
+    the CPU) gives the tiled reference's values and gradients, from the packed table
+    whose level l starts at `level_offsets(T, L)[l]`."""
+    from phaselib.kernels.select import level_offsets
+    from phaselib.phase_lm_blocks import CompactCandidates
+    g = torch.Generator().manual_seed(3)
+    T, L, C = 45, 6, 5
+    rows = [None if (T >> level) < 2 else
+            torch.randn(2, (T >> level) - 1, C, generator=g).to(device).requires_grad_()
+            for level in range(L)]
+    empty = torch.randn(L, C, generator=g).to(device).requires_grad_()
+    w = torch.randn(2, T, L, generator=g).to(device).requires_grad_()
+    cc = CompactCandidates(rows, empty, T, 2)
+    table = cc.packed()
+    assert table.shape == (2, level_offsets(T, L)[-1], C)
+    off = level_offsets(T, L)
+    torch.testing.assert_close(table[:, off[2] + 2], rows[2][:, 0])  # first pair row
+    torch.testing.assert_close(table[:, off[5]], empty[5].expand(2, C))
+    gy = torch.randn(2, T, C, generator=g).to(device)
+    leaves = [w, empty] + [r for r in rows if r is not None]
+    got = cc.weighted_sum(w, backend="triton")
+    want = cc.weighted_sum(w, backend="reference")
+    torch.testing.assert_close(got, want)
+    for a, b in zip(torch.autograd.grad((got * gy).sum(), leaves),
+                    torch.autograd.grad((want * gy).sum(), leaves)):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=r"w must have shape \[B, T, L\]"):
+        cc.weighted_sum(w[:, :-1])
+    with pytest.raises(ValueError, match="table must have shape"):
+        from phaselib.kernels.select import select_reference
+        select_reference(w, table[:, :-1])
