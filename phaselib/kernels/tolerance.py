@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["UNIT_ROUNDOFF", "FP32_FLOOR", "REORDER_TOL", "dtype_name", "tolerance",
+__all__ = ["UNIT_ROUNDOFF", "FP32_FLOOR", "dtype_name", "tolerance",
            "compare", "failed_record"]
 
 UNIT_ROUNDOFF = {torch.float32: 2.0 ** -24, torch.float16: 2.0 ** -11,
                  torch.bfloat16: 2.0 ** -8}
 FP32_FLOOR = 2e-5           # rtol and atol floor: fp32 arithmetic and fast GPU math
-REORDER_TOL = 1e-5          # two runs of the pyramid backward: fp32 atomics reordered
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -12,10 +12,11 @@ then level 1, 2, ..., level l holding n_l = T >> l rows at offset off_l. Then:
 3. `_gather_fwd_kernel`: position t at level l reads pair ((t+1) >> l) - 2, or zeros.
 
 The backward runs the same steps in reverse: `_gather_bwd_kernel` sums the upstream
-gradient of the positions that read each pair (a run of 2**l positions; atomics, so the
-sum order, and the last bits, may vary between GPU runs), the transport backward kernel
-turns it into gradients of both centroids, and `_centroid_bwd_kernel` walks the levels
-from the top down, handing half of each centroid's gradient to its two children.
+gradient of the positions that read each pair (one aligned run of 2**l positions, summed
+by one program in a fixed order: no atomics, so two runs agree bit for bit), the
+transport backward kernel turns it into gradients of both centroids, and
+`_centroid_bwd_kernel` walks the levels from the top down, handing half of each
+centroid's gradient to its two children.
 Work O(B T D log T), the output's size; no Python loop over T (one over the L levels).
 Every kernel walks D in tiles of at most MAX_BLOCK_D columns (`kernels/_tiles.py`), puts
 the batch on grid axis 0 (2**31 - 1 programs; axes 1 and 2 allow 65,535), and uses int64
@@ -90,40 +91,40 @@ def _gather_fwd_kernel(P, OUT, T, L, Ctot, D1,
 @triton.jit
 def _gather_bwd_kernel(GOUT, GP, T, L, Ctot, D1,
                        BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr):
-    """GP[b, off_l + k] += sum of GOUT[b, t, l] over the positions t that read pair k (fp32).
+    """GP[b, r] = the sum of GOUT[b, t, l] over the positions t that read packed row r
+    (pair k = r - off_l of level l), in fp32, written once.
 
-    Programs cover aligned runs of BLOCK_T values of t+1 (grid axis 0: sequence and run
-    together; axis 1: the level). Where a pair's run (2**l positions, aligned in t+1) is
-    at least that long, the tile is summed first and added once per column; below, each
-    row is added on its own (at most 2**l adds land on one address).
-    """
-    n_tiles = tl.cdiv(T + 1, BLOCK_T)
+    One program per packed row (grid axis 0: sequence and row together). The readers of
+    pair k are one aligned run, t + 1 = (k+2) 2**l ... (k+3) 2**l - 1, so the program walks
+    that run in tiles of BLOCK_T positions and stores the sum: no atomics, the same order,
+    and the same bits, on every run. Rows no position reads get zeros."""
     pid = tl.program_id(0)
-    b = (pid // n_tiles).to(tl.int64)
-    tile = pid % n_tiles
-    level = tl.program_id(1)
-    s1 = tile * BLOCK_T + tl.arange(0, BLOCK_T)   # s1 = t + 1
-    t = s1 - 1
+    b = (pid // Ctot).to(tl.int64)
+    r = pid % Ctot
+    off = r * 0                                   # the level of row r and where it starts
+    level = r * 0
+    end = r * 0
+    for i in range(L):
+        end += T >> i
+        past = r >= end
+        off += tl.where(past, T >> i, 0)
+        level += tl.where(past, 1, 0)
+    k = r - off
+    t_lo = ((k + 2) << level) - 1
+    t_hi = tl.minimum(((k + 3) << level) - 1, T)
+    rows = tl.arange(0, BLOCK_T)
     cols = tl.arange(0, BLOCK_D)
-    off = 0
-    for i in range(level):
-        off += T >> i
-    k = (s1 >> level) - 2
-    valid = (t >= 0) & (t < T) & (k >= 0)
-    src_row = (b * T + t.to(tl.int64)) * L + level
     for d0 in range(0, D1, BLOCK_D):
         c = d0 + cols
         mask_d = c < D1
-        m = valid[:, None] & mask_d[None, :]
-        g = tl.load(GOUT + src_row[:, None] * D1 + c[None, :], mask=m, other=0.0).to(tl.float32)
-        if (1 << level) >= BLOCK_T:
-            k0 = ((tile * BLOCK_T) >> level) - 2       # one pair for the whole tile
-            tot = tl.sum(g, axis=0)
-            any_valid = tl.sum(valid.to(tl.int32), axis=0) > 0
-            tl.atomic_add(GP + (b * Ctot + off + k0) * D1 + c, tot, mask=mask_d & any_valid)
-        else:
-            dst_row = b * Ctot + off + k.to(tl.int64)
-            tl.atomic_add(GP + dst_row[:, None] * D1 + c[None, :], g, mask=m)
+        acc = tl.zeros([BLOCK_D], dtype=tl.float32)
+        for t0 in range(t_lo, t_hi, BLOCK_T):
+            t = t0 + rows
+            src = (b * T + t.to(tl.int64)) * L + level
+            g = tl.load(GOUT + src[:, None] * D1 + c[None, :],
+                        mask=(t < t_hi)[:, None] & mask_d[None, :], other=0.0)
+            acc += tl.sum(g.to(tl.float32), axis=0)
+        tl.store(GP + (b * Ctot + r) * D1 + c, acc, mask=mask_d)
 
 
 @triton.jit
@@ -198,11 +199,11 @@ def pyramid_bwd(gout: torch.Tensor, C: torch.Tensor, T: int, L: int,
     B, Ctot, D = C.shape
     offsets, counts, _ = _layout(T, L)
     gout = gout.contiguous()
-    GP = torch.zeros(B * Ctot, D + 1, device=C.device, dtype=torch.float32)
-    BT, BD1 = tile_sizes(T + 1, D + 1, block=block)
+    GP = torch.empty(B * Ctot, D + 1, device=C.device, dtype=torch.float32)
+    BT, BD1 = tile_sizes(T, D + 1, block=block)
     with launch_device(C):
-        _gather_bwd_kernel[(B * triton.cdiv(T + 1, BT), L)](gout, GP, T, L, Ctot, D + 1,
-                                                            BLOCK_T=BT, BLOCK_D=BD1)
+        _gather_bwd_kernel[(B * Ctot,)](gout, GP, T, L, Ctot, D + 1,
+                                        BLOCK_T=BT, BLOCK_D=BD1)
     flat = C.view(B * Ctot, D)
     GA, GB = transport_rows_bwd(flat[:-1], flat[1:], GP[:-1], block, grad_dtype=torch.float32)
     G = torch.empty(B, Ctot, D, device=C.device, dtype=torch.float32)
