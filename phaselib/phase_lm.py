@@ -24,7 +24,8 @@ Streaming: `step(idx_t, state) -> (logits_t, state)` runs one token with O(L P +
 + n_layer w C) state (`PhaseLMState`: the pyramid's rings, the slots, a ring of the
 last w keys and values per layer), whatever the context; its logits equal the batch
 forward's at every position. `generate` uses it. Both live in `phase_lm_stream`; the
-layers (window, level features, block) in `phase_lm_blocks`.
+layers (window, block) in `phase_lm_blocks`, the levels as candidates in
+`phase_lm_levels`.
 
 Ablations (config fields): `features="mean_diff"` compares the pyramid's blocks by the
 difference of their means instead of transport; `features="none"` drops the pyramid and
@@ -42,7 +43,7 @@ then see every token as nearly the same (a model with it barely learned MQAR).
 them) instead of its [B, T, L, P+1] features: the per-level map and its LayerNorm run
 once per pair of blocks, not once per position, and the selection reads each level's
 rows where they apply, so the [B, T, L, C] candidates are never written
-(`phase_lm_blocks.CompactCandidates`; `python -m phaselib.bench phase-features` times
+(`phase_lm_levels.CompactCandidates`; `python -m phaselib.bench phase-features` times
 both). Its numbers equal the default's to rounding, not to the
 bit, so the default stays False: the stored sweeps re-run bit-exactly.
 
@@ -62,9 +63,9 @@ import torch
 from torch import nn
 
 from . import phase_lm_stream as _stream
-from .phase_lm_blocks import (FEATURES, CompactCandidates, LevelFeatures,
-                              NearFieldAttention, PhaseBlock, level_features,
-                              level_pairs, window_mask)
+from .phase_lm_blocks import NearFieldAttention, PhaseBlock, window_mask
+from .phase_lm_levels import (FEATURES, CompactCandidates, LevelFeatures, level_features,
+                              level_pairs)
 from .phase_lm_stream import PhaseLMState, sample_next
 from .pyramid import default_levels
 from .remedies.shortconv import ShortConv

@@ -27,11 +27,8 @@ SCRIPT = textwrap.dedent(r'''
     from phaselib.kernels.pyramid import triton as pt, streaming_triton as st
     from phaselib.kernels.select import triton as sel
 
-    INT_POINTERS = {"OFF", "LEVEL"}     # int32 index arrays of the selection
-
     def sig(fn, pointers, ints, constexprs):
-        s = {n: ("*i32" if n in INT_POINTERS else "*fp32") if n in pointers
-             else "i32" if n in ints else "constexpr" for n in fn.arg_names}
+        s = {n: ("*fp32" if n in pointers else "i32" if n in ints else "constexpr") for n in fn.arg_names}
         assert set(s) == set(pointers) | set(ints) | set(constexprs), fn.__name__
         return s
 
@@ -58,10 +55,10 @@ SCRIPT = textwrap.dedent(r'''
              dict(BLOCK_J=n, BLOCK_D=bd)),
             (st._pyramid_step_kernel, "X RING PEND FEAT", "Bsz t top L D",
              dict(G, BLOCK_B=ns, BLOCK_D=bd), {"num_warps": st.STEP_NUM_WARPS}),
-            (sel._select_fwd_kernel, "W TAB OFF Y", "T L R C", dict(BLOCK_T=n, BLOCK_C=bd)),
-            (sel._select_bwd_w_kernel, "GY TAB OFF GW", "T L R C",
+            (sel._select_fwd_kernel, "W TAB Y", "T L R C", dict(BLOCK_T=n, BLOCK_C=bd)),
+            (sel._select_bwd_w_kernel, "GY TAB GW", "T L R C",
              dict(BLOCK_T=n, BLOCK_C=bd)),
-            (sel._select_bwd_table_kernel, "GY W LEVEL OFF GTAB", "T L R C",
+            (sel._select_bwd_table_kernel, "GY W GTAB", "T L R C",
              dict(BLOCK_T=n, BLOCK_C=bd)),
         ]
     ptxas = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")

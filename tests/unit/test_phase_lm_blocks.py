@@ -6,7 +6,7 @@ import torch
 from phaselib.cli import main as train_main
 from phaselib.models import build_model
 from phaselib.phase_lm import PhaseLM, PhaseLMConfig
-from phaselib.phase_lm_blocks import level_features, mean_diff_pyramid
+from phaselib.phase_lm_levels import level_features, mean_diff_pyramid
 from phaselib.pyramid import pyramid
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -128,7 +128,7 @@ def test_compact_candidates_are_the_gathered_ones_to_rounding(features, T):
 
 def test_level_pairs_hold_each_levels_pairs_and_compact_is_checked():
     from phaselib import PhaseLMConfig
-    from phaselib.phase_lm_blocks import level_pairs
+    from phaselib.phase_lm_levels import level_pairs
     x = torch.randn(2, 10, 4)
     pairs = level_pairs(x, 5)
     assert [None if p is None else tuple(p.shape) for p in pairs] == [
@@ -182,7 +182,7 @@ def test_compact_logits_match_with_a_fixed_mix_and_without_slots(kw):
 def test_tiled_weighted_sum_has_the_gathered_values_and_gradients(T, fine, monkeypatch):
     """However many levels are summed one by one (the rest by tiles of 2^fine
     positions), the selection and its gradients are those of the [B, T, L, C] tensor."""
-    from phaselib.phase_lm_blocks import CompactCandidates
+    from phaselib.phase_lm_levels import CompactCandidates
     monkeypatch.setattr(CompactCandidates, "FINE", fine)
     g = torch.Generator().manual_seed(T)
     L, C = 6, 3
@@ -208,7 +208,7 @@ def test_the_selection_kernel_equals_the_tiles(device):
     the CPU) gives the tiled reference's values and gradients, from the packed table
     whose level l starts at `level_offsets(T, L)[l]`."""
     from phaselib.kernels.select import level_offsets
-    from phaselib.phase_lm_blocks import CompactCandidates
+    from phaselib.phase_lm_levels import CompactCandidates
     g = torch.Generator().manual_seed(3)
     T, L, C = 45, 6, 5
     rows = [None if (T >> level) < 2 else

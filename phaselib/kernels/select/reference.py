@@ -4,7 +4,7 @@ apply: the plain PyTorch twin of `triton.py`.
 Book: Part IV, "GPU kernels", section "Not materialising what is selected". Level l
 (blocks of s = 2^l) hands position t the row (t + 1) >> l of its table: `empty[l]` for
 the first two, then the transport of each finished pair of blocks
-(`phase_lm_blocks.CompactCandidates`). The tables of all levels are packed one after
+(`phase_lm_levels.CompactCandidates`). The tables of all levels are packed one after
 the other in `table` [B, R, C], level l from `offsets[l]`, (T >> l) + 1 rows each, and
 
     y[b, t] = sum over l of  w[b, t, l] * table[b, offsets[l] + ((t + 1) >> l)].

@@ -33,9 +33,10 @@ __all__ = ["select_triton", "SelectFunction"]
 
 
 @triton.jit
-def _select_fwd_kernel(W, TAB, OFF, Y, T, L, R, C,
+def _select_fwd_kernel(W, TAB, Y, T, L, R, C,
                        BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr):
-    """Positions pid*BLOCK_T .. of sequence b: y = sum over l of w[., l] * row."""
+    """Positions pid*BLOCK_T .. of sequence b: y = sum over l of w[., l] * row (level l's
+    table starts where level l - 1's (T >> (l-1)) + 1 rows end)."""
     b = tl.program_id(1).to(tl.int64)
     t = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
     mt = t < T
@@ -45,18 +46,20 @@ def _select_fwd_kernel(W, TAB, OFF, Y, T, L, R, C,
         c = c0 + cols
         m = mt[:, None] & (c < C)[None, :]
         acc = tl.zeros([BLOCK_T, BLOCK_C], dtype=tl.float32)
+        off = T * 0                               # where level l's table starts
         for level in range(L):
-            row = tl.load(OFF + level) + (u >> level)
+            row = off + (u >> level)
             wl = tl.load(W + (b * T + t) * L + level, mask=mt, other=0.0).to(tl.float32)
             v = tl.load(TAB + (b * R + row)[:, None] * C + c[None, :], mask=m,
                         other=0.0).to(tl.float32)
             acc += wl[:, None] * v
+            off += (T >> level) + 1
         tl.store(Y + (b * T + t)[:, None] * C + c[None, :],
                  acc.to(Y.dtype.element_ty), mask=m)
 
 
 @triton.jit
-def _select_bwd_w_kernel(GY, TAB, OFF, GW, T, L, R, C,
+def _select_bwd_w_kernel(GY, TAB, GW, T, L, R, C,
                          BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr):
     """gw[b, t, l] = sum over c of gy[b, t, c] * the row t reads at level l."""
     b = tl.program_id(1).to(tl.int64)
@@ -64,8 +67,10 @@ def _select_bwd_w_kernel(GY, TAB, OFF, GW, T, L, R, C,
     mt = t < T
     u = t + 1
     cols = tl.arange(0, BLOCK_C)
+    off = T * 0                                   # where level l's table starts
     for level in range(L):
-        row = tl.load(OFF + level) + (u >> level)
+        row = off + (u >> level)
+        off += (T >> level) + 1
         acc = tl.zeros([BLOCK_T], dtype=tl.float32)
         for c0 in range(0, C, BLOCK_C):
             c = c0 + cols
@@ -79,7 +84,7 @@ def _select_bwd_w_kernel(GY, TAB, OFF, GW, T, L, R, C,
 
 
 @triton.jit
-def _select_bwd_table_kernel(GY, W, LEVEL, OFF, GTAB, T, L, R, C,
+def _select_bwd_table_kernel(GY, W, GTAB, T, L, R, C,
                              BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr):
     """Packed row r of sequence b, columns of tile pid 2: the sum of w[b, t, l] gy[b, t]
     over the run of positions that read it (none for rows past T)."""
@@ -87,8 +92,15 @@ def _select_bwd_table_kernel(GY, W, LEVEL, OFF, GTAB, T, L, R, C,
     b = tl.program_id(1).to(tl.int64)
     c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
     mc = c < C
-    level = tl.load(LEVEL + r)
-    j = r - tl.load(OFF + level)
+    off = r * 0                                   # the level of row r and where it starts
+    level = r * 0
+    end = r * 0
+    for i in range(L):
+        end += (T >> i) + 1
+        past = r >= end
+        off += tl.where(past, (T >> i) + 1, 0)
+        level += tl.where(past, 1, 0)
+    j = r - off
     t_lo = tl.maximum((j << level) - 1, 0)
     t_hi = tl.minimum(((j + 1) << level) - 1, T)
     acc = tl.zeros([BLOCK_C], dtype=tl.float32)
@@ -102,53 +114,38 @@ def _select_bwd_table_kernel(GY, W, LEVEL, OFF, GTAB, T, L, R, C,
     tl.store(GTAB + (b * R + r) * C + c, acc.to(GTAB.dtype.element_ty), mask=mc)
 
 
-def _index(offsets: list[int], device) -> tuple[torch.Tensor, torch.Tensor]:
-    """OFF [L] int32 (each level's first packed row) and LEVEL [R] int32 (each packed
-    row's level)."""
-    off = torch.tensor(offsets[:-1], dtype=torch.int32, device=device)
-    sizes = torch.tensor([b - a for a, b in zip(offsets, offsets[1:])], device=device)
-    level = torch.repeat_interleave(torch.arange(len(sizes), dtype=torch.int32,
-                                                 device=device), sizes)
-    return off, level
-
-
-def _tiles(T: int, C: int, block_t: int | None) -> tuple[int, int]:
-    return tile_sizes(T, C, block=block_t)
-
-
 class SelectFunction(torch.autograd.Function):
     """Autograd for `select_triton`: w [B, T, L], table [B, R, C] contiguous, one
     dtype; both passes are Triton kernels."""
 
     @staticmethod
-    def forward(ctx, w, table, offsets, block_t=None):
+    def forward(ctx, w, table, block_t=None):
         B, T, L = w.shape
         R, C = table.shape[1], table.shape[2]
-        off, level = _index(offsets, w.device)
         y = torch.empty(B, T, C, device=w.device, dtype=table.dtype)
-        BLOCK_T, BLOCK_C = _tiles(T, C, block_t)
+        BLOCK_T, BLOCK_C = tile_sizes(T, C, block=block_t)
         with launch_device(w):
             _select_fwd_kernel[(triton.cdiv(T, BLOCK_T), B)](
-                w, table, off, y, T, L, R, C, BLOCK_T=BLOCK_T, BLOCK_C=BLOCK_C)
-        ctx.save_for_backward(w, table, off, level)
+                w, table, y, T, L, R, C, BLOCK_T=BLOCK_T, BLOCK_C=BLOCK_C)
+        ctx.save_for_backward(w, table)
         ctx.block_t = block_t
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        w, table, off, level = ctx.saved_tensors
+        w, table = ctx.saved_tensors
         gy = gy.contiguous()
         B, T, L = w.shape
         R, C = table.shape[1], table.shape[2]
-        BLOCK_T, BLOCK_C = _tiles(T, C, ctx.block_t)
+        BLOCK_T, BLOCK_C = tile_sizes(T, C, block=ctx.block_t)
         gw = torch.empty_like(w)
         gtab = torch.empty_like(table)
         with launch_device(w):
             _select_bwd_w_kernel[(triton.cdiv(T, BLOCK_T), B)](
-                gy, table, off, gw, T, L, R, C, BLOCK_T=BLOCK_T, BLOCK_C=BLOCK_C)
+                gy, table, gw, T, L, R, C, BLOCK_T=BLOCK_T, BLOCK_C=BLOCK_C)
             _select_bwd_table_kernel[(R, B, triton.cdiv(C, BLOCK_C))](
-                gy, w, level, off, gtab, T, L, R, C, BLOCK_T=BLOCK_T, BLOCK_C=BLOCK_C)
-        return gw, gtab, None, None
+                gy, w, gtab, T, L, R, C, BLOCK_T=BLOCK_T, BLOCK_C=BLOCK_C)
+        return gw, gtab, None
 
 
 def select_triton(w: torch.Tensor, table: torch.Tensor,
@@ -156,6 +153,6 @@ def select_triton(w: torch.Tensor, table: torch.Tensor,
     """w [B, T, L], table [B, R, C] -> [B, T, C], equal to `select_reference` to fp32
     rounding. w is cast to the table's dtype (differentiably); `block_t` (positions per
     program, a power of two) is for tests that want several programs."""
-    offsets = check_select_args(w, table)
+    check_select_args(w, table)
     w = w.to(table.dtype).contiguous()
-    return SelectFunction.apply(w, table.contiguous(), offsets, block_t)
+    return SelectFunction.apply(w, table.contiguous(), block_t)
