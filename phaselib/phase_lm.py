@@ -39,6 +39,13 @@ of scale 0.02, a bias at PyTorch's initialisation (up to 1/sqrt(K) per channel) 
 same vector at every position, many times a token's own, and the blocks' LayerNorms
 then see every token as nearly the same (a model with it barely learned MQAR).
 
+`layer_scale=g > 0` multiplies what the selection over the levels and the slot read
+add to the stream in each layer by a learned per-channel gain initialised to g
+(LayerScale, as in CaiT). Without it those additions start far larger than a token's
+own embedding (LayerNormed candidates of rms about 1/3 per channel, a slot read of
+about 0.16, against embeddings of 0.02), so the window's LayerNorm sees mostly them;
+Part III's MQAR ablation asks whether that is what costs the window its lookup.
+
 `compact=True` computes the same candidates from the pyramid's pair rows (about 2T of
 them) instead of its [B, T, L, P+1] features: the per-level map and its LayerNorm run
 once per pair of blocks, not once per position, and the selection reads each level's
@@ -98,6 +105,9 @@ class PhaseLMConfig:
                                   # rounding, less work); False: as the sweeps ran
     short_conv: int = 0           # kernel K of a causal depthwise convolution added to
                                   # the embeddings (x + conv_K(x)); 0 disables it
+    layer_scale: float = 0.0      # > 0: a learned per-channel gain, initialised to this,
+                                  # on what the levels and the slots add to the stream
+                                  # in each layer (LayerScale); 0 disables it
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_embd", "pyr_dim", "n_head"):
@@ -129,6 +139,11 @@ class PhaseLMConfig:
                 or self.short_conv < 0):
             raise ValueError(f"short_conv must be an int >= 0 (0 disables it), "
                              f"got {self.short_conv!r}")
+        if (isinstance(self.layer_scale, bool)
+                or not isinstance(self.layer_scale, (int, float))
+                or not 0 <= self.layer_scale < float("inf")):
+            raise ValueError(f"layer_scale must be a finite float >= 0 (0 disables it), "
+                             f"got {self.layer_scale!r}")
 
     @property
     def n_levels(self) -> int:

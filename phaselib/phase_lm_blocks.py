@@ -72,6 +72,10 @@ class NearFieldAttention(nn.Module):
         return self._out(y[:, :, None])[:, 0], state
 
 
+def _scaled(y: torch.Tensor, gain: torch.Tensor | None) -> torch.Tensor:
+    return y if gain is None else y * gain
+
+
 class PhaseBlock(nn.Module):
     """One layer: select among the levels, read the slots, look at the near field, MLP.
 
@@ -91,6 +95,15 @@ class PhaseBlock(nn.Module):
                 self.select = ScaleSelector(C, cfg.n_levels, kind=cfg.selector)
         self.tap_select = Tap()  # [B, T, L] the selection weights over levels
         self.read_proj = nn.Linear(C, C, bias=cfg.bias) if cfg.n_slots else None
+        # LayerScale (cfg.layer_scale > 0): a learned per-channel gain on what the levels
+        # and the slots add to the stream, so that at initialisation they need not
+        # outweigh the token's own embedding; None keeps the sum as the sweeps ran it.
+        self.gain_levels = self.gain_read = None
+        if cfg.layer_scale:
+            if cfg.features != "none":
+                self.gain_levels = nn.Parameter(torch.full((C,), cfg.layer_scale))
+            if cfg.n_slots:
+                self.gain_read = nn.Parameter(torch.full((C,), cfg.layer_scale))
         self.near = None
         if cfg.window:
             self.ln_a = nn.LayerNorm(C, bias=cfg.bias)
@@ -101,15 +114,18 @@ class PhaseBlock(nn.Module):
 
     def _select_read(self, x, cand, read):
         compact = isinstance(cand, CompactCandidates)
+        levels = None
         if self.mix is not None:
-            x = x + self.mix(cand.mean() if compact else cand.mean(2))
+            levels = self.mix(cand.mean() if compact else cand.mean(2))
         elif self.select is not None:
             s = self.select
             w = select_weights(s.score(self.ln_q(x)), s.kind, s.tau, self.training)
             self.tap_select(s.tap_weights(w))
-            x = x + (cand.weighted_sum(w) if compact else (w.unsqueeze(-1) * cand).sum(2))
+            levels = cand.weighted_sum(w) if compact else (w.unsqueeze(-1) * cand).sum(2)
+        if levels is not None:
+            x = x + _scaled(levels, self.gain_levels)
         if self.read_proj is not None:
-            x = x + self.read_proj(read)
+            x = x + _scaled(self.read_proj(read), self.gain_read)
         return x
 
     def _mlp(self, x):

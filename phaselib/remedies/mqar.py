@@ -31,7 +31,7 @@ from ..train import TrainConfig, train
 
 __all__ = ["SETTINGS", "mqar_zoology_batch", "mqar_baselines", "PHASE_MODELS",
            "build_mqar_model", "run_cell", "MQAR_MIXERS", "WIDTHS", "LRS", "STEPS",
-           "BATCH", "VOCAB", "NEAR"]
+           "BATCH", "VOCAB", "NEAR", "LAYER_SCALE"]
 
 VOCAB = 256                      # Zoology uses 8192; the issue asks for 256 or more
 SETTINGS = ((64, 4), (128, 8))   # (T, n_pairs), Zoology's two shortest
@@ -133,6 +133,14 @@ def mqar_baselines(x: torch.Tensor, y: torch.Tensor, n_pairs: int,
 # gives every remedy one.
 PHASE_MODELS = {"phase": {}, "phase-window": {"window": 8},
                 "window-only": {"window": 8, "features": "none", "n_slots": 0}}
+# The ablation of the windowed model (`mqar_sweeps.ABLATION_RULE`): the window with the
+# pyramid but no slots, with the slots but no pyramid, and the whole model with a
+# LayerScale gain of LAYER_SCALE on what the levels and the slots add to the stream.
+LAYER_SCALE = 0.05   # at initialisation the additions are then smaller than a token's
+#                      embedding (rms 0.017 against 0.024; without it 0.34)
+PHASE_MODELS |= {"phase-window-noslots": {"window": 8, "n_slots": 0},
+                 "window-slots": {"window": 8, "features": "none"},
+                 "phase-window-ls": {"window": 8, "layer_scale": LAYER_SCALE}}
 PHASE_MODELS |= {f"{m}-conv": kw | {"short_conv": 4} for m, kw in PHASE_MODELS.items()}
 MQAR_MIXERS = ("fused", "linear", "linear-conv", "window", "ssm", "ssm-selective",
                "landmark-retrieval", "lsh", "phase", "phase-window", "window-only")

@@ -14,7 +14,8 @@ from .mqar import LRS, MQAR_MIXERS, STEPS, run_cell
 __all__ = ["OUT", "sweep", "pilot", "PILOT_MODELS", "PILOT_OUT", "PILOT_LONG",
            "PILOT_LONG_STEPS", "probe", "PROBE_MODELS", "PROBE_OUT", "binding",
            "BINDING_MODELS", "BINDING_OUT", "BINDING_RULE", "recall", "RECALL_MODELS",
-           "RECALL_OUT", "RECALL_RULE", "RECALL_PHASE_MODELS", "REACH_RULE"]
+           "RECALL_OUT", "RECALL_RULE", "RECALL_PHASE_MODELS", "REACH_RULE", "ablation",
+           "ABLATION_MODELS", "ABLATION_OUT", "ABLATION_RULE"]
 
 OUT = "book/part3/results/mqar.json"
 
@@ -183,3 +184,46 @@ def recall(seeds=(0, 1, 2)):
                               RECALL_MODELS + RECALL_PHASE_MODELS, seeds,
                               "Part III: the recall column of the remedies table, "
                               "every simple remedy with a short convolution")
+
+
+ABLATION_OUT = "book/part3/results/mqar_ablation.json"
+# Why does the windowed phase model learn less of the lookup than the window alone, even
+# where the window sees the value (mqar-recall: 0.22 of the near queries against 0.71)?
+# Each part beside the same window, and the whole model with a LayerScale gain
+# (`mqar.LAYER_SCALE`) on what the levels and the slots add to the stream: without it,
+# those additions start about 15 times the size of a token's embedding.
+ABLATION_MODELS = ("phase-window-noslots-conv", "window-slots-conv",
+                   "phase-window-ls-conv")
+# Fixed before the runs (2026-12-06, stop 43): each comparison is (a, b, metric): a's
+# accuracy minus b's on the queries of `metric` ("acc_near": value within NEAR
+# positions; "acc_far": beyond), paired per seed on the same test sequences, each model
+# at its seed-0 best rate of LRS by validation accuracy, judged against the threshold
+# with the control named. "pyramid" and "slots": does each part alone cost the window
+# its near lookup? "gain": does the LayerScale gain give it back? "reach": with the
+# gain, does the model carry recall past the window (REACH_RULE's question)? The
+# control of the first three is the cost being taken apart (window alone minus the
+# windowed phase model on the near queries); of "reach", REACH_RULE's.
+ABLATION_RULE = {"threshold": 0.10,
+                 "comparisons": {
+                     "pyramid": ("window-only-conv", "phase-window-noslots-conv",
+                                 "acc_near"),
+                     "slots": ("window-only-conv", "window-slots-conv", "acc_near"),
+                     "gain": ("phase-window-ls-conv", "phase-window-conv", "acc_near"),
+                     "reach": ("phase-window-ls-conv", "window-only-conv", "acc_far")},
+                 "controls": {
+                     "pyramid": ("window-only-conv", "phase-window-conv", "acc_near"),
+                     "slots": ("window-only-conv", "phase-window-conv", "acc_near"),
+                     "gain": ("window-only-conv", "phase-window-conv", "acc_near"),
+                     "reach": REACH_RULE["control"] + ("acc_far",)},
+                 "registered": "2026-12-06"}
+
+
+def ablation(seeds=(0, 1, 2)):
+    """Sweep `mqar-ablation`: which part of the windowed phase model costs the window
+    its near lookup on Zoology's MQAR, and does a LayerScale gain give it back
+    (ABLATION_RULE)? ABLATION_MODELS at the budget, width, setting and rates of
+    `mqar-recall`, whose cells are the comparisons' other arms; about 75 CPU-minutes
+    (a cell takes 3 to 6 minutes on one thread)."""
+    return _at_binding_budget("mqar-ablation", ABLATION_OUT, ABLATION_MODELS, seeds,
+                              "Part III: which part of the windowed phase model costs "
+                              "the window its lookup on MQAR?")

@@ -21,11 +21,11 @@ from ..claims.rule import Effect, Judgement, Rule, judge
 from ..rates import best_rows
 from .mixers import MIXER_LABELS
 from .mqar import LRS
-from .mqar_sweeps import REACH_RULE, RECALL_RULE
+from .mqar_sweeps import ABLATION_RULE, REACH_RULE, RECALL_RULE
 from .table import Cell
 
 __all__ = ["ROW_ENTRANT", "PHASE_ENTRANT", "COLUMN", "LABEL", "RowRecall",
-           "best_rate_results", "recall_rows", "recall_column", "reach"]
+           "best_rate_results", "recall_rows", "recall_column", "reach", "ablation"]
 
 # Each row of the remedies table and the entrant that measures its recall.
 ROW_ENTRANT = {"fused": "fused-conv", "mqa": "mqa-conv", "gqa": "gqa-conv",
@@ -143,6 +143,27 @@ def recall_column(rows: dict, rule: dict = RECALL_RULE) -> dict:
     return out
 
 
+def _paired(runs: dict, a: str, b: str, metric: str, seeds) -> Effect:
+    """a's `metric` minus b's, paired per seed."""
+    where = {"acc_far": "far-query", "acc_near": "near-query", "acc": ""}[metric]
+    return Effect(f"{where} accuracy, {_label(a)} minus {_label(b)}".lstrip(),
+                  tuple(runs[a][s][metric] - runs[b][s][metric] for s in seeds),
+                  "accuracy")
+
+
+def _judged(runs: dict, effect: tuple, control: tuple, threshold: float):
+    """(effect, control, judgement) of two (a, b, metric) comparisons over the control's
+    seeds, or None while a model in either has not run on every one of them."""
+    names = {*effect[:2], *control[:2]}
+    if any(n not in runs for n in names):
+        return None
+    seeds = tuple(sorted(runs[control[0]]))
+    if any(not all(s in runs[n] for s in seeds) for n in names):
+        return None
+    e, c = _paired(runs, *effect, seeds), _paired(runs, *control, seeds)
+    return e, c, judge(e, Rule(threshold), c)
+
+
 def reach(binding_cells, recall_cells, rule: dict = REACH_RULE):
     """Does the pyramid carry the window's recall beyond its reach? (effect, control,
     judgement) by `rule` (REACH_RULE): the far-query accuracy of rule["entrant"]
@@ -150,17 +171,17 @@ def reach(binding_cells, recall_cells, rule: dict = REACH_RULE):
     control rule["control"] (a minus b) on the same queries. None while an entrant has
     not run on every seed."""
     runs = best_rate_results(binding_cells) | best_rate_results(recall_cells)
-    names = {rule["entrant"], rule["baseline"], *rule["control"]}
-    if any(n not in runs for n in names):
-        return None
-    seeds = tuple(sorted(runs[rule["control"][0]]))
-    if any(not all(s in runs[n] for s in seeds) for n in names):
-        return None
+    return _judged(runs, (rule["entrant"], rule["baseline"], "acc_far"),
+                   (*rule["control"], "acc_far"), rule["threshold"])
 
-    def far(a: str, b: str) -> Effect:
-        return Effect(f"far-query accuracy, {_label(a)} minus {_label(b)}",
-                      tuple(runs[a][s]["acc_far"] - runs[b][s]["acc_far"]
-                            for s in seeds), "accuracy")
 
-    effect, control = far(rule["entrant"], rule["baseline"]), far(*rule["control"])
-    return effect, control, judge(effect, Rule(rule["threshold"]), control)
+def ablation(binding_cells, recall_cells, ablation_cells,
+             rule: dict = ABLATION_RULE) -> dict:
+    """Which part of the windowed phase model costs the window its near lookup?
+    {name: (effect, control, judgement) or None while an arm has not run on every
+    seed} for each comparison of `rule` (ABLATION_RULE), from the cells of
+    mqar-binding, mqar-recall and mqar-ablation."""
+    runs = (best_rate_results(binding_cells) | best_rate_results(recall_cells)
+            | best_rate_results(ablation_cells))
+    return {name: _judged(runs, comp, rule["controls"][name], rule["threshold"])
+            for name, comp in rule["comparisons"].items()}

@@ -38,6 +38,8 @@ CONFIGS = {
     "no-pyramid-slots": dict(features="none"),
     "short-conv": dict(short_conv=4, window=3),
     "short-conv-window-only": dict(short_conv=2, features="none", n_slots=0, window=3),
+    "layer-scale": dict(layer_scale=0.05, window=3),
+    "layer-scale-mix": dict(layer_scale=0.3, selector="none", window=2),
     **{f"selector-{k}": dict(selector=k, window=4) for k in KINDS},
 }
 
@@ -172,3 +174,35 @@ def test_short_conv_rejects_bad_kernel():
     for bad in (-1, 2.0, True):
         with pytest.raises(ValueError, match="short_conv"):
             PhaseLMConfig(vocab_size=V, short_conv=bad)
+
+
+def test_layer_scale_shrinks_what_the_levels_and_the_slots_add():
+    """layer_scale=g multiplies each layer's additions from the levels and the slots by
+    a learned gain that starts at g: at initialisation they are g times as large, the
+    token's own stream is the same, and the gains are trained."""
+    idx = torch.randint(V, (2, 20), generator=torch.Generator().manual_seed(2))
+    added = {}
+    for g in (0.0, 0.05):
+        model = _phase(layer_scale=g, window=3)
+        block = model.blocks[0]
+        plain = block._select_read
+
+        def spy(x, cand, read, plain=plain, g=g):
+            out = plain(x, cand, read)
+            added[g] = (x.detach(), (out - x).detach())
+            return out
+        block._select_read = spy
+        _, loss = model.train()(idx, idx)
+    torch.testing.assert_close(added[0.05][0], added[0.0][0])
+    torch.testing.assert_close(added[0.05][1], 0.05 * added[0.0][1], atol=1e-6, rtol=1e-4)
+    loss.backward()
+    gains = [model.blocks[1].gain_levels, model.blocks[1].gain_read]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in gains)
+    assert _phase().blocks[0].gain_levels is None       # default: the sum as it was
+    assert _phase(layer_scale=0.1, features="none", window=2).blocks[0].gain_levels is None
+
+
+def test_layer_scale_rejects_bad_values():
+    for bad in (-0.1, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(ValueError, match="layer_scale"):
+            PhaseLMConfig(vocab_size=V, layer_scale=bad)

@@ -4,29 +4,33 @@ import numpy as np
 import pytest
 
 from phaselib.remedies.mqar import LRS
-from phaselib.remedies.mqar_sweeps import REACH_RULE, RECALL_RULE
-from phaselib.remedies.recall import (COLUMN, PHASE_ENTRANT, ROW_ENTRANT,
+from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_RULE, REACH_RULE,
+                                           RECALL_RULE)
+from phaselib.remedies.recall import (COLUMN, PHASE_ENTRANT, ROW_ENTRANT, ablation,
                                       best_rate_results, reach, recall_column,
                                       recall_rows)
 from phaselib.remedies.table import load_table, table_html, with_column
 from phaselib.sweep.store import StoredCell
 
 
-def _cell(model, seed, lr, acc, val_acc=None, dirty=False, far=None):
+def _cell(model, seed, lr, acc, val_acc=None, dirty=False, far=None, near=None):
     return StoredCell({"model": model, "seed": seed, "lr": lr if seed == 0 else "best"},
                       {"lr": lr, "acc": acc, "val_acc": acc if val_acc is None
-                       else val_acc, "acc_far": acc if far is None else far},
+                       else val_acc, "acc_far": acc if far is None else far,
+                       "acc_near": acc if near is None else near},
                       "abc1234", dirty, "2026-12-06T00:00:00", {})
 
 
-def _entrant(model, accs, best=3e-3, other=0.25, far=None):
+def _entrant(model, accs, best=3e-3, other=0.25, far=None, near=None):
     """Seed 0 at every rate (the best one scores accs[0]), seeds 1.. at the best;
-    `far`: the far-query accuracy per seed (default: accs)."""
+    `far`, `near`: the far- and near-query accuracy per seed (default: accs)."""
     far = accs if far is None else far
-    cells = [_cell(model, 0, lr, accs[0] if lr == best else other, far=far[0]
-                   if lr == best else other) for lr in LRS]
-    return cells + [_cell(model, s, best, a, far=far[s]) for s, a in enumerate(accs)
-                    if s]
+    near = accs if near is None else near
+    cells = [_cell(model, 0, lr, accs[0] if lr == best else other,
+                   far=far[0] if lr == best else other,
+                   near=near[0] if lr == best else other) for lr in LRS]
+    return cells + [_cell(model, s, best, a, far=far[s], near=near[s])
+                    for s, a in enumerate(accs) if s]
 
 
 BINDING = (_entrant("fused-conv", [0.99, 0.98, 0.99])
@@ -115,3 +119,32 @@ def test_phase_models_are_judged_by_the_same_rule_and_the_reach_by_its_own():
     flat = (_entrant("window-only-conv", [0.6, 0.62, 0.58], far=[0.02, 0.03, 0.02])
             + _entrant("phase-window-conv", [0.6, 0.6, 0.6], far=[0.03, 0.02, 0.04]))
     assert reach(BINDING, flat)[2].verdict == "refuted"
+
+
+def test_the_ablation_judges_each_part_against_the_cost_it_takes_apart():
+    """The pyramid alone costs the near lookup, the slots alone do not, the gain gives
+    it back, and with the gain the far queries are no better than the window's."""
+    far = dict(far=[0.02, 0.03, 0.02], other=0.05)
+    recall = (_entrant("window-only-conv", [0.4, 0.4, 0.4], near=[0.7, 0.72, 0.71], **far)
+              + _entrant("phase-window-conv", [0.15] * 3, near=[0.22, 0.2, 0.23], **far))
+    abl = (_entrant("phase-window-noslots-conv", [0.2] * 3, near=[0.25, 0.2, 0.3], **far)
+           + _entrant("window-slots-conv", [0.4] * 3, near=[0.7, 0.71, 0.72], **far)
+           + _entrant("phase-window-ls-conv", [0.4] * 3, near=[0.69, 0.72, 0.7], **far))
+    res = ablation(BINDING, recall, abl)
+    assert set(res) == set(ABLATION_RULE["comparisons"])
+    verdicts = {k: v[2].verdict for k, v in res.items()}
+    assert verdicts == {"pyramid": "supported", "slots": "refuted", "gain": "supported",
+                        "reach": "refuted"}, verdicts
+    np.testing.assert_allclose(res["pyramid"][0].values, [0.45, 0.52, 0.41])
+    np.testing.assert_allclose(res["gain"][1].values, [0.48, 0.52, 0.48])  # the control
+    np.testing.assert_allclose(res["reach"][1].values, [0.97, 0.95, 0.97])
+    # an arm not run yet: that comparison has no verdict, the others keep theirs
+    part = ablation(BINDING, recall, [c for c in abl
+                                      if c.params["model"] != "window-slots-conv"])
+    assert part["slots"] is None and part["pyramid"][2].verdict == "supported"
+    # the cost gone from the full model: nothing left to take apart, no verdict
+    gone = recall[:5] + _entrant("phase-window-conv", [0.4] * 3, near=[0.7, 0.72, 0.71],
+                                 other=0.05)
+    assert ablation(BINDING, gone, abl)["slots"][2].verdict == "inconclusive"
+    every = {m for c in ABLATION_RULE["comparisons"].values() for m in c[:2]}
+    assert set(ABLATION_MODELS) <= every
