@@ -15,7 +15,8 @@ __all__ = ["OUT", "sweep", "pilot", "PILOT_MODELS", "PILOT_OUT", "PILOT_LONG",
            "PILOT_LONG_STEPS", "probe", "PROBE_MODELS", "PROBE_OUT", "binding",
            "BINDING_MODELS", "BINDING_OUT", "BINDING_RULE", "recall", "RECALL_MODELS",
            "RECALL_OUT", "RECALL_RULE", "RECALL_PHASE_MODELS", "REACH_RULE", "ablation",
-           "ABLATION_MODELS", "ABLATION_OUT", "ABLATION_RULE"]
+           "ABLATION_MODELS", "ABLATION_OUT", "ABLATION_RULE", "edges", "EDGES_OUT",
+           "EDGE_RATES", "EDGE_RULE"]
 
 OUT = "book/part3/results/mqar.json"
 
@@ -227,3 +228,31 @@ def ablation(seeds=(0, 1, 2)):
     return _at_binding_budget("mqar-ablation", ABLATION_OUT, ABLATION_MODELS, seeds,
                               "Part III: which part of the windowed phase model costs "
                               "the window its lookup on MQAR?")
+
+
+EDGES_OUT = "book/part3/results/mqar_edges.json"
+# Every phase model's best rate in mqar-recall lies at an edge of LRS (the window alone
+# at 1e-2, the phase models at 1e-3), so a rate beyond the grid might do better: each of
+# Part IV's models and the ablation's, seed 0, at one rate past each end of LRS.
+EDGE_RATES = (3e-4, 3e-2)
+# Fixed before the runs (2026-12-06, stop 43): a check of the grid, not a verdict (one
+# seed). A model's rate is "not bracketed" when its validation accuracy at a rate of
+# EDGE_RATES exceeds its best over LRS by more than the margin; the chapter then says
+# which comparisons rest on a rate the grid did not bracket.
+EDGE_RULE = {"margin": 0.10, "registered": "2026-12-06"}
+
+
+def edges(seeds=(0,)):
+    """Sweep `mqar-edges`: does a rate past either end of LRS do better for Part IV's
+    models (RECALL_PHASE_MODELS) and the ablation's (ABLATION_MODELS)? Seed 0 at each of
+    EDGE_RATES, the budget, width and setting of `mqar-recall` (EDGE_RULE); about 60
+    CPU-minutes."""
+    from ..sweep import SweepSpec
+
+    cells = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
+              "batch": BINDING_BATCH, "lr": lr, "seed": int(s)}
+             for s in seeds for lr in EDGE_RATES
+             for m in RECALL_PHASE_MODELS + ABLATION_MODELS]
+    return SweepSpec(name="mqar-edges", out=EDGES_OUT, cells=cells, run=run_cell,
+                     description="Part III: Part IV's models on MQAR at a rate past "
+                                 "each end of the grid (seed 0)")

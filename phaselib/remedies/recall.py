@@ -21,11 +21,12 @@ from ..claims.rule import Effect, Judgement, Rule, judge
 from ..rates import best_rows
 from .mixers import MIXER_LABELS
 from .mqar import LRS
-from .mqar_sweeps import ABLATION_RULE, REACH_RULE, RECALL_RULE
+from .mqar_sweeps import ABLATION_RULE, EDGE_RULE, REACH_RULE, RECALL_RULE
 from .table import Cell
 
 __all__ = ["ROW_ENTRANT", "PHASE_ENTRANT", "COLUMN", "LABEL", "RowRecall",
-           "best_rate_results", "recall_rows", "recall_column", "reach", "ablation"]
+           "best_rate_results", "recall_rows", "recall_column", "reach", "ablation",
+           "RateEdge", "rate_edges"]
 
 # Each row of the remedies table and the entrant that measures its recall.
 ROW_ENTRANT = {"fused": "fused-conv", "mqa": "mqa-conv", "gqa": "gqa-conv",
@@ -185,3 +186,35 @@ def ablation(binding_cells, recall_cells, ablation_cells,
             | best_rate_results(ablation_cells))
     return {name: _judged(runs, comp, rule["controls"][name], rule["threshold"])
             for name, comp in rule["comparisons"].items()}
+
+
+@dataclass(frozen=True)
+class RateEdge:
+    """One model's rates on seed 0: its best rate of LRS and that rate's validation
+    accuracy, the validation accuracy at each rate past the grid (`beyond`: {lr: acc}),
+    and whether the grid brackets its rate (no rate beyond it better by more than the
+    margin of EDGE_RULE)."""
+
+    model: str
+    best_lr: float
+    best_val: float
+    beyond: dict
+    bracketed: bool
+
+
+def rate_edges(grid_cells, edge_cells, rule: dict = EDGE_RULE) -> dict:
+    """{model: RateEdge} for every model of `edge_cells` (mqar-edges) whose seed-0 rates
+    of LRS are all in `grid_cells` (mqar-recall and mqar-ablation together). Refuses a
+    cell from a dirty tree."""
+    best = {m: runs[0] for m, runs in best_rate_results(grid_cells).items() if 0 in runs}
+    edge = list(edge_cells)
+    if any(c.dirty for c in edge):
+        raise ValueError("edge_cells must come from a clean tree")
+    out = {}
+    for m in sorted({c.params["model"] for c in edge} & set(best)):
+        beyond = {c.params["lr"]: c.result["val_acc"] for c in edge
+                  if c.params["model"] == m and c.params["seed"] == 0}
+        b = best[m]
+        out[m] = RateEdge(m, b["lr"], b["val_acc"], beyond,
+                          all(v <= b["val_acc"] + rule["margin"] for v in beyond.values()))
+    return out

@@ -7,8 +7,8 @@ from phaselib.remedies.mqar import LRS
 from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_RULE, REACH_RULE,
                                            RECALL_RULE)
 from phaselib.remedies.recall import (COLUMN, PHASE_ENTRANT, ROW_ENTRANT, ablation,
-                                      best_rate_results, reach, recall_column,
-                                      recall_rows)
+                                      best_rate_results, rate_edges, reach,
+                                      recall_column, recall_rows)
 from phaselib.remedies.table import load_table, table_html, with_column
 from phaselib.sweep.store import StoredCell
 
@@ -148,3 +148,19 @@ def test_the_ablation_judges_each_part_against_the_cost_it_takes_apart():
     assert ablation(BINDING, gone, abl)["slots"][2].verdict == "inconclusive"
     every = {m for c in ABLATION_RULE["comparisons"].values() for m in c[:2]}
     assert set(ABLATION_MODELS) <= every
+
+
+def test_rate_edges_flag_a_rate_past_the_grid_that_does_better():
+    grid = (_entrant("window-only-conv", [0.4] * 3, best=1e-2, other=0.1)
+            + _entrant("phase-conv", [0.15] * 3, best=1e-3, other=0.05))
+    edge = [_cell("window-only-conv", 0, 3e-2, 0.7), _cell("window-only-conv", 0, 3e-4, 0.1),
+            _cell("phase-conv", 0, 3e-4, 0.2), _cell("phase-conv", 0, 3e-2, 0.0),
+            _cell("not-in-grid", 0, 3e-4, 0.9)]
+    res = rate_edges(grid, edge)
+    assert set(res) == {"window-only-conv", "phase-conv"}
+    w, p = res["window-only-conv"], res["phase-conv"]
+    assert (w.best_lr, w.best_val, w.beyond) == (1e-2, 0.4, {3e-2: 0.7, 3e-4: 0.1})
+    assert not w.bracketed                      # 0.7 > 0.4 + 0.10
+    assert p.bracketed                          # 0.2 is within the margin of 0.15
+    with pytest.raises(ValueError, match="clean tree"):
+        rate_edges(grid, [_cell("phase-conv", 0, 3e-4, 0.2, dirty=True)])
