@@ -27,7 +27,9 @@ FILES = {"f1-rates": ("book/part2/results/f1_rates.json", "val_score", True, F1_
          "slots-rates": ("book/part4/results/slots_rates.json", "val_acc", True,
                          SLOTS_RATES),
          "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS),
-         "mqar-recall": ("book/part3/results/mqar_recall.json", "val_acc", True, LRS)}
+         "mqar-recall": ("book/part3/results/mqar_recall.json", "val_acc", True, LRS),
+         "mqar-ablation": ("book/part3/results/mqar_ablation.json", "val_acc", True,
+                           LRS)}
 NOT_MODEL = {"seed", "lr", "out", "plant"}   # plant: a measurement, not a model
 
 
