@@ -16,7 +16,8 @@ __all__ = ["OUT", "sweep", "pilot", "PILOT_MODELS", "PILOT_OUT", "PILOT_LONG",
            "BINDING_MODELS", "BINDING_OUT", "BINDING_RULE", "recall", "RECALL_MODELS",
            "RECALL_OUT", "RECALL_RULE", "RECALL_PHASE_MODELS", "REACH_RULE", "ablation",
            "ABLATION_MODELS", "ABLATION_OUT", "ABLATION_RULE", "edges", "EDGES_OUT",
-           "EDGE_RATES", "EDGE_RULE"]
+           "EDGE_RATES", "EDGE_RULE", "longer", "LONG_OUT", "LONG_STEPS", "LONG_MODELS",
+           "LONG_RULE"]
 
 OUT = "book/part3/results/mqar.json"
 
@@ -204,6 +205,7 @@ ABLATION_MODELS = ("phase-window-noslots-conv", "window-slots-conv",
 # gain, does the model carry recall past the window (REACH_RULE's question)? The
 # control of the first three is the cost being taken apart (window alone minus the
 # windowed phase model on the near queries); of "reach", REACH_RULE's.
+_COST = ("window-only-conv", "phase-window-conv", "acc_near")    # the cost taken apart
 ABLATION_RULE = {"threshold": 0.10,
                  "comparisons": {
                      "pyramid": ("window-only-conv", "phase-window-noslots-conv",
@@ -211,11 +213,8 @@ ABLATION_RULE = {"threshold": 0.10,
                      "slots": ("window-only-conv", "window-slots-conv", "acc_near"),
                      "gain": ("phase-window-ls-conv", "phase-window-conv", "acc_near"),
                      "reach": ("phase-window-ls-conv", "window-only-conv", "acc_far")},
-                 "controls": {
-                     "pyramid": ("window-only-conv", "phase-window-conv", "acc_near"),
-                     "slots": ("window-only-conv", "phase-window-conv", "acc_near"),
-                     "gain": ("window-only-conv", "phase-window-conv", "acc_near"),
-                     "reach": REACH_RULE["control"] + ("acc_far",)},
+                 "controls": {"pyramid": _COST, "slots": _COST, "gain": _COST,
+                              "reach": REACH_RULE["control"] + ("acc_far",)},
                  "registered": "2026-12-06"}
 
 
@@ -256,3 +255,56 @@ def edges(seeds=(0,)):
     return SweepSpec(name="mqar-edges", out=EDGES_OUT, cells=cells, run=run_cell,
                      description="Part III: Part IV's models on MQAR at a rate past "
                                  "each end of the grid (seed 0)")
+
+
+LONG_OUT = "book/part3/results/mqar_long.json"
+# The ablation leaves two questions of time. Is the gain only a faster start: given more
+# steps, does the whole model without it learn the near lookup too? And is what the
+# gained model still lacks of the window alone's near lookup (0.57 against 0.71) a
+# matter of time? The window alone and the windowed phase model without and with the
+# gain, at twice the steps, each at its seed-0 best rate of LRS at BINDING_STEPS (from
+# the results file named beside it, which the cell reads).
+LONG_STEPS = 2 * BINDING_STEPS
+LONG_MODELS = {"window-only-conv": RECALL_OUT, "phase-window-conv": RECALL_OUT,
+               "phase-window-ls-conv": ABLATION_OUT}
+_AT = f"@{LONG_STEPS}"       # an arm at LONG_STEPS is named "<model>@<steps>"
+# Fixed before the runs (2026-12-06, stop 44): each comparison (a, b, metric) as in
+# ABLATION_RULE, paired per seed. "cost": does the whole model still cost the window
+# its near lookup at twice the steps? "gain": does the gain still give it back?
+# "remaining": does the gained model still lack more than the threshold of the window's
+# near lookup? "reach" and "reach-plain": does the model with and without the gain
+# carry recall past the window at twice the steps? The control of the first three is
+# the cost at BINDING_STEPS (_COST), the same instrument where the effect is known; of
+# the reach, REACH_RULE's.
+LONG_RULE = {"threshold": 0.10, "steps": LONG_STEPS,
+             "comparisons": {
+                 "cost": ("window-only-conv" + _AT, "phase-window-conv" + _AT,
+                          "acc_near"),
+                 "gain": ("phase-window-ls-conv" + _AT, "phase-window-conv" + _AT,
+                          "acc_near"),
+                 "remaining": ("window-only-conv" + _AT, "phase-window-ls-conv" + _AT,
+                               "acc_near"),
+                 "reach": ("phase-window-ls-conv" + _AT, "window-only-conv" + _AT,
+                           "acc_far"),
+                 "reach-plain": ("phase-window-conv" + _AT, "window-only-conv" + _AT,
+                                 "acc_far")},
+             "controls": {"cost": _COST, "gain": _COST, "remaining": _COST,
+                          "reach": REACH_RULE["control"] + ("acc_far",),
+                          "reach-plain": REACH_RULE["control"] + ("acc_far",)},
+             "registered": "2026-12-06"}
+
+
+def longer(seeds=(0, 1, 2)):
+    """Sweep `mqar-long`: the windowed phase model without and with the LayerScale gain
+    and the window alone (LONG_MODELS) at LONG_STEPS, twice the budget of
+    `mqar-recall`, each at its seed-0 best rate there (LONG_RULE); about 95 CPU-minutes
+    (a cell takes 6 to 14 minutes on one thread)."""
+    from ..sweep import SweepSpec
+
+    cells = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": LONG_STEPS,
+              "batch": BINDING_BATCH, "lr": "best", "out": src, "seed": int(s)}
+             for m, src in LONG_MODELS.items() for s in seeds]
+    return SweepSpec(name="mqar-long", out=LONG_OUT, cells=cells, run=run_cell,
+                     description="Part III: the windowed phase model without and with "
+                                 "its gain and the window alone on MQAR at twice the "
+                                 "steps")

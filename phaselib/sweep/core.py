@@ -56,6 +56,7 @@ SWEEPS: dict[str, str] = {
     "mqar-recall": "phaselib.remedies.mqar_sweeps:recall",
     "mqar-ablation": "phaselib.remedies.mqar_sweeps:ablation",
     "mqar-edges": "phaselib.remedies.mqar_sweeps:edges",
+    "mqar-long": "phaselib.remedies.mqar_sweeps:longer",
     "selection": "phaselib.scale_content_runs:sweep",
     "selection-rates": "phaselib.scale_content_runs:sweep_rates",
     "selection-anneal": "phaselib.scale_content_runs:sweep_anneal",
