@@ -21,12 +21,12 @@ from ..claims.rule import Effect, Judgement, Rule, judge
 from ..rates import best_rows
 from .mixers import MIXER_LABELS
 from .mqar import LRS
-from .mqar_sweeps import ABLATION_RULE, EDGE_RULE, REACH_RULE, RECALL_RULE
+from .mqar_sweeps import ABLATION_RULE, EDGE_RULE, LONG_RULE, REACH_RULE, RECALL_RULE
 from .table import Cell
 
 __all__ = ["ROW_ENTRANT", "PHASE_ENTRANT", "COLUMN", "LABEL", "RowRecall",
            "best_rate_results", "recall_rows", "recall_column", "reach", "ablation",
-           "RateEdge", "rate_edges"]
+           "RateEdge", "rate_edges", "at_steps", "long_budget"]
 
 # Each row of the remedies table and the entrant that measures its recall.
 ROW_ENTRANT = {"fused": "fused-conv", "mqa": "mqa-conv", "gqa": "gqa-conv",
@@ -84,7 +84,10 @@ class RowRecall:
 
 
 def _label(entrant: str) -> str:
-    return MIXER_LABELS.get(entrant, entrant)
+    """The entrant's label; "<model>@<steps>" (an arm of mqar-long) names its steps."""
+    model, _, steps = entrant.partition("@")
+    label = MIXER_LABELS.get(model, model)
+    return f"{label} at {steps} steps" if steps else label
 
 
 def recall_rows(binding_cells, recall_cells, rule: dict = RECALL_RULE,
@@ -146,8 +149,9 @@ def recall_column(rows: dict, rule: dict = RECALL_RULE) -> dict:
 
 def _paired(runs: dict, a: str, b: str, metric: str, seeds) -> Effect:
     """a's `metric` minus b's, paired per seed."""
-    where = {"acc_far": "far-query", "acc_near": "near-query", "acc": ""}[metric]
-    return Effect(f"{where} accuracy, {_label(a)} minus {_label(b)}".lstrip(),
+    what = {"acc_far": "far-query accuracy", "acc_near": "near-query accuracy",
+            "acc": "accuracy"}[metric]
+    return Effect(f"{what}, {_label(a)} minus {_label(b)}",
                   tuple(runs[a][s][metric] - runs[b][s][metric] for s in seeds),
                   "accuracy")
 
@@ -184,6 +188,36 @@ def ablation(binding_cells, recall_cells, ablation_cells,
     mqar-binding, mqar-recall and mqar-ablation."""
     runs = (best_rate_results(binding_cells) | best_rate_results(recall_cells)
             | best_rate_results(ablation_cells))
+    return {name: _judged(runs, comp, rule["controls"][name], rule["threshold"])
+            for name, comp in rule["comparisons"].items()}
+
+
+def at_steps(cells, steps: int) -> dict:
+    """{"<model>@<steps>": {seed: result}} of the cells run for `steps` steps (each
+    model at one rate, as in mqar-long). Refuses a cell from a dirty tree, and a model
+    whose cells ran at more than one rate."""
+    cells = [c for c in cells if c.params.get("steps") == steps]
+    if any(c.dirty for c in cells):
+        raise ValueError("cells must come from a clean tree")
+    out = {}
+    for c in cells:
+        runs = out.setdefault(f"{c.params['model']}@{steps}", {})
+        runs[c.params["seed"]] = c.result
+    for name, runs in out.items():
+        if len({r["lr"] for r in runs.values()}) > 1:
+            raise ValueError(f"{name} ran at more than one rate: "
+                             f"{sorted({r['lr'] for r in runs.values()})}")
+    return out
+
+
+def long_budget(binding_cells, recall_cells, ablation_cells, long_cells,
+           rule: dict = LONG_RULE) -> dict:
+    """The windowed model's lookup at twice the steps: {name: (effect, control,
+    judgement) or None while an arm has not run on every seed} for each comparison of
+    `rule` (LONG_RULE), the arms at rule["steps"] from `long_cells` (mqar-long), the
+    controls from the 600-step cells of the other three sweeps."""
+    runs = (best_rate_results(binding_cells) | best_rate_results(recall_cells)
+            | best_rate_results(ablation_cells) | at_steps(long_cells, rule["steps"]))
     return {name: _judged(runs, comp, rule["controls"][name], rule["threshold"])
             for name, comp in rule["comparisons"].items()}
 

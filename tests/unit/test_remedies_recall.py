@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from phaselib.remedies.mqar import LRS
-from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_RULE, REACH_RULE,
-                                           RECALL_RULE)
+from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_RULE, LONG_MODELS,
+                                           LONG_RULE, REACH_RULE, RECALL_RULE)
 from phaselib.remedies.recall import (COLUMN, PHASE_ENTRANT, ROW_ENTRANT, ablation,
-                                      best_rate_results, rate_edges, reach,
-                                      recall_column, recall_rows)
+                                      at_steps, best_rate_results, long_budget, rate_edges,
+                                      reach, recall_column, recall_rows)
 from phaselib.remedies.table import load_table, table_html, with_column
 from phaselib.sweep.store import StoredCell
 
@@ -164,3 +164,42 @@ def test_rate_edges_flag_a_rate_past_the_grid_that_does_better():
     assert p.bracketed                          # 0.2 is within the margin of 0.15
     with pytest.raises(ValueError, match="clean tree"):
         rate_edges(grid, [_cell("phase-conv", 0, 3e-4, 0.2, dirty=True)])
+
+
+def _long(model, near, far=None, lr=3e-3):
+    return [StoredCell({"model": model, "seed": s, "lr": "best", "steps": 1200},
+                       {"lr": lr, "acc": n, "val_acc": n, "acc_near": n,
+                        "acc_far": n if far is None else far[s]},
+                       "abc1234", False, "2026-12-06T00:00:00", {})
+            for s, n in enumerate(near)]
+
+
+def test_twice_the_steps_is_judged_against_the_cost_at_the_first_budget():
+    """Given twice the steps the plain model catches up (cost refuted), so the gain's
+    effect is gone; the gained model keeps a gap; nothing reaches past the window."""
+    far = dict(far=[0.02, 0.03, 0.02], other=0.05)
+    recall = (_entrant("window-only-conv", [0.4] * 3, near=[0.7, 0.72, 0.71], **far)
+              + _entrant("phase-window-conv", [0.15] * 3, near=[0.22, 0.2, 0.23], **far))
+    abl = _entrant("phase-window-ls-conv", [0.4] * 3, near=[0.57, 0.6, 0.55], **far)
+    long = (_long("window-only-conv", [0.9, 0.92, 0.91], lr=1e-2)
+            + _long("phase-window-conv", [0.88, 0.9, 0.9])
+            + _long("phase-window-ls-conv", [0.6, 0.62, 0.58]))
+    res = long_budget(BINDING, recall, abl, long)
+    assert set(res) == set(LONG_RULE["comparisons"])
+    verdicts = {k: v[2].verdict for k, v in res.items()}
+    assert verdicts == {"cost": "refuted", "gain": "refuted",
+                        "remaining": "supported", "reach": "refuted",
+                        "reach-plain": "refuted"}, verdicts
+    np.testing.assert_allclose(res["remaining"][0].values, [0.3, 0.3, 0.33])
+    np.testing.assert_allclose(res["cost"][1].values, [0.48, 0.52, 0.48])  # 600 steps
+    assert "at 1200 steps" in res["cost"][0].name
+    assert long_budget(BINDING, recall, abl, long[:8])["reach"] is None   # a seed missing
+    assert set(at_steps(long + abl, 1200)) == {f"{m}@1200" for m in LONG_MODELS}
+    mixed = long + [StoredCell({"model": "phase-window-conv", "seed": 3, "steps": 1200},
+                               {"lr": 1e-2}, "abc1234", False, "", {})]
+    with pytest.raises(ValueError, match="more than one rate"):
+        at_steps(mixed, 1200)
+    dirty = [StoredCell({"model": "phase-window-conv", "seed": 0, "steps": 1200},
+                        {"lr": 1e-2}, "abc1234", True, "", {})]
+    with pytest.raises(ValueError, match="clean tree"):
+        at_steps(dirty, 1200)
