@@ -157,15 +157,17 @@ def _paired(runs: dict, a: str, b: str, metric: str, seeds) -> Effect:
 
 
 def _judged(runs: dict, effect: tuple, control: tuple, threshold: float):
-    """(effect, control, judgement) of two (a, b, metric) comparisons over the control's
-    seeds, or None while a model in either has not run on every one of them."""
-    names = {*effect[:2], *control[:2]}
-    if any(n not in runs for n in names):
+    """(effect, control, judgement) of two (a, b, metric) comparisons, each paired over
+    the seeds both its models ran (the effect's may be more than the control's), or
+    None while the control has fewer than 3 seeds or the effect's models have not run
+    on every seed of the control."""
+    if any(n not in runs for n in {*effect[:2], *control[:2]}):
         return None
-    seeds = tuple(sorted(runs[control[0]]))
-    if any(not all(s in runs[n] for s in seeds) for n in names):
+    c_seeds = sorted(set(runs[control[0]]) & set(runs[control[1]]))
+    e_seeds = sorted(set(runs[effect[0]]) & set(runs[effect[1]]))
+    if len(c_seeds) < 3 or not set(c_seeds) <= set(e_seeds):
         return None
-    e, c = _paired(runs, *effect, seeds), _paired(runs, *control, seeds)
+    e, c = _paired(runs, *effect, e_seeds), _paired(runs, *control, c_seeds)
     return e, c, judge(e, Rule(threshold), c)
 
 

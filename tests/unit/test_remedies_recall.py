@@ -203,3 +203,20 @@ def test_twice_the_steps_is_judged_against_the_cost_at_the_first_budget():
                         {"lr": 1e-2}, "abc1234", True, "", {})]
     with pytest.raises(ValueError, match="clean tree"):
         at_steps(dirty, 1200)
+
+
+def test_the_long_budget_judges_every_seed_its_arms_ran():
+    """Five seeds at the longer budget against a control of three: the effect is paired
+    over all five; two seeds of an arm are not enough."""
+    far = dict(far=[0.02, 0.03, 0.02], other=0.05)
+    recall = (_entrant("window-only-conv", [0.4] * 3, near=[0.7, 0.72, 0.71], **far)
+              + _entrant("phase-window-conv", [0.15] * 3, near=[0.22, 0.2, 0.23], **far))
+    abl = _entrant("phase-window-ls-conv", [0.4] * 3, near=[0.57, 0.6, 0.55], **far)
+    long = (_long("window-only-conv", [0.9, 0.92, 0.91, 0.9, 0.88], lr=1e-2)
+            + _long("phase-window-conv", [0.3, 0.2, 0.25, 0.22, 0.21])
+            + _long("phase-window-ls-conv", [0.8, 0.8, 0.79, 0.81, 0.8]))
+    res = long_budget(BINDING, recall, abl, long)
+    assert res["cost"][0].n == 5 and res["cost"][1].n == 3
+    np.testing.assert_allclose(res["remaining"][0].values, [0.1, 0.12, 0.12, 0.09, 0.08])
+    two = [c for c in long if c.params["seed"] < 2]
+    assert long_budget(BINDING, recall, abl, two)["cost"] is None
