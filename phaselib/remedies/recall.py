@@ -213,7 +213,7 @@ def at_steps(cells, steps: int) -> dict:
 
 
 def long_budget(binding_cells, recall_cells, ablation_cells, long_cells,
-           rule: dict = LONG_RULE) -> dict:
+                rule: dict = LONG_RULE) -> dict:
     """The windowed model's lookup at twice the steps: {name: (effect, control,
     judgement) or None while an arm has not run on every seed} for each comparison of
     `rule` (LONG_RULE), the arms at rule["steps"] from `long_cells` (mqar-long), the
