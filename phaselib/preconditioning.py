@@ -1,6 +1,6 @@
 """A structural tag given at the input, re-injected at every layer, or kept in slots.
 
-Book: Part II, "F7 Preconditioning decays with depth". Two tasks, `TASKS`:
+Book: Part II, "F7 Preconditioning decays with depth". Three tasks, `TASKS`:
 
 - "previous" (`tag_task_batch`): each sequence has one of K tags and random tokens; the
   target at t >= 1 is perms[tag, x[t-1]]. The tag is added at every position, so a
@@ -10,6 +10,9 @@ Book: Part II, "F7 Preconditioning decays with depth". Two tasks, `TASKS`:
   perms[tag, ctx[i]], and the tag is added at the query positions only
   (`TaggedConfig.tag_from`). The value reaches the query only through attention, so
   the tag can act only after that step (in block 0's MLP at the earliest).
+- "chain" (`chain_task_batch`): as "lookup", but the context holds pointers to its own
+  positions and the target is perms[tag, ctx[ctx[i]]]: two attention steps before the
+  tag can act (in block 1's MLP at the earliest), so it must cross block 0 first.
 
 The three variants of `TaggedTransformer` share TinyTransformer's blocks and differ only
 in how the tag reaches them, with e_tag = wtag(tag) [C] (zero at positions before
@@ -38,15 +41,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float_tensor, check_positive_int
-from .preconditioning_tasks import (TASKS, lookup_task_batch, tag_perms,
-                                    tag_task_batch, task_shape)
+from .preconditioning_tasks import (QUERY_TASKS, TASKS, chain_task_batch,
+                                    lookup_task_batch, tag_perms, tag_task_batch,
+                                    task_shape)
 from .probes import fit_linear_probe, fit_logistic_probe
 from .slots import DecisionSlots
 from .taps import Tap, capture
 from .transformer import Block, TransformerConfig
 
-__all__ = ["VARIANTS", "TASKS", "tag_perms", "tag_task_batch", "lookup_task_batch",
-           "task_shape", "TaggedConfig",
+__all__ = ["VARIANTS", "TASKS", "QUERY_TASKS", "tag_perms", "tag_task_batch",
+           "lookup_task_batch", "chain_task_batch", "task_shape", "TaggedConfig",
            "TaggedTransformer", "tag_share", "steps_to_loss", "measure_tag"]
 
 VARIANTS = ("input", "every", "slots")
@@ -222,10 +226,11 @@ def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 2
     on n_probe positions that have a target, drawn at random (positions of one sequence
     can fall on both sides of its split), `share` the tag's `tag_share` of their
     variance, and `probe_answer` the same probe for the target y_t (what the top must
-    hold). With slots, `probe_read` scores the tag in the slots' read. For "lookup",
-    `probe_seq` and `probe_seq_train` are fit_logistic_probe's held-out and train
-    accuracy for the tag at the last position, one row per sequence (split by
-    sequence; the train accuracy is the probe's ceiling).
+    hold). With slots, `probe_read` scores the tag in the slots' read. For the query
+    tasks ("lookup", "chain"), `probe_seq` and `probe_seq_train` are
+    fit_logistic_probe's held-out and train accuracy for the tag at the last position,
+    one row per sequence (split by sequence; the train accuracy is the probe's
+    ceiling).
     """
     g = torch.Generator().manual_seed(seed)
     dev = next(model.parameters()).device
@@ -255,7 +260,7 @@ def measure_tag(model: TaggedTransformer, perms: torch.Tensor, *, n_seq: int = 2
         out["probe_answer"].append(fit_linear_probe(feats(name), answers, seed=seed))
     if model.slots is not None:
         out["probe_read"] = fit_linear_probe(feats("tap_read"), labels, seed=seed)
-    if task == "lookup":
+    if task in QUERY_TASKS:
         out["probe_seq"], out["probe_seq_train"] = [], []
         for name in names[:L + 1]:
             te, tr = fit_logistic_probe(taps[name][:, -1].float().cpu(), tags.cpu(),

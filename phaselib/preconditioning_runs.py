@@ -8,7 +8,8 @@ input, every or slots) and measures it with `measure_tag` and `steps_to_loss`;
 `erased_accuracy` (from `phaselib.preconditioning_erasure`, re-exported) measures use
 rather than legibility: the task's accuracy when the tag's class means are erased from
 the input of one block (a causal erasure). The lookup sweeps `f7-lookup`,
-`f7-lookup-long` and `f7-delay` are here too.
+`f7-lookup-long` and `f7-delay` are here too, and `f7-chain`, on the task that needs
+the tag after two attention steps.
 Every sweep model is trained at each rate of `RATES`; `validation_loss`, on sequences
 of their own, chooses among them (never the test set that `measure_tag` scores).
 """
@@ -19,8 +20,9 @@ import math
 
 import torch
 
-from .preconditioning import (TASKS, VARIANTS, TaggedConfig, TaggedTransformer,
-                              measure_tag, steps_to_loss, tag_perms, task_shape)
+from .preconditioning import (QUERY_TASKS, TASKS, VARIANTS, TaggedConfig,
+                              TaggedTransformer, measure_tag, steps_to_loss, tag_perms,
+                              task_shape)
 from .preconditioning_erasure import erased_accuracies, erased_accuracy, tag_erased
 from .rates import best_rows
 from .train import TrainConfig, train
@@ -29,7 +31,8 @@ __all__ = ["train_tagged", "run_cell", "erased_accuracy", "erased_accuracies",
            "tag_erased", "validation_loss", "sweep",
            "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
            "sweep_lookup", "LONG_STEPS", "sweep_lookup_long", "PLANT", "DELAY_SEEDS",
-           "sweep_delay"]
+           "sweep_delay", "CHAIN_STEPS", "CHAIN_PLANT", "CHAIN_SEEDS", "CHAIN_OUT",
+           "CHAIN_RULES", "run_chain_cell", "sweep_chain"]
 
 RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
 # The lookup sweep's budget: chosen after pilots of seed 0 at the middle rate, where an
@@ -39,6 +42,36 @@ LOOKUP_OUT = "book/part2/results/f7_lookup.json"
 LONG_STEPS = 2000              # the descriptive follow-up at depth 8 (sweep_lookup_long)
 PLANT = 800                    # the delay sweep's positive control: tag withheld so long
 DELAY_SEEDS = (5, 6, 7, 8, 9)  # the delay sweep's verdict seeds, none seen before it ran
+# The chain sweep (`sweep_chain`). Its budget was fixed after pilots of seed 0 at the
+# middle rate and depth 8: the re-injected model solved at step 3477 of 12000, the
+# input-only one at step 7948 of 8000 in one run and not at all in 12000 in another.
+CHAIN_STEPS = 10_000
+CHAIN_PLANT = 5_000            # its positive control: the tag withheld so long
+CHAIN_SEEDS = (1, 2, 3, 4, 5)  # its verdict seeds: none had run the chain task before
+CHAIN_OUT = "book/part2/results/f7_chain.json"
+CHAIN_T, CHAIN_VOCAB = 16, 8   # a context of 8 pointers to its own positions
+# The chain sweep's verdict rules, written before any of its cells ran: one new part
+# for each of three claims of the chapter (claim id: {part: rule}). The chapter's
+# records take them over unchanged once the sweep has run (a test checks that).
+_SOLVE = ("the solve step (the first step whose 20-step mean training loss is under "
+          "0.1 nats; a run that never gets there counts as the budget, a lower bound), "
+          "depth eight, chain task, chain sweep's new seeds")
+CHAIN_RULES = {
+    "f7-first-layer-only": {"used after the first block, two hops": {
+        "effect": "task accuracy lost when the tag's class means are erased at the "
+                  "queries from the input of the second block, input-only route, depth "
+                  "eight, chain task, chain sweep's new seeds; control: the same erasure "
+                  "at the first block's input",
+        "unit": "accuracy", "threshold": 0.1, "direction": -1}},
+    "f7-dissipates-with-depth": {"re-injection helps, two hops": {
+        "effect": f"{_SOLVE}, input only minus re-injected before every block; control: "
+                  f"the re-injected route with the tag withheld for the sweep's planted "
+                  f"steps, minus without",
+        "unit": "steps", "threshold": 1000, "direction": 1}},
+    "f7-protected-channel": {"slots help, two hops": {
+        "effect": f"{_SOLVE}, input only minus slots; control: the planted late tag",
+        "unit": "steps", "threshold": 1000, "direction": 1}},
+}
 
 
 def train_tagged(seed: int, depth: int, variant: str, *, steps: int = 400,
@@ -81,11 +114,12 @@ def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: i
     """Train one TaggedTransformer on `task` (`train_tagged`) and measure it
     (`measure_tag`), with `solve_step` = steps_to_loss(training losses, solve_loss).
 
-    For "lookup" it also measures use by layer: `erased` [L + 1], the accuracy with the
-    tag erased at the input of block l (the last entry: nothing erased), and `sham` [L],
-    the same with a random labelling (`erased_accuracy`); `recall_step` is the first
-    step whose 20-step mean training loss is below ln(n_tags) + 0.1 (the lookup learned,
-    the tag perhaps not yet), and the probes run on 512 sequences.
+    For the query tasks ("lookup", "chain") it also measures use by layer: `erased`
+    [L + 1], the accuracy with the tag erased at the input of block l (the last entry:
+    nothing erased), and `sham` [L], the same with a random labelling
+    (`erased_accuracy`); `recall_step` is the first step whose 20-step mean training
+    loss is below ln(n_tags) + 0.1 (the lookup learned, the tag perhaps not yet), and
+    the probes run on 512 sequences.
 
     With `plant` (a block), the probes are measured again with the tag erased from
     what that block reads (`tag_erased`), the instrument's positive control: `planted`
@@ -95,13 +129,13 @@ def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: i
                                       lr=lr, device=device, task=task,
                                       withhold=withhold)
     res = measure_tag(model, perms, T=T, seed=10_000 + seed, task=task,
-                      n_seq=512 if task == "lookup" else 256)
+                      n_seq=512 if task in QUERY_TASKS else 256)
     every = max(1, steps // 50)
     res.update(params=model.num_params(), solve_step=steps_to_loss(hist.loss, solve_loss),
                train_loss=hist.loss[::every],
                train_step=hist.step[::every],
                val_loss=validation_loss(model, perms, T=T, seed=30_000 + seed, task=task))
-    if task == "lookup":
+    if task in QUERY_TASKS:
         res["recall_step"] = steps_to_loss(hist.loss, math.log(n_tags) + 0.1)
         res["erased"] = erased_accuracies(model, perms, range(depth + 1), T=T,
                                           seed=20_000 + seed, task=task)
@@ -110,7 +144,7 @@ def run_cell(seed: int, depth: int, variant: str, *, steps: int = 400, n_embd: i
     if plant is not None:
         with tag_erased(model, perms, plant, T=T, seed=20_000 + seed, task=task):
             er = measure_tag(model, perms, T=T, seed=10_000 + seed, task=task,
-                             n_seq=512 if task == "lookup" else 256)
+                             n_seq=512 if task in QUERY_TASKS else 256)
         res["planted"] = {"block": plant, "acc": er["acc"],
                           "probe_seq": er.get("probe_seq"),
                           "probe_seq_train": er.get("probe_seq_train")}
@@ -236,3 +270,40 @@ def sweep_delay(seeds=(0,) + DELAY_SEEDS):
     return SweepSpec(name="f7-delay", out=out, cells=cells, run=run_lookup_cell,
                      description="F7 lookup task: the tag's delay (solve minus lookup "
                                  "step) by depth and route, with a planted delay")
+
+
+def run_chain_cell(seed: int, depth: int, variant: str, lr, *,
+                   steps: int = CHAIN_STEPS, out: str | None = None,
+                   withhold: int = 0) -> dict:
+    """One cell of the chain sweep: `run_cell` on the "chain" task (T = 16, a context
+    of 8 pointers, K = 4 tags), the tag withheld for the first `withhold` steps. As in
+    `run_lookup_cell`, lr="best" reads seed 0's choice for the same model from `out`."""
+    from .rates import resolve_rate
+
+    lr = resolve_rate(lr, out, "val_loss", RATES, depth=depth, variant=variant,
+                      steps=steps, withhold=withhold,
+                      defaults={"steps": CHAIN_STEPS, "withhold": 0})
+    return run_cell(seed, depth, variant, steps=steps, lr=lr, task="chain",
+                    T=CHAIN_T, vocab=CHAIN_VOCAB, withhold=withhold) | {"lr": lr}
+
+
+def sweep_chain(seeds=(0,) + CHAIN_SEEDS):
+    """The F7 chain sweep (`python -m phaselib.sweep f7-chain`), registered with its
+    verdict rules before any of its cells ran: the chain task needs the tag after two
+    attention steps, so no model can finish with it in block 0. At depth 8, the three
+    routes (input, every, slots) and the positive control, the re-injected route with
+    the tag withheld for the first CHAIN_PLANT steps (a late tag planted by
+    construction), CHAIN_STEPS steps each. Seed 0 at every rate of RATES chooses each
+    model's rate by validation loss; the verdicts read CHAIN_SEEDS at that rate."""
+    from .rates import rates_then_best
+    from .sweep import SweepSpec
+
+    base = [{"depth": 8, "variant": v, "steps": CHAIN_STEPS, "withhold": w}
+            for v, w in (("input", 0), ("every", 0), ("slots", 0),
+                         ("every", CHAIN_PLANT))]
+    return SweepSpec(name="f7-chain", out=CHAIN_OUT,
+                     cells=rates_then_best(base, RATES, seeds, CHAIN_OUT),
+                     run=run_chain_cell,
+                     description="F7 chain task (two lookups before the tag can act): "
+                                 "solve step and use by block, three routes at depth "
+                                 "8, with a planted late tag")

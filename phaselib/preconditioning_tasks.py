@@ -1,11 +1,12 @@
-"""The two tasks of chapter F7: a tag that permutes a token, given at every position or
-only at the queries of a lookup.
+"""The three tasks of chapter F7: a tag that permutes a token, given at every position,
+or only at the queries of a lookup or of a chain of two lookups.
 
 Book: Part II, "F7 Preconditioning decays with depth". `tag_perms` draws one
 permutation of the values per tag; `TASKS` names the batch makers ("previous":
-`tag_task_batch`, "lookup": `lookup_task_batch`); `task_shape` gives a task's model
-vocabulary and the first tagged position. `phaselib.preconditioning` describes both
-tasks and the model that reads them (and re-exports these names).
+`tag_task_batch`, "lookup": `lookup_task_batch`, "chain": `chain_task_batch`);
+`task_shape` gives a task's model vocabulary and the first tagged position.
+`phaselib.preconditioning` describes the tasks and the model that reads them (and
+re-exports these names).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import torch
 
 from ._checks import check_positive_int
 
-__all__ = ["TASKS", "tag_perms", "tag_task_batch", "lookup_task_batch", "task_shape"]
+__all__ = ["TASKS", "QUERY_TASKS", "tag_perms", "tag_task_batch", "lookup_task_batch",
+           "chain_task_batch", "task_shape"]
 
 
 def tag_perms(n_tags: int, vocab: int, seed: int = 0) -> torch.Tensor:
@@ -90,13 +92,47 @@ def lookup_task_batch(batch: int, T: int, perms: torch.Tensor, *,
     return (idx.to(device), tags.to(device)), y.to(device)
 
 
-TASKS = {"previous": tag_task_batch, "lookup": lookup_task_batch}
+def chain_task_batch(batch: int, T: int, perms: torch.Tensor, *,
+                     generator: torch.Generator | None = None, device=None):
+    """((idx [B, T], tags [B]), y [B, T]): the chain task, two lookups in a row. With
+    C = T // 2, perms [K, C] (the values are context positions): idx[:, :C] are
+    pointers drawn from range(C) (the context; targets -1), and idx[:, t] for t >= C is
+    a query token C + i naming context position i; its target is perms[tag, ctx[j]]
+    with j = ctx[i]: the value found by following the pointer at i once more. The
+    second value reaches the query only through a second attention step, so the tag can
+    act in block 1's MLP at the earliest. Without the tag the best accuracy is 1 / K."""
+    check_positive_int("batch", batch)
+    check_positive_int("T", T)
+    if T < 4 or T % 2:
+        raise ValueError(f"T must be even and >= 4 (a context and as many queries), "
+                         f"got {T}")
+    _check_perms(perms)
+    K, V = perms.shape
+    C = T // 2
+    if V != C:
+        raise ValueError(f"perms must have T // 2 = {C} columns for the chain task (its "
+                         f"values point at context positions), got {V}")
+    ctx = torch.randint(C, (batch, C), generator=generator)
+    where = torch.randint(C, (batch, T - C), generator=generator)
+    tags = torch.randint(K, (batch,), generator=generator)
+    idx = torch.cat([ctx, C + where], 1)
+    y = torch.full((batch, T), -1, dtype=torch.long)
+    y[:, C:] = perms.cpu()[tags[:, None], ctx.gather(1, ctx.gather(1, where))]
+    return (idx.to(device), tags.to(device)), y.to(device)
+
+
+TASKS = {"previous": tag_task_batch, "lookup": lookup_task_batch,
+         "chain": chain_task_batch}
+QUERY_TASKS = ("lookup", "chain")   # a context, then queries that carry the tag
 
 
 def task_shape(task: str, vocab: int, T: int) -> tuple[int, int]:
     """(the model's vocabulary size, tag_from) for `task` with `vocab` values and length
-    T: "previous" uses the values alone and tags every position; "lookup" adds T // 2
-    query tokens and tags the queries only."""
+    T: "previous" uses the values alone and tags every position; "lookup" and "chain"
+    add T // 2 query tokens and tag the queries only ("chain" needs vocab = T // 2)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {tuple(TASKS)}, got {task!r}")
+    if task == "chain" and vocab != T // 2:
+        raise ValueError(f"vocab must equal T // 2 = {T // 2} for the chain task (its "
+                         f"values point at context positions), got {vocab}")
     return (vocab, 0) if task == "previous" else (vocab + T // 2, T // 2)

@@ -240,3 +240,37 @@ def test_task_shape_names_the_vocabulary_and_the_tagged_positions():
     assert task_shape("lookup", 16, 16) == (24, 8)
     with pytest.raises(ValueError, match="task must be one of"):
         task_shape("copy", 16, 16)
+
+
+def test_chain_task_follows_the_pointer_twice_by_hand():
+    from phaselib.preconditioning import chain_task_batch
+
+    perms = torch.tensor([[1, 2, 3, 0], [3, 0, 1, 2]])
+    table = {0: [1, 2, 3, 0], 1: [3, 0, 1, 2]}               # written out, not perms
+    (idx, tags), y = chain_task_batch(7, 8, perms,
+                                      generator=torch.Generator().manual_seed(5))
+    assert idx.shape == (7, 8) and y.shape == (7, 8)
+    hops_differ = 0
+    for b in range(7):
+        ctx, k = idx[b, :4].tolist(), tags[b].item()
+        assert max(ctx) < 4 and y[b, :4].tolist() == [-1] * 4   # pointers, no targets
+        for t in range(4, 8):
+            i = idx[b, t].item() - 4                            # query token 4 + i
+            assert 0 <= i < 4
+            first = ctx[i]                                      # one hop
+            second = ctx[first]                                 # and the second
+            assert y[b, t].item() == table[k][second]
+            hops_differ += second != first
+    assert hops_differ > 0      # the second hop is not the first one under another name
+    with pytest.raises(ValueError, match="T // 2 = 4 columns"):
+        chain_task_batch(2, 8, torch.tensor([[1, 2, 0], [2, 0, 1]]))
+    with pytest.raises(ValueError, match="T must be even"):
+        chain_task_batch(2, 9, perms)
+
+
+def test_chain_task_shape_needs_one_value_per_context_position():
+    from phaselib.preconditioning import task_shape
+
+    assert task_shape("chain", 8, 16) == (16, 8)
+    with pytest.raises(ValueError, match="vocab must equal T // 2 = 8"):
+        task_shape("chain", 16, 16)

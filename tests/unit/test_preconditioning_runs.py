@@ -159,3 +159,39 @@ def test_tag_erased_removes_the_class_means_and_then_lets_go():
     with pytest.raises(ValueError, match="layer must be"):
         with tag_erased(model, perms, 2, T=8, task="lookup"):
             pass
+
+
+def test_chain_sweep_chooses_rates_on_seed_zero_and_judges_new_seeds():
+    from phaselib.preconditioning_runs import (CHAIN_OUT, CHAIN_PLANT, CHAIN_SEEDS,
+                                               CHAIN_STEPS, sweep_chain)
+
+    cells = sweep_chain().cells
+    assert len(cells) == 4 * len(RATES) + 4 * len(CHAIN_SEEDS)
+    assert {c["seed"] for c in cells[:4 * len(RATES)]} == {0}
+    assert {c["seed"] for c in cells[4 * len(RATES):]} == set(CHAIN_SEEDS)
+    assert 0 not in CHAIN_SEEDS and len(CHAIN_SEEDS) >= 5
+    assert {(c["depth"], c["steps"]) for c in cells} == {(8, CHAIN_STEPS)}
+    # the positive control is the re-injected route with a late tag, and only it
+    assert {(c["variant"], c["withhold"]) for c in cells} == {
+        ("input", 0), ("every", 0), ("slots", 0), ("every", CHAIN_PLANT)}
+    assert 0 < CHAIN_PLANT < CHAIN_STEPS
+    assert {c["out"] for c in cells if c["lr"] == "best"} == {CHAIN_OUT}
+
+
+def test_a_chain_cell_needs_the_tag_after_block_zero(one_thread):
+    """A short chain cell is measured like a lookup cell (use by block, the lookup
+    step), on a model of the chain task's shape: 8 pointers and 8 query tokens."""
+    from phaselib.preconditioning import TaggedConfig, TaggedTransformer
+    from phaselib.preconditioning_runs import run_chain_cell
+
+    r = run_chain_cell(0, 2, "input", 3e-3, steps=30)
+    assert r["lr"] == 3e-3 and len(r["erased"]) == 3 and len(r["sham"]) == 2
+    assert "recall_step" in r and len(r["probe_seq"]) == 3
+    shape = TaggedConfig(vocab_size=16, n_tags=4, block_size=16, n_layer=2, n_embd=32,
+                         tag_from=8)
+    assert r["params"] == TaggedTransformer(shape).num_params()
+    lookup = TaggedConfig(vocab_size=24, n_tags=4, block_size=16, n_layer=2, n_embd=32,
+                          tag_from=8)
+    assert r["params"] != TaggedTransformer(lookup).num_params()
+    with pytest.raises(ValueError, match="lr"):
+        run_chain_cell(0, 2, "input", "fast", steps=3)
