@@ -47,7 +47,11 @@ DELAY_SEEDS = (5, 6, 7, 8, 9)  # the delay sweep's verdict seeds, none seen befo
 # input-only one at step 7948 of 8000 in one run and not at all in 12000 in another.
 CHAIN_STEPS = 10_000
 CHAIN_PLANT = 5_000            # its positive control: the tag withheld so long
-CHAIN_SEEDS = (1, 2, 3, 4, 5)  # its verdict seeds: none had run the chain task before
+# Its verdict seeds, none of which had run the chain task before. Seeds 6-10 were added
+# after the five-seed verdicts had been read: the planted control's interval then
+# reached down to +44 steps, short of its 1000-step threshold, so both solve-step
+# parts stood inconclusive (the rule: run more seeds, or say inconclusive).
+CHAIN_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 CHAIN_OUT = "book/part2/results/f7_chain.json"
 CHAIN_T, CHAIN_VOCAB = 16, 8   # a context of 8 pointers to its own positions
 # The chain sweep's verdict rules, written before any of its cells ran: one new part
