@@ -68,13 +68,11 @@ def tag_task_batch(batch: int, T: int, perms: torch.Tensor, *,
     return (idx.to(device), tags.to(device)), y.to(device)
 
 
-def lookup_task_batch(batch: int, T: int, perms: torch.Tensor, *,
-                      generator: torch.Generator | None = None, device=None):
-    """((idx [B, T], tags [B]), y [B, T]): the lookup task. With C = T // 2 and V the
-    perms' width: idx[:, :C] are values drawn from range(V) (the context; targets -1),
-    and idx[:, t] for t >= C is a query token V + i naming context position i (drawn
-    uniformly); its target is perms[tag, idx[:, i]]. The model's vocabulary is V + C.
-    Without the tag the best accuracy is 1 / K; without the lookup, 1 / V."""
+def _query_batch(batch: int, T: int, perms: torch.Tensor, hops: int, generator,
+                 device):
+    """The query tasks' batch: a context of C = T // 2 values, then C query tokens
+    V + i; a query's target is perms[tag, v] for v found by `hops` lookups from
+    position i (each value but the last names the next position)."""
     check_positive_int("batch", batch)
     check_positive_int("T", T)
     if T < 4 or T % 2:
@@ -83,13 +81,29 @@ def lookup_task_batch(batch: int, T: int, perms: torch.Tensor, *,
     _check_perms(perms)
     K, V = perms.shape
     C = T // 2
+    if hops > 1 and V != C:
+        raise ValueError(f"perms must have T // 2 = {C} columns for the chain task (its "
+                         f"values point at context positions), got {V}")
     ctx = torch.randint(V, (batch, C), generator=generator)
     where = torch.randint(C, (batch, T - C), generator=generator)
     tags = torch.randint(K, (batch,), generator=generator)
     idx = torch.cat([ctx, V + where], 1)
+    value = where
+    for _ in range(hops):
+        value = ctx.gather(1, value)
     y = torch.full((batch, T), -1, dtype=torch.long)
-    y[:, C:] = perms.cpu()[tags[:, None], ctx.gather(1, where)]
+    y[:, C:] = perms.cpu()[tags[:, None], value]
     return (idx.to(device), tags.to(device)), y.to(device)
+
+
+def lookup_task_batch(batch: int, T: int, perms: torch.Tensor, *,
+                      generator: torch.Generator | None = None, device=None):
+    """((idx [B, T], tags [B]), y [B, T]): the lookup task. With C = T // 2 and V the
+    perms' width: idx[:, :C] are values drawn from range(V) (the context; targets -1),
+    and idx[:, t] for t >= C is a query token V + i naming context position i (drawn
+    uniformly); its target is perms[tag, idx[:, i]]. The model's vocabulary is V + C.
+    Without the tag the best accuracy is 1 / K; without the lookup, 1 / V."""
+    return _query_batch(batch, T, perms, 1, generator, device)
 
 
 def chain_task_batch(batch: int, T: int, perms: torch.Tensor, *,
@@ -101,24 +115,7 @@ def chain_task_batch(batch: int, T: int, perms: torch.Tensor, *,
     with j = ctx[i]: the value found by following the pointer at i once more. The
     second value reaches the query only through a second attention step, so the tag can
     act in block 1's MLP at the earliest. Without the tag the best accuracy is 1 / K."""
-    check_positive_int("batch", batch)
-    check_positive_int("T", T)
-    if T < 4 or T % 2:
-        raise ValueError(f"T must be even and >= 4 (a context and as many queries), "
-                         f"got {T}")
-    _check_perms(perms)
-    K, V = perms.shape
-    C = T // 2
-    if V != C:
-        raise ValueError(f"perms must have T // 2 = {C} columns for the chain task (its "
-                         f"values point at context positions), got {V}")
-    ctx = torch.randint(C, (batch, C), generator=generator)
-    where = torch.randint(C, (batch, T - C), generator=generator)
-    tags = torch.randint(K, (batch,), generator=generator)
-    idx = torch.cat([ctx, C + where], 1)
-    y = torch.full((batch, T), -1, dtype=torch.long)
-    y[:, C:] = perms.cpu()[tags[:, None], ctx.gather(1, ctx.gather(1, where))]
-    return (idx.to(device), tags.to(device)), y.to(device)
+    return _query_batch(batch, T, perms, 2, generator, device)
 
 
 TASKS = {"previous": tag_task_batch, "lookup": lookup_task_batch,

@@ -195,3 +195,16 @@ def test_a_chain_cell_needs_the_tag_after_block_zero(one_thread):
     assert r["params"] != TaggedTransformer(lookup).num_params()
     with pytest.raises(ValueError, match="lr"):
         run_chain_cell(0, 2, "input", "fast", steps=3)
+
+
+def test_the_records_judge_the_chain_sweep_by_its_registered_rules():
+    """CHAIN_RULES was committed before the chain sweep ran; the chapter's records
+    must state those parts unchanged (threshold, direction, effect and unit)."""
+    from phaselib.claims import load_claims
+    from phaselib.preconditioning_runs import CHAIN_RULES
+
+    claims = load_claims()
+    for claim_id, parts in CHAIN_RULES.items():
+        rules = claims[claim_id].rules
+        for part, rule in parts.items():
+            assert rules[part] == rule, (claim_id, part)
