@@ -31,7 +31,8 @@ __all__ = ["train_tagged", "run_cell", "erased_accuracy", "erased_accuracies",
            "tag_erased", "validation_loss", "sweep",
            "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
            "sweep_lookup", "LONG_STEPS", "sweep_lookup_long", "PLANT", "DELAY_SEEDS",
-           "sweep_delay", "CHAIN_STEPS", "CHAIN_PLANT", "CHAIN_SEEDS", "CHAIN_OUT",
+           "sweep_delay", "CHAIN_STEPS", "CHAIN_PLANT", "CHAIN_PLANT_FIRST",
+           "CHAIN_SEEDS", "CHAIN_OUT",
            "CHAIN_RULES", "run_chain_cell", "sweep_chain"]
 
 RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
@@ -46,7 +47,15 @@ DELAY_SEEDS = (5, 6, 7, 8, 9)  # the delay sweep's verdict seeds, none seen befo
 # middle rate and depth 8: the re-injected model solved at step 3477 of 12000, the
 # input-only one at step 7948 of 8000 in one run and not at all in 12000 in another.
 CHAIN_STEPS = 10_000
-CHAIN_PLANT = 5_000            # its positive control: the tag withheld so long
+# Its positive control: the re-injected route with the tag withheld for CHAIN_PLANT
+# steps. Registered at 5000 (CHAIN_PLANT_FIRST, kept in the sweep and the chapter);
+# amended to 7500 after the ten-seed reading, before any 7500 run: runs withheld for
+# 5000 steps learned the pointers meanwhile and solved a few hundred steps after the
+# tag came, so the delay they planted was the plant minus the given route's own solve
+# step (about 5000 too), not the plant. No control can finish before its tag arrives,
+# so this one plants at least 7500 minus that solve step.
+CHAIN_PLANT = 7_500
+CHAIN_PLANT_FIRST = 5_000
 # Its verdict seeds, none of which had run the chain task before. Seeds 6-10 were added
 # after the five-seed verdicts had been read: the planted control's interval then
 # reached down to +44 steps, short of its 1000-step threshold, so both solve-step
@@ -70,7 +79,8 @@ CHAIN_RULES = {
     "f7-dissipates-with-depth": {"re-injection helps, two hops": {
         "effect": f"{_SOLVE}, input only minus re-injected before every block; control: "
                   f"the re-injected route with the tag withheld for the sweep's planted "
-                  f"steps, minus without",
+                  f"steps (three quarters of the budget, amended from half after the "
+                  f"first reading), minus without",
         "unit": "steps", "threshold": 1000, "direction": 1}},
     "f7-protected-channel": {"slots help, two hops": {
         "effect": f"{_SOLVE}, input only minus slots; control: the planted late tag",
@@ -297,14 +307,15 @@ def sweep_chain(seeds=(0,) + CHAIN_SEEDS):
     attention steps, so no model can finish with it in block 0. At depth 8, the three
     routes (input, every, slots) and the positive control, the re-injected route with
     the tag withheld for the first CHAIN_PLANT steps (a late tag planted by
-    construction), CHAIN_STEPS steps each. Seed 0 at every rate of RATES chooses each
+    construction; CHAIN_PLANT_FIRST, the first such control, beside it), CHAIN_STEPS
+    steps each. Seed 0 at every rate of RATES chooses each
     model's rate by validation loss; the verdicts read CHAIN_SEEDS at that rate."""
     from .rates import rates_then_best
     from .sweep import SweepSpec
 
     base = [{"depth": 8, "variant": v, "steps": CHAIN_STEPS, "withhold": w}
             for v, w in (("input", 0), ("every", 0), ("slots", 0),
-                         ("every", CHAIN_PLANT))]
+                         ("every", CHAIN_PLANT_FIRST), ("every", CHAIN_PLANT))]
     return SweepSpec(name="f7-chain", out=CHAIN_OUT,
                      cells=rates_then_best(base, RATES, seeds, CHAIN_OUT),
                      run=run_chain_cell,

@@ -162,19 +162,22 @@ def test_tag_erased_removes_the_class_means_and_then_lets_go():
 
 
 def test_chain_sweep_chooses_rates_on_seed_zero_and_judges_new_seeds():
-    from phaselib.preconditioning_runs import (CHAIN_OUT, CHAIN_PLANT, CHAIN_SEEDS,
+    from phaselib.preconditioning_runs import (CHAIN_OUT, CHAIN_PLANT,
+                                               CHAIN_PLANT_FIRST, CHAIN_SEEDS,
                                                CHAIN_STEPS, sweep_chain)
 
     cells = sweep_chain().cells
-    assert len(cells) == 4 * len(RATES) + 4 * len(CHAIN_SEEDS)
-    assert {c["seed"] for c in cells[:4 * len(RATES)]} == {0}
-    assert {c["seed"] for c in cells[4 * len(RATES):]} == set(CHAIN_SEEDS)
+    assert len(cells) == 5 * len(RATES) + 5 * len(CHAIN_SEEDS)
+    assert {c["seed"] for c in cells[:5 * len(RATES)]} == {0}
+    assert {c["seed"] for c in cells[5 * len(RATES):]} == set(CHAIN_SEEDS)
     assert 0 not in CHAIN_SEEDS and len(CHAIN_SEEDS) >= 5
     assert {(c["depth"], c["steps"]) for c in cells} == {(8, CHAIN_STEPS)}
-    # the positive control is the re-injected route with a late tag, and only it
+    # the positive controls are the re-injected route with a late tag, and only it;
+    # the judged one plants its tag after the first (see CHAIN_PLANT)
     assert {(c["variant"], c["withhold"]) for c in cells} == {
-        ("input", 0), ("every", 0), ("slots", 0), ("every", CHAIN_PLANT)}
-    assert 0 < CHAIN_PLANT < CHAIN_STEPS
+        ("input", 0), ("every", 0), ("slots", 0), ("every", CHAIN_PLANT_FIRST),
+        ("every", CHAIN_PLANT)}
+    assert 0 < CHAIN_PLANT_FIRST < CHAIN_PLANT < CHAIN_STEPS
     assert {c["out"] for c in cells if c["lr"] == "best"} == {CHAIN_OUT}
 
 
