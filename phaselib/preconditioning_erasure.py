@@ -7,7 +7,8 @@ batch and subtracted (x - (mu_tag - mu)), which removes the tag's linear trace t
 and nothing else on average. `erased_accuracies` scores the task with that erasure at
 each of several blocks (with `sham`, the means of a random labelling instead: the
 instrument's control); `tag_erased` keeps the erasure on for every forward inside a
-`with` block, a loss of the tag planted for a probe to detect. Re-exported by
+`with` block, a loss of the tag planted for a probe to detect. `deepest_use` reads
+erasure rows: the deepest block whose erasure still costs accuracy. Re-exported by
 `phaselib.preconditioning_runs`.
 """
 
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import torch
 
 from .preconditioning import TASKS, TaggedTransformer
 from .taps import capture
 
-__all__ = ["erased_accuracies", "erased_accuracy", "tag_erased"]
+__all__ = ["erased_accuracies", "erased_accuracy", "tag_erased", "deepest_use"]
 
 
 def _class_shift(X: torch.Tensor, labels: torch.Tensor, K: int) -> torch.Tensor:
@@ -146,3 +148,18 @@ def erased_accuracy(model: TaggedTransformer, perms: torch.Tensor, layer: int, *
         raise ValueError(f"layer must be in [0, n_layer={L}], got {layer}")
     return erased_accuracies(model, perms, [layer], sham=sham, n_seq=n_seq, T=T,
                              seed=seed, task=task)[0]
+
+
+def deepest_use(erased, margin: float = 0.05) -> list[int]:
+    """Per row of `erased` ([runs, L + 1]: the accuracies of `erased_accuracies` at
+    layers 0..L, the last erasing nothing), the deepest block l whose erasure costs
+    more than `margin` accuracy (untouched minus erased at l), or -1 where none does."""
+    erased = np.asarray(erased, dtype=float)
+    if erased.ndim != 2 or erased.shape[1] < 2:
+        raise ValueError(f"erased must be [runs, L + 1] with L >= 1, got shape "
+                         f"{erased.shape}")
+    if not margin >= 0:
+        raise ValueError(f"margin must be >= 0 (accuracy), got {margin!r}")
+    cost = erased[:, -1:] - erased[:, :-1]
+    return [int(np.nonzero(c > margin)[0].max()) if (c > margin).any() else -1
+            for c in cost]

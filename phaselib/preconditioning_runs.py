@@ -23,12 +23,13 @@ import torch
 from .preconditioning import (QUERY_TASKS, TASKS, VARIANTS, TaggedConfig,
                               TaggedTransformer, measure_tag, steps_to_loss, tag_perms,
                               task_shape)
-from .preconditioning_erasure import erased_accuracies, erased_accuracy, tag_erased
+from .preconditioning_erasure import (deepest_use, erased_accuracies,
+                                     erased_accuracy, tag_erased)
 from .rates import best_rows
 from .train import TrainConfig, train
 
 __all__ = ["train_tagged", "run_cell", "erased_accuracy", "erased_accuracies",
-           "tag_erased", "validation_loss", "sweep",
+           "tag_erased", "deepest_use", "validation_loss", "sweep",
            "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
            "sweep_lookup", "LONG_STEPS", "sweep_lookup_long", "PLANT", "DELAY_SEEDS",
            "sweep_delay", "CHAIN_STEPS", "CHAIN_PLANT", "CHAIN_PLANT_FIRST",

@@ -211,3 +211,18 @@ def test_the_records_judge_the_chain_sweep_by_its_registered_rules():
         rules = claims[claim_id].rules
         for part, rule in parts.items():
             assert rules[part] == rule, (claim_id, part)
+
+
+def test_deepest_use_reads_the_deepest_costly_erasure():
+    from phaselib.preconditioning_runs import deepest_use
+
+    # rows: erased at blocks 0, 1, 2, then untouched
+    rows = [[0.25, 0.30, 0.99, 1.0],     # blocks 0 and 1 cost; block 2 (0.01) does not
+            [0.25, 1.00, 0.90, 1.0],     # block 2 costs 0.10: deepest is 2
+            [0.97, 0.99, 1.00, 1.0]]     # nothing costs more than the margin
+    assert deepest_use(rows) == [1, 2, -1]
+    assert deepest_use(rows, margin=0.2) == [1, 0, -1]   # block 2 now under it
+    with pytest.raises(ValueError, match="erased"):
+        deepest_use([0.25, 1.0])
+    with pytest.raises(ValueError, match="margin"):
+        deepest_use(rows, margin=-0.1)
