@@ -50,17 +50,21 @@ def test_every_best_cell_ran_at_seed_zeros_choice(name):
         assert c.result["lr"] == chosen, (path, c.params, c.result["lr"], chosen)
 
 
-def test_every_long_cell_ran_at_its_source_sweeps_choice():
-    """mqar-long trains at twice the steps at the rate each model's seed 0 chose at the
-    shorter budget, in the sweep its cell names (`out`)."""
+@pytest.mark.parametrize("which", ["long", "guess"])
+def test_every_long_cell_ran_at_its_source_sweeps_choice(which):
+    """mqar-long and mqar-guess train at twice the steps at the rate each model's seed
+    0 chose at the shorter budget, in the sweep its cell names (`out`)."""
+    from phaselib.remedies.mqar_guess import GUESS_MODELS, GUESS_OUT
     from phaselib.remedies.mqar_sweeps import (BINDING_STEPS, LONG_MODELS, LONG_OUT,
                                                LONG_STEPS)
 
-    cells = load_sweep(LONG_OUT).cells()
-    assert {c.params["model"] for c in cells} == set(LONG_MODELS)
+    out, models = {"long": (LONG_OUT, LONG_MODELS),
+                   "guess": (GUESS_OUT, GUESS_MODELS)}[which]
+    cells = load_sweep(out).cells()
+    assert {c.params["model"] for c in cells} == set(models)
     for c in cells:
         assert c.params["steps"] == LONG_STEPS and c.params["lr"] == "best"
-        assert c.params["out"] == LONG_MODELS[c.params["model"]]
+        assert c.params["out"] == models[c.params["model"]]
         rows = [{**d.params, **d.result} for d in load_sweep(c.params["out"]).cells()
                 if d.params.get("seed") == 0 and isinstance(d.params.get("lr"), float)
                 and all(d.params.get(k) == c.params[k]
