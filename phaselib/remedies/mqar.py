@@ -31,7 +31,7 @@ from ..train import TrainConfig, train
 
 __all__ = ["SETTINGS", "mqar_zoology_batch", "mqar_baselines", "PHASE_MODELS",
            "build_mqar_model", "run_cell", "MQAR_MIXERS", "WIDTHS", "LRS", "STEPS",
-           "BATCH", "VOCAB", "NEAR", "LAYER_SCALE"]
+           "BATCH", "VOCAB", "NEAR", "LAYER_SCALE", "mqar_test_batch"]
 
 VOCAB = 256                      # Zoology uses 8192; the issue asks for 256 or more
 SETTINGS = ((64, 4), (128, 8))   # (T, n_pairs), Zoology's two shortest
@@ -190,6 +190,13 @@ def _scores(model, x, y, n_pairs: int, near: int) -> dict:
 NEAR = 16    # the window mixer's reach per layer at T = 64 (block_size / 4)
 
 
+def mqar_test_batch(seed: int, T: int = 64, n_pairs: int = 4):
+    """(x, y): the N_TEST test sequences that `run_cell` scores for `seed` (a generator
+    of their own, so every cell of a seed is scored on the same sequences)."""
+    return mqar_zoology_batch(N_TEST, T, n_pairs,
+                              generator=torch.Generator().manual_seed(30_000 + seed))
+
+
 def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 4,
              steps: int = STEPS, batch: int = BATCH, out: str | None = None,
              curve_every: int = 0, device: str = "cpu") -> dict:
@@ -224,8 +231,7 @@ def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 
                  eval_fn=(lambda m: _scores(m, *val, n_pairs, NEAR)["acc"])
                  if curve_every else None)
     net.eval()
-    test = mqar_zoology_batch(N_TEST, T, n_pairs,
-                              generator=torch.Generator().manual_seed(30_000 + seed))
+    test = mqar_test_batch(seed, T, n_pairs)
     res = _scores(net, *test, n_pairs, NEAR)
     res["val_acc"] = _scores(net, *val, n_pairs, NEAR)["acc"]
     res |= {"lr": lr, "steps": steps, "batch": batch, "params": sum(

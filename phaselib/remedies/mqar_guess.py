@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..claims.rule import Effect, Rule, judge
-from .mqar import (N_TEST, NEAR, mqar_baselines, mqar_zoology_batch, run_cell,
-                   value_distance)
+from .mqar import NEAR, mqar_baselines, mqar_test_batch, run_cell, value_distance
 from .mqar_sweeps import ABLATION_OUT, BINDING_BATCH, LONG_STEPS, RECALL_OUT
 
 __all__ = ["GUESS_OUT", "GUESS_MODELS", "GUESSES", "GUESS_RULE", "guess", "far_guess",
@@ -62,12 +61,11 @@ def far_guess(seed: int, T: int = 64, n_pairs: int = 4,
               guesses=GUESSES) -> float:
     """The best expected accuracy of `guesses` (names of `mqar_baselines`) on the far
     queries (value at least NEAR back) of the test sequences `run_cell` scores for
-    `seed`, drawn the same way."""
+    `seed` (`mqar_test_batch`)."""
     unknown = set(guesses) - set(GUESSES)
     if not guesses or unknown:
         raise ValueError(f"guesses must be names of {GUESSES}, got {guesses!r}")
-    x, y = mqar_zoology_batch(N_TEST, T, n_pairs,
-                              generator=torch.Generator().manual_seed(30_000 + seed))
+    x, y = mqar_test_batch(seed, T, n_pairs)
     far = torch.where(value_distance(x, y, n_pairs) >= NEAR, y, torch.full_like(y, -1))
     base = mqar_baselines(x, far, n_pairs)
     return max(base[g] for g in guesses)
@@ -77,8 +75,7 @@ def beyond_guess(runs: dict, control_runs: dict, rule: dict = GUESS_RULE,
                  T: int = 64, n_pairs: int = 4) -> dict:
     """{name: (effect, control, judgement) or None while its model has not run on
     every seed of `rule`} for each comparison of `rule` (GUESS_RULE). `runs`:
-    {model: {seed: result}} at rule["steps"] (`recall.at_steps` names them
-    "<model>@<steps>"; plain model names are accepted too); `control_runs`: {seed:
+    {"<model>@<steps>": {seed: result}} (`recall.at_steps`); `control_runs`: {seed:
     result} of rule["control"] at its best rate (`recall.best_rate_results`)."""
     if len(control_runs) < 3:
         raise ValueError(f"control_runs must hold 3 or more seeds, got "
@@ -97,7 +94,7 @@ def beyond_guess(runs: dict, control_runs: dict, rule: dict = GUESS_RULE,
     ctl = minus_guess(control_runs, rule["control"])
     out = {}
     for key, model in rule["comparisons"].items():
-        got = runs.get(f"{model}@{rule['steps']}", runs.get(model, {}))
+        got = runs.get(f"{model}@{rule['steps']}", {})
         if not set(rule["seeds"]) <= set(got):
             out[key] = None
             continue

@@ -1,10 +1,8 @@
 """Recall past the window against a guess: the sweep's cells, the guess, the rule."""
 
 import pytest
-import torch
 
-from phaselib.remedies.mqar import (N_TEST, NEAR, mqar_baselines, mqar_zoology_batch,
-                                    value_distance)
+from phaselib.remedies.mqar import NEAR, mqar_baselines, mqar_test_batch, value_distance
 from phaselib.remedies.mqar_guess import (GUESS_MODELS, GUESS_OUT, GUESS_RULE, GUESSES,
                                           beyond_guess, far_guess, guess)
 from phaselib.remedies.mqar_sweeps import LONG_RULE, LONG_STEPS, longer
@@ -35,8 +33,7 @@ def test_far_guess_is_the_best_guess_on_the_far_queries_only():
     assert far_guess(5) >= 0.25 - 1e-12
     # the seen-values guess differs between all queries and the far ones (a far query
     # has seen more of the sequence), so the restriction is real
-    x, y = mqar_zoology_batch(N_TEST, 64, 4,
-                              generator=torch.Generator().manual_seed(30_005))
+    x, y = mqar_test_batch(5)
     assert (value_distance(x, y, 4)[y >= 0] < NEAR).any()    # near queries exist
     seen_all = mqar_baselines(x, y, 4)["seen_values"]
     assert far_guess(5, guesses=("seen_values",)) != pytest.approx(seen_all, abs=1e-4)
