@@ -8,7 +8,8 @@ the experiment. Running a sweep writes its results file after every cell (atomic
 so an interrupted run loses at most the cell in progress. Running the same command again
 skips the finished cells, re-runs the failed and missing ones, and says which; a cell
 computed at another git commit (or from a dirty tree) is flagged, and re-run with
---rerun-stale, never mixed in silently. A results file in the book is written only from
+--rerun-stale (or, for the cells a file's legacy_dirty record counts, --rerun-legacy),
+never mixed in silently. A results file in the book is written only from
 a clean working tree (or with --allow-dirty, which marks the cells). `verify` re-runs
 the cheapest cells at HEAD and compares them with the stored numbers. Chapters read the
 file with `load_sweep(path).results(...)`.

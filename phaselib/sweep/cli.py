@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rerun-stale", action="store_true",
                    help="re-run finished cells computed at another git commit or from "
                         "a dirty tree")
+    p.add_argument("--rerun-legacy", action="store_true",
+                   help="re-run only the finished cells flagged dirty before the guard "
+                        "(the results file's legacy_dirty record counts them)")
     p.add_argument("--allow-dirty", action="store_true",
                    help="write into the book from uncommitted code (cells are marked "
                         "allow_dirty: no commit reproduces them)")
@@ -171,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(str(e))
         try:
             s = run_sweep(spec, out=a.out, command=command, force=a.force,
-                          rerun_stale=a.rerun_stale, device=a.device or "cpu",
+                          rerun_stale=a.rerun_stale, rerun_legacy=a.rerun_legacy,
+                          device=a.device or "cpu",
                           allow_dirty=a.allow_dirty)
         except KeyboardInterrupt:
             return 130

@@ -25,6 +25,7 @@ from typing import Callable
 
 from ..provenance import (atomic_write_json, git_commit, machine_info, provenance,
                           require_clean)
+from ..results_provenance import is_legacy, records
 from .store import FORMAT, _commands, _load_doc, _recount_legacy
 
 __all__ = ["SweepSpec", "SWEEPS", "TIMING_KEYS", "get_spec", "select_cells",
@@ -168,11 +169,14 @@ def select_cells(spec: SweepSpec, only: dict[str, str]) -> SweepSpec:
 
 
 def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = "",
-              force: bool = False, rerun_stale: bool = False, device: str = "cpu",
+              force: bool = False, rerun_stale: bool = False,
+              rerun_legacy: bool = False, device: str = "cpu",
               allow_dirty: bool = False, log: Callable[[str], None] = print) -> dict:
     """Run the cells of `spec` that are not finished in its results file; returns the
     summary {"ran", "skipped", "failed", "stale", "path"}. The file is rewritten after
     every cell. KeyboardInterrupt saves what is done, prints how to continue, re-raises.
+    `rerun_legacy` re-runs the finished cells flagged dirty before the guard (those the
+    file's `legacy_dirty` record counts, `results_provenance.is_legacy`) and no others.
 
     Raises provenance.DirtyTreeError before running anything when the file lies in the
     book and the working tree has uncommitted changes, unless `allow_dirty`."""
@@ -198,7 +202,8 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
         old = by_key.get(key)
         stale = old is not None and is_stale(old, here)
         if old is not None and old["status"] == "done" and not force:
-            if not (stale and rerun_stale):
+            legacy = rerun_legacy and is_legacy(records({"cells": [old]})[0])
+            if not (stale and rerun_stale) and not legacy:
                 summary["stale" if stale else "skipped"].append(key)
                 continue
         log(f"[{spec.name} {i + 1}/{len(spec.cells)}] {key}")

@@ -74,6 +74,28 @@ def test_a_cell_from_another_commit_is_flagged_and_rerun_only_when_asked(tmp_pat
     assert calls == [0] and not s["stale"]
 
 
+def test_rerun_legacy_reruns_only_the_cells_flagged_dirty_before_the_guard(tmp_path):
+    out = tmp_path / "r.json"
+    calls = []
+    run_sweep(_spec(calls), out=out, log=lambda m: None)
+    doc = json.loads(out.read_text())
+    # Seed 1 from a dirty tree before the guard; seed 2 dirty but marked allow_dirty.
+    doc["cells"][1].update(git_dirty=True, created="2026-12-01T00:00:00+00:00")
+    doc["cells"][1].pop("allow_dirty", None)     # set when this test runs in a dirty tree
+    doc["cells"][2].update(git_dirty=True, created="2026-12-01T00:00:00+00:00",
+                           allow_dirty=True)
+    doc["legacy_dirty"] = {"reason": "before the guard", "cells": 1}
+    out.write_text(json.dumps(doc))
+    calls.clear()
+    run_sweep(_spec(calls), out=out, log=lambda m: None)
+    assert calls == []
+    s = run_sweep(_spec(calls), out=out, rerun_legacy=True, log=lambda m: None)
+    assert calls == [1] and len(s["ran"]) == 1 and len(s["skipped"]) == 2
+    doc = json.loads(out.read_text())
+    assert "legacy_dirty" not in doc        # the record goes with its last cell
+    assert doc["cells"][1]["created"] > "2026-12-01T00:00:00+00:00"
+
+
 def test_an_interrupt_keeps_the_finished_cells_and_says_how_to_continue(tmp_path):
     out = tmp_path / "r.json"
     calls, msgs = [], []
