@@ -140,7 +140,9 @@ LAYER_SCALE = 0.05   # at initialisation the additions are then smaller than a t
 #                      embedding (rms 0.017 against 0.024; without it 0.34)
 PHASE_MODELS |= {"phase-window-noslots": {"window": 8, "n_slots": 0},
                  "window-slots": {"window": 8, "features": "none"},
-                 "phase-window-ls": {"window": 8, "layer_scale": LAYER_SCALE}}
+                 "phase-window-ls": {"window": 8, "layer_scale": LAYER_SCALE},
+                 # the same gain started ten times smaller (`mqar_start.START_RULE`)
+                 "phase-window-ls-small": {"window": 8, "layer_scale": LAYER_SCALE / 10}}
 PHASE_MODELS |= {f"{m}-conv": kw | {"short_conv": 4} for m, kw in PHASE_MODELS.items()}
 MQAR_MIXERS = ("fused", "linear", "linear-conv", "window", "ssm", "ssm-selective",
                "landmark-retrieval", "lsh", "phase", "phase-window", "window-only")

@@ -60,6 +60,7 @@ SWEEPS: dict[str, str] = {
     "mqar-edges": "phaselib.remedies.mqar_sweeps:edges",
     "mqar-long": "phaselib.remedies.mqar_sweeps:longer",
     "mqar-guess": "phaselib.remedies.mqar_guess:guess",
+    "mqar-start": "phaselib.remedies.mqar_start:start",
     "selection": "phaselib.scale_content_runs:sweep",
     "selection-rates": "phaselib.scale_content_runs:sweep_rates",
     "selection-anneal": "phaselib.scale_content_runs:sweep_anneal",
