@@ -37,7 +37,7 @@ __all__ = ["VARIANTS", "MAIN", "ABLATIONS", "BASELINES", "BASELINE_LONG_BLOCKS",
            "BASELINE_SPEED_PATH", "LR", "LONG_STEPS", "LONG_LR", "LONG_ABLATIONS",
            "RATES", "BLOCKS",
            "TOKENS_PER_STEP", "EVAL_TOKENS", "SHAPE", "SPEED_PATH", "variant_model",
-           "time_budget_steps", "run_cell", "sweep", "merge_results"]
+           "time_budget_steps", "budget_current", "run_cell", "sweep", "merge_results"]
 
 SHAPE = dict(n_layer=4, n_embd=128, n_head=4)          # the CLI's defaults
 TOKENS_PER_STEP = 1024                                   # 16 x 64, 4 x 256, 1 x 1024
@@ -113,6 +113,16 @@ def time_budget_steps(variant: str, block: int, base_steps: int,
     steps = max(1, round(base_steps * t_ref / t_var))
     return steps, {"cpu_s_per_step": t_var, "transformer_cpu_s_per_step": t_ref,
                    "speed_file": str(speed_path), "speed_commit": prov.get("git_commit")}
+
+
+def budget_current(cell: dict) -> bool:
+    """Whether a stored cell's budget comes from inputs HEAD still holds: equal-steps
+    cells always; an equal-time cell when the speed file it was budgeted from is the
+    one here (its recorded commit), so that a re-run gets the same steps."""
+    if cell["params"].get("budget") != "time":
+        return True
+    _, prov = _speed_rows(cell["params"].get("speed_path", SPEED_PATH))
+    return cell["result"].get("speed_commit") == prov.get("git_commit")
 
 
 def _held_out(model, va, block: int) -> tuple[float, list[float]]:
@@ -210,7 +220,8 @@ def sweep(seeds=(0, 1, 2)):
                       | long_ for v in MAIN + base + LONG_ABLATIONS]
     return SweepSpec("lm", OUT, cells, run_cell,
                      "PhaseLM variants vs the transformer at blocks 64/256/1024, equal "
-                     "steps and equal (CPU-time-converted) time")
+                     "steps and equal (CPU-time-converted) time",
+                     rerunnable=budget_current)
 
 
 def merge_results(paths, out=OUT, allow_dirty: bool = False) -> Path:

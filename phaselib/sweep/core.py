@@ -83,7 +83,10 @@ class SweepSpec:
 
     How `verify` compares a re-run with the stored result: `rtol`/`atol` (0: equal to the
     bit, for runs that are deterministic on the CPU; otherwise give the reason in
-    `tolerance_note`), skipping the result fields named in `volatile` (timings)."""
+    `tolerance_note`), skipping the result fields named in `volatile` (timings);
+    `rerunnable(cell)`, when given, says which stored cells HEAD still holds the inputs
+    of (a cell budgeted from a file re-measured since cannot reproduce there), and
+    `verify` picks among those."""
 
     name: str
     out: str
@@ -94,6 +97,7 @@ class SweepSpec:
     atol: float = 0.0
     tolerance_note: str = ""
     volatile: tuple[str, ...] = TIMING_KEYS
+    rerunnable: Callable[[dict], bool] | None = None
 
     def __post_init__(self):
         if not self.cells:

@@ -110,12 +110,13 @@ def on_cpu(cell: dict) -> bool:
     return not str(cell.get("machine", {}).get("device", "cpu")).startswith("cuda")
 
 
-def cheapest_cells(doc: dict, k: int) -> list[dict]:
+def cheapest_cells(doc: dict, k: int, keep=None) -> list[dict]:
     """The `k` finished CPU cells (`on_cpu`) of a results document with the fewest
-    recorded seconds."""
+    recorded seconds, among those `keep(cell)` accepts (all when None)."""
     if k < 1:
         raise ValueError(f"cells must be at least 1, got {k}")
-    done = [c for c in doc["cells"] if c.get("status") == "done" and on_cpu(c)]
+    done = [c for c in doc["cells"] if c.get("status") == "done" and on_cpu(c)
+            and (keep is None or keep(c))]
     return sorted(done, key=lambda c: (c.get("seconds") or 0.0, c["key"]))[:k]
 
 
@@ -154,7 +155,7 @@ def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int 
     if doc.get("sweep") != spec.name:
         raise ValueError(f"{path} holds sweep {doc.get('sweep')!r}, not {spec.name!r}")
     if only is None:
-        chosen = cheapest_cells(doc, cells)
+        chosen = cheapest_cells(doc, cells, spec.rerunnable)
         if not chosen and any(c.get("status") == "done" for c in doc["cells"]):
             log(f"verify {spec.name}: every finished cell of {path} was computed on a "
                 f"GPU, which no CPU re-run reproduces to the bit; skipped")

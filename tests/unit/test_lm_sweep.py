@@ -198,3 +198,25 @@ def test_merge_command_joins_parts_of_any_sweep_and_refuses_another_sweeps_file(
     with pytest.raises(SystemExit):
         main(["merge", "remedies", part(2), part(3, "lm"), "--out", str(out)])
     assert "results files of sweep 'remedies'" in capsys.readouterr().err
+
+
+def test_verify_skips_time_cells_budgeted_from_an_earlier_speed_file():
+    """A time cell budgeted from a speed file re-measured since gets other steps at
+    HEAD, so `verify` must not pick it; one budgeted from today's file, and every
+    equal-steps cell, it may."""
+    import json as _json
+
+    from phaselib.lm_sweep import SPEED_PATH, budget_current
+    from phaselib.results_files import results_path
+    from phaselib.sweep.verify import cheapest_cells
+
+    now = _json.loads(results_path(SPEED_PATH).read_text())["provenance"]["git_commit"]
+    steps = {"params": {"budget": "steps"}, "result": {}, "status": "done", "seconds": 9}
+    old = {"params": {"budget": "time"}, "result": {"speed_commit": "0" * 40},
+           "status": "done", "seconds": 1}
+    cur = {"params": {"budget": "time"}, "result": {"speed_commit": now},
+           "status": "done", "seconds": 5}
+    assert budget_current(steps) and budget_current(cur) and not budget_current(old)
+    doc = {"cells": [dict(c, key=str(i)) for i, c in enumerate((steps, old, cur))]}
+    assert [c["key"] for c in cheapest_cells(doc, 2, budget_current)] == ["2", "0"]
+    assert cheapest_cells(doc, 1)[0]["key"] == "1"
