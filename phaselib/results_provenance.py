@@ -21,8 +21,8 @@ from pathlib import Path
 
 from .results_files import results_path
 
-__all__ = ["records", "provenance_line", "show_provenance", "reproducibility",
-           "GUARD_DATE", "is_legacy"]
+__all__ = ["records", "cell_record", "provenance_line", "show_provenance",
+           "reproducibility", "GUARD_DATE", "is_legacy"]
 
 # Results created before this moment were written without the dirty-tree guard.
 GUARD_DATE = "2026-12-04T00:10:00+00:00"
@@ -46,16 +46,22 @@ def records(doc: dict) -> list[dict]:
     prov = doc.get("provenance") or {}
     if isinstance(doc.get("cells"), list):
         command = prov.get("command", "")
-        return [{"commit": c.get("git_commit"), "dirty": c.get("git_dirty"),
-                 "created": c.get("created", ""), "machine": c.get("machine", {}),
-                 "command": command, "allow_dirty": bool(c.get("allow_dirty"))}
-                for c in doc["cells"] if c.get("status") == "done"]
+        return [cell_record(c, command) for c in doc["cells"]
+                if c.get("status") == "done"]
     src = prov if "git_commit" in prov else doc
     return [{"commit": src.get("git_commit"), "dirty": src.get("git_dirty"),
              "created": src.get("created") or doc.get("created", ""),
              "machine": src.get("machine") or doc.get("machine", {}),
              "command": src.get("command") or doc.get("command", ""),
              "allow_dirty": bool(doc.get("allow_dirty") or src.get("allow_dirty"))}]
+
+
+def cell_record(cell: dict, command: str = "") -> dict:
+    """The record (as `records`) of one cell of a sweep's results document; `command`
+    is the document's."""
+    return {"commit": cell.get("git_commit"), "dirty": cell.get("git_dirty"),
+            "created": cell.get("created", ""), "machine": cell.get("machine", {}),
+            "command": command, "allow_dirty": bool(cell.get("allow_dirty"))}
 
 
 def is_legacy(r: dict) -> bool:

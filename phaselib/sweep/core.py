@@ -25,7 +25,7 @@ from typing import Callable
 
 from ..provenance import (atomic_write_json, git_commit, machine_info, provenance,
                           require_clean)
-from ..results_provenance import is_legacy, records
+from ..results_provenance import cell_record, is_legacy, records
 from .store import FORMAT, _commands, _load_doc, _recount_legacy
 
 __all__ = ["SweepSpec", "SWEEPS", "TIMING_KEYS", "get_spec", "select_cells",
@@ -207,7 +207,7 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, command: str = 
         old = by_key.get(key)
         stale = old is not None and is_stale(old, here)
         if old is not None and old["status"] == "done" and not force:
-            legacy = rerun_legacy and is_legacy(records({"cells": [old]})[0])
+            legacy = rerun_legacy and is_legacy(cell_record(old))
             if not (stale and rerun_stale) and not legacy:
                 summary["stale" if stale else "skipped"].append(key)
                 continue

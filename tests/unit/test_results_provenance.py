@@ -97,6 +97,18 @@ def test_a_dirty_result_after_the_guard_is_never_legacy(tmp_path):
     assert any("after the guard" in m for m in problems)
 
 
+def test_one_cells_record_is_legacy_only_when_dirty_before_the_guard_undeclared():
+    cell = {"git_commit": C1, "git_dirty": True, "created": "2026-11-30T00:00:00+00:00",
+            "status": "done"}
+    r = rp.cell_record(cell, "python -m phaselib.sweep x")
+    assert (r["commit"], r["dirty"], r["command"], r["machine"]) == (
+        C1, True, "python -m phaselib.sweep x", {})
+    assert rp.is_legacy(r)
+    assert not rp.is_legacy(rp.cell_record(cell | {"allow_dirty": True}))
+    assert not rp.is_legacy(rp.cell_record(cell | {"git_dirty": False}))
+    assert not rp.is_legacy(rp.cell_record(cell | {"created": "2026-12-10T00:00:00"}))
+
+
 def _git(*args):
     return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
 
