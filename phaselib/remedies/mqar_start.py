@@ -1,7 +1,7 @@
 """Does the LayerScale gain's effect hang on its start? (`python -m phaselib.sweep
 mqar-start`).
 
-Book: Part III, "The remedies, measured", beside the ablation, once run. The ablation
+Book: Part III, "The remedies, measured", section "The gain's start". The ablation
 (`mqar_sweeps.ABLATION_RULE`) found that a LayerScale gain on what the pyramid and the
 slots add to the stream gives the windowed phase model back the window's near lookup,
 with the gain started at one value, `mqar.LAYER_SCALE`. A result that held at that

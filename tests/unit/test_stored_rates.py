@@ -30,7 +30,8 @@ FILES = {"f1-rates": ("book/part2/results/f1_rates.json", "val_score", True, F1_
          "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS),
          "mqar-recall": ("book/part3/results/mqar_recall.json", "val_acc", True, LRS),
          "mqar-ablation": ("book/part3/results/mqar_ablation.json", "val_acc", True,
-                           LRS)}
+                           LRS),
+         "mqar-start": ("book/part3/results/mqar_start.json", "val_acc", True, LRS)}
 NOT_MODEL = {"seed", "lr", "out", "plant"}   # plant: a measurement, not a model
 
 
