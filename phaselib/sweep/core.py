@@ -50,6 +50,7 @@ SWEEPS: dict[str, str] = {
     "f9-minimum": "phaselib.erosion_minimum:sweep",
     "slots-rates": "phaselib.mode_memory:sweep_rates",
     "lm": "phaselib.lm_sweep:sweep",
+    "lm-seeds": "phaselib.lm_seeds:sweep",
     "remedies": "phaselib.remedies.tasks:sweep",
     "mqar": "phaselib.remedies.mqar_sweeps:sweep",
     "mqar-pilot": "phaselib.remedies.mqar_sweeps:pilot",
