@@ -28,7 +28,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["machine_info", "git_commit", "provenance", "atomic_write_text",
+__all__ = ["machine_info", "cpu_capability", "cpu_model", "git_commit", "provenance", "atomic_write_text",
            "atomic_write_json", "atomic_torch_save", "finite_json", "require_clean",
            "DirtyTreeError", "in_book", "RESULTS_PATHSPEC"]
 
@@ -52,10 +52,25 @@ def cpu_capability() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """The CPU's model name ("model name" in /proc/cpuinfo, else the platform's
+    processor): two CPUs of one vector capability but of different models (an Intel
+    and an AMD with AVX-512) may still take other BLAS kernels and differ in the last
+    digits."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine_info(device: str = "cpu") -> dict:
     """The machine as plain str/int values: python, torch, platform, processor, threads,
-    device, the CPU's vector capability (`cpu_capability`), and on CUDA the GPU's name,
-    compute capability, CUDA and Triton versions.
+    device, the CPU's vector capability (`cpu_capability`) and model (`cpu_model`), and
+    on CUDA the GPU's name, compute capability, CUDA and Triton versions.
     (Plain values, because torch.__version__ is a str subclass that
     torch.load(weights_only=True) refuses.)"""
     device = str(device)
@@ -63,7 +78,8 @@ def machine_info(device: str = "cpu") -> dict:
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count() or 0, "threads": torch.get_num_threads(),
-            "device": device, "cpu_capability": cpu_capability()}
+            "device": device, "cpu_capability": cpu_capability(),
+            "cpu_model": cpu_model()}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
         info["capability"] = "sm_{}{}".format(*torch.cuda.get_device_capability())

@@ -9,7 +9,7 @@ import sys
 from ..provenance import DirtyTreeError, cpu_capability
 from .core import SWEEPS, get_spec, run_sweep, select_cells
 from .store import merge_sweep_files
-from .verify import verify_sweep
+from .verify import OTHER_MODEL_RTOL, verify_sweep
 
 
 def results_exists(path: str) -> bool:
@@ -94,7 +94,8 @@ def verify_main(args: list[str]) -> int:
     if other:
         print(f"verify: {len(other)} cell(s) differ but were computed on a CPU of another "
               f"(or an unrecorded) vector capability than this one "
-              f"({cpu_capability()}), so they cannot be compared to the bit here; "
+              f"({cpu_capability()}), or of another model within a relative "
+              f"{OTHER_MODEL_RTOL:g}, so they cannot be compared to the bit here; "
               f"re-run them here, or verify on such a CPU: {', '.join(other)}")
     print(f"verify: every cell re-run reproduces its stored result or was computed on "
           f"another CPU ({', '.join(names)})")

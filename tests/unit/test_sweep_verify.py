@@ -252,3 +252,36 @@ def test_a_time_budget_skips_a_sweep_whose_cheapest_cell_is_too_slow(tmp_path):
     assert "took 150 s when stored" in msgs[-1] and "verify toy" in msgs[-1]
     checks = verify_sweep(_spec(), path=out, max_seconds=160, log=msgs.append)
     assert [json.loads(c.key)["seed"] for c in checks] == [1] and checks[0].ok
+
+
+def test_a_cell_from_another_cpu_model_passes_only_within_a_millionth(
+        tmp_path, monkeypatch, capsys):
+    """Same vector capability, another CPU model (an Intel against an AMD): a difference
+    in the last digits is reported and not counted; a larger one fails, as does the
+    same small difference on this very model."""
+    from phaselib.provenance import cpu_model
+    from phaselib.sweep.verify import OTHER_MODEL_RTOL
+
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    monkeypatch.setitem(sw.core.SWEEPS, "toy", "unused:unused")
+    monkeypatch.setattr(sw.cli, "get_spec", lambda name, *a: _spec())
+    doc = json.loads(out.read_text())
+    assert doc["cells"][0]["machine"]["cpu_model"] == cpu_model()
+    value = doc["cells"][0]["result"]["curve"][0]
+    doc["cells"][0]["result"]["curve"][0] = value * (1 + OTHER_MODEL_RTOL / 10)
+    out.write_text(json.dumps(doc))
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 1
+    doc["cells"][0]["machine"]["cpu_model"] = "SOME-OTHER-MODEL"
+    out.write_text(json.dumps(doc))
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "OTHER CPU" in text and "SOME-OTHER-MODEL" in text and "not counted" in text
+    del doc["cells"][0]["machine"]["cpu_model"]          # computed before it was kept
+    out.write_text(json.dumps(doc))
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
+    assert "unrecorded" in capsys.readouterr().out
+    doc["cells"][0]["result"]["curve"][0] = value * (1 + OTHER_MODEL_RTOL * 10)
+    out.write_text(json.dumps(doc))
+    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 1
+    assert "DIFFERS" in capsys.readouterr().out
