@@ -215,29 +215,43 @@ def test_cells_computed_on_a_gpu_are_not_re_run_on_the_cpu(tmp_path):
     assert [c.ok for c in checks] == [False]    # the one CPU cell is re-run, and differs
 
 
+def _verify_doc(out, doc) -> int:
+    """Write `doc` to `out` and verify its three cells through the command line."""
+    out.write_text(json.dumps(doc))
+    return sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"])
+
+
+def _toy_sweep(tmp_path, monkeypatch):
+    """(results file, its document) of the toy sweep, run here and known to the CLI."""
+    out = tmp_path / "r.json"
+    run_sweep(_spec(), out=out, log=lambda m: None)
+    monkeypatch.setitem(sw.core.SWEEPS, "toy", "unused:unused")
+    monkeypatch.setattr(sw.cli, "get_spec", lambda name, *a: _spec())
+    return out, json.loads(out.read_text())
+
+
+def _reported_not_counted(out, doc, capsys, field, other):
+    """With the first cell's machine[field] set to `other`, then removed (computed
+    before it was kept), its difference is reported as OTHER CPU and not counted."""
+    doc["cells"][0]["machine"][field] = other
+    assert _verify_doc(out, doc) == 0
+    text = capsys.readouterr().out
+    assert "OTHER CPU" in text and other in text and "not counted" in text
+    del doc["cells"][0]["machine"][field]
+    assert _verify_doc(out, doc) == 0
+    assert "unrecorded" in capsys.readouterr().out
+
+
 def test_a_cell_from_a_cpu_of_another_capability_is_reported_not_failed(
         tmp_path, monkeypatch, capsys):
     """Bit-exact holds on a CPU of the cell's vector capability; a cell computed on
     another (or before the capability was recorded) that differs is reported as such
     and not counted, while the same difference on this capability fails."""
-    out = tmp_path / "r.json"
-    run_sweep(_spec(), out=out, log=lambda m: None)
-    monkeypatch.setitem(sw.core.SWEEPS, "toy", "unused:unused")
-    monkeypatch.setattr(sw.cli, "get_spec", lambda name, *a: _spec())
-    doc = json.loads(out.read_text())
+    out, doc = _toy_sweep(tmp_path, monkeypatch)
     assert all(c["machine"]["cpu_capability"] for c in doc["cells"])
     doc["cells"][0]["result"]["curve"][0] += 0.5
-    out.write_text(json.dumps(doc))
-    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 1
-    doc["cells"][0]["machine"]["cpu_capability"] = "SOME-OTHER-CPU"
-    out.write_text(json.dumps(doc))
-    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
-    text = capsys.readouterr().out
-    assert "OTHER CPU" in text and "SOME-OTHER-CPU" in text and "not counted" in text
-    del doc["cells"][0]["machine"]["cpu_capability"]        # computed before it was kept
-    out.write_text(json.dumps(doc))
-    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
-    assert "unrecorded" in capsys.readouterr().out
+    assert _verify_doc(out, doc) == 1
+    _reported_not_counted(out, doc, capsys, "cpu_capability", "SOME-OTHER-CPU")
 
 
 def test_a_time_budget_skips_a_sweep_whose_cheapest_cell_is_too_slow(tmp_path):
@@ -262,26 +276,12 @@ def test_a_cell_from_another_cpu_model_passes_only_within_a_millionth(
     from phaselib.provenance import cpu_model
     from phaselib.sweep.verify import OTHER_MODEL_RTOL
 
-    out = tmp_path / "r.json"
-    run_sweep(_spec(), out=out, log=lambda m: None)
-    monkeypatch.setitem(sw.core.SWEEPS, "toy", "unused:unused")
-    monkeypatch.setattr(sw.cli, "get_spec", lambda name, *a: _spec())
-    doc = json.loads(out.read_text())
+    out, doc = _toy_sweep(tmp_path, monkeypatch)
     assert doc["cells"][0]["machine"]["cpu_model"] == cpu_model()
     value = doc["cells"][0]["result"]["curve"][0]
     doc["cells"][0]["result"]["curve"][0] = value * (1 + OTHER_MODEL_RTOL / 10)
-    out.write_text(json.dumps(doc))
-    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 1
-    doc["cells"][0]["machine"]["cpu_model"] = "SOME-OTHER-MODEL"
-    out.write_text(json.dumps(doc))
-    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
-    text = capsys.readouterr().out
-    assert "OTHER CPU" in text and "SOME-OTHER-MODEL" in text and "not counted" in text
-    del doc["cells"][0]["machine"]["cpu_model"]          # computed before it was kept
-    out.write_text(json.dumps(doc))
-    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 0
-    assert "unrecorded" in capsys.readouterr().out
+    assert _verify_doc(out, doc) == 1
+    _reported_not_counted(out, doc, capsys, "cpu_model", "SOME-OTHER-MODEL")
     doc["cells"][0]["result"]["curve"][0] = value * (1 + OTHER_MODEL_RTOL * 10)
-    out.write_text(json.dumps(doc))
-    assert sw.cli.main(["verify", "toy", "--out", str(out), "--cells", "3"]) == 1
+    assert _verify_doc(out, doc) == 1
     assert "DIFFERS" in capsys.readouterr().out
