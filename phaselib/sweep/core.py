@@ -25,7 +25,7 @@ from typing import Callable
 
 from ..provenance import (atomic_write_json, git_commit, machine_info, provenance,
                           require_clean)
-from ..results_provenance import cell_record, is_legacy, records
+from ..results_provenance import cell_record, is_legacy
 from .store import FORMAT, _commands, _load_doc, _recount_legacy
 
 __all__ = ["SweepSpec", "SWEEPS", "TIMING_KEYS", "get_spec", "select_cells",
