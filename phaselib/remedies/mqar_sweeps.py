@@ -232,7 +232,9 @@ def ablation(seeds=(0, 1, 2)):
 EDGES_OUT = "book/part3/results/mqar_edges.json"
 # Every phase model's best rate in mqar-recall lies at an edge of LRS (the window alone
 # at 1e-2, the phase models at 1e-3), so a rate beyond the grid might do better: each of
-# Part IV's models and the ablation's, seed 0, at one rate past each end of LRS.
+# Part IV's models and the ablation's, seed 0, at one rate past each end of LRS; then
+# (added 2026-12-07, stop 49, before its runs) mqar-start's model, whose best rate of
+# LRS is the grid's top, 1e-2.
 EDGE_RATES = (3e-4, 3e-2)
 # Fixed before the runs (2026-12-06, stop 43): a check of the grid, not a verdict (one
 # seed). A model's rate is "not bracketed" when its validation accuracy at a rate of
@@ -243,15 +245,18 @@ EDGE_RULE = {"margin": 0.10, "registered": "2026-12-06"}
 
 def edges(seeds=(0,)):
     """Sweep `mqar-edges`: does a rate past either end of LRS do better for Part IV's
-    models (RECALL_PHASE_MODELS) and the ablation's (ABLATION_MODELS)? Seed 0 at each of
-    EDGE_RATES, the budget, width and setting of `mqar-recall` (EDGE_RULE); about 60
-    CPU-minutes."""
+    models (RECALL_PHASE_MODELS), the ablation's (ABLATION_MODELS) and mqar-start's
+    (START_MODELS, added later)? Seed 0 at each of EDGE_RATES, the budget, width and
+    setting of `mqar-recall` (EDGE_RULE); about 75 CPU-minutes."""
     from ..sweep import SweepSpec
+    from .mqar_start import START_MODELS
 
-    cells = [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
-              "batch": BINDING_BATCH, "lr": lr, "seed": int(s)}
-             for s in seeds for lr in EDGE_RATES
-             for m in RECALL_PHASE_MODELS + ABLATION_MODELS]
+    def at(models):
+        return [{"model": m, "width": 64, "T": 64, "n_pairs": 4, "steps": BINDING_STEPS,
+                 "batch": BINDING_BATCH, "lr": lr, "seed": int(s)}
+                for s in seeds for lr in EDGE_RATES for m in models]
+
+    cells = at(RECALL_PHASE_MODELS + ABLATION_MODELS) + at(START_MODELS)
     return SweepSpec(name="mqar-edges", out=EDGES_OUT, cells=cells, run=run_cell,
                      description="Part III: Part IV's models on MQAR at a rate past "
                                  "each end of the grid (seed 0)")

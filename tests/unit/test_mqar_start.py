@@ -5,7 +5,8 @@ import torch
 
 from phaselib.remedies.mqar import LAYER_SCALE, LRS, PHASE_MODELS, build_mqar_model
 from phaselib.remedies.mqar_start import START_MODELS, START_OUT, START_RULE, start
-from phaselib.remedies.mqar_sweeps import ABLATION_RULE, ablation
+from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_RULE, EDGE_RATES,
+                                          RECALL_PHASE_MODELS, ablation, edges)
 from phaselib.remedies.recall import ablation as judge_ablation
 
 
@@ -24,6 +25,19 @@ def test_the_start_sweep_repeats_the_ablation_with_only_the_start_changed():
     ls = dict(PHASE_MODELS["phase-window-ls-conv"])
     assert small.pop("layer_scale") == LAYER_SCALE / 10 and ls.pop("layer_scale")
     assert small == ls                         # the start is the only difference
+
+
+def test_the_edges_check_takes_the_smaller_start_past_the_grid_after_the_others():
+    cells = edges().cells
+    first = RECALL_PHASE_MODELS + ABLATION_MODELS
+    n = len(first) * len(EDGE_RATES)
+    assert {c["model"] for c in cells[:n]} == set(first)
+    added = cells[n:]
+    assert {c["model"] for c in added} == set(START_MODELS)
+    assert sorted(c["lr"] for c in added) == sorted(EDGE_RATES)
+    assert max(LRS) < max(EDGE_RATES) and min(EDGE_RATES) < min(LRS)
+    same = [k for k in cells[0] if k not in ("model", "lr")]
+    assert all(c[k] == cells[0][k] for c in added for k in same)
 
 
 def test_the_smaller_start_is_a_tenth_of_every_gain():
