@@ -68,6 +68,7 @@ SWEEPS: dict[str, str] = {
     "selection-lag": "phaselib.content_lag:sweep",
     "long-range": "phaselib.long_range:sweep",
     "predictions": "phaselib.predictions.sweep:sweep",
+    "rate-edges": "phaselib.rate_edges:sweep",
 }
 
 # Result fields that are measured durations: they differ between runs of the same code,

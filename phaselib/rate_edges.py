@@ -1,0 +1,268 @@
+"""Did each rate grid bracket the rate it chose? (`python -m phaselib.sweep rate-edges`).
+
+Book: Part V, "The claims ledger", section "Rates at the grid's edge", and the chapters
+whose comparisons rest on a rate grid. The rule (`phaselib.claims`, `phaselib.rates`)
+gives each compared model its best of at least three learning rates, chosen on a
+validation split. A best rate at an end of the grid is not shown to be the best: a rate
+one grid step past that end might do better, and a comparison would then hold the model
+below its best.
+
+`audit` reads a rate-choosing sweep's seed-0 cells and finds, per model (its parameters
+other than the rate and the seed), the best rate and whether it lies at an edge of the
+grid. Sweep `rate-edges` runs, for every model whose best lay at an edge when PLAN was
+fixed (2026-12-07, stop 49, before its runs), that model's seed 0 at one grid step past
+the edge, with the cell function of the model's own sweep. `checks` sets each such
+model's rate past the edge beside its grid's best: a model is bracketed when the rate
+past the edge does no better on the sweep's validation score. A check of the grid on
+one seed, not a verdict. Part III's MQAR models have their own check (`mqar-edges`,
+EXTERNAL), which `checks` reads the same way; F8's product task extended its grid in
+place; the language-model sweep `lm` (minutes of CPU per cell) is audited, not run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["AUDITED", "EXTERNAL", "PLAN", "PLAN_FIXED", "RATE_EDGES_OUT", "GridModel",
+           "EdgeCheck", "audit", "checks", "past_edge", "run_cell", "sweep"]
+
+RATE_EDGES_OUT = "book/part5/results/rate_edges.json"
+
+# Each rate-choosing sweep: (its validation score, higher is better). The chapters choose
+# rates on the same scores (`rates.stored_best_rate` or `rates.best_rows`).
+AUDITED = {
+    "f1-rates": ("val_score", True),
+    "f3": ("val_loss", False),
+    "f4": ("val_loss", False),
+    "f7": ("val_loss", False),
+    "f7-lookup": ("val_loss", False),
+    "f7-delay": ("val_loss", False),
+    "f7-chain": ("val_loss", False),
+    "f8": ("val_mse", False),
+    "slots-rates": ("val_acc", True),
+    "selection-rates": ("val_acc", True),
+    "selection-anneal": ("val_acc", True),
+    "long-range": ("val_late", False),
+    "lm": ("val_loss", False),
+    "mqar-binding": ("val_acc", True),
+    "mqar-recall": ("val_acc", True),
+    "mqar-ablation": ("val_acc", True),
+    "mqar-start": ("val_acc", True),
+}
+# Sweeps whose models are checked past the grid by a sweep of their own.
+EXTERNAL = {"mqar-recall": "mqar-edges", "mqar-ablation": "mqar-edges",
+            "mqar-start": "mqar-edges"}
+
+PLAN_FIXED = "2026-12-07"
+# Fixed before the runs (2026-12-07, stop 49), from the results files at that commit:
+# (sweep, the model's parameters with seed 0 and the rate one grid step past the edge
+# its best lay at).
+PLAN: tuple[tuple[str, dict], ...] = (
+    ("f1-rates", {"task": "presence", "tokenization": "characters", "seed": 0,
+                  "lr": 0.0007}),
+    ("f1-rates", {"task": "reversal", "tokenization": "BPE", "seed": 0, "lr": 0.0007}),
+    ("f1-rates", {"task": "reversal", "tokenization": "characters", "seed": 0,
+                  "lr": 0.0007}),
+    ("f3", {"scales": [1, 3, 12], "model": "centroid", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 4, 16], "model": "centroid", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 3, 12], "model": "level0", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 4, 16], "model": "level0", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 3, 12], "model": "pyramid", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 4, 16], "model": "pyramid", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 3, 12], "model": "shift", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 4, 16], "model": "shift", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 3, 12], "model": "transformer", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f3", {"scales": [1, 4, 16], "model": "transformer", "steps": 600, "seed": 0,
+            "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 2, "variant": "every", "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 2, "variant": "input", "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 2, "variant": "slots", "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 4, "variant": "every", "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 4, "variant": "input", "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 4, "variant": "slots", "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 8, "variant": "every", "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 8, "variant": "input", "lr": 0.03}),
+    ("f7", {"seed": 0, "depth": 8, "variant": "slots", "lr": 0.03}),
+    ("f7-delay", {"depth": 8, "variant": "slots", "steps": 2000, "withhold": 0,
+                  "seed": 0, "lr": 0.0003}),
+    ("f7-chain", {"depth": 8, "variant": "every", "steps": 10000, "withhold": 5000,
+                  "seed": 0, "lr": 0.0003}),
+    ("f7-chain", {"depth": 8, "variant": "every", "steps": 10000, "withhold": 7500,
+                  "seed": 0, "lr": 0.0003}),
+    ("f7-chain", {"depth": 8, "variant": "input", "steps": 10000, "withhold": 0,
+                  "seed": 0, "lr": 0.0003}),
+    ("f7-chain", {"depth": 8, "variant": "slots", "steps": 10000, "withhold": 0,
+                  "seed": 0, "lr": 0.0003}),
+    ("slots-rates", {"variant": "GRU, matched params", "task": "first", "seed": 0,
+                     "lr": 0.03}),
+    ("slots-rates", {"variant": "hard slots, open start", "task": "first", "seed": 0,
+                     "lr": 0.03}),
+    ("slots-rates", {"variant": "window + sink", "task": "first", "seed": 0,
+                     "lr": 0.0003}),
+    ("slots-rates", {"variant": "window", "task": "first", "seed": 0, "lr": 0.03}),
+    ("slots-rates", {"variant": "full attention", "task": "switch", "seed": 0,
+                     "lr": 0.03}),
+    ("slots-rates", {"variant": "hard slots, open start", "task": "switch", "seed": 0,
+                     "lr": 0.03}),
+    ("slots-rates", {"variant": "window + hard slots", "task": "switch", "seed": 0,
+                     "lr": 0.03}),
+    ("slots-rates", {"variant": "window", "task": "switch", "seed": 0, "lr": 0.0003}),
+    ("selection-rates", {"kind": "entmax15", "seed": 0, "lr": 0.03}),
+    ("selection-rates", {"kind": "hard_st", "seed": 0, "lr": 0.03}),
+    ("selection-rates", {"kind": "softmax", "seed": 0, "lr": 0.03}),
+    ("selection-rates", {"kind": "sparsemax", "seed": 0, "lr": 0.03}),
+    ("selection-anneal", {"kind": "softmax", "anneal": "late_entropy", "seed": 0,
+                          "lr": 0.03}),
+    ("selection-anneal", {"kind": "softmax", "anneal": "temperature", "seed": 0,
+                          "lr": 0.03}),
+    ("long-range", {"variant": "no-slots", "seed": 0, "lr": 0.03}),
+    ("long-range", {"variant": "window-only", "seed": 0, "lr": 0.0003}),
+    ("mqar-binding", {"model": "fused", "width": 64, "T": 64, "n_pairs": 4,
+                      "steps": 600, "batch": 256, "seed": 0, "lr": 0.0003}),
+    ("mqar-binding", {"model": "linear", "width": 64, "T": 64, "n_pairs": 4,
+                      "steps": 600, "batch": 256, "seed": 0, "lr": 0.03}),
+    ("mqar-binding", {"model": "linear-conv", "width": 64, "T": 64, "n_pairs": 4,
+                      "steps": 600, "batch": 256, "seed": 0, "lr": 0.03}),
+)
+
+
+@dataclass(frozen=True)
+class GridModel:
+    """One model of a rate-choosing sweep on seed 0: its parameters without the rate,
+    the rates tried, the best by the sweep's validation score and its score, and the
+    edge it lies at ("low", "high" or None)."""
+
+    sweep: str
+    params: dict
+    rates: tuple
+    best_lr: float
+    best_score: float
+    edge: str | None
+
+
+@dataclass(frozen=True)
+class EdgeCheck:
+    """A model at an edge beside its run one grid step past it: the rate and score
+    there, by how much that score beats the grid's best (positive: better past the
+    edge) and whether the grid brackets the rate (no better past the edge)."""
+
+    model: GridModel
+    past_lr: float
+    past_score: float
+    gain: float
+    bracketed: bool
+
+
+def _key(params: dict) -> str:
+    import json
+    return json.dumps({k: v for k, v in params.items() if k not in ("lr", "seed", "out")},
+                      sort_keys=True)
+
+
+def audit(name: str, path=None) -> list[GridModel]:
+    """Every model of sweep `name` (one of AUDITED) that tried three or more rates on
+    seed 0 in its results file (`path`, else the sweep's own), with its best rate and
+    the edge it lies at. A cell from a dirty tree raises ValueError."""
+    from .sweep import get_spec, load_sweep
+
+    if name not in AUDITED:
+        raise ValueError(f"name must be one of {sorted(AUDITED)}, got {name!r}")
+    score, higher = AUDITED[name]
+    cells = [c for c in load_sweep(path or get_spec(name).out).cells(seed=0)
+             if isinstance(c.params.get("lr"), float)]
+    if any(c.dirty for c in cells):
+        raise ValueError(f"sweep {name!r}: a seed-0 rate cell comes from a dirty tree")
+    groups: dict = {}
+    for c in cells:
+        groups.setdefault(_key(c.params), []).append(c)
+    out = []
+    sign = -1.0 if higher else 1.0
+    for rows in groups.values():
+        rates = tuple(sorted(c.params["lr"] for c in rows))
+        scored = [c for c in rows if c.result.get(score) is not None]
+        if len(rates) < 3 or len(set(rates)) != len(rates) or len(scored) != len(rows):
+            continue
+        best = min(rows, key=lambda c: (sign * c.result[score], c.params["lr"]))
+        lr = best.params["lr"]
+        edge = "low" if lr == rates[0] else "high" if lr == rates[-1] else None
+        params = {k: v for k, v in best.params.items() if k not in ("lr", "out")}
+        out.append(GridModel(name, params, rates, lr, float(best.result[score]), edge))
+    return sorted(out, key=lambda m: _key(m.params))
+
+
+def past_edge(model: GridModel) -> float:
+    """One grid step past the edge `model`'s best rate lies at (the ratio of the grid's
+    two rates at that end), rounded to two significant digits."""
+    if model.edge is None:
+        raise ValueError(f"model must lie at an edge of its grid, got {model}")
+    r = model.rates
+    lr = r[-1] * r[-1] / r[-2] if model.edge == "high" else r[0] * r[0] / r[1]
+    return float(f"{lr:.1g}")
+
+
+def run_cell(sweep: str, **params) -> dict:
+    """One cell of `rate-edges`: the model of sweep `sweep` with `params` (seed 0 and a
+    rate past its grid), run by that sweep's own cell function."""
+    from .sweep import get_spec
+
+    if sweep not in AUDITED:
+        raise ValueError(f"sweep must be one of {sorted(AUDITED)}, got {sweep!r}")
+    return get_spec(sweep).run(**params)
+
+
+def sweep(seeds=(0,)):
+    """Sweep `rate-edges`: the cells of PLAN (seed 0 only; `seeds` must be (0,))."""
+    from .sweep import SweepSpec
+
+    if tuple(seeds) != (0,):
+        raise ValueError(f"seeds must be (0,): the check runs seed 0, got {seeds!r}")
+    cells = [{"sweep": name, **params} for name, params in PLAN]
+    return SweepSpec(name="rate-edges", out=RATE_EDGES_OUT, cells=cells, run=run_cell,
+                     description="Every rate-choosing sweep's models whose best rate "
+                                 "lay at an edge of the grid, seed 0, one grid step "
+                                 "past it")
+
+
+def checks(name: str, path=None, edge_path=None) -> list[EdgeCheck]:
+    """The models of sweep `name` at an edge of their grid that have a run past it (in
+    `rate-edges`, or the sweep named in EXTERNAL), each beside its grid's best."""
+    from .sweep import get_spec, load_sweep
+    from .results_files import results_path
+
+    score, higher = AUDITED[name]
+    other = EXTERNAL.get(name)
+    src = edge_path or (get_spec(other).out if other else RATE_EDGES_OUT)
+    try:
+        found = results_path(src)
+    except FileNotFoundError:
+        return []
+    past = [c for c in load_sweep(found).cells(seed=0)
+            if (other or c.params.get("sweep") == name)]
+    if any(c.dirty for c in past):
+        raise ValueError(f"the checks of {name!r} must come from a clean tree")
+    by_key: dict = {}
+    for c in past:
+        params = {k: v for k, v in c.params.items() if k != "sweep"}
+        by_key.setdefault(_key(params), []).append(c)
+    out = []
+    for m in audit(name, path):
+        if m.edge is None:
+            continue
+        for c in by_key.get(_key(m.params), []):
+            lr = c.params["lr"]
+            if (lr > m.rates[-1]) != (m.edge == "high") or m.rates[0] <= lr <= m.rates[-1]:
+                continue
+            s = c.result.get(score)
+            s = float("nan") if s is None else float(s)
+            gain = (s - m.best_score) if higher else (m.best_score - s)
+            out.append(EdgeCheck(m, lr, s, gain, not gain > 0))
+    return out
