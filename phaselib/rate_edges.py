@@ -16,15 +16,17 @@ model's rate past the edge beside its grid's best: a model is bracketed when the
 past the edge does no better on the sweep's validation score. A check of the grid on
 one seed, not a verdict. Part III's MQAR models have their own check (`mqar-edges`,
 EXTERNAL), which `checks` reads the same way; F8's product task extended its grid in
-place; the language-model sweep `lm` (minutes of CPU per cell) is audited, not run.
+place; the language-model sweep `lm` (minutes of CPU per cell) and the GPU probe
+`mqar-probe` are audited, not run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AUDITED", "EXTERNAL", "PLAN", "PLAN_FIXED", "RATE_EDGES_OUT", "GridModel",
-           "EdgeCheck", "audit", "checks", "past_edge", "run_cell", "sweep"]
+__all__ = ["AUDITED", "EXTERNAL", "CHAPTERS", "PLAN", "PLAN_FIXED", "RATE_EDGES_OUT",
+           "GridModel", "EdgeCheck", "SweepEdges", "audit", "checks", "past_edge",
+           "run_cell", "sweep", "sweep_edges", "model_words"]
 
 RATE_EDGES_OUT = "book/part5/results/rate_edges.json"
 
@@ -45,10 +47,14 @@ AUDITED = {
     "long-range": ("val_late", False),
     "lm": ("val_loss", False),
     "mqar-binding": ("val_acc", True),
+    "mqar-probe": ("val_acc", True),
     "mqar-recall": ("val_acc", True),
     "mqar-ablation": ("val_acc", True),
     "mqar-start": ("val_acc", True),
 }
+SCORE_WORDS = {"val_score": "the validation score", "val_loss": "validation loss",
+               "val_mse": "validation error", "val_acc": "validation accuracy",
+               "val_late": "validation loss late in the sequence"}
 # Sweeps whose models are checked past the grid by a sweep of their own.
 EXTERNAL = {"mqar-recall": "mqar-edges", "mqar-ablation": "mqar-edges",
             "mqar-start": "mqar-edges"}
@@ -266,3 +272,77 @@ def checks(name: str, path=None, edge_path=None) -> list[EdgeCheck]:
             gain = (s - m.best_score) if higher else (m.best_score - s)
             out.append(EdgeCheck(m, lr, s, gain, not gain > 0))
     return out
+
+
+# The chapter that reads each audited sweep (for the ledger's links).
+CHAPTERS = {
+    "f1-rates": "book/part2/f1-tokenization", "f3": "book/part2/f3-multiscale",
+    "f4": "book/part2/f4-partitions", "f7": "book/part2/f7-preconditioning",
+    "f7-lookup": "book/part2/f7-preconditioning",
+    "f7-delay": "book/part2/f7-preconditioning",
+    "f7-chain": "book/part2/f7-preconditioning",
+    "f8": "book/part2/f8-continuous-decoders", "slots-rates": "book/part4/slots",
+    "selection-rates": "book/part4/selection", "selection-anneal": "book/part4/selection",
+    "long-range": "book/part4/phase-lm", "lm": "book/part4/phase-lm",
+    "mqar-binding": "book/part3/remedies", "mqar-probe": "book/part3/remedies",
+    "mqar-recall": "book/part3/remedies",
+    "mqar-ablation": "book/part3/remedies", "mqar-start": "book/part3/remedies"}
+
+
+def model_words(params: dict) -> str:
+    """A model's parameters as words, without the seed and the rate: "depth 8, variant
+    every"."""
+    return ", ".join(f"{k} {v}" for k, v in params.items()
+                     if k not in ("seed", "lr", "out", "sweep"))
+
+
+@dataclass(frozen=True)
+class SweepEdges:
+    """One audited sweep: its models on seed 0, those at an edge, their checks past it
+    and which of those the grid does not bracket."""
+
+    sweep: str
+    models: tuple
+    at_edge: tuple
+    checks: tuple
+
+    @property
+    def loose(self) -> tuple:
+        return tuple(c for c in self.checks if not c.bracketed)
+
+    def sentence(self) -> str:
+        """What the check says, in one sentence a chapter can glue."""
+        n, e, k = len(self.models), len(self.at_edge), len(self.checks)
+        if not e:
+            return (f"Each of the {n} models' best rates lies inside its grid, so the "
+                    "grid brackets them all.")
+        head = ("The one model" if n == 1 else f"All {n} models" if e == n
+                else f"{e} of the {n} models") + " chose a rate at an edge of the grid; "
+        if not k:
+            return head + "no rate past the edge was tried for " + (
+                "them." if e > 1 else "it.")
+        unit = SCORE_WORDS[AUDITED[self.sweep][0]]
+        by = EXTERNAL.get(self.sweep, "rate-edges")
+        if not self.loose:
+            return head + (f"run one grid step past it (seed 0, `{by}`), "
+                           + ("none did better" if k > 1 else "it did no better")
+                           + f" on {unit}"
+                           + (", so the grid brackets their rates." if k == e else
+                              f" ({e - k} not run), so the grid brackets the rates of "
+                              "those run."))
+        loose = "; ".join(f"{model_words(c.model.params)}: {c.past_score:.4g} at "
+                          f"{c.past_lr:g} against {c.model.best_score:.4g} at "
+                          f"{c.model.best_lr:g}" for c in self.loose)
+        who = "it" if k == 1 else f"{len(self.loose)} of the {k}"
+        return head + (f"run one grid step past it (seed 0, `{by}`), {who} did better "
+                       f"on {unit} ({loose}), so for "
+                       f"{'those' if len(self.loose) > 1 else 'that one'} the grid does "
+                       "not bracket the rate and the comparisons may hold it below its "
+                       "best.")
+
+
+def sweep_edges(name: str, path=None, edge_path=None) -> SweepEdges:
+    """`audit` and `checks` of sweep `name` together."""
+    models = audit(name, path)
+    return SweepEdges(name, tuple(models), tuple(m for m in models if m.edge),
+                      tuple(checks(name, path, edge_path)))

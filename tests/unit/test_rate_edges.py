@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from phaselib.rate_edges import AUDITED, EXTERNAL, PLAN, audit, checks, past_edge, sweep
+from phaselib.rate_edges import (AUDITED, EXTERNAL, PLAN, audit, checks, past_edge,
+                                 sweep, sweep_edges)
 from phaselib.sweep import get_spec
 from phaselib.sweep.store import FORMAT
 
@@ -100,3 +101,53 @@ def test_the_plan_runs_seed_0_of_audited_sweeps_past_their_grid():
     with pytest.raises(ValueError, match="seed"):
         sweep(seeds=(0, 1))
 
+
+
+def test_the_sentence_says_what_the_check_found(tmp_path):
+    grid = _file(tmp_path / "s.json", "selection-rates",
+                 _grid("a", (0.1, 0.2, 0.6)) + _grid("b", (0.1, 0.7, 0.6)))
+    past = tmp_path / "e.json"
+
+    def said(score):
+        _file(past, "rate-edges", [({"sweep": "selection-rates", "kind": "a",
+                                     "lr": 3e-2, "seed": 0}, {"val_acc": score})])
+        return sweep_edges("selection-rates", grid, past)
+
+    held = said(0.5)
+    assert len(held.models) == 2 and len(held.at_edge) == 1 and not held.loose
+    assert "it did no better on validation accuracy" in held.sentence()
+    loose = said(0.9)
+    assert [c.model.params["kind"] for c in loose.loose] == ["a"]
+    text = loose.sentence()
+    assert "kind a: 0.9 at 0.03 against 0.6 at 0.01" in text
+    assert "does not bracket" in text
+    inside = sweep_edges("selection-rates",
+                         _file(tmp_path / "i.json", "selection-rates",
+                               _grid("b", (0.1, 0.7, 0.6))), past)
+    assert not inside.at_edge and "inside its grid" in inside.sentence()
+    untried = sweep_edges("selection-rates", grid, tmp_path / "missing.json")
+    assert not untried.checks and "no rate past the edge was tried" in untried.sentence()
+
+
+def test_every_sweep_that_chooses_among_rates_is_audited():
+    # A sweep whose stored seed-0 cells hold some model at three or more rates chooses
+    # a rate, so the audit must read it (the checks past the edge are not such sweeps).
+    from phaselib.sweep import SWEEPS, load_sweep
+
+    choosing = set()
+    for name in SWEEPS:
+        if name in ("rate-edges", "mqar-edges"):
+            continue
+        try:
+            cells = load_sweep(get_spec(name).out).cells(seed=0)
+        except FileNotFoundError:
+            continue
+        grids = {}
+        for c in cells:
+            if isinstance(c.params.get("lr"), float):
+                rest = json.dumps({k: v for k, v in c.params.items() if k != "lr"},
+                                  sort_keys=True)
+                grids.setdefault(rest, set()).add(c.params["lr"])
+        if any(len(g) >= 3 for g in grids.values()):
+            choosing.add(name)
+    assert len(choosing) >= 10 and choosing <= set(AUDITED), choosing - set(AUDITED)
