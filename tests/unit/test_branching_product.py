@@ -81,9 +81,9 @@ def test_one_cell_trains_and_the_gate_beats_the_linear_control():
 def test_the_sweep_holds_every_product_model_rate_and_length():
     cells = [c for c in sweep(seeds=(0,), product_seeds=(0, 1)).cells
              if c.get("task") == "product"]
-    assert len(cells) == 2 * 2 * 3 * 5
+    assert len(cells) == 2 * 2 * 3 * 7
     assert {c["kind"] for c in cells} == {"mlp", "scored_gate", "linear_gate"}
-    assert {c["lr"] for c in cells} == {1e-3, 3e-3, 1e-2, 3e-2, 1e-1}
+    assert {c["lr"] for c in cells} == {1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0}
     # The registered rates' cells come first, as they were before the grid grew, and
     # the rates added past its top lie above every registered one.
     assert {c["lr"] for c in cells[:2 * 2 * 3 * 3]} == set(REGISTERED_RATES)
@@ -93,7 +93,7 @@ def test_the_sweep_holds_every_product_model_rate_and_length():
 def test_the_product_task_runs_ten_seeds():
     cells = [c for c in sweep(seeds=(0,)).cells if c.get("task") == "product"]
     assert sorted({c["seed"] for c in cells}) == list(range(10))
-    assert len(cells) == 10 * 2 * 3 * 5
+    assert len(cells) == 10 * 2 * 3 * 7
 
 
 def test_evaluate_product_scores_the_exact_rule_at_zero():
