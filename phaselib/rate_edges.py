@@ -289,11 +289,15 @@ CHAPTERS = {
     "mqar-ablation": "book/part3/remedies", "mqar-start": "book/part3/remedies"}
 
 
-def model_words(params: dict) -> str:
-    """A model's parameters as words, without the seed and the rate: "depth 8, variant
-    every"."""
+def model_words(params: dict, keys=None) -> str:
+    """A model's parameters as words, without the seed and the rate (only `keys` when
+    given): "depth 8, variant every"."""
     return ", ".join(f"{k} {v}" for k, v in params.items()
-                     if k not in ("seed", "lr", "out", "sweep"))
+                     if k not in ("seed", "lr", "out", "sweep")
+                     and (keys is None or k in keys))
+
+
+SHOWN = 3           # the models a sentence names, those better past the edge by most
 
 
 @dataclass(frozen=True)
@@ -310,31 +314,45 @@ class SweepEdges:
     def loose(self) -> tuple:
         return tuple(c for c in self.checks if not c.bracketed)
 
+    @property
+    def varying(self) -> tuple:
+        """The parameters that tell this sweep's models apart (all, for one model)."""
+        keys = {k for m in self.models for k in m.params}
+        vary = tuple(sorted(k for k in keys
+                            if len({str(m.params.get(k)) for m in self.models}) > 1))
+        return vary or tuple(sorted(keys))
+
     def sentence(self) -> str:
         """What the check says, in one sentence a chapter can glue."""
         n, e, k = len(self.models), len(self.at_edge), len(self.checks)
         if not e:
-            return (f"Each of the {n} models' best rates lies inside its grid, so the "
-                    "grid brackets them all.")
-        head = ("The one model" if n == 1 else f"All {n} models" if e == n
-                else f"{e} of the {n} models") + " chose a rate at an edge of the grid; "
+            return (f"On seed 0, each of the {n} models' best rates lies inside its "
+                    "grid, so the grid brackets them all.")
+        head = "On seed 0, " + ("the one model" if n == 1 else f"all {n} models"
+                                if e == n else f"{e} of the {n} models") + (
+            " chose a rate at an edge of the grid; ")
         if not k:
             return head + "no rate past the edge was tried for " + (
                 "them." if e > 1 else "it.")
         unit = SCORE_WORDS[AUDITED[self.sweep][0]]
         by = EXTERNAL.get(self.sweep, "rate-edges")
         if not self.loose:
-            return head + (f"run one grid step past it (seed 0, `{by}`), "
+            return head + (f"one grid step past it (`{by}`), "
                            + ("none did better" if k > 1 else "it did no better")
                            + f" on {unit}"
                            + (", so the grid brackets their rates." if k == e else
                               f" ({e - k} not run), so the grid brackets the rates of "
                               "those run."))
-        loose = "; ".join(f"{model_words(c.model.params)}: {c.past_score:.4g} at "
+        shown = sorted(self.loose, key=lambda c: -c.gain)[:SHOWN]
+        loose = "; ".join(f"{model_words(c.model.params, self.varying)}: "
+                          f"{c.past_score:.4g} at "
                           f"{c.past_lr:g} against {c.model.best_score:.4g} at "
-                          f"{c.model.best_lr:g}" for c in self.loose)
-        who = "it" if k == 1 else f"{len(self.loose)} of the {k}"
-        return head + (f"run one grid step past it (seed 0, `{by}`), {who} did better "
+                          f"{c.model.best_lr:g}" for c in shown)
+        if len(self.loose) > len(shown):
+            loose += f"; and {len(self.loose) - len(shown)} more, by less"
+        who = ("it" if k == 1 else f"all {k}" if len(self.loose) == k
+               else f"{len(self.loose)} of the {k}")
+        return head + (f"one grid step past it (`{by}`), {who} did better "
                        f"on {unit} ({loose}), so for "
                        f"{'those' if len(self.loose) > 1 else 'that one'} the grid does "
                        "not bracket the rate and the comparisons may hold it below its "

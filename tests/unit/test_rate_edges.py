@@ -151,3 +151,15 @@ def test_every_sweep_that_chooses_among_rates_is_audited():
         if any(len(g) >= 3 for g in grids.values()):
             choosing.add(name)
     assert len(choosing) >= 10 and choosing <= set(AUDITED), choosing - set(AUDITED)
+
+
+def test_the_sentence_names_the_models_better_past_the_edge_by_most(tmp_path):
+    kinds = "abcde"
+    grid = _file(tmp_path / "s.json", "selection-rates",
+                 [row for k in kinds for row in _grid(k, (0.1, 0.2, 0.5))])
+    past = _file(tmp_path / "e.json", "rate-edges", [
+        ({"sweep": "selection-rates", "kind": k, "lr": 3e-2, "seed": 0},
+         {"val_acc": 0.5 + 0.05 * (j + 1)}) for j, k in enumerate(kinds)])
+    text = sweep_edges("selection-rates", grid, past).sentence()
+    assert "all 5 did better" in text and "and 2 more, by less" in text
+    assert "kind e:" in text and "kind c:" in text and "kind b:" not in text
