@@ -300,6 +300,16 @@ def model_words(params: dict, keys=None) -> str:
 SHOWN = 3           # the models a sentence names, those better past the edge by most
 
 
+def _apart(a: float, b: float) -> tuple[str, str]:
+    """a and b with the fewest significant digits (four at least) that tell them
+    apart."""
+    for digits in range(4, 10):
+        sa, sb = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if sa != sb:
+            break
+    return sa, sb
+
+
 @dataclass(frozen=True)
 class SweepEdges:
     """One audited sweep: its models on seed 0, those at an edge, their checks past it
@@ -328,8 +338,9 @@ class SweepEdges:
         if not e:
             return (f"On seed 0, each of the {n} models' best rates lies inside its "
                     "grid, so the grid brackets them all.")
-        head = "On seed 0, " + ("the one model" if n == 1 else f"all {n} models"
-                                if e == n else f"{e} of the {n} models") + (
+        head = "On seed 0, " + ("the one model" if n == 1 else "both models" if e == n == 2
+                                else f"all {n} models" if e == n
+                                else f"{e} of the {n} models") + (
             " chose a rate at an edge of the grid; ")
         if not k:
             return head + "no rate past the edge was tried for " + (
@@ -340,14 +351,16 @@ class SweepEdges:
             return head + (f"one grid step past it (`{by}`), "
                            + ("none did better" if k > 1 else "it did no better")
                            + f" on {unit}"
-                           + (", so the grid brackets their rates." if k == e else
+                           + (", so the grid brackets "
+                              + ("its rate." if k == 1 else "their rates.") if k == e else
                               f" ({e - k} not run), so the grid brackets the rates of "
                               "those run."))
         shown = sorted(self.loose, key=lambda c: -c.gain)[:SHOWN]
         loose = "; ".join(f"{model_words(c.model.params, self.varying)}: "
-                          f"{c.past_score:.4g} at "
-                          f"{c.past_lr:g} against {c.model.best_score:.4g} at "
-                          f"{c.model.best_lr:g}" for c in shown)
+                          + "{} at {:g} against {} at {:g}".format(
+                              *_apart(c.past_score, c.model.best_score)[:1], c.past_lr,
+                              _apart(c.past_score, c.model.best_score)[1],
+                              c.model.best_lr) for c in shown)
         if len(self.loose) > len(shown):
             loose += f"; and {len(self.loose) - len(shown)} more, by less"
         who = ("it" if k == 1 else f"all {k}" if len(self.loose) == k
