@@ -1,4 +1,5 @@
-"""Did each rate grid bracket the rate it chose? (`python -m phaselib.sweep rate-edges`).
+"""Did each rate grid bracket the rate it chose? (`python -m phaselib.sweep
+rate-edges`).
 
 Book: Part V, "The claims ledger", section "Rates at the grid's edge", and the chapters
 whose comparisons rest on a rate grid. The rule (`phaselib.claims`, `phaselib.rates`)
@@ -30,8 +31,8 @@ __all__ = ["AUDITED", "EXTERNAL", "CHAPTERS", "PLAN", "PLAN_FIXED", "RATE_EDGES_
 
 RATE_EDGES_OUT = "book/part5/results/rate_edges.json"
 
-# Each rate-choosing sweep: (its validation score, higher is better). The chapters choose
-# rates on the same scores (`rates.stored_best_rate` or `rates.best_rows`).
+# Each rate-choosing sweep: (its validation score, higher is better). The chapters
+# choose rates on the same scores (`rates.stored_best_rate` or `rates.best_rows`).
 AUDITED = {
     "f1-rates": ("val_score", True),
     "f3": ("val_loss", False),
@@ -60,84 +61,50 @@ EXTERNAL = {"mqar-recall": "mqar-edges", "mqar-ablation": "mqar-edges",
             "mqar-start": "mqar-edges"}
 
 PLAN_FIXED = "2026-12-07"
+
+
+def _at(sweep: str, lr: float, models) -> tuple:
+    """PLAN's rows: each of `models` (parameters) of `sweep`, seed 0, at rate `lr`."""
+    return tuple((sweep, {**m, "seed": 0, "lr": lr}) for m in models)
+
+
+_SETS = ([1, 3, 12], [1, 4, 16])
+_CHAIN = {"depth": 8, "steps": 10000}
+_MQAR = {"width": 64, "T": 64, "n_pairs": 4, "steps": 600, "batch": 256}
 # Fixed before the runs (2026-12-07, stop 49), from the results files at that commit:
 # (sweep, the model's parameters with seed 0 and the rate one grid step past the edge
 # its best lay at).
 PLAN: tuple[tuple[str, dict], ...] = (
-    ("f1-rates", {"task": "presence", "tokenization": "characters", "seed": 0,
-                  "lr": 0.0007}),
-    ("f1-rates", {"task": "reversal", "tokenization": "BPE", "seed": 0, "lr": 0.0007}),
-    ("f1-rates", {"task": "reversal", "tokenization": "characters", "seed": 0,
-                  "lr": 0.0007}),
-    ("f3", {"scales": [1, 3, 12], "model": "centroid", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 4, 16], "model": "centroid", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 3, 12], "model": "level0", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 4, 16], "model": "level0", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 3, 12], "model": "pyramid", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 4, 16], "model": "pyramid", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 3, 12], "model": "shift", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 4, 16], "model": "shift", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 3, 12], "model": "transformer", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f3", {"scales": [1, 4, 16], "model": "transformer", "steps": 600, "seed": 0,
-            "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 2, "variant": "every", "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 2, "variant": "input", "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 2, "variant": "slots", "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 4, "variant": "every", "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 4, "variant": "input", "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 4, "variant": "slots", "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 8, "variant": "every", "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 8, "variant": "input", "lr": 0.03}),
-    ("f7", {"seed": 0, "depth": 8, "variant": "slots", "lr": 0.03}),
-    ("f7-delay", {"depth": 8, "variant": "slots", "steps": 2000, "withhold": 0,
-                  "seed": 0, "lr": 0.0003}),
-    ("f7-chain", {"depth": 8, "variant": "every", "steps": 10000, "withhold": 5000,
-                  "seed": 0, "lr": 0.0003}),
-    ("f7-chain", {"depth": 8, "variant": "every", "steps": 10000, "withhold": 7500,
-                  "seed": 0, "lr": 0.0003}),
-    ("f7-chain", {"depth": 8, "variant": "input", "steps": 10000, "withhold": 0,
-                  "seed": 0, "lr": 0.0003}),
-    ("f7-chain", {"depth": 8, "variant": "slots", "steps": 10000, "withhold": 0,
-                  "seed": 0, "lr": 0.0003}),
-    ("slots-rates", {"variant": "GRU, matched params", "task": "first", "seed": 0,
-                     "lr": 0.03}),
-    ("slots-rates", {"variant": "hard slots, open start", "task": "first", "seed": 0,
-                     "lr": 0.03}),
-    ("slots-rates", {"variant": "window + sink", "task": "first", "seed": 0,
-                     "lr": 0.0003}),
-    ("slots-rates", {"variant": "window", "task": "first", "seed": 0, "lr": 0.03}),
-    ("slots-rates", {"variant": "full attention", "task": "switch", "seed": 0,
-                     "lr": 0.03}),
-    ("slots-rates", {"variant": "hard slots, open start", "task": "switch", "seed": 0,
-                     "lr": 0.03}),
-    ("slots-rates", {"variant": "window + hard slots", "task": "switch", "seed": 0,
-                     "lr": 0.03}),
-    ("slots-rates", {"variant": "window", "task": "switch", "seed": 0, "lr": 0.0003}),
-    ("selection-rates", {"kind": "entmax15", "seed": 0, "lr": 0.03}),
-    ("selection-rates", {"kind": "hard_st", "seed": 0, "lr": 0.03}),
-    ("selection-rates", {"kind": "softmax", "seed": 0, "lr": 0.03}),
-    ("selection-rates", {"kind": "sparsemax", "seed": 0, "lr": 0.03}),
-    ("selection-anneal", {"kind": "softmax", "anneal": "late_entropy", "seed": 0,
-                          "lr": 0.03}),
-    ("selection-anneal", {"kind": "softmax", "anneal": "temperature", "seed": 0,
-                          "lr": 0.03}),
-    ("long-range", {"variant": "no-slots", "seed": 0, "lr": 0.03}),
-    ("long-range", {"variant": "window-only", "seed": 0, "lr": 0.0003}),
-    ("mqar-binding", {"model": "fused", "width": 64, "T": 64, "n_pairs": 4,
-                      "steps": 600, "batch": 256, "seed": 0, "lr": 0.0003}),
-    ("mqar-binding", {"model": "linear", "width": 64, "T": 64, "n_pairs": 4,
-                      "steps": 600, "batch": 256, "seed": 0, "lr": 0.03}),
-    ("mqar-binding", {"model": "linear-conv", "width": 64, "T": 64, "n_pairs": 4,
-                      "steps": 600, "batch": 256, "seed": 0, "lr": 0.03}),
+    *_at("f1-rates", 0.0007, [{"task": "presence", "tokenization": "characters"},
+                              {"task": "reversal", "tokenization": "BPE"},
+                              {"task": "reversal", "tokenization": "characters"}]),
+    *_at("f3", 0.03, [{"scales": s, "model": m, "steps": 600}
+                      for m in ("centroid", "level0", "pyramid", "shift", "transformer")
+                      for s in _SETS]),
+    *_at("f7", 0.03, [{"depth": d, "variant": v} for d in (2, 4, 8)
+                      for v in ("every", "input", "slots")]),
+    *_at("f7-delay", 0.0003, [{"depth": 8, "variant": "slots", "steps": 2000,
+                               "withhold": 0}]),
+    *_at("f7-chain", 0.0003, [{**_CHAIN, "variant": v, "withhold": w}
+                              for v, w in (("every", 5000), ("every", 7500),
+                                           ("input", 0), ("slots", 0))]),
+    *_at("slots-rates", 0.03, [{"variant": v, "task": "first"}
+                               for v in ("GRU, matched params",
+                                         "hard slots, open start", "window")]),
+    *_at("slots-rates", 0.0003, [{"variant": "window + sink", "task": "first"},
+                                 {"variant": "window", "task": "switch"}]),
+    *_at("slots-rates", 0.03, [{"variant": v, "task": "switch"}
+                               for v in ("full attention", "hard slots, open start",
+                                         "window + hard slots")]),
+    *_at("selection-rates", 0.03, [{"kind": k} for k in ("entmax15", "hard_st",
+                                                         "softmax", "sparsemax")]),
+    *_at("selection-anneal", 0.03, [{"kind": "softmax", "anneal": a}
+                                    for a in ("late_entropy", "temperature")]),
+    *_at("long-range", 0.03, [{"variant": "no-slots"}]),
+    *_at("long-range", 0.0003, [{"variant": "window-only"}]),
+    *_at("mqar-binding", 0.0003, [{"model": "fused", **_MQAR}]),
+    *_at("mqar-binding", 0.03, [{"model": m, **_MQAR}
+                                for m in ("linear", "linear-conv")]),
 )
 
 
@@ -170,7 +137,8 @@ class EdgeCheck:
 
 def _key(params: dict) -> str:
     import json
-    return json.dumps({k: v for k, v in params.items() if k not in ("lr", "seed", "out")},
+    return json.dumps({k: v for k, v in params.items()
+                       if k not in ("lr", "seed", "out")},
                       sort_keys=True)
 
 
@@ -265,7 +233,8 @@ def checks(name: str, path=None, edge_path=None) -> list[EdgeCheck]:
             continue
         for c in by_key.get(_key(m.params), []):
             lr = c.params["lr"]
-            if (lr > m.rates[-1]) != (m.edge == "high") or m.rates[0] <= lr <= m.rates[-1]:
+            past_top = lr > m.rates[-1]
+            if past_top != (m.edge == "high") or m.rates[0] <= lr <= m.rates[-1]:
                 continue
             s = c.result.get(score)
             s = float("nan") if s is None else float(s)
@@ -282,7 +251,8 @@ CHAPTERS = {
     "f7-delay": "book/part2/f7-preconditioning",
     "f7-chain": "book/part2/f7-preconditioning",
     "f8": "book/part2/f8-continuous-decoders", "slots-rates": "book/part4/slots",
-    "selection-rates": "book/part4/selection", "selection-anneal": "book/part4/selection",
+    "selection-rates": "book/part4/selection",
+    "selection-anneal": "book/part4/selection",
     "long-range": "book/part4/phase-lm", "lm": "book/part4/phase-lm",
     "mqar-binding": "book/part3/remedies", "mqar-probe": "book/part3/remedies",
     "mqar-recall": "book/part3/remedies",
@@ -308,6 +278,12 @@ def _apart(a: float, b: float) -> tuple[str, str]:
         if sa != sb:
             break
     return sa, sb
+
+
+def _pair(c: EdgeCheck) -> str:
+    """The score past the edge against the grid's best, each with its rate."""
+    past, best = _apart(c.past_score, c.model.best_score)
+    return f"{past} at {c.past_lr:g} against {best} at {c.model.best_lr:g}"
 
 
 @dataclass(frozen=True)
@@ -338,10 +314,9 @@ class SweepEdges:
         if not e:
             return (f"On seed 0, each of the {n} models' best rates lies inside its "
                     "grid, so the grid brackets them all.")
-        head = "On seed 0, " + ("the one model" if n == 1 else "both models" if e == n == 2
-                                else f"all {n} models" if e == n
-                                else f"{e} of the {n} models") + (
-            " chose a rate at an edge of the grid; ")
+        who = ("the one model" if n == 1 else "both models" if e == n == 2
+               else f"all {n} models" if e == n else f"{e} of the {n} models")
+        head = f"On seed 0, {who} chose a rate at an edge of the grid; "
         if not k:
             return head + "no rate past the edge was tried for " + (
                 "them." if e > 1 else "it.")
@@ -352,24 +327,21 @@ class SweepEdges:
                            + ("none did better" if k > 1 else "it did no better")
                            + f" on {unit}"
                            + (", so the grid brackets "
-                              + ("its rate." if k == 1 else "their rates.") if k == e else
+                              + ("its rate." if k == 1 else "their rates.")
+                              if k == e else
                               f" ({e - k} not run), so the grid brackets the rates of "
                               "those run."))
         shown = sorted(self.loose, key=lambda c: -c.gain)[:SHOWN]
-        loose = "; ".join(f"{model_words(c.model.params, self.varying)}: "
-                          + "{} at {:g} against {} at {:g}".format(
-                              *_apart(c.past_score, c.model.best_score)[:1], c.past_lr,
-                              _apart(c.past_score, c.model.best_score)[1],
-                              c.model.best_lr) for c in shown)
+        loose = "; ".join(f"{model_words(c.model.params, self.varying)}: {_pair(c)}"
+                          for c in shown)
         if len(self.loose) > len(shown):
             loose += f"; and {len(self.loose) - len(shown)} more, by less"
         who = ("it" if k == 1 else f"all {k}" if len(self.loose) == k
                else f"{len(self.loose)} of the {k}")
-        return head + (f"one grid step past it (`{by}`), {who} did better "
-                       f"on {unit} ({loose}), so for "
-                       f"{'those' if len(self.loose) > 1 else 'that one'} the grid does "
-                       "not bracket the rate and the comparisons may hold it below its "
-                       "best.")
+        which = "those" if len(self.loose) > 1 else "that one"
+        return head + (f"one grid step past it (`{by}`), {who} did better on {unit} "
+                       f"({loose}), so for {which} the grid does not bracket the rate "
+                       "and the comparisons may hold it below its best.")
 
 
 def sweep_edges(name: str, path=None, edge_path=None) -> SweepEdges:
