@@ -168,16 +168,18 @@ def sweep(seeds=(0, 1, 2), product_seeds=PRODUCT_SEEDS):
     # REGISTERED_RATES, at two training lengths (first over seeds 0 to 4).
     from .branching_product import ADDED_RATES, REGISTERED_RATES, budget_widths
     widths = budget_widths(32)
-    cells += [{"task": "product", "seed": s, "kind": k, "width": w, "steps": n, "lr": lr}
-              for s in product_seeds for n in PRODUCT_STEPS for k, w in widths.items()
-              for lr in REGISTERED_RATES]
+
+    def product(rates):
+        return [{"task": "product", "seed": s, "kind": k, "width": w, "steps": n,
+                 "lr": lr} for s in product_seeds for n in PRODUCT_STEPS
+                for k, w in widths.items() for lr in rates]
+
+    cells += product(REGISTERED_RATES)
     # Added later (branching_product.ADDED_RATES, in two steps, and seeds 5 to 9, fixed
     # before their runs, 2026-12-07, after seeds 0 to 4 at the registered rates had been
     # read): rates past the top of the grid for the same models and lengths, and five
     # more seeds; whatever the ten seeds at the best of seven rates give, it stands.
-    cells += [{"task": "product", "seed": s, "kind": k, "width": w, "steps": n, "lr": lr}
-              for s in product_seeds for n in PRODUCT_STEPS for k, w in widths.items()
-              for lr in ADDED_RATES]
+    cells += product(ADDED_RATES)
     return SweepSpec(name="f8", out="book/part2/results/f8.json", cells=cells,
                      run=run_f8_cell, description="F8: the select task: MLPs, gates and "
                      "routers on the budget of the width-32 MLP, a margin control, and "

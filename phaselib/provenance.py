@@ -28,9 +28,9 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["machine_info", "cpu_capability", "cpu_model", "git_commit", "provenance", "atomic_write_text",
-           "atomic_write_json", "atomic_torch_save", "finite_json", "require_clean",
-           "DirtyTreeError", "in_book", "RESULTS_PATHSPEC"]
+__all__ = ["machine_info", "cpu_capability", "cpu_model", "git_commit", "provenance",
+           "atomic_write_text", "atomic_write_json", "atomic_torch_save", "finite_json",
+           "require_clean", "DirtyTreeError", "in_book", "RESULTS_PATHSPEC"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 

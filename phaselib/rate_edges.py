@@ -136,10 +136,10 @@ class EdgeCheck:
 
 
 def _key(params: dict) -> str:
-    import json
-    return json.dumps({k: v for k, v in params.items()
-                       if k not in ("lr", "seed", "out")},
-                      sort_keys=True)
+    """A model's identity: its cell key without the rate, the seed and the sweep."""
+    from .sweep import cell_key
+    return cell_key({k: v for k, v in params.items()
+                     if k not in ("lr", "seed", "out", "sweep")})
 
 
 def audit(name: str, path=None) -> list[GridModel]:
@@ -206,9 +206,10 @@ def sweep(seeds=(0,)):
                                  "past it")
 
 
-def checks(name: str, path=None, edge_path=None) -> list[EdgeCheck]:
+def checks(name: str, path=None, edge_path=None, models=None) -> list[EdgeCheck]:
     """The models of sweep `name` at an edge of their grid that have a run past it (in
-    `rate-edges`, or the sweep named in EXTERNAL), each beside its grid's best."""
+    `rate-edges`, or the sweep named in EXTERNAL), each beside its grid's best.
+    `models`: the sweep's `audit`, when the caller has it."""
     from .sweep import get_spec, load_sweep
     from .results_files import results_path
 
@@ -225,10 +226,9 @@ def checks(name: str, path=None, edge_path=None) -> list[EdgeCheck]:
         raise ValueError(f"the checks of {name!r} must come from a clean tree")
     by_key: dict = {}
     for c in past:
-        params = {k: v for k, v in c.params.items() if k != "sweep"}
-        by_key.setdefault(_key(params), []).append(c)
+        by_key.setdefault(_key(c.params), []).append(c)
     out = []
-    for m in audit(name, path):
+    for m in audit(name, path) if models is None else models:
         if m.edge is None:
             continue
         for c in by_key.get(_key(m.params), []):
@@ -348,4 +348,4 @@ def sweep_edges(name: str, path=None, edge_path=None) -> SweepEdges:
     """`audit` and `checks` of sweep `name` together."""
     models = audit(name, path)
     return SweepEdges(name, tuple(models), tuple(m for m in models if m.edge),
-                      tuple(checks(name, path, edge_path)))
+                      tuple(checks(name, path, edge_path, models)))
