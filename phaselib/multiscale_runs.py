@@ -16,7 +16,8 @@ from .multiscale import (BlockArmTransformer, MultiScaleTransformer,
                          attention_distance_profile)
 from .transformer import TinyTransformer, TransformerConfig
 
-__all__ = ["F3_DEFAULTS", "F3_MODELS", "F3_RATES", "F3_STEPS", "F3_LONG_STEPS",
+__all__ = ["F3_DEFAULTS", "F3_MODELS", "F3_RATES", "REGISTERED_RATES", "ADDED_RATES",
+           "NEXT_RATE", "RATES_EXTENDED", "F3_STEPS", "F3_LONG_STEPS",
            "build_f3_model", "run_f3", "sweep"]
 
 # The F3 experiment, run per cell by the sweep (`python -m phaselib.sweep f3`) and live
@@ -24,7 +25,20 @@ __all__ = ["F3_DEFAULTS", "F3_MODELS", "F3_RATES", "F3_STEPS", "F3_LONG_STEPS",
 F3_DEFAULTS = dict(vocab=16, seq_len=64, n_layer=2, n_head=4, n_embd=32, d_proj=4, levels=5,
                    batch=32, lr=3e-3, eval_every=25, eval_batch=256)
 F3_MODELS = ("transformer", "pyramid", "level0", "centroid", "shift")
-F3_RATES = (1e-3, 3e-3, 1e-2)     # the sweep's short-budget arms: each at its best
+# The sweep's short-budget arms, each at its best rate by validation loss. The rule
+# registered the first three; every model took the top one, and one grid step past it
+# (3e-2, sweep `rate-edges`) did better for all ten models on seed 0, so the comparisons
+# held every arm below its best. Fixed 2026-12-07 (stop 50), before any run at its
+# rates: the grid extends upward by ADDED_RATES for every model and scale set; if any
+# model's seed-0 best then lies at the new top, NEXT_RATE is added for every model
+# before the other seeds run (one step, no more). Seeds 1-4 then run at each model's
+# best of the whole grid, and the verdicts read it, whatever it gives. A rate whose
+# validation loss is not finite (a diverged run) ranks last (`rates.rank`).
+REGISTERED_RATES = (1e-3, 3e-3, 1e-2)
+ADDED_RATES = (3e-2, 1e-1)
+NEXT_RATE = 3e-1
+RATES_EXTENDED = "2026-12-07"
+F3_RATES = REGISTERED_RATES + ADDED_RATES
 F3_STEPS, F3_LONG_STEPS = 600, 2000
 
 
@@ -125,7 +139,8 @@ def sweep(seeds=(0, 1, 2, 3, 4), device: str = "cpu",
     (`rates.rates_then_best`); the transformer, the pyramid and level 0 at the
     chapter's one rate (the instrument's positive control); then a transformer trained
     F3_LONG_STEPS at the chapter's rate (the heads it finds, not a comparison). Five
-    seeds: at three, both verdicts' intervals straddled their thresholds."""
+    seeds: at three, both verdicts' intervals straddled their thresholds. F3_RATES is
+    the registered grid extended upward (see its comment)."""
     from .rates import rates_then_best
     from .sweep import SweepSpec
 
@@ -146,5 +161,5 @@ def sweep(seeds=(0, 1, 2, 3, 4), device: str = "cpu",
                      description="F3: held-out loss by scale and distance profiles, "
                                  "transformer vs pyramid features vs level 0 vs the "
                                  "centroid and shift controls, scales 1/4/16 and "
-                                 "1/3/12, 600 steps at each model's best rate of three "
+                                 "1/3/12, 600 steps at each model's best rate of five "
                                  "and at the chapter's rate, and transformers at 2000")

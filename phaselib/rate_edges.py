@@ -17,15 +17,16 @@ model's rate past the edge beside its grid's best: a model is bracketed when the
 past the edge does no better on the sweep's validation score. A check of the grid on
 one seed, not a verdict. Part III's MQAR models have their own check (`mqar-edges`,
 EXTERNAL), which `checks` reads the same way; F8's product task extended its grid in
-place; the language-model sweep `lm` (minutes of CPU per cell) and the GPU probe
-`mqar-probe` are audited, not run.
+place, and so did F3 after its check here (GROWN); the language-model sweep `lm`
+(minutes of CPU per cell) and the GPU probe `mqar-probe` are audited, not run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AUDITED", "EXTERNAL", "CHAPTERS", "PLAN", "PLAN_FIXED", "RATE_EDGES_OUT",
+__all__ = ["AUDITED", "EXTERNAL", "CHAPTERS", "PLAN", "PLAN_FIXED", "GROWN",
+           "RATE_EDGES_OUT",
            "GridModel", "EdgeCheck", "SweepEdges", "audit", "checks", "past_edge",
            "run_cell", "sweep", "sweep_edges", "model_words"]
 
@@ -61,6 +62,10 @@ EXTERNAL = {"mqar-recall": "mqar-edges", "mqar-ablation": "mqar-edges",
             "mqar-start": "mqar-edges"}
 
 PLAN_FIXED = "2026-12-07"
+# Sweeps whose grid grew in place after PLAN, taking in the rate PLAN ran past its edge
+# (registered in the sweep's module): their PLAN runs stand as the check that prompted
+# it, and `checks` no longer reads them (a rate inside the grid is no check of it).
+GROWN = ("f3",)
 
 
 def _at(sweep: str, lr: float, models) -> tuple:
@@ -146,6 +151,7 @@ def audit(name: str, path=None) -> list[GridModel]:
     """Every model of sweep `name` (one of AUDITED) that tried three or more rates on
     seed 0 in its results file (`path`, else the sweep's own), with its best rate and
     the edge it lies at. A cell from a dirty tree raises ValueError."""
+    from .rates import rank
     from .sweep import get_spec, load_sweep
 
     if name not in AUDITED:
@@ -159,13 +165,12 @@ def audit(name: str, path=None) -> list[GridModel]:
     for c in cells:
         groups.setdefault(_key(c.params), []).append(c)
     out = []
-    sign = -1.0 if higher else 1.0
     for rows in groups.values():
         rates = tuple(sorted(c.params["lr"] for c in rows))
-        scored = [c for c in rows if c.result.get(score) is not None]
-        if len(rates) < 3 or len(set(rates)) != len(rates) or len(scored) != len(rows):
+        if len(rates) < 3 or len(set(rates)) != len(rates):
             continue
-        best = min(rows, key=lambda c: (sign * c.result[score], c.params["lr"]))
+        best = min(rows, key=lambda c: (rank(c.result.get(score), higher),
+                                        c.params["lr"]))
         lr = best.params["lr"]
         edge = "low" if lr == rates[0] else "high" if lr == rates[-1] else None
         params = {k: v for k, v in best.params.items() if k not in ("lr", "out")}

@@ -20,7 +20,7 @@ own (`val_loss`, `val_acc`, `val_mse`) next to the test score.
 from __future__ import annotations
 
 __all__ = ["best_rows", "at_best", "rates_then_best", "stored_best_rate",
-           "resolve_rate"]
+           "resolve_rate", "rank"]
 
 
 def _check_rates(rates) -> tuple[float, ...]:
@@ -30,26 +30,37 @@ def _check_rates(rates) -> tuple[float, ...]:
     return rates
 
 
+def rank(score, higher: bool = False) -> float:
+    """A validation score as a number to minimise: -score when higher is better, else
+    the score. A rate whose score is missing (None, as a results file stores NaN) or not
+    finite, e.g. a run that diverged, ranks after every finite one (inf)."""
+    import math
+
+    if score is None or not math.isfinite(float(score)):
+        return math.inf
+    return -float(score) if higher else float(score)
+
+
 def best_rows(rows, by, score: str, rates, *, higher: bool = False,
               rate: str = "lr") -> dict:
     """{key: row}: `rows` (dicts, e.g. `SweepResults.results()`) grouped by the values
     of the fields named in `by` (key: their tuple, or the value itself when `by` names
     one field); in each group the row with the best `score` (the highest with `higher`,
-    else the lowest), ties to the smaller rate. Every group must hold each rate of
+    else the lowest; a missing or non-finite score last, as `rank` orders them), ties to
+    the smaller rate. Every group must hold each rate of
     `rates` exactly once: a model missing a rate raises ValueError."""
     rates = _check_rates(rates)
     by = (by,) if isinstance(by, str) else tuple(by)
     groups: dict = {}
     for r in rows:
         groups.setdefault(tuple(r[f] for f in by), []).append(r)
-    sign = -1.0 if higher else 1.0
     out = {}
     for key, rs in groups.items():
         tried = sorted(r[rate] for r in rs)
         if tried != sorted(rates):
             raise ValueError(f"rows must hold {dict(zip(by, key))} at each rate of "
                              f"{rates} once, got {tried}")
-        best = min(rs, key=lambda r: (sign * r[score], r[rate]))
+        best = min(rs, key=lambda r: (rank(r[score], higher), r[rate]))
         out[key[0] if len(by) == 1 else key] = best
     return out
 

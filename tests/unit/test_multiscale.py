@@ -252,6 +252,11 @@ def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
     assert len(short) == 2 * len(F3_MODELS) * (len(F3_RATES) + 4)
     assert {c["model"] for c in short} == set(F3_MODELS)
     assert all(c["lr"] in F3_RATES for c in short if c["seed"] == 0)
+    # the registered grid, extended upward only (stop 50's registered step)
+    from phaselib.multiscale_runs import ADDED_RATES, NEXT_RATE, REGISTERED_RATES
+    assert F3_RATES[:3] == REGISTERED_RATES == (1e-3, 3e-3, 1e-2)
+    assert sorted(F3_RATES) == list(F3_RATES) and min(ADDED_RATES) > 1e-2
+    assert NEXT_RATE > F3_RATES[-1] or NEXT_RATE in F3_RATES
     assert all(c["lr"] == "best" and c["out"] == "r.json" for c in short if c["seed"])
     assert cells[: 2 * len(F3_MODELS) * len(F3_RATES)] == [
         c for c in short if c["seed"] == 0]            # the rate cells run first

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from phaselib.rate_edges import (AUDITED, EXTERNAL, PLAN, audit, checks, past_edge,
-                                 sweep, sweep_edges)
+from phaselib.rate_edges import (AUDITED, EXTERNAL, GROWN, PLAN, audit, checks,
+                                 past_edge, sweep, sweep_edges)
 from phaselib.sweep import get_spec
 from phaselib.sweep.store import FORMAT
 
@@ -54,6 +54,14 @@ def test_a_lower_score_is_better_where_the_sweep_says_so(tmp_path):
     assert m.edge == "low" and m.best_lr == 1e-3 and AUDITED["f7"] == ("val_loss", False)
 
 
+def test_a_diverged_rate_is_audited_as_the_worst(tmp_path):
+    # NaN is stored as null: the model is still audited, its best among finite scores.
+    cells = [({"depth": 2, "variant": "x", "lr": lr, "seed": 0}, {"val_loss": v})
+             for lr, v in zip(RATES, (0.5, 0.2, None))]
+    (m,) = audit("f7", _file(tmp_path / "f7.json", "f7", cells))
+    assert m.edge is None and m.best_lr == 3e-3 and m.best_score == 0.2
+
+
 def test_audit_refuses_a_dirty_cell_and_an_unknown_sweep(tmp_path):
     path = _file(tmp_path / "s.json", "selection-rates", _grid("a", (0.1, 0.2, 0.9)))
     doc = json.loads(path.read_text())
@@ -93,7 +101,10 @@ def test_the_plan_runs_seed_0_of_audited_sweeps_past_their_grid():
         grid = {c["lr"] for c in get_spec(name).cells
                 if c.get("seed") == 0 and isinstance(c.get("lr"), float)}
         assert len(grid) >= 3
-        assert params["lr"] > max(grid) or params["lr"] < min(grid), (name, params)
+        if name in GROWN:       # its grid grew in place to take the rate in
+            assert params["lr"] in grid, (name, params)
+        else:
+            assert params["lr"] > max(grid) or params["lr"] < min(grid), (name, params)
         # The model itself is one of its sweep's: the same parameters but the rate.
         rest = {k: v for k, v in params.items() if k != "lr"}
         assert any({k: v for k, v in c.items() if k not in ("lr", "out")} == rest

@@ -24,6 +24,16 @@ def test_the_best_row_is_chosen_on_validation_not_on_the_reported_score():
     assert high["a", 0]["lr"] == 1e-3 and high["b", 0]["lr"] == 3e-3
 
 
+def test_a_diverged_rate_ranks_after_every_finite_one():
+    # A results file stores NaN as null; either must lose, whichever way is better.
+    for bad in (None, float("nan"), float("inf")):
+        rows = _rows("a", (bad, 0.4, 0.3), (0, 0, 0))
+        assert best_rows(rows, "model", "val", RATES)["a"]["lr"] == 1e-2
+        assert best_rows(rows, "model", "val", RATES, higher=True)["a"]["lr"] == 3e-3
+    rows = _rows("a", (0.3, 0.4, float("nan")), (0, 0, 0))
+    assert best_rows(rows, "model", "val", RATES, higher=True)["a"]["lr"] == 3e-3
+
+
 def test_a_model_missing_or_repeating_a_rate_is_refused():
     rows = _rows("a", (0.5, 0.2, 0.3), (0, 0, 0))
     with pytest.raises(ValueError, match="'model': 'a'.*each rate of"):
