@@ -55,7 +55,10 @@ REGISTERED_RATES = (1e-3, 3e-3, 1e-2)
 ADDED_RATES = (3e-4, 3e-2)
 NEXT_RATE = 1e-1
 RATES_EXTENDED = "2026-12-07"
-RATES = tuple(sorted(REGISTERED_RATES + ADDED_RATES))
+# Run at ADDED_RATES: four models took 3e-2, the new top (soft slots on both tasks,
+# full attention and hard slots with an open start on switch), none 3e-4; so by the
+# rule NEXT_RATE joins the grid.
+RATES = tuple(sorted(REGISTERED_RATES + ADDED_RATES + (NEXT_RATE,)))
 RATES_OUT = "book/part4/results/slots_rates.json"
 VAL_SEED = 30_000                   # validation sequences, apart from each seed's test
 

@@ -128,9 +128,10 @@ def test_the_rate_cells_choose_each_memory_on_each_task_from_seed_zero():
     assert len(zero) == 2 * n * len(RATES)
     assert {c["lr"] for c in zero} == set(RATES)
     # the registered grid, extended one step each way (stop 50's registered step)
-    from phaselib.mode_memory import ADDED_RATES, REGISTERED_RATES
+    from phaselib.mode_memory import ADDED_RATES, NEXT_RATE, REGISTERED_RATES
     assert RATES[1:4] == REGISTERED_RATES == (1e-3, 3e-3, 1e-2)
     assert sorted(RATES) == list(RATES) and set(ADDED_RATES) == {RATES[0], RATES[4]}
+    assert RATES[5:] == (NEXT_RATE,)       # the rule's one further step, taken
     rest = [c for c in spec.cells if c["seed"] != 0]
     assert len(rest) == 2 * n * 4 and all(c["lr"] == "best" for c in rest)
     assert {c["task"] for c in spec.cells} == {"first", "switch"}
