@@ -17,7 +17,7 @@ from .multiscale import (BlockArmTransformer, MultiScaleTransformer,
 from .transformer import TinyTransformer, TransformerConfig
 
 __all__ = ["F3_DEFAULTS", "F3_MODELS", "F3_RATES", "REGISTERED_RATES", "ADDED_RATES",
-           "NEXT_RATE", "RATES_EXTENDED", "F3_STEPS", "F3_LONG_STEPS",
+           "NEXT_RATE", "RATES_EXTENDED", "SHARED_RATE", "F3_STEPS", "F3_LONG_STEPS",
            "build_f3_model", "run_f3", "sweep"]
 
 # The F3 experiment, run per cell by the sweep (`python -m phaselib.sweep f3`) and live
@@ -41,6 +41,7 @@ RATES_EXTENDED = "2026-12-07"
 # Run at ADDED_RATES: the pyramid with all levels took 1e-1 on both scale sets (every
 # other model took 3e-2), so by the rule NEXT_RATE joins the grid.
 F3_RATES = REGISTERED_RATES + ADDED_RATES + (NEXT_RATE,)
+SHARED_RATE = 3e-2      # every model's choice of F3_RATES but the pyramid's (see sweep)
 F3_STEPS, F3_LONG_STEPS = 600, 2000
 
 
@@ -158,6 +159,12 @@ def sweep(seeds=(0, 1, 2, 3, 4), device: str = "cpu",
               for s in seeds for m in ("transformer", "pyramid", "level0")]
     cells += [{"seed": s, "scales": sc, "model": "transformer", "steps": F3_LONG_STEPS}
               for sc in sets for s in seeds]
+    # A reading beside the verdicts, not read by them: the pyramid with all levels at
+    # SHARED_RATE, the rate every other model chose on the extended grid, on every
+    # seed. Fixed (2026-12-07, stop 50) after seeds 1-4 ran at the pyramid's own choice
+    # (1e-1), whose runs spike in some seeds: does its halfway loss follow its rate?
+    cells += [{"seed": s, "scales": sc, "model": "pyramid", "steps": F3_STEPS,
+               "lr": SHARED_RATE} for sc in sets for s in seeds if s != 0]
     return SweepSpec(name="f3", out=out, cells=cells,
                      run=lambda **c: run_f3(device=device, **c),
                      description="F3: held-out loss by scale and distance profiles, "

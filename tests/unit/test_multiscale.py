@@ -241,7 +241,9 @@ def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
 
     cells = sweep(out="r.json").cells
     assert sorted({c["seed"] for c in cells}) == [0, 1, 2, 3, 4]
-    short = [c for c in cells if c["steps"] == 600 and "lr" in c]
+    from phaselib.multiscale_runs import SHARED_RATE
+    shared = [c for c in cells if c["seed"] and c.get("lr") == SHARED_RATE]
+    short = [c for c in cells if c["steps"] == 600 and "lr" in c and c not in shared]
     control = [c for c in cells if c["steps"] == 600 and "lr" not in c]
     long_ = [c for c in cells if c["steps"] == 2000]
     # the control: three models at the chapter's rate on every seed and scale set
@@ -261,6 +263,9 @@ def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
     assert cells[: 2 * len(F3_MODELS) * len(F3_RATES)] == [
         c for c in short if c["seed"] == 0]            # the rate cells run first
     assert len(long_) == 10 and all("lr" not in c for c in long_)
+    # the reading beside the verdicts: the pyramid at the rate the others chose
+    assert len(shared) == 2 * 4 and {c["model"] for c in shared} == {"pyramid"}
+    assert SHARED_RATE in F3_RATES and all(c["steps"] == 600 for c in shared)
 
 
 def test_run_f3_reports_a_validation_loss_and_refuses_a_best_rate_without_a_file():
