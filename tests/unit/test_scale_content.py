@@ -168,6 +168,11 @@ def test_rate_sweep_tries_every_rate_on_seed_zero_first():
         RATES)
     assert all(c["lr"] == "best" and c["out"] == RATES_OUT for c in cells[n:])
     assert {c["kind"] for c in cells} == set(SWEEP_KINDS)
+    # the registered grid, extended upward only (stop 50's registered step)
+    from phaselib.scale_content_runs import ADDED_RATES, NEXT_RATE, REGISTERED_RATES
+    assert RATES[:3] == REGISTERED_RATES == (1e-3, 3e-3, 1e-2)
+    assert sorted(RATES) == list(RATES) and min(ADDED_RATES) > 1e-2
+    assert NEXT_RATE > RATES[-1] or RATES[-1] == NEXT_RATE
 
 
 def test_rate_cell_scores_validation_apart_from_the_test(one_thread):
