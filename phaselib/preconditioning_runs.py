@@ -33,7 +33,8 @@ __all__ = ["train_tagged", "run_cell", "erased_accuracy", "erased_accuracies",
            "RATES", "best_rate_cells", "LOOKUP_STEPS", "LOOKUP_OUT", "run_lookup_cell",
            "sweep_lookup", "LONG_STEPS", "sweep_lookup_long", "PLANT", "DELAY_SEEDS",
            "sweep_delay", "CHAIN_STEPS", "CHAIN_PLANT", "CHAIN_PLANT_FIRST",
-           "CHAIN_SEEDS", "CHAIN_OUT",
+           "CHAIN_SEEDS", "CHAIN_OUT", "CHAIN_RATES", "CHAIN_ADDED_RATES",
+           "CHAIN_NEXT_RATE", "CHAIN_RATES_EXTENDED",
            "CHAIN_RULES", "run_chain_cell", "sweep_chain"]
 
 RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
@@ -63,6 +64,17 @@ CHAIN_PLANT_FIRST = 5_000
 # parts stood inconclusive (the rule: run more seeds, or say inconclusive).
 CHAIN_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 CHAIN_OUT = "book/part2/results/f7_chain.json"
+# The chain sweep's rates. It registered RATES; four of its five models chose the lowest,
+# and one grid step below it (3e-4, sweep `rate-edges`, seed 0) the slots did far better
+# (validation loss), so their comparisons held them below their best. Fixed 2026-12-07
+# (stop 50) before any run at its rates: the grid extends downward by CHAIN_ADDED_RATES
+# for every model; if any model's seed-0 best then lies at the new bottom,
+# CHAIN_NEXT_RATE joins for every model (one step, no more); seeds 1-10 then re-run at
+# each model's best of the whole grid, and the verdicts read it, whatever it gives.
+CHAIN_ADDED_RATES = (3e-4,)
+CHAIN_NEXT_RATE = 1e-4
+CHAIN_RATES_EXTENDED = "2026-12-07"
+CHAIN_RATES = CHAIN_ADDED_RATES + RATES
 CHAIN_T, CHAIN_VOCAB = 16, 8   # a context of 8 pointers to its own positions
 # The chain sweep's verdict rules, written before any of its cells ran: one new part
 # for each of three claims of the chapter (claim id: {part: rule}). The chapter's
@@ -295,7 +307,7 @@ def run_chain_cell(seed: int, depth: int, variant: str, lr, *,
     `run_lookup_cell`, lr="best" reads seed 0's choice for the same model from `out`."""
     from .rates import resolve_rate
 
-    lr = resolve_rate(lr, out, "val_loss", RATES, depth=depth, variant=variant,
+    lr = resolve_rate(lr, out, "val_loss", CHAIN_RATES, depth=depth, variant=variant,
                       steps=steps, withhold=withhold,
                       defaults={"steps": CHAIN_STEPS, "withhold": 0})
     return run_cell(seed, depth, variant, steps=steps, lr=lr, task="chain",
@@ -309,8 +321,9 @@ def sweep_chain(seeds=(0,) + CHAIN_SEEDS):
     routes (input, every, slots) and the positive control, the re-injected route with
     the tag withheld for the first CHAIN_PLANT steps (a late tag planted by
     construction; CHAIN_PLANT_FIRST, the first such control, beside it), CHAIN_STEPS
-    steps each. Seed 0 at every rate of RATES chooses each
-    model's rate by validation loss; the verdicts read CHAIN_SEEDS at that rate."""
+    steps each. Seed 0 at every rate of CHAIN_RATES (RATES extended downward, see
+    its comment) chooses each model's rate by validation loss; the verdicts read
+    CHAIN_SEEDS at that rate."""
     from .rates import rates_then_best
     from .sweep import SweepSpec
 
@@ -318,7 +331,7 @@ def sweep_chain(seeds=(0,) + CHAIN_SEEDS):
             for v, w in (("input", 0), ("every", 0), ("slots", 0),
                          ("every", CHAIN_PLANT_FIRST), ("every", CHAIN_PLANT))]
     return SweepSpec(name="f7-chain", out=CHAIN_OUT,
-                     cells=rates_then_best(base, RATES, seeds, CHAIN_OUT),
+                     cells=rates_then_best(base, CHAIN_RATES, seeds, CHAIN_OUT),
                      run=run_chain_cell,
                      description="F7 chain task (two lookups before the tag can act): "
                                  "solve step and use by block, three routes at depth "

@@ -163,13 +163,15 @@ def test_tag_erased_removes_the_class_means_and_then_lets_go():
 
 def test_chain_sweep_chooses_rates_on_seed_zero_and_judges_new_seeds():
     from phaselib.preconditioning_runs import (CHAIN_OUT, CHAIN_PLANT,
-                                               CHAIN_PLANT_FIRST, CHAIN_SEEDS,
-                                               CHAIN_STEPS, sweep_chain)
+                                               CHAIN_PLANT_FIRST, CHAIN_RATES,
+                                               CHAIN_SEEDS, CHAIN_STEPS, sweep_chain)
 
     cells = sweep_chain().cells
-    assert len(cells) == 5 * len(RATES) + 5 * len(CHAIN_SEEDS)
-    assert {c["seed"] for c in cells[:5 * len(RATES)]} == {0}
-    assert {c["seed"] for c in cells[5 * len(RATES):]} == set(CHAIN_SEEDS)
+    # the registered grid, extended downward (stop 50's registered step)
+    assert CHAIN_RATES[-3:] == RATES and min(CHAIN_RATES) < min(RATES)
+    assert len(cells) == 5 * len(CHAIN_RATES) + 5 * len(CHAIN_SEEDS)
+    assert {c["seed"] for c in cells[:5 * len(CHAIN_RATES)]} == {0}
+    assert {c["seed"] for c in cells[5 * len(CHAIN_RATES):]} == set(CHAIN_SEEDS)
     assert 0 not in CHAIN_SEEDS and len(CHAIN_SEEDS) >= 5
     assert {(c["depth"], c["steps"]) for c in cells} == {(8, CHAIN_STEPS)}
     # the positive controls are the re-injected route with a late tag, and only it;

@@ -7,6 +7,7 @@ import pytest
 from phaselib.mode_memory import RATES as SLOTS_RATES
 from phaselib.multiscale_runs import F3_RATES
 from phaselib.partitions_runs import F4_RATES
+from phaselib.preconditioning_runs import CHAIN_RATES
 from phaselib.preconditioning_runs import RATES as F7_RATES
 from phaselib.rates import best_rows
 from phaselib.remedies.mqar import LRS
@@ -21,7 +22,8 @@ FILES = {"f1-rates": ("book/part2/results/f1_rates.json", "val_score", True, F1_
          "f4": ("book/part2/results/f4.json", "val_loss", False, F4_RATES),
          "f7-lookup": ("book/part2/results/f7_lookup.json", "val_loss", False, F7_RATES),
          "f7-delay": ("book/part2/results/f7_delay.json", "val_loss", False, F7_RATES),
-         "f7-chain": ("book/part2/results/f7_chain.json", "val_loss", False, F7_RATES),
+         "f7-chain": ("book/part2/results/f7_chain.json", "val_loss", False,
+                      CHAIN_RATES),
          "selection-rates": ("book/part4/results/selection_rates.json", "val_acc", True,
                              SELECTION_RATES),
          "selection-anneal": (ANNEAL_OUT, "val_acc", True, SELECTION_RATES),
