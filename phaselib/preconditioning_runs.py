@@ -74,7 +74,9 @@ CHAIN_OUT = "book/part2/results/f7_chain.json"
 CHAIN_ADDED_RATES = (3e-4,)
 CHAIN_NEXT_RATE = 1e-4
 CHAIN_RATES_EXTENDED = "2026-12-07"
-CHAIN_RATES = CHAIN_ADDED_RATES + RATES
+# Run at CHAIN_ADDED_RATES: the slots took 3e-4, the new bottom, on seed 0, so by the
+# rule CHAIN_NEXT_RATE joins the grid.
+CHAIN_RATES = (CHAIN_NEXT_RATE,) + CHAIN_ADDED_RATES + RATES
 CHAIN_T, CHAIN_VOCAB = 16, 8   # a context of 8 pointers to its own positions
 # The chain sweep's verdict rules, written before any of its cells ran: one new part
 # for each of three claims of the chapter (claim id: {part: rule}). The chapter's
