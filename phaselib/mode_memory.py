@@ -45,12 +45,13 @@ TASKS = {"first": mode_batch, "switch": mode_switch_batch}
 # The rate sweep: each variant at its best of RATES by validation accuracy. The rule
 # registered REGISTERED_RATES. Eight of 16 models chose an end of that grid; one step
 # past it (sweep `rate-edges`, seed 0) full attention on the switch task did far better
-# (3e-2), so its comparisons held it below its best; none at the low end did better. Fixed 2026-12-07 (stop 50) before
-# any run at its rates: the grid extends one step each way (ADDED_RATES) for every
-# variant and task; if any model's seed-0 best then lies at the new top, NEXT_RATE
-# joins for every model (one step, no more); seeds 1-4 then re-run at each model's best
-# of the whole grid, and the verdict reads it, whatever it gives. A rate whose
-# validation accuracy is not finite ranks last (`rates.rank`).
+# (3e-2), so its comparisons held it below its best; none at the low end did better.
+# Fixed 2026-12-07 (stop 50) before any run at its rates: the grid extends one step
+# each way (ADDED_RATES) for every variant and task; if any model's seed-0 best then
+# lies at the new top, NEXT_RATE joins for every model (one step, no more); seeds 1-4
+# then re-run at each model's best of the whole grid, and the verdict reads it,
+# whatever it gives. A rate whose validation accuracy is not finite ranks last
+# (`rates.rank`).
 REGISTERED_RATES = (1e-3, 3e-3, 1e-2)
 ADDED_RATES = (3e-4, 3e-2)
 NEXT_RATE = 1e-1

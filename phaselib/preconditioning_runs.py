@@ -64,13 +64,14 @@ CHAIN_PLANT_FIRST = 5_000
 # parts stood inconclusive (the rule: run more seeds, or say inconclusive).
 CHAIN_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 CHAIN_OUT = "book/part2/results/f7_chain.json"
-# The chain sweep's rates. It registered RATES; four of its five models chose the lowest,
-# and one grid step below it (3e-4, sweep `rate-edges`, seed 0) the slots did far better
-# (validation loss), so their comparisons held them below their best. Fixed 2026-12-07
-# (stop 50) before any run at its rates: the grid extends downward by CHAIN_ADDED_RATES
-# for every model; if any model's seed-0 best then lies at the new bottom,
-# CHAIN_NEXT_RATE joins for every model (one step, no more); seeds 1-10 then re-run at
-# each model's best of the whole grid, and the verdicts read it, whatever it gives.
+# The chain sweep's rates. It registered RATES; four of its five models chose the
+# lowest, and one grid step below it (3e-4, sweep `rate-edges`, seed 0) the slots did
+# far better (validation loss), so their comparisons held them below their best. Fixed
+# 2026-12-07 (stop 50) before any run at its rates: the grid extends downward by
+# CHAIN_ADDED_RATES for every model; if any model's seed-0 best then lies at the new
+# bottom, CHAIN_NEXT_RATE joins for every model (one step, no more); seeds 1-10 then
+# re-run at each model's best of the whole grid, and the verdicts read it, whatever it
+# gives.
 CHAIN_ADDED_RATES = (3e-4,)
 CHAIN_NEXT_RATE = 1e-4
 CHAIN_RATES_EXTENDED = "2026-12-07"

@@ -15,7 +15,8 @@ import torch
 from .scale_content import ANNEALS, evaluate, fit, segment_compare_batch
 
 __all__ = ["run_cell", "sweep", "SWEEP_KINDS", "LONG_KINDS", "LONG_STEPS", "RATES",
-           "REGISTERED_RATES", "ADDED_RATES", "NEXT_RATE", "RATES_EXTENDED", "RATES_OUT", "VAL_SEED", "run_rate_cell", "sweep_rates", "ANNEAL_OUT",
+           "REGISTERED_RATES", "ADDED_RATES", "NEXT_RATE", "RATES_EXTENDED",
+           "RATES_OUT", "VAL_SEED", "run_rate_cell", "sweep_rates", "ANNEAL_OUT",
            "sweep_anneal"]
 
 SWEEP_KINDS = ("softmax", "sparsemax", "entmax15", "hard_st")
