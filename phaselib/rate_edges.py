@@ -17,9 +17,9 @@ model's rate past the edge beside its grid's best: a model is bracketed when the
 past the edge does no better on the sweep's validation score. A check of the grid on
 one seed, not a verdict. Part III's MQAR models have their own check (`mqar-edges`,
 EXTERNAL), which `checks` reads the same way; F8's product task extended its grid in
-place, and so did F3, slots-rates, the selection sweeps and F7's chain sweep after
-their checks here (GROWN); the language-model sweep `lm` (minutes of CPU per cell) and
-the GPU probe `mqar-probe` are audited, not run.
+place, and so did F1's and F3's, slots-rates, the selection sweeps and F7's chain sweep
+after their checks here (GROWN); the language-model sweep `lm` (minutes of CPU per
+cell) and the GPU probe `mqar-probe` are audited, not run.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ PLAN_FIXED = "2026-12-07"
 # Sweeps whose grid grew in place after PLAN, taking in the rate PLAN ran past its edge
 # (registered in the sweep's module): their PLAN runs stand as the check that prompted
 # it, and `checks` no longer reads them (a rate inside the grid is no check of it).
-GROWN = ("f3", "slots-rates", "selection-rates", "selection-anneal", "f7-chain")
+GROWN = ("f1-rates", "f3", "slots-rates", "selection-rates", "selection-anneal",
+         "f7-chain")
 
 
 def _at(sweep: str, lr: float, models) -> tuple:

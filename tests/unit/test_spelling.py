@@ -108,6 +108,10 @@ def test_rate_sweep_cells():
     # Seed 0 tries every rate, first; seeds 1-4 run at its choice.
     first = spec.cells[:6 * len(RATES)]
     assert {c["seed"] for c in first} == {0} and {c["lr"] for c in first} == set(RATES)
+    # the registered grid, extended downward (stop 50's registered step)
+    from phaselib.spelling import REGISTERED_RATES
+    assert RATES[-3:] == REGISTERED_RATES == (2e-3, 6e-3, 1.8e-2)
+    assert sorted(RATES) == list(RATES) and RATES[0] < 2e-3
     assert all(c["lr"] == "best" and c["out"] == RATES_OUT and c["seed"] > 0
                for c in spec.cells[6 * len(RATES):])
 
