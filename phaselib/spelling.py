@@ -277,5 +277,6 @@ def sweep_rates(seeds=(0, 1, 2, 3, 4), out: str = RATES_OUT, device: str = "cpu"
                      cells=rates_then_best(base, RATES, seeds, out),
                      run=lambda **c: run_f1_rate(device=device, **c),
                      description=f"F1 at each tokenization's best of {len(RATES)} "
-                                 "rates: answer-only presence, count and reversal, rates "
-                                 "chosen on validation words (seed 0), five seeds")
+                                 "rates: answer-only presence, count and reversal, "
+                                 "rates chosen on validation words (seed 0), five "
+                                 "seeds")
