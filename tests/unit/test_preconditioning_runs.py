@@ -1,9 +1,12 @@
 """Tests for phaselib.preconditioning_runs: one trained cell of F7 end to end, and the
 sweep."""
 
+import math
+
 import pytest
 
-from phaselib.preconditioning_runs import RATES, best_rate_cells, run_cell, sweep
+from phaselib.preconditioning_runs import (RATES, TAG_RATES, best_rate_cells, run_cell,
+                                          sweep)
 
 
 def test_trained_model_uses_the_tag(one_thread):
@@ -21,8 +24,10 @@ def test_trained_model_uses_the_tag(one_thread):
 def test_sweep_cells_cover_seeds_depths_variants():
     spec = sweep(seeds=(0, 1))
     assert spec.out == "book/part2/results/f7.json"
-    assert len(spec.cells) == 2 * 3 * 3 * len(RATES)
-    assert {c["lr"] for c in spec.cells} == set(RATES)
+    assert len(spec.cells) == 2 * 3 * 3 * len(TAG_RATES)
+    assert {c["lr"] for c in spec.cells} == set(TAG_RATES)
+    # The tag sweep's grid grew upward from the registered RATES (stop 51).
+    assert TAG_RATES[:len(RATES)] == RATES and min(TAG_RATES[len(RATES):]) > max(RATES)
     assert sorted({c["seed"] for c in sweep().cells}) == [0, 1, 2, 3, 4]   # the default
     assert {(c["depth"], c["variant"]) for c in spec.cells} >= {(8, "slots"), (2, "input")}
 
@@ -45,12 +50,14 @@ def test_erasure_of_the_tag_costs_accuracy_and_a_sham_erasure_does_not(one_threa
 
 
 def test_each_model_is_kept_at_the_rate_of_lowest_validation_loss():
+    n = len(TAG_RATES)      # a diverged run (NaN) ranks last
     rows = [{"seed": 0, "depth": 2, "variant": "input", "lr": lr, "val_loss": v,
-             "loss": 9.0} for lr, v in zip(RATES, (0.5, 0.2, 0.3))]
+             "loss": 9.0} for lr, v in zip(TAG_RATES, [0.5, 0.2] + [0.3] * (n - 2))]
     rows += [{"seed": 1, "depth": 2, "variant": "input", "lr": lr, "val_loss": v,
-              "loss": 0.0} for lr, v in zip(RATES, (0.1, 0.2, 0.3))]
+              "loss": 0.0} for lr, v in zip(TAG_RATES, [0.1] + [0.2] * (n - 2) + [math.nan])]
     best = best_rate_cells(rows)
-    assert best[0, 2, "input"]["lr"] == RATES[1] and best[1, 2, "input"]["lr"] == RATES[0]
+    assert best[0, 2, "input"]["lr"] == TAG_RATES[1]
+    assert best[1, 2, "input"]["lr"] == TAG_RATES[0]
     with pytest.raises(ValueError, match="each rate of"):
         best_rate_cells(rows[:2])
 
