@@ -205,15 +205,17 @@ def run_cell(model: str, width: int, lr, seed: int, T: int = 64, n_pairs: int = 
     """Train `model` at `width` on MQAR (T, n_pairs) for `steps` x `batch` sequences
     from `seed` and score it on N_VAL validation and N_TEST test sequences (each from
     its own generator). `lr` a float, or "best": the seed-0 rate with the best
-    validation accuracy, read from `out` (the sweep's results file). `curve_every` > 0
+    validation accuracy of the model's grid there (`mqar_sweeps.rate_grid`), read from
+    `out` (the sweep's results file). `curve_every` > 0
     also records the validation accuracy every that many steps ("acc_curve"). The data
     are drawn on the CPU, so a cell's batches are the same on every `device`."""
     _check_int("seed", seed, 0)
     if lr == "best":
         if out is None:
             raise ValueError("lr='best' needs out, the results file of the rate cells")
-        lr = stored_best_rate(out, "val_acc", LRS, higher=True, model=model,
-                              width=width, T=T, n_pairs=n_pairs)
+        from .mqar_sweeps import rate_grid
+        lr = stored_best_rate(out, "val_acc", rate_grid(model, out), higher=True,
+                              model=model, width=width, T=T, n_pairs=n_pairs)
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
     _check_int("curve_every", curve_every, 0)

@@ -11,6 +11,7 @@ from phaselib.preconditioning_runs import CHAIN_RATES
 from phaselib.preconditioning_runs import RATES as F7_RATES
 from phaselib.rates import best_rows
 from phaselib.remedies.mqar import LRS
+from phaselib.remedies.mqar_sweeps import BINDING_GRIDS
 from phaselib.scale_content_runs import ANNEAL_OUT
 from phaselib.scale_content_runs import RATES as SELECTION_RATES
 from phaselib.spelling import RATES as F1_RATES
@@ -29,7 +30,8 @@ FILES = {"f1-rates": ("book/part2/results/f1_rates.json", "val_score", True, F1_
          "selection-anneal": (ANNEAL_OUT, "val_acc", True, SELECTION_RATES),
          "slots-rates": ("book/part4/results/slots_rates.json", "val_acc", True,
                          SLOTS_RATES),
-         "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True, LRS),
+         "mqar-binding": ("book/part3/results/mqar_binding.json", "val_acc", True,
+                          BINDING_GRIDS),
          "mqar-recall": ("book/part3/results/mqar_recall.json", "val_acc", True, LRS),
          "mqar-ablation": ("book/part3/results/mqar_ablation.json", "val_acc", True,
                            LRS),
@@ -49,7 +51,8 @@ def test_every_best_cell_ran_at_seed_zeros_choice(name):
                      if d.params.get("seed") == 0
                      and isinstance(d.params.get("lr"), float)
                      and all(d.params.get(k) == v for k, v in model.items())]
-        chosen = best_rows(rate_rows, "seed", score, rates, higher=higher)[0]["lr"]
+        grid = rates[model["model"]] if isinstance(rates, dict) else rates  # per model
+        chosen = best_rows(rate_rows, "seed", score, grid, higher=higher)[0]["lr"]
         assert c.result["lr"] == chosen, (path, c.params, c.result["lr"], chosen)
 
 
