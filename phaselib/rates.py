@@ -11,7 +11,9 @@ trained models follows it with these functions:
   the other seeds at seed 0's best rate, the rate cells first;
 - `stored_best_rate`: that best rate, read from the sweep's results file by a cell
   whose rate is "best"; `resolve_rate`, what a cell does with its `lr` argument (a rate,
-  or "best" and the results file to read it from).
+  or "best" and the results file to read it from);
+- `grid_growth`: how a grid that did not bracket its choices grew, step by registered
+  step (what each chapter whose grid grew tells its reader).
 
 The validation split is never the data a result is reported on: each sweep names its
 own (`val_loss`, `val_acc`, `val_mse`) next to the test score.
@@ -19,8 +21,10 @@ own (`val_loss`, `val_acc`, `val_mse`) next to the test score.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 __all__ = ["best_rows", "at_best", "rates_then_best", "stored_best_rate",
-           "resolve_rate", "rank"]
+           "resolve_rate", "rank", "GridGrowth", "grid_growth"]
 
 
 def _check_rates(rates) -> tuple[float, ...]:
@@ -138,3 +142,85 @@ def resolve_rate(lr, out: str | None, score: str, rates, *, higher: bool = False
     if not isinstance(lr, float) or lr <= 0:
         raise ValueError(f"lr must be a positive float or 'best', got {lr!r}")
     return lr
+
+
+@dataclass(frozen=True)
+class GridGrowth:
+    """How a rate grid grew: the `registered` rates, the first step past them
+    (`added`, fixed before it ran), and `next_rate`, the one further step the rule adds
+    only when a model's best sits at the first step's far end (None when it did not
+    join). `direction` is "up" or "down". `before`, `first` and `final`: {model: row},
+    each model's best on the registered grid, on it with the first step, and on the
+    whole grid (as `best_rows`)."""
+
+    registered: tuple
+    added: tuple
+    next_rate: float | None
+    direction: str
+    before: dict
+    first: dict
+    final: dict
+
+    @property
+    def edge(self) -> float:
+        """The registered grid's end the grid grew past."""
+        return max(self.registered) if self.direction == "up" else min(self.registered)
+
+    @property
+    def far(self) -> float:
+        """The first step's far end: a model whose best sits there adds next_rate."""
+        return max(self.added) if self.direction == "up" else min(self.added)
+
+    @property
+    def at_edge(self) -> list:
+        """The models whose best on the registered grid lay at the end it grew past."""
+        return [k for k, r in self.before.items() if r["lr"] == self.edge]
+
+    @property
+    def at_far(self) -> list:
+        """The models whose best with the first step lay at its far end (the reason
+        next_rate joined, when it did)."""
+        return [k for k, r in self.first.items() if r["lr"] == self.far]
+
+    @property
+    def moved(self) -> list:
+        """The models whose choice on the whole grid differs from the registered one
+        (the ones whose other seeds had to run again)."""
+        return [k for k, r in self.final.items() if r["lr"] != self.before[k]["lr"]]
+
+
+def grid_growth(rows, by, score: str, registered, added, next_rate=None, *,
+                higher: bool = False) -> GridGrowth:
+    """How the grid of `rows` (seed 0's rate rows of a sweep, as `best_rows` takes them)
+    grew from `registered` by the first step `added` and, when given, `next_rate`.
+    Raises ValueError when `added` is not wholly past one end of `registered`, when
+    next_rate is not one step further, or when next_rate is given though no model's
+    best with the first step sat at its far end (the rule would not have added it)."""
+    registered, added = _check_rates(registered), tuple(added)
+    if not added or any(not isinstance(r, float) or r <= 0 for r in added):
+        raise ValueError(f"added must be positive floats, got {added!r}")
+    if min(added) > max(registered):
+        direction = "up"
+    elif max(added) < min(registered):
+        direction = "down"
+    else:
+        raise ValueError(f"added {added} must lie past one end of registered "
+                         f"{registered}")
+    rows = list(rows)
+    before = best_rows([r for r in rows if r["lr"] in registered], by, score,
+                       registered, higher=higher)
+    first = best_rows([r for r in rows if r["lr"] in registered + added], by, score,
+                      registered + added, higher=higher)
+    whole = registered + added
+    if next_rate is not None:
+        far = max(added) if direction == "up" else min(added)
+        if not isinstance(next_rate, float) or (next_rate <= far if direction == "up"
+                                                else not 0 < next_rate < far):
+            raise ValueError(f"next_rate must lie one step past {far} ({direction}), "
+                             f"got {next_rate!r}")
+        if not any(r["lr"] == far for r in first.values()):
+            raise ValueError(f"no model's best sits at {far}: the rule adds no "
+                             f"next_rate ({next_rate})")
+        whole += (next_rate,)
+    final = best_rows(rows, by, score, whole, higher=higher)
+    return GridGrowth(registered, added, next_rate, direction, before, first, final)

@@ -108,8 +108,9 @@ def merge_sweep_files(name: str, paths, out: str | Path, *,
     """Merge results files of sweep `name` run in parallel (each part with its own --out,
     e.g. one process per task or seed) into `out`: the cells of all files (a cell in two
     files: the later file wins), each keeping its own commit and machine; the provenance
-    lists the commands of the parts and this merge. Into the book only from a clean tree,
-    unless `allow_dirty` (provenance.require_clean).
+    lists the commands of the parts and this merge, the description the sweep's module
+    gives it now (a sweep not registered: the first file's). Into the book only from a
+    clean tree, unless `allow_dirty` (provenance.require_clean).
 
         python -m phaselib.sweep merge remedies part_a.json part_b.json --out FILE
     """
@@ -123,12 +124,17 @@ def merge_sweep_files(name: str, paths, out: str | Path, *,
     for d in docs:
         cells.update({c["key"]: c for c in d["cells"]})
     seeds = sorted({int(c["params"]["seed"]) for c in cells.values()})
+    # The description is the sweep's own as its module states it now (a part run under
+    # an older text, or the book's file written before the text changed, keeps none).
+    from .core import SWEEPS, get_spec
+    description = (get_spec(name).description if name in SWEEPS
+                   else docs[0]["description"])
     parts = [str(d.get("provenance", {}).get("command")) for d in docs]
     commands = []
     for d in docs:
         commands += [c for c in _commands(d) if c not in commands]
     doc = {"format": docs[0]["format"], "sweep": name,
-           "description": docs[0]["description"], "cells": list(cells.values()),
+           "description": description, "cells": list(cells.values()),
            "commits": sorted({str(c.get("git_commit")) for c in cells.values()}),
            "provenance": provenance(f"python -m phaselib.sweep merge {name} of: "
                                     + "; ".join(parts), seeds, "cpu",

@@ -135,3 +135,38 @@ def test_resolve_rate_passes_a_rate_and_refuses_anything_else():
     for bad in (0.0, -1e-3, 3, "fast"):
         with pytest.raises(ValueError, match="positive float or 'best'"):
             resolve_rate(bad, None, "val", RATES)
+
+
+def _grid_rows(best_of):
+    """Seed 0's rows of models "a" and "b" at every rate, each scoring best (lowest
+    loss) at the rate `best_of` names for it."""
+    rates = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+    return [{"model": m, "lr": lr, "val_loss": abs(rates.index(lr)
+                                                   - rates.index(best_of[m])) + 0.5}
+            for m in best_of for lr in rates]
+
+
+def test_grid_growth_says_which_models_pushed_the_grid_and_which_moved():
+    from phaselib.rates import grid_growth
+
+    rows = _grid_rows({"a": 1e-4, "b": 1e-3})
+    g = grid_growth(rows, "model", "val_loss", (1e-3, 3e-3, 1e-2), (3e-4,), 1e-4)
+    assert g.direction == "down" and g.edge == 1e-3 and g.far == 3e-4
+    assert sorted(g.at_edge) == ["a", "b"]          # both chose the registered bottom
+    assert g.at_far == ["a"]                        # only a then took the new bottom
+    assert g.final["a"]["lr"] == 1e-4 and g.moved == ["a"]
+
+
+def test_grid_growth_refuses_a_step_the_rule_would_not_have_taken():
+    from phaselib.rates import grid_growth
+
+    rows = _grid_rows({"a": 1e-3, "b": 3e-3})
+    with pytest.raises(ValueError, match="adds no next_rate"):
+        grid_growth(rows, "model", "val_loss", (1e-3, 3e-3, 1e-2), (3e-4,), 1e-4)
+    with pytest.raises(ValueError, match="past one end"):
+        grid_growth(rows, "model", "val_loss", (1e-3, 1e-2), (3e-3,))
+    with pytest.raises(ValueError, match="one step past"):
+        grid_growth(rows, "model", "val_loss", (1e-3, 3e-3, 1e-2), (3e-4,), 1e-2)
+    # Rows at a rate the growth does not name are refused, not read past.
+    with pytest.raises(ValueError, match="each rate of"):
+        grid_growth(rows, "model", "val_loss", (1e-3, 3e-3, 1e-2), (3e-4,))

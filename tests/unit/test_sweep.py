@@ -222,3 +222,23 @@ def test_every_command_that_wrote_a_file_is_kept_through_a_merge(tmp_path):
     assert doc["provenance"]["commands"] == ["toy part A", "toy part A2", "toy part B"]
     assert [c["command"] for c in doc["cells"]] == ["toy part A", "toy part A2",
                                                     "toy part B"]
+
+
+def test_a_merge_takes_the_sweeps_description_as_its_module_states_it_now(tmp_path):
+    from phaselib.sweep import get_spec
+    from phaselib.sweep.store import merge_sweep_files
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "m.json"
+    spec = get_spec("f7")
+    cell = dict(spec.cells[0])
+    for path, seed in ((a, 0), (b, 1)):
+        toy = SweepSpec(name="f7", out="unused.json", run=lambda **p: {"loss": 1.0},
+                        cells=[cell | {"seed": seed}], description="an older text")
+        run_sweep(toy, out=path, command="part", log=lambda m: None)
+    assert json.loads(a.read_text())["description"] == "an older text"
+    merge_sweep_files("f7", [a, b], out)
+    assert load_sweep(out).doc["description"] == spec.description != "an older text"
+    # A sweep no module registers keeps its first file's text.
+    t, tout = tmp_path / "t.json", tmp_path / "tm.json"
+    run_sweep(_spec([], seeds=(0,)), out=t, command="toy", log=lambda m: None)
+    merge_sweep_files("toy", [t], tout)
+    assert load_sweep(tout).doc["description"] == "a toy"
