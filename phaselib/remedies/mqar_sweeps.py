@@ -14,7 +14,8 @@ from .mqar import LRS, MQAR_MIXERS, STEPS, run_cell
 __all__ = ["OUT", "sweep", "pilot", "PILOT_MODELS", "PILOT_OUT", "PILOT_LONG",
            "PILOT_LONG_STEPS", "probe", "PROBE_MODELS", "PROBE_OUT", "binding",
            "BINDING_MODELS", "BINDING_OUT", "BINDING_RULE", "BINDING_ADDED",
-           "BINDING_NEXT", "BINDING_RATES_EXTENDED", "BINDING_GRIDS", "rate_grid",
+           "BINDING_NEXT", "BINDING_RATES_EXTENDED", "BINDING_JOINED", "BINDING_GRIDS",
+           "rate_grid",
            "recall", "RECALL_MODELS",
            "RECALL_OUT", "RECALL_RULE", "RECALL_PHASE_MODELS", "REACH_RULE", "ablation",
            "ABLATION_MODELS", "ABLATION_OUT", "ABLATION_RULE", "edges", "EDGES_OUT",
@@ -116,7 +117,12 @@ BINDING_STEPS, BINDING_BATCH = 600, 256
 BINDING_ADDED = {"fused": (3e-4,), "linear": (3e-2,), "linear-conv": (3e-2,)}
 BINDING_NEXT = {"fused": 1e-4, "linear": 1e-1, "linear-conv": 1e-1}
 BINDING_RATES_EXTENDED = "2026-12-07"
-BINDING_GRIDS = {m: tuple(sorted(LRS + BINDING_ADDED.get(m, ())))
+# Run at BINDING_ADDED: attention and linear attention with the convolution took the
+# new end, so by the rule their BINDING_NEXT joins; linear attention tied at its old
+# top (a tie goes to the smaller rate) and kept it.
+BINDING_JOINED = ("fused", "linear-conv")
+BINDING_GRIDS = {m: tuple(sorted(LRS + BINDING_ADDED.get(m, ())
+                                 + ((BINDING_NEXT[m],) if m in BINDING_JOINED else ())))
                  for m in BINDING_MODELS}
 
 
