@@ -19,7 +19,8 @@ __all__ = ["OUT", "sweep", "pilot", "PILOT_MODELS", "PILOT_OUT", "PILOT_LONG",
            "recall", "RECALL_MODELS",
            "RECALL_OUT", "RECALL_RULE", "RECALL_PHASE_MODELS", "REACH_RULE", "ablation",
            "ABLATION_MODELS", "ABLATION_OUT", "ABLATION_RULE", "edges", "EDGES_OUT",
-           "EDGE_RATES", "EDGE_RULE", "longer", "LONG_OUT", "LONG_STEPS", "LONG_MODELS",
+           "EDGE_RATES", "EDGE_RULE", "RECALL_EDGE", "longer", "LONG_OUT", "LONG_STEPS",
+           "LONG_MODELS",
            "LONG_RULE"]
 
 OUT = "book/part3/results/mqar.json"
@@ -288,14 +289,20 @@ EDGE_RATES = (3e-4, 3e-2)
 # EDGE_RATES exceeds its best over LRS by more than the margin; the chapter then says
 # which comparisons rest on a rate the grid did not bracket. "start_added": the day
 # mqar-start's model joined the check, before its runs there.
-EDGE_RULE = {"margin": 0.10, "registered": "2026-12-06", "start_added": "2026-12-07"}
+EDGE_RULE = {"margin": 0.10, "registered": "2026-12-06", "start_added": "2026-12-07",
+             "recall_added": "2026-12-07"}
+# Added 2026-12-07 (stop 51), before their runs: the three rows of the remedies table
+# whose best rate in mqar-recall lies at an edge of LRS and that no check had run past
+# it, each at the one rate of EDGE_RATES past the edge its best lies at ("recall_added").
+RECALL_EDGE = {"block-mean-conv": 3e-4, "window-conv": 3e-4, "ssm-conv": 3e-2}
 
 
 def edges(seeds=(0,)):
     """Sweep `mqar-edges`: does a rate past either end of LRS do better for Part IV's
-    models (RECALL_PHASE_MODELS), the ablation's (ABLATION_MODELS) and mqar-start's
-    (START_MODELS, added later)? Seed 0 at each of EDGE_RATES, the budget, width and
-    setting of `mqar-recall` (EDGE_RULE); about 75 CPU-minutes."""
+    models (RECALL_PHASE_MODELS), the ablation's (ABLATION_MODELS), mqar-start's
+    (START_MODELS, added later) and the table's rows at an edge (RECALL_EDGE, added
+    later, at the one rate past their edge)? Seed 0 at each of EDGE_RATES, the budget,
+    width and setting of `mqar-recall` (EDGE_RULE); about 100 CPU-minutes."""
     from ..sweep import SweepSpec
     from .mqar_start import START_MODELS
 
@@ -305,6 +312,7 @@ def edges(seeds=(0,)):
                 for s in seeds for lr in EDGE_RATES for m in models]
 
     cells = at(RECALL_PHASE_MODELS + ABLATION_MODELS) + at(START_MODELS)
+    cells += [c for c in at(tuple(RECALL_EDGE)) if c["lr"] == RECALL_EDGE[c["model"]]]
     return SweepSpec(name="mqar-edges", out=EDGES_OUT, cells=cells, run=run_cell,
                      description="Part III: Part IV's models on MQAR at a rate past "
                                  "each end of the grid (seed 0)")

@@ -32,9 +32,15 @@ def test_the_edges_check_takes_the_smaller_start_past_the_grid_after_the_others(
     first = RECALL_PHASE_MODELS + ABLATION_MODELS
     n = len(first) * len(EDGE_RATES)
     assert {c["model"] for c in cells[:n]} == set(first)
-    added = cells[n:]
-    assert {c["model"] for c in added} == set(START_MODELS)
+    added = [c for c in cells[n:] if c["model"] in START_MODELS]
+    assert added == cells[n:n + len(added)]            # right after the first models
     assert sorted(c["lr"] for c in added) == sorted(EDGE_RATES)
+    # Then the table's rows at an edge of their grid, each one step past that edge
+    # only: below it for a best at the bottom of LRS, above it for one at the top.
+    from phaselib.remedies.mqar_sweeps import RECALL_EDGE
+    rows = cells[n + len(added):]
+    assert {c["model"]: c["lr"] for c in rows} == RECALL_EDGE and len(rows) == 3
+    assert all(lr in EDGE_RATES for lr in RECALL_EDGE.values())
     assert max(LRS) < max(EDGE_RATES) and min(EDGE_RATES) < min(LRS)
     same = [k for k in cells[0] if k not in ("model", "lr")]
     assert all(c[k] == cells[0][k] for c in added for k in same)

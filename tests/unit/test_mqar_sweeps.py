@@ -20,3 +20,17 @@ def test_the_binding_grid_grew_only_for_models_at_an_edge_and_only_there():
     assert all(c["lr"] == "best" for c in cells[first_best:])
     assert sorted(c["lr"] for c in cells if c["model"] == "fused" and c["seed"] == 0) \
         == sorted(BINDING_GRIDS["fused"])
+
+
+def test_each_table_row_checked_past_its_edge_lies_at_that_edge_in_mqar_recall():
+    from phaselib.rate_edges import audit
+    from phaselib.remedies.mqar_sweeps import RECALL_EDGE, RECALL_PHASE_MODELS
+
+    edge = {m.params["model"]: m for m in audit("mqar-recall") if m.edge}
+    for model, lr in RECALL_EDGE.items():
+        m = edge[model]
+        assert (lr > max(m.rates)) == (m.edge == "high"), model
+        assert lr > max(m.rates) or lr < min(m.rates), model
+    # With Part IV's models (checked since stop 43), every model of mqar-recall at an
+    # edge has a check past it.
+    assert set(edge) <= set(RECALL_EDGE) | set(RECALL_PHASE_MODELS)
