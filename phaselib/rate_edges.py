@@ -17,8 +17,8 @@ model's rate past the edge beside its grid's best: a model is bracketed when the
 past the edge does no better on the sweep's validation score. A check of the grid on
 one seed, not a verdict. Part III's MQAR models have their own check (`mqar-edges`,
 EXTERNAL), which `checks` reads the same way; F8's product task extended its grid in
-place, and so did F1's and F3's, slots-rates, the selection sweeps and F7's tag and
-chain sweeps after their checks here (GROWN); the language-model sweep `lm` (minutes of CPU per
+place, and so did F1's and F3's, slots-rates, the selection sweeps, F7's tag and
+chain sweeps and Part III's binding test after their checks here (GROWN); the language-model sweep `lm` (minutes of CPU per
 cell) and the GPU probe `mqar-probe` are audited, not run.
 """
 
@@ -67,7 +67,7 @@ PLAN_FIXED = "2026-12-07"
 # (registered in the sweep's module): their PLAN runs stand as the check that prompted
 # it, and `checks` no longer reads them (a rate inside the grid is no check of it).
 GROWN = ("f1-rates", "f3", "slots-rates", "selection-rates", "selection-anneal",
-         "f7-chain", "f7")
+         "f7-chain", "f7", "mqar-binding")
 
 
 def _at(sweep: str, lr: float, models) -> tuple:

@@ -21,7 +21,8 @@ from ..claims.rule import Effect, Judgement, Rule, judge
 from ..rates import best_rows
 from .mixers import MIXER_LABELS
 from .mqar import LRS
-from .mqar_sweeps import ABLATION_RULE, EDGE_RULE, LONG_RULE, REACH_RULE, RECALL_RULE
+from .mqar_sweeps import (ABLATION_RULE, BINDING_GRIDS, EDGE_RULE, LONG_RULE,
+                          REACH_RULE, RECALL_RULE)
 from .table import Cell
 
 __all__ = ["ROW_ENTRANT", "PHASE_ENTRANT", "COLUMN", "LABEL", "RowRecall",
@@ -42,10 +43,11 @@ LABEL = "remedies-recall"          # the section of the chapter that shows the e
 CHAPTER = "book/part3/remedies"
 
 
-def best_rate_results(cells) -> dict:
+def best_rate_results(cells, grids: dict | None = None) -> dict:
     """{entrant: {seed: result}} from sweep cells (`Sweep.cells()`), each entrant at
-    its seed-0 best rate of LRS by validation accuracy; an entrant whose seed-0 rates
-    are not all finished is left out. Refuses a cell from a dirty tree."""
+    its seed-0 best rate by validation accuracy of its grid in `grids` ({entrant:
+    rates}; BINDING_GRIDS for mqar-binding's cells), else of LRS; an entrant whose
+    seed-0 rates are not all finished is left out. Refuses a cell from a dirty tree."""
     cells = list(cells)
     dirty = [c.params for c in cells if c.dirty]
     if dirty:
@@ -54,9 +56,10 @@ def best_rate_results(cells) -> dict:
     out = {}
     for model in sorted({r["model"] for r in seed0}):
         rows = [r for r in seed0 if r["model"] == model]
-        if sorted(r["lr"] for r in rows) != sorted(LRS):
+        grid = (grids or {}).get(model, LRS)
+        if sorted(r["lr"] for r in rows) != sorted(grid):
             continue
-        lr = best_rows(rows, "model", "val_acc", LRS, higher=True)[model]["lr"]
+        lr = best_rows(rows, "model", "val_acc", grid, higher=True)[model]["lr"]
         out[model] = {c.params["seed"]: c.result for c in cells
                       if c.params["model"] == model and c.result["lr"] == lr}
     return out
@@ -96,7 +99,8 @@ def recall_rows(binding_cells, recall_cells, rule: dict = RECALL_RULE,
     PHASE_ENTRANT for Part IV's models), judged by `rule`. The reference and the
     control come from `binding_cells`; a row whose entrant has not run on every seed of
     the reference is returned unmeasured."""
-    runs = best_rate_results(binding_cells) | best_rate_results(recall_cells)
+    runs = (best_rate_results(binding_cells, BINDING_GRIDS)
+            | best_rate_results(recall_cells))
     ref_name, (ctl, ctl0) = rule["reference"], rule["control"]
     if ref_name not in runs or ctl0 not in runs:
         raise ValueError(f"binding_cells must hold the reference {ref_name!r} and "
@@ -177,7 +181,8 @@ def reach(binding_cells, recall_cells, rule: dict = REACH_RULE):
     minus rule["baseline"]'s, paired per seed, each at its seed-0 best rate, with the
     control rule["control"] (a minus b) on the same queries. None while an entrant has
     not run on every seed."""
-    runs = best_rate_results(binding_cells) | best_rate_results(recall_cells)
+    runs = (best_rate_results(binding_cells, BINDING_GRIDS)
+            | best_rate_results(recall_cells))
     return _judged(runs, (rule["entrant"], rule["baseline"], "acc_far"),
                    (*rule["control"], "acc_far"), rule["threshold"])
 
@@ -188,7 +193,8 @@ def ablation(binding_cells, recall_cells, ablation_cells,
     {name: (effect, control, judgement) or None while an arm has not run on every
     seed} for each comparison of `rule` (ABLATION_RULE), from the cells of
     mqar-binding, mqar-recall and mqar-ablation."""
-    runs = (best_rate_results(binding_cells) | best_rate_results(recall_cells)
+    runs = (best_rate_results(binding_cells, BINDING_GRIDS)
+            | best_rate_results(recall_cells)
             | best_rate_results(ablation_cells))
     return {name: _judged(runs, comp, rule["controls"][name], rule["threshold"])
             for name, comp in rule["comparisons"].items()}
@@ -218,7 +224,8 @@ def long_budget(binding_cells, recall_cells, ablation_cells, long_cells,
     judgement) or None while an arm has not run on every seed} for each comparison of
     `rule` (LONG_RULE), the arms at rule["steps"] from `long_cells` (mqar-long), the
     controls from the 600-step cells of the other three sweeps."""
-    runs = (best_rate_results(binding_cells) | best_rate_results(recall_cells)
+    runs = (best_rate_results(binding_cells, BINDING_GRIDS)
+            | best_rate_results(recall_cells)
             | best_rate_results(ablation_cells) | at_steps(long_cells, rule["steps"]))
     return {name: _judged(runs, comp, rule["controls"][name], rule["threshold"])
             for name, comp in rule["comparisons"].items()}

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from phaselib.remedies.mqar import LRS
-from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_RULE, LONG_MODELS,
-                                           LONG_RULE, REACH_RULE, RECALL_RULE)
+from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_RULE, BINDING_GRIDS,
+                                           LONG_MODELS, LONG_RULE, REACH_RULE,
+                                           RECALL_RULE)
 from phaselib.remedies.recall import (COLUMN, PHASE_ENTRANT, ROW_ENTRANT, ablation,
                                       at_steps, best_rate_results, long_budget, rate_edges,
                                       reach, recall_column, recall_rows)
@@ -21,28 +22,34 @@ def _cell(model, seed, lr, acc, val_acc=None, dirty=False, far=None, near=None):
                       "abc1234", dirty, "2026-12-06T00:00:00", {})
 
 
-def _entrant(model, accs, best=3e-3, other=0.25, far=None, near=None):
-    """Seed 0 at every rate (the best one scores accs[0]), seeds 1.. at the best;
-    `far`, `near`: the far- and near-query accuracy per seed (default: accs)."""
+def _entrant(model, accs, best=3e-3, other=0.25, far=None, near=None, rates=LRS):
+    """Seed 0 at every rate of `rates` (the best one scores accs[0]), seeds 1.. at the
+    best; `far`, `near`: the far- and near-query accuracy per seed (default: accs)."""
     far = accs if far is None else far
     near = accs if near is None else near
     cells = [_cell(model, 0, lr, accs[0] if lr == best else other,
                    far=far[0] if lr == best else other,
-                   near=near[0] if lr == best else other) for lr in LRS]
+                   near=near[0] if lr == best else other) for lr in rates]
     return cells + [_cell(model, s, best, a, far=far[s], near=near[s])
                     for s, a in enumerate(accs) if s]
 
 
 BINDING = (_entrant("fused-conv", [0.99, 0.98, 0.99])
-           + _entrant("fused", [0.25, 0.26, 0.25], best=1e-3)
-           + _entrant("linear-conv", [0.48, 0.22, 0.25], best=1e-2))
+           + _entrant("fused", [0.25, 0.26, 0.25], best=1e-3, other=0.2,
+                      rates=BINDING_GRIDS["fused"])
+           + _entrant("linear-conv", [0.48, 0.22, 0.25], best=1e-2,
+                      rates=BINDING_GRIDS["linear-conv"]))
 
 
 def test_best_rate_results_take_each_entrant_at_its_seed0_best_rate():
-    runs = best_rate_results(BINDING + [_cell("half", 0, 1e-3, 0.9)])
+    runs = best_rate_results(BINDING + [_cell("half", 0, 1e-3, 0.9)], BINDING_GRIDS)
     assert runs["fused-conv"][2]["acc"] == 0.99 and runs["fused-conv"][0]["lr"] == 3e-3
-    assert runs["linear-conv"][0]["lr"] == 1e-2
+    assert runs["linear-conv"][0]["lr"] == 1e-2 and runs["fused"][0]["lr"] == 1e-3
     assert "half" not in runs                     # one rate of three: not chosen yet
+    # mqar-binding's cells are each model at its best of its own grid (BINDING_GRIDS);
+    # read against LRS alone, a model whose grid grew is not chosen yet.
+    plain = best_rate_results(BINDING)
+    assert "fused" not in plain and plain.keys() < runs.keys()
     with pytest.raises(ValueError, match="clean tree"):
         best_rate_results([_cell("fused", 0, 1e-3, 0.3, dirty=True)])
 
@@ -72,7 +79,8 @@ def test_rows_are_judged_by_the_registered_rule_against_the_reference():
 
 def test_a_failed_control_leaves_a_kept_recall_inconclusive():
     weak = [c for c in BINDING if c.params["model"] != "fused"]
-    weak += _entrant("fused", [0.95, 0.96, 0.97])     # no planted loss to detect
+    weak += _entrant("fused", [0.95, 0.96, 0.97],     # no planted loss to detect
+                     rates=BINDING_GRIDS["fused"])
     rows = recall_rows(weak, _entrant("mqa-conv", [0.98, 0.99, 0.97]))
     assert rows["mqa"].judgement.verdict == "inconclusive"
     with pytest.raises(ValueError, match="reference"):
