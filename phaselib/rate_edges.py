@@ -18,15 +18,17 @@ past the edge does no better on the sweep's validation score. A check of the gri
 one seed, not a verdict. Part III's MQAR models have their own check (`mqar-edges`,
 EXTERNAL), which `checks` reads the same way; F8's product task extended its grid in
 place, and so did F1's and F3's, slots-rates, the selection sweeps, F7's tag and
-chain sweeps and Part III's binding test after their checks here (GROWN); the language-model sweep `lm` (minutes of CPU per
-cell) and the GPU probe `mqar-probe` are audited, not run.
+chain sweeps and Part III's binding test after their checks here (GROWN); the
+language-model sweep `lm` joined PLAN later (PLAN_ADDED), and the GPU probe
+`mqar-probe` is audited, not run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AUDITED", "EXTERNAL", "CHAPTERS", "PLAN", "PLAN_FIXED", "GROWN",
+__all__ = ["AUDITED", "EXTERNAL", "CHAPTERS", "PLAN", "PLAN_FIXED", "PLAN_ADDED",
+           "GROWN",
            "RATE_EDGES_OUT",
            "GridModel", "EdgeCheck", "SweepEdges", "audit", "checks", "past_edge",
            "run_cell", "sweep", "sweep_edges", "model_words"]
@@ -112,7 +114,13 @@ PLAN: tuple[tuple[str, dict], ...] = (
     *_at("mqar-binding", 0.0003, [{"model": "fused", **_MQAR}]),
     *_at("mqar-binding", 0.03, [{"model": m, **_MQAR}
                                 for m in ("linear", "linear-conv")]),
+    # Added PLAN_ADDED (stop 51), before their runs: the language-model sweep's two
+    # models at an edge, once left out as too slow (a cell takes four CPU-minutes).
+    *_at("lm", 0.0003, [{"variant": v, "budget": "steps", "block": b,
+                         "base_steps": 2000}
+                        for v, b in (("transformer", 1024), ("phase", 64))]),
 )
+PLAN_ADDED = "2026-12-07"
 
 
 @dataclass(frozen=True)
