@@ -129,15 +129,18 @@ def test_the_probe_runs_every_rate_of_six_entrants_and_records_the_curve():
 
 def test_the_binding_sweep_pairs_each_entrant_with_its_short_convolution():
     from phaselib.remedies.mixers import make_mixer
-    from phaselib.remedies.mqar_sweeps import BINDING_MODELS, BINDING_RULE, binding
+    from phaselib.remedies.mqar_sweeps import (BINDING_GRIDS, BINDING_MODELS,
+                                               BINDING_RULE, binding)
     spec = binding()
     assert spec.name == "mqar-binding"
     for pair in (BINDING_RULE["attention"], BINDING_RULE["control"]):
         assert set(pair) <= set(BINDING_MODELS) and pair[0] == pair[1] + "-conv"
-    # every entrant's seed 0 at every rate comes before the seeds that need its best
+    # every entrant's seed 0 at every rate of its grid (LRS, grown where its best lay
+    # at an edge) comes before the seeds that need its best
     first_best = min(i for i, c in enumerate(spec.cells) if c["lr"] == "best")
     assert sorted((c["model"], c["lr"]) for c in spec.cells[:first_best]) == sorted(
-        (m, lr) for m in BINDING_MODELS for lr in LRS)
+        (m, lr) for m in BINDING_MODELS for lr in BINDING_GRIDS[m])
+    assert all(set(LRS) <= set(BINDING_GRIDS[m]) for m in BINDING_MODELS)
     assert {c["seed"] for c in spec.cells[first_best:]} == {1, 2}
     # the convolution is the only difference: without it the two build alike
     conv = make_mixer("fused-conv", 16, 2, 8)
