@@ -147,11 +147,12 @@ def resolve_rate(lr, out: str | None, score: str, rates, *, higher: bool = False
 @dataclass(frozen=True)
 class GridGrowth:
     """How a rate grid grew: the `registered` rates, the first step past them
-    (`added`, fixed before it ran), and `next_rate`, the one further step the rule adds
-    only when a model's best sits at the first step's far end (None when it did not
-    join). `direction` is "up" or "down". `before`, `first` and `final`: {model: row},
-    each model's best on the registered grid, on it with the first step, and on the
-    whole grid (as `best_rows`)."""
+    (`added`, fixed before it ran: past one end, or one step past each), and
+    `next_rate`, the one further step the rule adds only when a model's best sits at
+    the first step's end on its side (None when it did not join). `direction` is "up",
+    "down" or "both". `before`, `first` and `final`: {model: row}, each model's best on
+    the registered grid, on it with the first step, and on the whole grid (as
+    `best_rows`)."""
 
     registered: tuple
     added: tuple
@@ -162,25 +163,44 @@ class GridGrowth:
     final: dict
 
     @property
+    def edges(self) -> tuple:
+        """The registered grid's ends the grid grew past."""
+        return tuple(e for e, d in ((min(self.registered), "down"),
+                                    (max(self.registered), "up"))
+                     if self.direction in (d, "both"))
+
+    @property
+    def ends(self) -> tuple:
+        """The first step's new ends: a model whose best sits at one may add
+        next_rate on that side."""
+        return tuple(e for e, d in ((min(self.added), "down"), (max(self.added), "up"))
+                     if self.direction in (d, "both"))
+
+    @property
     def edge(self) -> float:
-        """The registered grid's end the grid grew past."""
-        return max(self.registered) if self.direction == "up" else min(self.registered)
+        """The registered grid's end the grid grew past (one direction only)."""
+        return self._one(self.edges)
 
     @property
     def far(self) -> float:
-        """The first step's far end: a model whose best sits there adds next_rate."""
-        return max(self.added) if self.direction == "up" else min(self.added)
+        """The first step's far end (one direction only)."""
+        return self._one(self.ends)
+
+    def _one(self, values: tuple) -> float:
+        if len(values) != 1:
+            raise ValueError(f"the grid grew both ways ({values}): name the side")
+        return values[0]
 
     @property
     def at_edge(self) -> list:
-        """The models whose best on the registered grid lay at the end it grew past."""
-        return [k for k, r in self.before.items() if r["lr"] == self.edge]
+        """The models whose best on the registered grid lay at an end it grew past."""
+        return [k for k, r in self.before.items() if r["lr"] in self.edges]
 
     @property
     def at_far(self) -> list:
-        """The models whose best with the first step lay at its far end (the reason
-        next_rate joined, when it did)."""
-        return [k for k, r in self.first.items() if r["lr"] == self.far]
+        """The models whose best with the first step lay at one of its new ends (the
+        reason next_rate joined, when it did)."""
+        return [k for k, r in self.first.items() if r["lr"] in self.ends]
 
     @property
     def moved(self) -> list:
@@ -192,35 +212,37 @@ class GridGrowth:
 def grid_growth(rows, by, score: str, registered, added, next_rate=None, *,
                 higher: bool = False) -> GridGrowth:
     """How the grid of `rows` (seed 0's rate rows of a sweep, as `best_rows` takes them)
-    grew from `registered` by the first step `added` and, when given, `next_rate`.
-    Raises ValueError when `added` is not wholly past one end of `registered`, when
-    next_rate is not one step further, or when next_rate is given though no model's
-    best with the first step sat at its far end (the rule would not have added it)."""
+    grew from `registered` by the first step `added` (rates past one end of it, or
+    past both) and, when given, `next_rate`. Raises ValueError when a rate of `added`
+    lies inside `registered`, when next_rate is not past the first step's grid on a
+    side it grew, or when next_rate is given though no model's best with the first
+    step sat at that side's new end (the rule would not have added it)."""
     registered, added = _check_rates(registered), tuple(added)
     if not added or any(not isinstance(r, float) or r <= 0 for r in added):
         raise ValueError(f"added must be positive floats, got {added!r}")
-    if min(added) > max(registered):
-        direction = "up"
-    elif max(added) < min(registered):
-        direction = "down"
-    else:
-        raise ValueError(f"added {added} must lie past one end of registered "
+    low = [r for r in added if r < min(registered)]
+    high = [r for r in added if r > max(registered)]
+    if len(low) + len(high) != len(added):
+        raise ValueError(f"added {added} must lie past the ends of registered "
                          f"{registered}")
+    direction = "both" if low and high else "up" if high else "down"
     rows = list(rows)
+    grid = registered + added
     before = best_rows([r for r in rows if r["lr"] in registered], by, score,
                        registered, higher=higher)
-    first = best_rows([r for r in rows if r["lr"] in registered + added], by, score,
-                      registered + added, higher=higher)
-    whole = registered + added
+    first = best_rows([r for r in rows if r["lr"] in grid], by, score, grid,
+                      higher=higher)
     if next_rate is not None:
-        far = max(added) if direction == "up" else min(added)
-        if not isinstance(next_rate, float) or (next_rate <= far if direction == "up"
-                                                else not 0 < next_rate < far):
-            raise ValueError(f"next_rate must lie one step past {far} ({direction}), "
-                             f"got {next_rate!r}")
-        if not any(r["lr"] == far for r in first.values()):
-            raise ValueError(f"no model's best sits at {far}: the rule adds no "
+        side = ("up" if isinstance(next_rate, float) and next_rate > max(grid) else
+                "down" if isinstance(next_rate, float) and 0 < next_rate < min(grid)
+                else None)
+        if side is None or direction not in (side, "both"):
+            raise ValueError(f"next_rate must lie one step past {added} on a side the "
+                             f"grid grew, got {next_rate!r}")
+        end = max(added) if side == "up" else min(added)
+        if not any(r["lr"] == end for r in first.values()):
+            raise ValueError(f"no model's best sits at {end}: the rule adds no "
                              f"next_rate ({next_rate})")
-        whole += (next_rate,)
-    final = best_rows(rows, by, score, whole, higher=higher)
+        grid += (next_rate,)
+    final = best_rows(rows, by, score, grid, higher=higher)
     return GridGrowth(registered, added, next_rate, direction, before, first, final)

@@ -163,10 +163,22 @@ def test_grid_growth_refuses_a_step_the_rule_would_not_have_taken():
     rows = _grid_rows({"a": 1e-3, "b": 3e-3})
     with pytest.raises(ValueError, match="adds no next_rate"):
         grid_growth(rows, "model", "val_loss", (1e-3, 3e-3, 1e-2), (3e-4,), 1e-4)
-    with pytest.raises(ValueError, match="past one end"):
+    with pytest.raises(ValueError, match="past the ends"):
         grid_growth(rows, "model", "val_loss", (1e-3, 1e-2), (3e-3,))
-    with pytest.raises(ValueError, match="one step past"):
+    with pytest.raises(ValueError, match="on a side the grid grew"):
         grid_growth(rows, "model", "val_loss", (1e-3, 3e-3, 1e-2), (3e-4,), 1e-2)
     # Rows at a rate the growth does not name are refused, not read past.
     with pytest.raises(ValueError, match="each rate of"):
         grid_growth(rows, "model", "val_loss", (1e-3, 3e-3, 1e-2), (3e-4,))
+
+
+def test_a_grid_that_grew_both_ways_names_each_side():
+    from phaselib.rates import grid_growth
+
+    rows = _grid_rows({"a": 1e-2, "b": 3e-4})
+    registered = (3e-4, 1e-3, 3e-3)
+    g = grid_growth(rows, "model", "val_loss", registered, (1e-4, 1e-2))
+    assert g.direction == "both" and g.edges == (3e-4, 3e-3) and g.ends == (1e-4, 1e-2)
+    assert sorted(g.at_edge) == ["a", "b"] and g.at_far == ["a"] and g.moved == ["a"]
+    with pytest.raises(ValueError, match="both ways"):
+        g.far
