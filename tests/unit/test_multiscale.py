@@ -241,9 +241,14 @@ def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
 
     cells = sweep(out="r.json").cells
     assert sorted({c["seed"] for c in cells}) == [0, 1, 2, 3, 4]
-    from phaselib.multiscale_runs import SHARED_RATE
-    shared = [c for c in cells if c["seed"] and c.get("lr") == SHARED_RATE]
-    short = [c for c in cells if c["steps"] == 600 and "lr" in c and c not in shared]
+    from phaselib.multiscale_runs import CHOICE_SEEDS, SHARED_RATE
+    shared = [c for c in cells if c["seed"] and c.get("lr") == SHARED_RATE
+              and c["model"] == "pyramid" and c["seed"] not in CHOICE_SEEDS]
+    # the three-seed choice: the other choice seeds at every rate, after the rest
+    choice = [c for c in cells if c["seed"] in CHOICE_SEEDS and c["seed"]
+              and isinstance(c.get("lr"), float)]
+    short = [c for c in cells if c["steps"] == 600 and "lr" in c and c not in shared
+             and c not in choice]
     control = [c for c in cells if c["steps"] == 600 and "lr" not in c]
     long_ = [c for c in cells if c["steps"] == 2000]
     # the control: three models at the chapter's rate on every seed and scale set
@@ -263,8 +268,12 @@ def test_the_f3_sweep_tries_every_rate_for_each_short_arm_then_uses_the_best():
     assert cells[: 2 * len(F3_MODELS) * len(F3_RATES)] == [
         c for c in short if c["seed"] == 0]            # the rate cells run first
     assert len(long_) == 10 and all("lr" not in c for c in long_)
-    # the reading beside the verdicts: the pyramid at the rate the others chose
-    assert len(shared) == 2 * 4 and {c["model"] for c in shared} == {"pyramid"}
+    # the reading beside the verdicts: the pyramid at the rate the others chose (its
+    # choice seeds' cells at that rate count as the three-seed choice's too)
+    assert len(shared) == 2 * 2 and {c["model"] for c in shared} == {"pyramid"}
+    assert len(choice) == 2 * len(F3_MODELS) * len(F3_RATES) * (len(CHOICE_SEEDS) - 1)
+    new = [c for c in choice if not (c["model"] == "pyramid" and c["lr"] == SHARED_RATE)]
+    assert cells[-len(new):] == new           # after every cell the verdicts read
     assert SHARED_RATE in F3_RATES and all(c["steps"] == 600 for c in shared)
 
 
