@@ -109,6 +109,17 @@ def test_xfail_entries_name_listed_notebooks():
     assert not stale, f"XFAIL names notebooks that are not in _toc.yml: {stale}"
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: str(nb.relative_to(ROOT)))
+def test_every_cell_has_a_unique_id(nb):
+    # nbformat 4.5 requires a cell id; a cell added without one validates with a
+    # warning today and will be an error in later nbformat versions.
+    doc = json.loads(nb.read_text())
+    ids = [c.get("id") for c in doc["cells"]]
+    missing = [i for i, x in enumerate(ids) if not x]
+    assert not missing, f"{nb.name}: cells without an id: {missing}"
+    assert len(set(ids)) == len(ids), f"{nb.name}: a cell id appears twice"
+
+
 @pytest.mark.parametrize("nb", params("lines"))
 def test_code_lines_fit_the_page(nb):
     long = []
