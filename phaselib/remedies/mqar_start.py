@@ -12,7 +12,7 @@ before its runs.
 
 from __future__ import annotations
 
-from .mqar_sweeps import _COST, ABLATION_OUT, _at_binding_budget
+from .mqar_sweeps import _COST, ABLATION_OUT, _at_binding_budget, ablation
 
 __all__ = ["START_OUT", "START_MODELS", "START_RULE", "start"]
 
@@ -39,14 +39,30 @@ START_RULE = {"threshold": 0.10,
                                  "acc_near")},
               "controls": {"start": _COST, "gain-small": _COST},
               "compared_with": ABLATION_OUT,
-              "registered": "2026-12-06"}
+              "registered": "2026-12-06",
+              # Amended 2026-12-07 (stop 52), before any run of seeds 3 and 4: "start"
+              # came out inconclusive at three seeds (its interval straddles the
+              # threshold), and the book's rule then asks for five. Seeds 3 and 4 of
+              # both its arms run here: the smaller start at its seed-0 choice in this
+              # file, the ablation's gained model at its seed-0 choice in the
+              # ablation's (`ABLATION_OUT`, whose stored cells stay as they are). A
+              # comparison is paired over the seeds both its models ran, so "start"
+              # reads five, "gain-small" (whose other arm ran three) and the control
+              # keep three. Whatever five give is the verdict; no more are run.
+              "seeds": 5}
 
 
-def start(seeds=(0, 1, 2)):
-    """Sweep `mqar-start`: START_MODELS at the budget, width, setting, rates and seeds
-    of `mqar-ablation` (seed 0 at every rate of LRS, the others at its best), judged by
-    START_RULE with `recall.ablation`; about 75 CPU-minutes (a cell takes 10 to 18
-    minutes on one thread)."""
-    return _at_binding_budget("mqar-start", START_OUT, START_MODELS, seeds,
+def start(seeds=tuple(range(START_RULE["seeds"]))):
+    """Sweep `mqar-start`: START_MODELS at the budget, width, setting and rates of
+    `mqar-ablation` (seed 0 at every rate of LRS, the others at its best), and the
+    ablation's gained model (the other arm of "start") at the seeds the ablation did
+    not run, at its rate there; judged by START_RULE with `recall.ablation`. About 110
+    CPU-minutes in all (a cell takes 6 to 10 minutes on one thread)."""
+    spec = _at_binding_budget("mqar-start", START_OUT, START_MODELS, seeds,
                               "Part III: the LayerScale gain started ten times "
                               "smaller")
+    other = START_RULE["comparisons"]["start"][1]
+    ran = {c["seed"] for c in ablation().cells}
+    spec.cells += [c for c in ablation(seeds).cells
+                   if c["model"] == other and c["seed"] not in ran]
+    return spec

@@ -5,21 +5,37 @@ import torch
 
 from phaselib.remedies.mqar import LAYER_SCALE, LRS, PHASE_MODELS, build_mqar_model
 from phaselib.remedies.mqar_start import START_MODELS, START_OUT, START_RULE, start
-from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_RULE, EDGE_RATES,
-                                          RECALL_PHASE_MODELS, ablation, edges)
+from phaselib.remedies.mqar_sweeps import (ABLATION_MODELS, ABLATION_OUT, ABLATION_RULE,
+                                          EDGE_RATES, RECALL_PHASE_MODELS, ablation,
+                                          edges)
 from phaselib.remedies.recall import ablation as judge_ablation
 
 
 def test_the_start_sweep_repeats_the_ablation_with_only_the_start_changed():
-    cells = start().cells
-    abl = [c for c in ablation().cells if c["model"] == "phase-window-ls-conv"]
-    assert {c["model"] for c in cells} == set(START_MODELS)
+    seeds = tuple(range(START_RULE["seeds"]))
+    cells = [c for c in start().cells if c["model"] in START_MODELS]
+    abl = [c for c in ablation(seeds).cells if c["model"] == "phase-window-ls-conv"]
 
     def rest(c):
         return {k: v for k, v in c.items() if k not in ("model", "out")}
     assert [rest(c) for c in cells] == [rest(c) for c in abl]
+    assert {c["seed"] for c in cells} == set(seeds) and len(seeds) == 5
     assert sorted(c["lr"] for c in cells if c["seed"] == 0) == sorted(LRS)
     assert {c["out"] for c in cells if c["lr"] == "best"} == {START_OUT}
+
+
+def test_the_start_sweep_runs_the_ablations_arm_only_at_the_seeds_it_lacks():
+    """The amendment: seeds 3 and 4 of "start"'s other arm, exactly as the ablation's
+    own sweep would run them (its rate chosen in its own file), after the rest."""
+    cells = start().cells
+    other = START_RULE["comparisons"]["start"][1]
+    added = [c for c in cells if c["model"] != START_MODELS[0]]
+    assert added == cells[-len(added):] and {c["model"] for c in added} == {other}
+    assert [c["seed"] for c in added] == [3, 4]
+    wanted = [c for c in ablation(range(5)).cells
+              if c["model"] == other and c["seed"] in (3, 4)]
+    assert added == wanted
+    assert {c["out"] for c in added} == {ABLATION_OUT} and ABLATION_OUT != START_OUT
     assert START_RULE["threshold"] == ABLATION_RULE["threshold"]
     small = dict(PHASE_MODELS["phase-window-ls-small-conv"])
     ls = dict(PHASE_MODELS["phase-window-ls-conv"])
@@ -90,3 +106,16 @@ def test_the_rule_judges_the_smaller_start_beside_the_ablation():
         "refuted")
     # without the small start's runs nothing is judged
     assert judge_ablation([], rec, abl, START_RULE)["start"] is None
+
+
+def test_start_pairs_five_seeds_where_both_arms_ran_them_and_the_rest_keep_three():
+    rec = (_cells("window-only-conv", [0.71, 0.70, 0.72])
+           + _cells("phase-window-conv", [0.22, 0.20, 0.24]))
+    abl = _cells("phase-window-ls-conv", [0.60, 0.62, 0.58])
+    more = [_Cell("phase-window-ls-conv", s, LRS[1], a) for s, a in ((3, 0.2), (4, 0.3))]
+    small = _cells("phase-window-ls-small-conv", [0.61, 0.60, 0.59, 0.70, 0.69])
+    out = judge_ablation([], rec, abl + more + small, START_RULE)
+    assert out["start"][0].n == 5 and out["gain-small"][0].n == 3
+    assert out["start"][1].n == out["gain-small"][1].n == 3
+    # the two added seeds move the effect: seeds 3 and 4 are read, not dropped
+    assert out["start"][0].mean == pytest.approx((0.01 - 0.02 + 0.01 + 0.5 + 0.39) / 5)
