@@ -65,6 +65,16 @@ def best_rate_results(cells, grids: dict | None = None) -> dict:
     return out
 
 
+def _runs(binding_cells, *other_cells) -> dict:
+    """{entrant: {seed: result}} of mqar-binding's cells (each model on its own grid,
+    BINDING_GRIDS) and of the other MQAR sweeps' cells (on LRS), each entrant at its
+    seed-0 best rate; a later sweep's entrant replaces an earlier one of that name."""
+    runs = best_rate_results(binding_cells, BINDING_GRIDS)
+    for cells in other_cells:
+        runs |= best_rate_results(cells)
+    return runs
+
+
 @dataclass(frozen=True)
 class RowRecall:
     """One row's recall: its entrant, the seeds, its test accuracy and the
@@ -99,8 +109,7 @@ def recall_rows(binding_cells, recall_cells, rule: dict = RECALL_RULE,
     PHASE_ENTRANT for Part IV's models), judged by `rule`. The reference and the
     control come from `binding_cells`; a row whose entrant has not run on every seed of
     the reference is returned unmeasured."""
-    runs = (best_rate_results(binding_cells, BINDING_GRIDS)
-            | best_rate_results(recall_cells))
+    runs = _runs(binding_cells, recall_cells)
     ref_name, (ctl, ctl0) = rule["reference"], rule["control"]
     if ref_name not in runs or ctl0 not in runs:
         raise ValueError(f"binding_cells must hold the reference {ref_name!r} and "
@@ -181,8 +190,7 @@ def reach(binding_cells, recall_cells, rule: dict = REACH_RULE):
     minus rule["baseline"]'s, paired per seed, each at its seed-0 best rate, with the
     control rule["control"] (a minus b) on the same queries. None while an entrant has
     not run on every seed."""
-    runs = (best_rate_results(binding_cells, BINDING_GRIDS)
-            | best_rate_results(recall_cells))
+    runs = _runs(binding_cells, recall_cells)
     return _judged(runs, (rule["entrant"], rule["baseline"], "acc_far"),
                    (*rule["control"], "acc_far"), rule["threshold"])
 
@@ -193,9 +201,7 @@ def ablation(binding_cells, recall_cells, ablation_cells,
     {name: (effect, control, judgement) or None while an arm has not run on every
     seed} for each comparison of `rule` (ABLATION_RULE), from the cells of
     mqar-binding, mqar-recall and mqar-ablation."""
-    runs = (best_rate_results(binding_cells, BINDING_GRIDS)
-            | best_rate_results(recall_cells)
-            | best_rate_results(ablation_cells))
+    runs = _runs(binding_cells, recall_cells, ablation_cells)
     return {name: _judged(runs, comp, rule["controls"][name], rule["threshold"])
             for name, comp in rule["comparisons"].items()}
 
@@ -224,9 +230,8 @@ def long_budget(binding_cells, recall_cells, ablation_cells, long_cells,
     judgement) or None while an arm has not run on every seed} for each comparison of
     `rule` (LONG_RULE), the arms at rule["steps"] from `long_cells` (mqar-long), the
     controls from the 600-step cells of the other three sweeps."""
-    runs = (best_rate_results(binding_cells, BINDING_GRIDS)
-            | best_rate_results(recall_cells)
-            | best_rate_results(ablation_cells) | at_steps(long_cells, rule["steps"]))
+    runs = (_runs(binding_cells, recall_cells, ablation_cells)
+            | at_steps(long_cells, rule["steps"]))
     return {name: _judged(runs, comp, rule["controls"][name], rule["threshold"])
             for name, comp in rule["comparisons"].items()}
 
