@@ -30,6 +30,7 @@ import torch
 
 __all__ = ["machine_info", "cpu_capability", "cpu_model", "git_commit", "provenance",
            "atomic_write_text", "atomic_write_json", "atomic_torch_save", "finite_json",
+           "json_text",
            "require_clean", "DirtyTreeError", "in_book", "RESULTS_PATHSPEC"]
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -187,10 +188,36 @@ def finite_json(obj):
     return obj
 
 
+def json_text(doc, indent: int | None = 1) -> str:
+    """`doc` as strict JSON text: objects and lists of containers indented by `indent`
+    spaces a level, a list of plain values (a curve, a profile's row) on one line, so a
+    results file reads by structure without a line per number (None: one line)."""
+    if indent is None:
+        return json.dumps(doc, allow_nan=False)
+
+    def key(k) -> str:
+        # json.dumps's own spelling of a non-string key (1 -> "1", True -> "true")
+        return json.dumps(k if isinstance(k, str) else next(iter(json.loads(
+            json.dumps({k: None})))))
+
+    def text(x, level: int) -> str:
+        pad, end = " " * indent * (level + 1), " " * indent * level
+        if isinstance(x, dict) and x:
+            return ("{\n" + ",\n".join(f"{pad}{key(k)}: {text(v, level + 1)}"
+                                       for k, v in x.items()) + f"\n{end}}}")
+        if (isinstance(x, (list, tuple)) and x
+                and any(isinstance(v, (dict, list, tuple)) for v in x)):
+            return ("[\n" + ",\n".join(pad + text(v, level + 1) for v in x)
+                    + f"\n{end}]")
+        return json.dumps(x, allow_nan=False)
+
+    return text(doc, 0)
+
+
 def atomic_write_json(path: str | Path, doc, indent: int | None = 1) -> Path:
-    """Write `doc` as strict JSON (NaN and inf become null) to `path` atomically."""
-    text = json.dumps(finite_json(doc), indent=indent, allow_nan=False)
-    return atomic_write_text(path, text + "\n")
+    """Write `doc` as strict JSON (NaN and inf become null) to `path` atomically, laid
+    out by `json_text`."""
+    return atomic_write_text(path, json_text(finite_json(doc), indent) + "\n")
 
 
 def atomic_torch_save(obj, path: str | Path) -> Path:

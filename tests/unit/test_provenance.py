@@ -28,6 +28,25 @@ def test_atomic_write_json_writes_strict_json(tmp_path):
     assert json.loads(p.read_text()) == {"x": None, "y": [1.5]}
 
 
+def test_json_text_puts_a_list_of_values_on_one_line_and_indents_the_rest(tmp_path):
+    doc = {"curve": [0.5, 1e-05, None, 3], "profiles": {"1": [[0.25, 0.75], [1.0, 0]]},
+           "cells": [{"seed": 0, "ok": True}], "empty": {}, "none": [], 7: "seven"}
+    path = pv.atomic_write_json(tmp_path / "r.json", doc)
+    text = path.read_text()
+    assert json.loads(text) == json.loads(json.dumps(doc))     # the same content
+    lines = text.splitlines()
+    assert ' "curve": [0.5, 1e-05, null, 3],' in lines
+    assert '   [0.25, 0.75],' in lines and '   [1.0, 0]' in lines  # one row a line
+    assert '   "seed": 0,' in lines                            # objects indented
+    assert ' "7": "seven"' in lines and text.endswith("}\n")
+    # without lists of values it is json.dumps's own indented layout
+    plain = {"a": {"b": 1, "c": "x"}, "d": [{"e": None}]}
+    assert pv.json_text(plain) == json.dumps(plain, indent=1)
+    assert pv.json_text(doc, None) == json.dumps(json.loads(json.dumps(doc)))
+    with pytest.raises(ValueError):
+        pv.json_text({"x": float("nan")})                  # strict: no NaN
+
+
 def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "r.json"
     pv.atomic_write_json(path, {"good": 1})
