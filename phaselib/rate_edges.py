@@ -19,8 +19,8 @@ one seed, not a verdict. Part III's MQAR models have their own check (`mqar-edge
 EXTERNAL), which `checks` reads the same way; F8's product task extended its grid in
 place, and so did F1's and F3's, slots-rates, the selection sweeps, F7's tag and
 chain sweeps and Part III's binding test after their checks here (GROWN); the
-language-model sweep `lm` joined PLAN later (PLAN_ADDED), and the GPU probe
-`mqar-probe` is audited, not run.
+language-model sweep `lm` and the GPU probe `mqar-probe` (its checks run on the CPU)
+joined PLAN later (PLAN_ADDED).
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ def _at(sweep: str, lr: float, models) -> tuple:
 _SETS = ([1, 3, 12], [1, 4, 16])
 _CHAIN = {"depth": 8, "steps": 10000}
 _MQAR = {"width": 64, "T": 64, "n_pairs": 4, "steps": 600, "batch": 256}
+_PROBE = {"width": 64, "T": 64, "n_pairs": 4, "steps": 2000, "batch": 256,
+          "curve_every": 200}
 # Fixed before the runs (2026-12-07, stop 49), from the results files at that commit:
 # (sweep, the model's parameters with seed 0 and the rate one grid step past the edge
 # its best lay at).
@@ -119,6 +121,13 @@ PLAN: tuple[tuple[str, dict], ...] = (
     *_at("lm", 0.0003, [{"variant": v, "budget": "steps", "block": b,
                          "base_steps": 2000}
                         for v, b in (("transformer", 1024), ("phase", 64))]),
+    # Added 2026-12-07 (stop 52), before their runs: the GPU probe's three models at an
+    # edge, run on the CPU (a cell takes 10 to 20 CPU-minutes). The probe's grid ran on
+    # an H200: the same model, data, steps and seed, other arithmetic, so a difference
+    # within a run's noise past the edge says little either way.
+    *_at("mqar-probe", 0.0003, [{**_PROBE, "model": m} for m in ("fused",
+                                                                 "phase-window")]),
+    *_at("mqar-probe", 0.03, [{**_PROBE, "model": "linear-conv"}]),
 )
 PLAN_ADDED = "2026-12-07"
 

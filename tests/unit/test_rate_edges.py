@@ -114,6 +114,20 @@ def test_the_plan_runs_seed_0_of_audited_sweeps_past_their_grid():
 
 
 
+def test_every_model_at_an_edge_of_the_stored_grids_has_its_run_past_it_planned():
+    """Each audited sweep's models at an edge of the book's grid (but for those checked
+    elsewhere, or whose grid grew in place) have a PLAN row one grid step past it: the
+    GPU probe's too, planned on the CPU."""
+    from phaselib.rate_edges import _key, past_edge
+    planned = {(name, _key(p), p["lr"]) for name, p in PLAN}
+    missing = [(m.sweep, m.params, past_edge(m)) for name in AUDITED
+               if name not in EXTERNAL and name not in GROWN and name != "f8"
+               for m in audit(name) if m.edge
+               and (name, _key(m.params), past_edge(m)) not in planned]
+    assert not missing, missing
+    assert sum(name == "mqar-probe" for name, _ in PLAN) == 3
+
+
 def test_the_sentence_says_what_the_check_found(tmp_path):
     grid = _file(tmp_path / "s.json", "selection-rates",
                  _grid("a", (0.1, 0.2, 0.6)) + _grid("b", (0.1, 0.7, 0.6)))
