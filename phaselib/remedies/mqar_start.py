@@ -49,7 +49,7 @@ START_RULE = {"threshold": 0.10,
               # comparison is paired over the seeds both its models ran, so "start"
               # reads five, "gain-small" (whose other arm ran three) and the control
               # keep three. Whatever five give is the verdict; no more are run.
-              "seeds": 5}
+              "seeds": 5, "seeds_added": "2026-12-07"}
 
 
 def start(seeds=tuple(range(START_RULE["seeds"]))):
