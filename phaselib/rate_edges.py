@@ -122,7 +122,7 @@ PLAN: tuple[tuple[str, dict], ...] = (
                          "base_steps": 2000}
                         for v, b in (("transformer", 1024), ("phase", 64))]),
     # Added 2026-12-07 (stop 52), before their runs: the GPU probe's three models at an
-    # edge, run on the CPU (a cell takes 10 to 20 CPU-minutes). The probe's grid ran on
+    # edge, run on the CPU (a cell takes 8 to 25 CPU-minutes). The probe's grid ran on
     # an H200: the same model, data, steps and seed, other arithmetic, so a difference
     # within a run's noise past the edge says little either way.
     *_at("mqar-probe", 0.0003, [{**_PROBE, "model": m} for m in ("fused",
