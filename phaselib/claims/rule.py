@@ -178,6 +178,17 @@ class Judgement:
         return f"{self.reason} What would change it: {self.change}"
 
 
+def _sides(rule: Rule) -> tuple[str, str]:
+    """How an effect on either side of `rule.threshold` reads: (beyond, short) in
+    plain words, "above +0.2 (the claim predicts above)" and "below +0.2 (the claim
+    predicts above)" for direction +1, the other way round for -1."""
+    t = f"{rule.threshold:+g}"
+    side = "above" if rule.direction == 1 else "below"
+    other = "below" if rule.direction == 1 else "above"
+    return (f"{side} {t} (the claim predicts {side})",
+            f"{other} {t} (the claim predicts {side})")
+
+
 def judge(effect: Effect | Count, rule: Rule,
           control: Effect | Count | None = None) -> Judgement:
     """The verdict on a claim that predicts `effect` beyond `rule.threshold`.
@@ -189,14 +200,14 @@ def judge(effect: Effect | Count, rule: Rule,
     Judgement says why and what result would change the verdict."""
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be a Rule, got {type(rule).__name__}")
+    beyond, short = _sides(rule)
     if isinstance(effect, Count):
-        t = f"{rule.threshold:+g}"
         if rule.beyond(effect.value):
             return Judgement("supported", effect, rule, None,
-                             f"{effect.words()} lies beyond {t}.",
+                             f"{effect.words()} lies {beyond}.",
                              "a different corpus, shape or published figure.")
         return Judgement("refuted", effect, rule, None,
-                         f"{effect.words()} lies short of {t}.",
+                         f"{effect.words()} lies {short}.",
                          "a different corpus, shape or published figure.")
     if not isinstance(effect, Effect):
         raise TypeError(f"effect must be an Effect or a Count, got "
@@ -204,15 +215,16 @@ def judge(effect: Effect | Count, rule: Rule,
     lo, hi = effect.interval()
     near, far = (lo, hi) if rule.direction == 1 else (hi, lo)
     t = f"{rule.threshold:+g}"
+    far_word, back = ("above", "below") if rule.direction == 1 else ("below", "above")
     if rule.beyond(near):
         return Judgement("supported", effect, rule, control,
-                         f"The whole interval of {effect.words()} lies beyond {t}.",
+                         f"The whole interval of {effect.words()} lies {beyond}.",
                          f"seeds that bring the interval's near end ({near:+.3f}) back "
-                         f"to {t} or short of it.")
+                         f"to {t} or {back} it.")
     if not rule.beyond(far) and far != rule.threshold:
         if control is None:
             return Judgement("inconclusive", effect, rule, None,
-                             f"The interval of {effect.words()} lies short of {t}, but "
+                             f"The interval of {effect.words()} lies {short}, but "
                              f"no positive control shows that the instrument would see "
                              f"an effect of that size.",
                              "a positive control (a planted effect) that the same "
@@ -221,14 +233,15 @@ def judge(effect: Effect | Count, rule: Rule,
         c_near = clo if rule.direction == 1 else chi
         if rule.beyond(c_near):
             return Judgement("refuted", effect, rule, control,
-                             f"The interval of {effect.words()} lies short of {t}, while "
-                             f"the positive control, {control.words()}, lies beyond it.",
+                             f"The interval of {effect.words()} lies {short}, while "
+                             f"the positive control, {control.words()}, lies {far_word} "
+                             f"it.",
                              f"seeds that move the interval's far end ({far:+.3f}) past "
                              f"{t}, or a control that no longer detects its effect.")
         return Judgement("inconclusive", effect, rule, control,
-                         f"The interval of {effect.words()} lies short of {t}, but the "
-                         f"positive control, {control.words()}, does not lie beyond it: "
-                         f"the instrument cannot tell.",
+                         f"The interval of {effect.words()} lies {short}, but the "
+                         f"positive control, {control.words()}, does not lie {far_word} "
+                         f"it: the instrument cannot tell.",
                          "an instrument whose positive control clears the threshold.")
     return Judgement("inconclusive", effect, rule, control,
                      f"The interval of {effect.words()} straddles {t}.",

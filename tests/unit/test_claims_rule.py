@@ -31,9 +31,21 @@ def test_a_sign_that_agrees_in_every_seed_is_not_enough():
 
 def test_an_interval_wholly_beyond_the_threshold_supports():
     j = judge(Effect("gap", (0.30, 0.32, 0.31)), Rule(0.1))
-    assert j.verdict == "supported" and "lies beyond" in j.reason
+    assert j.verdict == "supported" and "lies above +0.1" in j.reason
     j = judge(Effect("gap", (-0.30, -0.32, -0.31)), Rule(-0.1, direction=-1))
+    assert j.verdict == "supported" and "lies below -0.1" in j.reason
+
+
+def test_a_count_reads_in_plain_directions_whichever_side_the_claim_predicts():
+    # A claim that predicts a count below its threshold: 1.17 lies *above* 0.5, which
+    # refutes it; the box must not say "short of" for a number larger than the mark.
+    from phaselib.claims.rule import Count
+    j = judge(Count("ratio", 1.17, "", "arithmetic on fixed shapes"), Rule(0.5, direction=-1))
+    assert j.verdict == "refuted"
+    assert "lies above +0.5 (the claim predicts below)" in j.reason
+    j = judge(Count("ratio", 0.2, "", "arithmetic on fixed shapes"), Rule(0.5, direction=-1))
     assert j.verdict == "supported"
+    assert "lies below +0.5 (the claim predicts below)" in j.reason
 
 
 def test_a_null_without_a_positive_control_is_not_refuted():
