@@ -18,8 +18,16 @@ def main(argv: list[str] | None = None) -> int:
                                 description="The book's chapters from the command line "
                                             "(run from the repository root).")
     p.add_argument("--root", default=".", help="the book's root (with _toc.yml)")
+    # --root is also taken after the command (`run --root OUT`), as readers type it.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--root", default=argparse.SUPPRESS,
+                       help="the book's root (with _toc.yml); default .")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="execute chapters with papermill at a preset")
+
+    def command(name, **kw):
+        return sub.add_parser(name, parents=[after], **kw)
+
+    r = command("run", help="execute chapters with papermill at a preset")
     r.add_argument("chapters", nargs="*", metavar="CHAPTER",
                    help="e.g. part4/transport or transport (default: every chapter)")
     r.add_argument("--preset", default="cpu", help="a preset of presets.toml "
@@ -28,15 +36,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="output folder (default _build/runs/PRESET)")
     r.add_argument("--presets-file", default=str(PRESETS_FILE), help=argparse.SUPPRESS)
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sub.add_parser("sync-setup", help="rewrite every chapter's first code cell to the "
+    command("sync-setup", help="rewrite every chapter's first code cell to the "
                    "setup-cell template (the URL from _config.yml)")
-    sub.add_parser("check-setup", help="list chapters whose setup cell differs")
-    sub.add_parser("presets", help="list the presets and what they change")
-    t = sub.add_parser("timings", help="each chapter's execution time in the last "
+    command("check-setup", help="list chapters whose setup cell differs")
+    command("presets", help="list the presets and what they change")
+    t = command("timings", help="each chapter's execution time in the last "
                        "book build (from its cache), the slowest first")
     t.add_argument("--budget", type=float, default=BUDGET_S,
                    help="seconds a chapter's default run should fit in (marked above)")
-    c = sub.add_parser("student-copy", help="write every chapter without its solution "
+    c = command("student-copy", help="write every chapter without its solution "
                        "cells into OUT, with the results files the chapters read")
     c.add_argument("out", metavar="OUT", help="an empty folder outside book/ (for "
                    "example _build/student)")

@@ -201,3 +201,16 @@ def test_a_preset_that_needs_cuda_stops_before_anything_runs_without_one(toy_boo
     assert _main(root, presets, "--preset", "gpu", "--out", str(out)) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_root_is_taken_after_the_command_as_the_notes_write_it(toy_book, capsys,
+                                                                monkeypatch, tmp_path):
+    # instructor-notes.md and syllabus.md write `python -m phaselib.book run --root OUT`;
+    # run from elsewhere, that must find the toy book, not the current folder.
+    root, presets = toy_book
+    monkeypatch.chdir(tmp_path)
+    rc = main(["run", "--root", str(root), "--presets-file", str(presets),
+               "--no-progress", "--preset", "small", "good"])
+    assert rc == 0
+    assert (root / "_build" / "runs" / "small" / "p" / "good.ipynb").is_file()
+    assert "1/1 ok" in capsys.readouterr().out
