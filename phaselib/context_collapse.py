@@ -100,27 +100,35 @@ def readout_check(model: TinyTransformer, n: int, seed: int, *, n_values: int = 
     "acc_centred" is the accuracy after subtracting one vector per length, the mean of
     the value logits over a separate calibration batch at the same n (no label is used):
     when it is high where "acc" is low, the value is still in the output and a constant
-    offset, not a loss of information, is what fails.
+    offset, not a loss of information, is what fails. "acc_vocab" is the argmax
+    accuracy over the whole vocabulary, as `measure_needle` scores it, and "outside" the
+    share of those answers that are not a value class at all (a key or a distractor
+    token): a head can fail there while its value logits still rank the right value
+    first.
     """
     check_positive_int("n", n)
     dev = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed + 2000 + n)
 
-    def value_logits():
+    def last_logits():
         x, y = needle_batch(batch, n, n_values, n_distractors, generator=g, device=dev)
-        return model(x)[0][:, -1, :n_values], y[:, -1]
+        return model(x)[0][:, -1], y[:, -1]
 
-    calib, _ = value_logits()
-    logits, y = value_logits()                                   # [batch, n_values]
+    calib = last_logits()[0][:, :n_values]
+    full, y = last_logits()                                      # [batch, vocab]
+    logits = full[:, :n_values]                                  # [batch, n_values]
     answer = logits.argmax(-1)
     right = logits.gather(1, y[:, None])[:, 0]
     wrong = logits.masked_fill(torch.nn.functional.one_hot(y, n_values).bool(),
                                float("-inf")).max(-1).values
     centred = (logits - calib.mean(0)).argmax(-1)
+    answer_vocab = full.argmax(-1)
     return {"acc": (answer == y).float().mean().item(),
             "top": torch.bincount(answer, minlength=n_values).max().item() / batch,
             "margin": (right - wrong).mean().item(),
-            "acc_centred": (centred == y).float().mean().item()}
+            "acc_centred": (centred == y).float().mean().item(),
+            "acc_vocab": (answer_vocab == y).float().mean().item(),
+            "outside": (answer_vocab >= n_values).float().mean().item()}
 
 
 def first_failure(lengths, acc, level: float = 0.9):

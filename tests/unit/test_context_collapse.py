@@ -61,3 +61,26 @@ def test_readout_check_removes_a_constant_bias_that_hides_the_value():
     assert r["top"] == 1.0 and r["acc"] < 0.3          # class 3 wins every time
     assert r["margin"] < 0
     assert r["acc_centred"] == 1.0                       # the value was there all along
+    assert r["outside"] == 0.0 and r["acc_vocab"] == r["acc"]
+
+
+def test_readout_check_sees_an_answer_outside_the_value_classes():
+    from phaselib.context_collapse import readout_check
+
+    class KeyWins(torch.nn.Module):
+        """Ranks the value first among the values, but a key token's logit beats all."""
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            found = torch.nn.functional.one_hot(x[:, :-1].clamp(max=8), 9)[..., :8]
+            logits = torch.zeros(x.shape[0], x.shape[1], 41)
+            logits[:, -1, :8] = found.sum(1).float()
+            logits[:, -1, 20] = 100.0                        # not a value class
+            return logits, None
+
+    r = readout_check(KeyWins(), 33, seed=0, batch=200)
+    assert r["acc"] == 1.0 and r["acc_centred"] == 1.0   # among the values: right
+    assert r["acc_vocab"] == 0.0 and r["outside"] == 1.0  # over the vocabulary: lost
