@@ -67,6 +67,7 @@ SWEEPS: dict[str, str] = {
     "selection-anneal": "phaselib.scale_content_runs:sweep_anneal",
     "selection-lag": "phaselib.content_lag:sweep",
     "long-range": "phaselib.long_range:sweep",
+    "long-range-edges": "phaselib.long_range:sweep_edges",
     "predictions": "phaselib.predictions.sweep:sweep",
     "rate-edges": "phaselib.rate_edges:sweep",
 }

@@ -72,3 +72,34 @@ def test_one_tiny_cell_end_to_end_and_the_sweep():
                          n_embd=16)["bound_late"] is None
     cells = get_spec("long-range").cells
     assert len(cells) == 3 * len(lr_.TOPIC_VARIANTS) * len(lr_.TOPIC_RATES)
+
+
+def test_the_mean_over_seeds_chooses_the_rate_and_ties_go_to_the_smaller():
+    rows = [{"lr": 1e-3, "val_late": 3.0}, {"lr": 1e-3, "val_late": 3.4},
+            {"lr": 1e-2, "val_late": 3.1}, {"lr": 1e-2, "val_late": 3.2},
+            {"lr": 3e-2, "val_late": 3.2}]
+    assert lr_.chosen_rate(rows) == 1e-2          # means 3.2, 3.15, 3.2
+    assert lr_.chosen_rate(rows[:2] + rows[4:]) == 1e-3   # 3.2 against 3.2: the smaller
+    with pytest.raises(ValueError, match="rows"):
+        lr_.chosen_rate([])
+
+
+def test_the_edge_sweep_runs_exactly_the_models_at_the_top_of_the_stored_grid():
+    """The registered edge sweep covers every model whose mean-over-seeds choice lies
+    at the top of TOPIC_RATES in the stored sweep, at one grid step past it, on every
+    seed of the stored sweep (and nothing at the bottom edge needs one)."""
+    from phaselib.sweep import load_sweep
+
+    rows = load_sweep(get_spec("long-range").out).results()
+    at = {v: lr_.chosen_rate([r for r in rows if r["variant"] == v])
+          for v in lr_.TOPIC_VARIANTS}
+    top, step = max(lr_.TOPIC_RATES), lr_.TOPIC_RATES[-1] / lr_.TOPIC_RATES[-2]
+    assert sorted(v for v, lr in at.items() if lr == top) == sorted(lr_.EDGE_VARIANTS)
+    assert not any(lr == min(lr_.TOPIC_RATES) for lr in at.values())
+    assert lr_.EDGE_RATE == pytest.approx(float(f"{top * step:.1g}"))
+    spec = get_spec("long-range-edges")
+    seeds = sorted({r["seed"] for r in rows})
+    assert sorted((c["variant"], c["seed"]) for c in spec.cells) == sorted(
+        (v, s) for v in lr_.EDGE_VARIANTS for s in seeds)
+    assert {c["lr"] for c in spec.cells} == {lr_.EDGE_RATE}
+    assert spec.out == lr_.EDGES_OUT
