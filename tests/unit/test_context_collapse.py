@@ -40,24 +40,27 @@ def test_train_needle_rejects_lengths_past_its_table_and_measures_weights_in_ran
     assert total == pytest.approx(1.0, abs=1e-4)     # the last query's row sums to one
 
 
+class _ReadsTheValue(torch.nn.Module):
+    """Reads the value perfectly (its class's logit counts the context's value tokens),
+    then adds `offset` to the logit of token `token` (of 41)."""
+
+    def __init__(self, token: int, offset: float):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.token, self.offset = token, offset
+
+    def forward(self, x):
+        found = torch.nn.functional.one_hot(x[:, :-1].clamp(max=8), 9)[..., :8]
+        logits = torch.zeros(x.shape[0], x.shape[1], 41)
+        logits[:, -1, :8] = found.sum(1).float()
+        logits[:, -1, self.token] += self.offset
+        return logits, None
+
+
 def test_readout_check_removes_a_constant_bias_that_hides_the_value():
     from phaselib.context_collapse import readout_check
 
-    class Biased(torch.nn.Module):
-        """Reads the value perfectly, then adds a large offset to class 3's logit."""
-
-        def __init__(self):
-            super().__init__()
-            self.dummy = torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, x):
-            found = torch.nn.functional.one_hot(x[:, :-1].clamp(max=8), 9)[..., :8]
-            logits = torch.zeros(x.shape[0], x.shape[1], 41)
-            logits[:, -1, :8] = found.sum(1).float()
-            logits[:, -1, 3] += 5.0
-            return logits, None
-
-    r = readout_check(Biased(), 33, seed=0, batch=200)
+    r = readout_check(_ReadsTheValue(3, 5.0), 33, seed=0, batch=200)
     assert r["top"] == 1.0 and r["acc"] < 0.3          # class 3 wins every time
     assert r["margin"] < 0
     assert r["acc_centred"] == 1.0                       # the value was there all along
@@ -67,20 +70,7 @@ def test_readout_check_removes_a_constant_bias_that_hides_the_value():
 def test_readout_check_sees_an_answer_outside_the_value_classes():
     from phaselib.context_collapse import readout_check
 
-    class KeyWins(torch.nn.Module):
-        """Ranks the value first among the values, but a key token's logit beats all."""
-
-        def __init__(self):
-            super().__init__()
-            self.dummy = torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, x):
-            found = torch.nn.functional.one_hot(x[:, :-1].clamp(max=8), 9)[..., :8]
-            logits = torch.zeros(x.shape[0], x.shape[1], 41)
-            logits[:, -1, :8] = found.sum(1).float()
-            logits[:, -1, 20] = 100.0                        # not a value class
-            return logits, None
-
-    r = readout_check(KeyWins(), 33, seed=0, batch=200)
+    # Token 20 is no value class: it beats every value, which still rank right.
+    r = readout_check(_ReadsTheValue(20, 100.0), 33, seed=0, batch=200)
     assert r["acc"] == 1.0 and r["acc_centred"] == 1.0   # among the values: right
     assert r["acc_vocab"] == 0.0 and r["outside"] == 1.0  # over the vocabulary: lost
