@@ -206,8 +206,10 @@ def judge(effect: Effect | Count, rule: Rule,
             return Judgement("supported", effect, rule, None,
                              f"{effect.words()} lies {beyond}.",
                              "a different corpus, shape or published figure.")
+        side = short if effect.value != rule.threshold else (
+            f"at {rule.threshold:+g}, not beyond it ({short.split('(', 1)[1]}")
         return Judgement("refuted", effect, rule, None,
-                         f"{effect.words()} lies {short}.",
+                         f"{effect.words()} lies {side}.",
                          "a different corpus, shape or published figure.")
     if not isinstance(effect, Effect):
         raise TypeError(f"effect must be an Effect or a Count, got "
@@ -235,13 +237,13 @@ def judge(effect: Effect | Count, rule: Rule,
             return Judgement("refuted", effect, rule, control,
                              f"The interval of {effect.words()} lies {short}, while "
                              f"the positive control, {control.words()}, lies {far_word} "
-                             f"it.",
+                             f"{t}.",
                              f"seeds that move the interval's far end ({far:+.3f}) past "
                              f"{t}, or a control that no longer detects its effect.")
         return Judgement("inconclusive", effect, rule, control,
                          f"The interval of {effect.words()} lies {short}, but the "
                          f"positive control, {control.words()}, does not lie {far_word} "
-                         f"it: the instrument cannot tell.",
+                         f"{t}: the instrument cannot tell.",
                          "an instrument whose positive control clears the threshold.")
     return Judgement("inconclusive", effect, rule, control,
                      f"The interval of {effect.words()} straddles {t}.",

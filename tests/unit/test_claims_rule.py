@@ -46,6 +46,9 @@ def test_a_count_reads_in_plain_directions_whichever_side_the_claim_predicts():
     j = judge(Count("ratio", 0.2, "", "arithmetic on fixed shapes"), Rule(0.5, direction=-1))
     assert j.verdict == "supported"
     assert "lies below +0.5 (the claim predicts below)" in j.reason
+    j = judge(Count("ratio", 0.5, "", "arithmetic on fixed shapes"), Rule(0.5))
+    assert j.verdict == "refuted"                     # on the mark is not beyond it
+    assert "lies at +0.5, not beyond it (the claim predicts above)" in j.reason
 
 
 def test_a_null_without_a_positive_control_is_not_refuted():
