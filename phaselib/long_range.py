@@ -24,12 +24,12 @@ import time
 import torch
 
 from .models import build_model
+from .rates import step_past
 from .train import TrainConfig, train
 
 __all__ = ["TOPIC_DEFAULTS", "TOPIC_VARIANTS", "TOPIC_RATES", "topic_dists",
            "topic_batch", "bayes_losses", "window_reach", "topic_model", "run_topic",
-           "EDGE_RATE", "EDGE_VARIANTS", "EDGES_OUT", "chosen_rate", "sweep",
-           "sweep_edges"]
+           "EDGE_RATE", "EDGE_VARIANTS", "EDGES_OUT", "sweep", "sweep_edges"]
 
 # The task (vocabulary, topics, how far apart their distributions are, sequence
 # length), the models' shape, training, and the held-out sets: `n_val` sequences for
@@ -44,7 +44,7 @@ TOPIC_RATES = (1e-3, 3e-3, 1e-2)
 # grid step past the top; the chapter then chooses each of them among TOPIC_RATES and
 # EDGE_RATE by the same mean and reads its cells at that choice. If EDGE_RATE wins, the
 # model is at the edge of the grown grid, and the chapter says so; no further step.
-EDGE_RATE = 3e-2
+EDGE_RATE = step_past(TOPIC_RATES, "high")             # 3e-2
 EDGE_VARIANTS = ("phase", "no-slots")
 EDGES_OUT = "book/part4/results/long_range_edges.json"
 TASK_SEED, VAL_SEED, TEST_SEED = 0, 1000, 2000
@@ -170,18 +170,6 @@ def run_topic(seed: int, variant: str, lr: float, **hp) -> dict:
                            if reach else None),
             "params": model.num_params(), "reach": reach, "lr": lr,
             "cpu_seconds": time.process_time() - t0}
-
-
-def chosen_rate(rows) -> float:
-    """The rate whose validation loss late in the sequence, averaged over the seeds run
-    at it, is lowest, over `rows` (dicts with "lr" and "val_late"); ties to the smaller
-    rate."""
-    by_rate: dict = {}
-    for r in rows:
-        by_rate.setdefault(r["lr"], []).append(r["val_late"])
-    if not by_rate:
-        raise ValueError("rows must hold at least one run")
-    return min(by_rate, key=lambda lr: (sum(by_rate[lr]) / len(by_rate[lr]), lr))
 
 
 def sweep_edges(seeds=(0, 1, 2)):

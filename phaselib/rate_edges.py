@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .rates import step_past
+
 __all__ = ["AUDITED", "EXTERNAL", "CHAPTERS", "PLAN", "PLAN_FIXED", "PLAN_ADDED",
            "GROWN",
            "RATE_EDGES_OUT",
@@ -198,13 +200,10 @@ def audit(name: str, path=None) -> list[GridModel]:
 
 
 def past_edge(model: GridModel) -> float:
-    """One grid step past the edge `model`'s best rate lies at (the ratio of the grid's
-    two rates at that end), rounded to two significant digits."""
+    """One grid step past the edge `model`'s best rate lies at (`rates.step_past`)."""
     if model.edge is None:
         raise ValueError(f"model must lie at an edge of its grid, got {model}")
-    r = model.rates
-    lr = r[-1] * r[-1] / r[-2] if model.edge == "high" else r[0] * r[0] / r[1]
-    return float(f"{lr:.1g}")
+    return step_past(model.rates, model.edge)
 
 
 def run_cell(sweep: str, **params) -> dict:

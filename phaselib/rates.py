@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["best_rows", "at_best", "rates_then_best", "stored_best_rate",
-           "resolve_rate", "rank", "GridGrowth", "grid_growth"]
+           "resolve_rate", "rank", "mean_best_rate", "step_past", "GridGrowth",
+           "grid_growth"]
 
 
 def _check_rates(rates) -> tuple[float, ...]:
@@ -43,6 +44,30 @@ def rank(score, higher: bool = False) -> float:
     if score is None or not math.isfinite(float(score)):
         return math.inf
     return -float(score) if higher else float(score)
+
+
+def mean_best_rate(rows, score: str, *, higher: bool = False, rate: str = "lr") -> float:
+    """The rate whose `score`, averaged over the rows run at it (one per seed), is best;
+    ties go to the smaller rate. A rate with a diverged run (`rank`: missing or not
+    finite) ranks after every rate whose runs all finished. The choice for a chapter
+    that reads every seed at one rate chosen by all of them, not by seed 0 alone."""
+    by_rate: dict = {}
+    for r in rows:
+        by_rate.setdefault(r[rate], []).append(rank(r[score], higher))
+    if not by_rate:
+        raise ValueError("rows must hold at least one run")
+    return min(by_rate, key=lambda lr: (sum(by_rate[lr]) / len(by_rate[lr]), lr))
+
+
+def step_past(rates, edge: str) -> float:
+    """One grid step past the `edge` ("high" or "low") of the grid `rates` (the ratio
+    of its two rates at that end), rounded to one significant digit: where a grid grows
+    when a model's best rate lies at its edge."""
+    r = sorted(_check_rates(rates))
+    if edge not in ("high", "low"):
+        raise ValueError(f"edge must be 'high' or 'low', got {edge!r}")
+    lr = r[-1] * r[-1] / r[-2] if edge == "high" else r[0] * r[0] / r[1]
+    return float(f"{lr:.1g}")
 
 
 def best_rows(rows, by, score: str, rates, *, higher: bool = False,

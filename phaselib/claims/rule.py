@@ -179,14 +179,18 @@ class Judgement:
 
 
 def _sides(rule: Rule) -> tuple[str, str]:
-    """How an effect on either side of `rule.threshold` reads: (beyond, short) in
-    plain words, "above +0.2 (the claim predicts above)" and "below +0.2 (the claim
-    predicts above)" for direction +1, the other way round for -1."""
+    """The words for the two sides of `rule.threshold`: (beyond, back), "above" and
+    "below" for direction +1, the other way round for -1."""
+    return ("above", "below") if rule.direction == 1 else ("below", "above")
+
+
+def _where(place: str, rule: Rule) -> str:
+    """Where an effect lies, in plain words with the claim's side beside it: "below
+    +0.2 (the claim predicts above)", or "at +0.2, not beyond it (...)" for `place`
+    "at"."""
     t = f"{rule.threshold:+g}"
-    side = "above" if rule.direction == 1 else "below"
-    other = "below" if rule.direction == 1 else "above"
-    return (f"{side} {t} (the claim predicts {side})",
-            f"{other} {t} (the claim predicts {side})")
+    spot = f"at {t}, not beyond it" if place == "at" else f"{place} {t}"
+    return f"{spot} (the claim predicts {_sides(rule)[0]})"
 
 
 def judge(effect: Effect | Count, rule: Rule,
@@ -200,14 +204,14 @@ def judge(effect: Effect | Count, rule: Rule,
     Judgement says why and what result would change the verdict."""
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be a Rule, got {type(rule).__name__}")
-    beyond, short = _sides(rule)
+    far_word, back = _sides(rule)
+    beyond, short = _where(far_word, rule), _where(back, rule)
     if isinstance(effect, Count):
         if rule.beyond(effect.value):
             return Judgement("supported", effect, rule, None,
                              f"{effect.words()} lies {beyond}.",
                              "a different corpus, shape or published figure.")
-        side = short if effect.value != rule.threshold else (
-            f"at {rule.threshold:+g}, not beyond it ({short.split('(', 1)[1]}")
+        side = short if effect.value != rule.threshold else _where("at", rule)
         return Judgement("refuted", effect, rule, None,
                          f"{effect.words()} lies {side}.",
                          "a different corpus, shape or published figure.")
@@ -217,7 +221,6 @@ def judge(effect: Effect | Count, rule: Rule,
     lo, hi = effect.interval()
     near, far = (lo, hi) if rule.direction == 1 else (hi, lo)
     t = f"{rule.threshold:+g}"
-    far_word, back = ("above", "below") if rule.direction == 1 else ("below", "above")
     if rule.beyond(near):
         return Judgement("supported", effect, rule, control,
                          f"The whole interval of {effect.words()} lies {beyond}.",

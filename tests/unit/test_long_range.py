@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from phaselib import long_range as lr_
+from phaselib.rates import mean_best_rate
 from phaselib.sweep import get_spec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -74,16 +75,6 @@ def test_one_tiny_cell_end_to_end_and_the_sweep():
     assert len(cells) == 3 * len(lr_.TOPIC_VARIANTS) * len(lr_.TOPIC_RATES)
 
 
-def test_the_mean_over_seeds_chooses_the_rate_and_ties_go_to_the_smaller():
-    rows = [{"lr": 1e-3, "val_late": 3.0}, {"lr": 1e-3, "val_late": 3.4},
-            {"lr": 1e-2, "val_late": 3.1}, {"lr": 1e-2, "val_late": 3.2},
-            {"lr": 3e-2, "val_late": 3.2}]
-    assert lr_.chosen_rate(rows) == 1e-2          # means 3.2, 3.15, 3.2
-    assert lr_.chosen_rate(rows[:2] + rows[4:]) == 1e-3   # 3.2 against 3.2: the smaller
-    with pytest.raises(ValueError, match="rows"):
-        lr_.chosen_rate([])
-
-
 def test_the_edge_sweep_runs_exactly_the_models_at_the_top_of_the_stored_grid():
     """The registered edge sweep covers every model whose mean-over-seeds choice lies
     at the top of TOPIC_RATES in the stored sweep, at one grid step past it, on every
@@ -91,7 +82,7 @@ def test_the_edge_sweep_runs_exactly_the_models_at_the_top_of_the_stored_grid():
     from phaselib.sweep import load_sweep
 
     rows = load_sweep(get_spec("long-range").out).results()
-    at = {v: lr_.chosen_rate([r for r in rows if r["variant"] == v])
+    at = {v: mean_best_rate([r for r in rows if r["variant"] == v], "val_late")
           for v in lr_.TOPIC_VARIANTS}
     top, step = max(lr_.TOPIC_RATES), lr_.TOPIC_RATES[-1] / lr_.TOPIC_RATES[-2]
     assert sorted(v for v, lr in at.items() if lr == top) == sorted(lr_.EDGE_VARIANTS)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from phaselib.rates import at_best, best_rows, rates_then_best, stored_best_rate
+from phaselib.rates import (at_best, best_rows, mean_best_rate, rates_then_best,
+                            step_past, stored_best_rate)
 from phaselib.sweep import SweepSpec, load_sweep, run_sweep
 
 RATES = (1e-3, 3e-3, 1e-2)
@@ -182,3 +183,28 @@ def test_a_grid_that_grew_both_ways_names_each_side():
     assert sorted(g.at_edge) == ["a", "b"] and g.at_far == ["a"] and g.moved == ["a"]
     with pytest.raises(ValueError, match="both ways"):
         g.far
+
+
+def test_the_mean_over_seeds_chooses_the_rate_and_ties_go_to_the_smaller():
+    rows = [{"lr": 1e-3, "val": 3.0}, {"lr": 1e-3, "val": 3.4},
+            {"lr": 1e-2, "val": 3.1}, {"lr": 1e-2, "val": 3.2},
+            {"lr": 3e-2, "val": 3.2}]
+    assert mean_best_rate(rows, "val") == 1e-2          # means 3.2, 3.15, 3.2
+    assert mean_best_rate(rows[:2] + rows[4:], "val") == 1e-3   # 3.2 and 3.2: smaller
+    # Higher is better: the means rank the other way round.
+    assert mean_best_rate(rows, "val", higher=True) == 1e-3
+    # One diverged seed sends its rate after every rate whose runs all finished.
+    assert mean_best_rate(rows[:2] + [{"lr": 1e-2, "val": None},
+                                      {"lr": 1e-2, "val": 0.1}], "val") == 1e-3
+    with pytest.raises(ValueError, match="rows"):
+        mean_best_rate([], "val")
+
+
+def test_one_step_past_a_grid_uses_the_ratio_at_that_end():
+    assert step_past((1e-3, 3e-3, 1e-2), "high") == 3e-2      # 1e-2 * 10/3, one digit
+    assert step_past((1e-2, 1e-3, 3e-3), "low") == 3e-4       # the order does not matter
+    assert step_past((1e-4, 1e-3), "high") == 1e-2
+    with pytest.raises(ValueError, match="edge"):
+        step_past((1e-3, 1e-2), "up")
+    with pytest.raises(ValueError, match="rates"):
+        step_past((1e-3,), "high")
