@@ -37,7 +37,8 @@ __all__ = ["train_tagged", "run_cell", "erased_accuracy", "erased_accuracies",
            "sweep_delay", "CHAIN_STEPS", "CHAIN_PLANT", "CHAIN_PLANT_FIRST",
            "CHAIN_SEEDS", "CHAIN_OUT", "CHAIN_RATES", "CHAIN_ADDED_RATES",
            "CHAIN_NEXT_RATE", "CHAIN_RATES_EXTENDED",
-           "CHAIN_RULES", "run_chain_cell", "sweep_chain"]
+           "CHAIN_RULES", "run_chain_cell", "sweep_chain", "CHAIN_DEPTH",
+           "CHAIN_DEPTH_OUT", "CHAIN_DEPTH_RULES", "sweep_chain_depth"]
 
 RATES = (1e-3, 3e-3, 1e-2)     # each sweep model's rate is its best of these
 # The tag sweep's rates (`sweep`, whose every seed chooses its own rate). It registered
@@ -117,6 +118,30 @@ CHAIN_RULES = {
         "unit": "steps", "threshold": 1000, "direction": 1}},
     "f7-protected-channel": {"slots help, two hops": {
         "effect": f"{_SOLVE}, input only minus slots; control: the planted late tag",
+        "unit": "steps", "threshold": 1000, "direction": 1}},
+}
+
+
+# The chain task at depth two (`sweep_chain_depth`), registered 2026-12-07 (stop 54)
+# before any of its cells ran. A referee found the depth clause of
+# f7-dissipates-with-depth tested on the lookup task alone, whose models use the tag in
+# block 0, where a tag that fades with depth cannot delay them; the chain task, which
+# needs the tag after two attention steps, ran at depth eight only. This arm runs it at
+# CHAIN_DEPTH with the chain sweep's budget, rates, seeds and planted control. Its rule
+# pairs each seed's solve step at depth eight (the chain sweep's cells) with its solve
+# step here. A model too shallow to compose the two lookups in the budget would show as
+# an effect below zero, a cost of shallowness the rule cannot tell from a tag that does
+# not fade; the chapter says which it sees.
+CHAIN_DEPTH = 2
+CHAIN_DEPTH_OUT = "book/part2/results/f7_chain_depth.json"
+CHAIN_DEPTH_RULES = {
+    "f7-dissipates-with-depth": {"deeper is worse, two hops": {
+        "effect": "the solve step (the first step whose 20-step mean training loss is "
+                  "under 0.1 nats; a run that never gets there counts as the budget, a "
+                  "lower bound), chain task, chain sweep's new seeds, input-only route, "
+                  "depth eight minus depth two, paired by seed; control: the "
+                  "re-injected route at depth two with the tag withheld for the chain "
+                  "sweep's planted steps, minus without",
         "unit": "steps", "threshold": 1000, "direction": 1}},
 }
 
@@ -356,3 +381,23 @@ def sweep_chain(seeds=(0,) + CHAIN_SEEDS):
                      description="F7 chain task (two lookups before the tag can act): "
                                  "solve step and use by block, three routes at depth "
                                  "8, with a planted late tag")
+
+
+def sweep_chain_depth(seeds=(0,) + CHAIN_SEEDS):
+    """The F7 chain task at depth two (`python -m phaselib.sweep f7-chain-depth`),
+    registered with CHAIN_DEPTH_RULES before any of its cells ran (see its comment):
+    the input-only and re-injected routes and the planted late tag (the re-injected
+    route with the tag withheld for CHAIN_PLANT steps) at CHAIN_DEPTH, CHAIN_STEPS
+    steps each; seed 0 at every rate of CHAIN_RATES chooses each model's rate by
+    validation loss, and CHAIN_SEEDS train at it."""
+    from .rates import rates_then_best
+    from .sweep import SweepSpec
+
+    base = [{"depth": CHAIN_DEPTH, "variant": v, "steps": CHAIN_STEPS, "withhold": w}
+            for v, w in (("input", 0), ("every", 0), ("every", CHAIN_PLANT))]
+    return SweepSpec(name="f7-chain-depth", out=CHAIN_DEPTH_OUT,
+                     cells=rates_then_best(base, CHAIN_RATES, seeds, CHAIN_DEPTH_OUT),
+                     run=run_chain_cell,
+                     description="F7 chain task at depth two: solve step of the "
+                                 "input-only and re-injected routes and a planted "
+                                 "late tag, beside the chain sweep's depth eight")

@@ -45,6 +45,7 @@ SWEEPS: dict[str, str] = {
     "f7-lookup-long": "phaselib.preconditioning_runs:sweep_lookup_long",
     "f7-delay": "phaselib.preconditioning_runs:sweep_delay",
     "f7-chain": "phaselib.preconditioning_runs:sweep_chain",
+    "f7-chain-depth": "phaselib.preconditioning_runs:sweep_chain_depth",
     "f8": "phaselib.branching_runs:sweep",
     "f9": "phaselib.erosion_runs:sweep",
     "f9-minimum": "phaselib.erosion_minimum:sweep",

@@ -222,6 +222,32 @@ def test_the_records_judge_the_chain_sweep_by_its_registered_rules():
             assert rules[part] == rule, (claim_id, part)
 
 
+def test_the_depth_two_chain_arm_mirrors_the_chain_sweep_but_for_its_depth():
+    """f7-chain-depth (registered before its runs) runs the chain sweep's input-only
+    and re-injected routes and its planted control at depth two: the same budget, rates
+    and seeds, seed 0 at every rate and the others at its choice."""
+    from phaselib.preconditioning_runs import (CHAIN_DEPTH_RULES, CHAIN_PLANT,
+                                               CHAIN_RATES, CHAIN_RULES, CHAIN_SEEDS,
+                                               CHAIN_STEPS)
+    from phaselib.sweep import get_spec
+
+    depth2, depth8 = get_spec("f7-chain-depth").cells, get_spec("f7-chain").cells
+    models = {(c["variant"], c["withhold"]) for c in depth2}
+    assert models == {("input", 0), ("every", 0), ("every", CHAIN_PLANT)}
+    assert models < {(c["variant"], c["withhold"]) for c in depth8}
+    assert {c["depth"] for c in depth2} == {2} and {c["depth"] for c in depth8} == {8}
+    assert {c["steps"] for c in depth2} == {CHAIN_STEPS}
+    rate_cells = [c for c in depth2 if c["seed"] == 0]
+    assert sorted(c["lr"] for c in rate_cells) == sorted(CHAIN_RATES * len(models))
+    assert sorted(c["seed"] for c in depth2 if c["lr"] == "best") == sorted(
+        CHAIN_SEEDS * len(models))
+    # The depth part is judged like the chain's other solve-step parts.
+    new = CHAIN_DEPTH_RULES["f7-dissipates-with-depth"]["deeper is worse, two hops"]
+    old = CHAIN_RULES["f7-dissipates-with-depth"]["re-injection helps, two hops"]
+    assert (new["threshold"], new["unit"], new["direction"]) == (
+        old["threshold"], old["unit"], old["direction"])
+
+
 def test_deepest_use_reads_the_deepest_costly_erasure():
     from phaselib.preconditioning_runs import deepest_use
 
