@@ -1,5 +1,6 @@
 """Branching with continuous and with hard decoders: the select task, a ReLU MLP, a hard gate
-trained by a straight-through estimator, a top-1 router, and the transition-width metric.
+trained by a straight-through estimator, top-1 and Switch-style routers, and the
+transition-width metric.
 
 Book: Part II, "F8 MLPs are continuous decoders". The task returns one of two inputs
 depending on the sign of a third, y = a if s > 0 else b, a function with a jump at s = 0.
@@ -8,7 +9,7 @@ between b and a: `transition_width` measures the s-interval over which a model's
 goes from 10% to 90% of the way from b to a (2 ln 9 / k for a logistic of slope k);
 `choice_readout` reads outputs next to the boundary as a choice (nearer the right
 value, or blended between the two).
-The decoders (MLP, soft and hard gates, the top-1 router) are in
+The decoders (MLP, soft and hard gates, the top-1 and Switch-style routers) are in
 `phaselib.branching_models`, re-exported here. The experiments that train a model and
 measure it with these functions, and the chapter's precomputed sweep `f8`, are in
 `phaselib.branching_runs`.
@@ -24,13 +25,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_float_tensor, check_positive_int
-from .branching_models import (KINDS, MLP, HardGate, Top1Router, expert_width_for_budget,
-                               make_model, n_params, slope_bound, straight_through_step)
+from .branching_models import (KINDS, MLP, HardGate, SwitchRouter, Top1Router,
+                               expert_width_for_budget, make_model, n_params,
+                               slope_bound, straight_through_step)
 
 __all__ = ["KINDS", "select_targets", "select_batch", "MLP", "straight_through_step",
-           "HardGate", "Top1Router", "n_params", "expert_width_for_budget", "make_model",
-           "transition_width", "transition_center", "profile", "boundary_pairs", "evaluate",
-           "slope_bound", "choice_readout", "MIN_GAP"]
+           "HardGate", "Top1Router", "SwitchRouter", "n_params",
+           "expert_width_for_budget", "make_model", "transition_width",
+           "transition_center", "profile", "boundary_pairs", "evaluate", "slope_bound",
+           "choice_readout", "MIN_GAP"]
 
 EPS = (1.0, 0.3, 0.1, 0.03, 0.01)   # half-widths of the test bands |s| < eps
 MIN_GAP = 0.5                       # choice_readout scores points with |a - b| >= this

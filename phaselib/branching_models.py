@@ -1,12 +1,15 @@
 """The decoders of chapter F8: a ReLU MLP, a soft gate, a hard gate trained by a
-straight-through estimator, and a top-1 router, built to a parameter budget.
+straight-through estimator, a top-1 router, and a Switch-style router, built to a
+parameter budget.
 
 Book: Part II, "F8 MLPs are continuous decoders". `make_model(kind, width)` builds one
 of `KINDS`; `expert_width_for_budget` finds the expert width that matches an MLP's
 parameter count; `slope_bound` bounds how steeply an MLP can rise along its input.
 `HardGate` and `Top1Router` choose one expert per example in the forward pass and get
-their gradient from a soft surrogate (straight-through; {cite}`bengio2013estimating`,
-{cite}`fedus2022switch`). The task and the measurements are in `phaselib.branching`
+their gradient from a soft surrogate (straight-through; {cite}`bengio2013estimating`).
+`SwitchRouter` chooses one expert as Switch Transformers do {cite}`fedus2022switch`: the
+chosen expert's output scaled by its softmax probability, which carries the router's
+gradient. The task and the measurements are in `phaselib.branching`
 (which re-exports these names).
 """
 
@@ -19,10 +22,11 @@ from torch import nn
 from ._checks import check_float_tensor, check_positive_int
 from .selection import select_weights
 
-__all__ = ["KINDS", "MLP", "straight_through_step", "HardGate", "Top1Router", "n_params",
-           "expert_width_for_budget", "make_model", "slope_bound"]
+__all__ = ["KINDS", "MLP", "straight_through_step", "HardGate", "Top1Router",
+           "SwitchRouter", "n_params", "expert_width_for_budget", "make_model",
+           "slope_bound"]
 
-KINDS = ("mlp", "soft_gate", "hard_gate", "top1_router")
+KINDS = ("mlp", "soft_gate", "hard_gate", "top1_router", "switch_router")
 
 
 def _loss(pred, y):
@@ -121,11 +125,31 @@ class Top1Router(nn.Module):
         """Routing weights [N, n_experts]: one-hot in value."""
         return select_weights(self.router(x), "hard_st")
 
+    def choice(self, x):
+        """The expert each example uses, one-hot [N, n_experts] (no gradient)."""
+        with torch.no_grad():
+            z = self.router(x)
+            return F.one_hot(z.argmax(-1), z.shape[-1]).to(z.dtype)
+
     def forward(self, x, y=None):
         w = self.weights(x)
         v = x[:, :-1] if self.factored else x
         outs = torch.cat([e(v) for e in self.experts], dim=1)
         return _loss((w * outs).sum(1, keepdim=True), y)
+
+
+class SwitchRouter(Top1Router):
+    """Top-1 routing as Switch Transformers do it {cite}`fedus2022switch`: the expert of
+    the highest score, its output multiplied by its softmax probability p_i(x). The
+    router's gradient is the gradient of that product, not a surrogate; the weight on
+    the chosen expert is p_i(x) < 1, so the output is continuous in x wherever the
+    choice does not change, and jumps where it does. No load-balancing loss."""
+
+    def weights(self, x):
+        """Routing weights [N, n_experts]: the chosen expert's softmax probability,
+        zero elsewhere."""
+        p = torch.softmax(self.router(x), -1)
+        return p * F.one_hot(p.argmax(-1), p.shape[-1]).to(p.dtype)
 
 
 def slope_bound(model: MLP, column: int = 2) -> float:
@@ -173,4 +197,6 @@ def make_model(kind: str, width: int, n_experts: int = 4, depth: int = 2,
         return MLP(width, depth, d_in)
     if kind == "top1_router":
         return Top1Router(width, n_experts, depth, d_in, factored)
+    if kind == "switch_router":
+        return SwitchRouter(width, n_experts, depth, d_in, factored)
     return HardGate(width, depth, d_in, hard=kind == "hard_gate", factored=factored)

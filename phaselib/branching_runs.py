@@ -24,7 +24,9 @@ from .train import TrainConfig, train
 
 __all__ = ["LR", "BATCH", "VARIANTS", "PRODUCT_STEPS", "PRODUCT_SEEDS",
            "REGISTERED_PRODUCT_SEEDS", "train_model", "run_cell", "cell_params",
-           "find_stored", "stored_or_run", "run_f8_cell", "sweep"]
+           "find_stored", "stored_or_run", "run_f8_cell", "sweep", "SWITCH_SEEDS",
+           "SWITCH_RATES", "SWITCH_VAL_SEED", "SWITCH_OUT", "SWITCH_RULES",
+           "run_switch_cell", "sweep_switch"]
 
 LR, BATCH = 3e-3, 256          # every run of the sweep (run_cell's defaults)
 # The models compared on the budget of the width-32 MLP: (kind, factored).
@@ -35,6 +37,30 @@ PRODUCT_STEPS = (2000, 8000)   # the product task's training lengths (rule: 2000
 # branching_product.ADDED_RATES (fixed before their runs, 2026-12-07; the ten stand).
 REGISTERED_PRODUCT_SEEDS = tuple(range(5))
 PRODUCT_SEEDS = REGISTERED_PRODUCT_SEEDS + tuple(range(5, 10))
+# The Switch-style router (`sweep_switch`, sweep `f8-switch`), registered 2026-12-07
+# (stop 54) before any of its cells ran. A referee found that the top-1 router of
+# f8-moe-soft-gate is one-hot and trained straight-through, while the quote is about
+# routing as Switch and GShard learn it, where the chosen expert's output is scaled by
+# its softmax probability and that product is the router's gradient. Free and factored
+# experts on the width-32 MLP's budget, every seed at every rate; each arm reads the
+# rate whose validation error (uniform points, SWITCH_VAL_SEED) averaged over the seeds
+# is lowest. The parts, predicted above the threshold (a blended output), are judged
+# like the top-1 router's; a null's control is the budget MLP's band.
+SWITCH_SEEDS = (0, 1, 2, 3, 4)
+SWITCH_RATES = (1e-3, 3e-3, 1e-2)
+SWITCH_VAL_SEED = 5000
+SWITCH_OUT = "book/part2/results/f8_switch.json"
+_SWITCH = ("log10 of the Switch-style router's transition width in grid steps (the "
+           "chosen expert's output scaled by its softmax probability), {experts}, at "
+           "the rate of lowest validation error averaged over the seeds")
+SWITCH_RULES = {"f8-moe-soft-gate": {
+    "Switch scaling, experts see the condition": {
+        "effect": _SWITCH.format(experts="experts reading all of the input"),
+        "unit": "decades", "threshold": 0.301, "direction": 1},
+    "Switch scaling, experts factored": {
+        "effect": _SWITCH.format(experts="experts reading only the values"),
+        "unit": "decades", "threshold": 0.301, "direction": 1},
+}}
 
 
 def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float = LR,
@@ -74,12 +100,16 @@ def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = LR
     if kind in ("hard_gate", "soft_gate"):
         w = model.gate.weight.detach()[0]
         res["gate_s_share"] = (w[2].abs() / w.norm()).item()
-    if kind == "top1_router":
+    if kind in ("top1_router", "switch_router"):
         x, _ = select_batch(4096, torch.Generator().manual_seed(7), device=device)
-        w = model.weights(x)
-        one = ((w == 1).sum(1) == 1) & ((w == 0).sum(1) == w.shape[1] - 1)
+        with torch.no_grad():
+            w, c = model.weights(x), model.choice(x)
+        # Examples whose weights are nonzero on exactly one expert, the chosen one.
+        one = ((w != 0).sum(1) == 1) & ((w * c).sum(1) > 0)
         res["one_expert_share"] = one.float().mean().item()
-        res["experts_used"] = int((w.sum(0) > 0).sum().item())
+        res["experts_used"] = int((c.sum(0) > 0).sum().item())
+        if kind == "switch_router":      # the weight on the chosen expert, p_i(x)
+            res["p_chosen"] = (w * c).sum(1).median().item()
     if return_model:
         return res, model
     return res
@@ -185,3 +215,31 @@ def sweep(seeds=(0, 1, 2), product_seeds=PRODUCT_SEEDS):
                      "routers on the budget of the width-32 MLP, a margin control, and "
                      "transition width and error against training steps (MLP; factored "
                      "hard gate); the product task (MLP, scored and linear-score gates)")
+
+
+def run_switch_cell(seed: int, factored: bool, lr: float) -> dict:
+    """One cell of `f8-switch`: `run_cell` for the Switch-style router on the width-32
+    MLP's budget, with "val_mse", its error on uniform validation points
+    (SWITCH_VAL_SEED), which chooses the rate."""
+    budget = n_params(MLP(32))
+    width = expert_width_for_budget(budget, "switch_router", factored=factored)
+    res, model = run_cell(seed, "switch_router", width, lr=lr, factored=factored,
+                          return_model=True)
+    x, y = select_batch(4096, torch.Generator().manual_seed(SWITCH_VAL_SEED))
+    with torch.no_grad():
+        res["val_mse"] = torch.nn.functional.mse_loss(model(x)[0], y).item()
+    return res | {"width": width}
+
+
+def sweep_switch(seeds=SWITCH_SEEDS):
+    """Sweep `f8-switch` (registered with SWITCH_RULES before its runs; see their
+    comment): the Switch-style router, free and factored experts, every seed at every
+    rate of SWITCH_RATES, at the chapter's 2000 steps."""
+    from .sweep import SweepSpec
+
+    cells = [{"seed": s, "factored": fac, "lr": lr} for fac in (False, True)
+             for lr in SWITCH_RATES for s in seeds]
+    return SweepSpec(name="f8-switch", out=SWITCH_OUT, cells=cells, run=run_switch_cell,
+                     description="F8: the Switch-style router (output scaled by the "
+                                 "chosen expert's probability), free and factored "
+                                 "experts, every seed at every rate")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from phaselib.branching import (MLP, HardGate, Top1Router, evaluate, slope_bound,
+from phaselib.branching import (MLP, HardGate, SwitchRouter, Top1Router, evaluate,
+                                slope_bound,
                                 expert_width_for_budget, make_model, n_params, profile,
                                 select_batch, select_targets, straight_through_step,
                                 transition_center, transition_width)
@@ -75,6 +76,31 @@ def test_router_selects_exactly_one_expert_per_example_and_trains_the_router():
     assert m.router.weight.grad.abs().sum() > 0
 
 
+def test_switch_router_scales_the_chosen_expert_by_its_probability():
+    """Switch routing: one expert per example, its output times its softmax
+    probability (below one), and the router learns through that product."""
+    torch.manual_seed(0)
+    m = SwitchRouter(5, n_experts=3, factored=True)
+    x, y = select_batch(131, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        p = torch.softmax(m.router(x), -1)
+        i = p.argmax(1)
+        outs = torch.cat([e(x[:, :2]) for e in m.experts], 1)
+        want = (p.gather(1, i[:, None]) * outs.gather(1, i[:, None]))
+        w, c = m.weights(x), m.choice(x)
+    assert ((w != 0).sum(1) == 1).all() and torch.equal(c.argmax(1), i)
+    assert (w.max(1).values < 1).all() and (w.max(1).values > 1 / 3 - 1e-6).all()
+    assert torch.allclose(m(x)[0], want, atol=1e-6)
+    # The straight-through router's output is the chosen expert's, unscaled.
+    t = Top1Router(5, n_experts=3, factored=True)
+    t.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(t(x)[0], outs.gather(1, i[:, None]), atol=1e-6)
+    _, loss = m(x, y)
+    loss.backward()
+    assert m.router.weight.grad.abs().sum() > 0
+
+
 def test_unchosen_experts_get_no_gradient():
     torch.manual_seed(0)
     m = Top1Router(5, n_experts=3)
@@ -89,7 +115,7 @@ def test_unchosen_experts_get_no_gradient():
 def test_param_counts_and_budget():
     assert n_params(MLP(32)) == 3 * 32 + 32 + 32 * 32 + 32 + 32 + 1
     budget = n_params(MLP(32))
-    for kind in ("hard_gate", "top1_router"):
+    for kind in ("hard_gate", "top1_router", "switch_router"):
         for factored in (False, True):
             w = expert_width_for_budget(budget, kind, factored=factored)
             assert n_params(make_model(kind, w, factored=factored)) <= budget

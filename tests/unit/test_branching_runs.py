@@ -5,8 +5,9 @@ import math
 
 import pytest
 
-from phaselib.branching_runs import (VARIANTS, cell_params, find_stored, run_cell,
-                                     stored_or_run, sweep)
+from phaselib.branching_runs import (SWITCH_RATES, SWITCH_RULES, SWITCH_SEEDS, VARIANTS,
+                                     cell_params, find_stored, run_cell, stored_or_run,
+                                     sweep, sweep_switch)
 from phaselib.sweep import SweepResults
 
 
@@ -17,7 +18,8 @@ def test_run_cell_learns_the_task_and_mlp_blends(one_thread):
     assert r["transition"] > 10 * r["grid_step"]   # a continuous rise, not a step
     assert r["slope_bound"] > 0.8 * 0.5 / r["transition"]   # |a - b| >= 0.5
     assert r["mse"]["0.01"] > r["mse"]["1.0"]      # the error sits at the boundary
-    assert set(KINDS) == {"mlp", "soft_gate", "hard_gate", "top1_router"}
+    assert set(KINDS) == {"mlp", "soft_gate", "hard_gate", "top1_router",
+                          "switch_router"}
 
 
 def test_the_f8_sweep_has_every_model_of_the_chapter_per_seed():
@@ -79,3 +81,23 @@ def test_a_gate_records_its_weight_on_s(one_thread, fac):
 def test_run_cell_with_a_margin_scores_next_to_the_margin(one_thread):
     r = run_cell(0, "mlp", 16, steps=50, margin=0.2)
     assert 0 <= r["mse_edge"] < 1 and "mse_edge" not in run_cell(0, "mlp", 16, steps=5)
+
+
+def test_the_switch_sweep_runs_every_seed_at_every_rate_for_both_expert_kinds():
+    cells = sweep_switch().cells
+    assert len(SWITCH_RATES) >= 3
+    assert len(cells) == 2 * len(SWITCH_SEEDS) * len(SWITCH_RATES)
+    assert {(c["seed"], c["factored"], c["lr"]) for c in cells} == {
+        (s, f, lr) for s in SWITCH_SEEDS for f in (False, True) for lr in SWITCH_RATES}
+    # Its parts are judged like the straight-through router's (same unit and threshold).
+    from phaselib.claims import load_claims
+    old = load_claims()["f8-moe-soft-gate"].rules["experts factored"]
+    for rule in SWITCH_RULES["f8-moe-soft-gate"].values():
+        assert (rule["unit"], rule["threshold"], rule["direction"]) == (
+            old["unit"], old["threshold"], old["direction"])
+
+
+def test_a_switch_router_cell_records_its_choice_and_validation_error(one_thread):
+    r = run_cell(0, "switch_router", 4, steps=30, factored=True)
+    assert r["one_expert_share"] == 1.0 and 1 <= r["experts_used"] <= 4
+    assert 0.25 <= r["p_chosen"] < 1.0
