@@ -36,6 +36,7 @@ SWEEPS: dict[str, str] = {
     "f1": "phaselib.spelling:sweep",
     "f1-rates": "phaselib.spelling:sweep_rates",
     "f3": "phaselib.multiscale_runs:sweep",
+    "f3-steps": "phaselib.multiscale_runs:sweep_steps",
     "f4": "phaselib.partitions_runs:sweep",
     "f5": "phaselib.context_collapse:sweep",
     "f5-history": "phaselib.history:sweep",

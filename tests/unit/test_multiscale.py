@@ -288,3 +288,29 @@ def test_run_f3_reports_a_validation_loss_and_refuses_a_best_rate_without_a_file
         run_f3(0, [1, 4], "pyramid", 2, lr="best", **hp)
     with pytest.raises(ValueError, match="lr must be a positive float"):
         run_f3(0, [1, 4], "pyramid", 2, lr=0.0, **hp)
+
+
+def test_steps_to_reads_the_longest_periods_first_evaluation_under_the_level():
+    from phaselib.multiscale_runs import steps_to
+
+    r = {"step": [25, 50, 75, 100],
+         "curve": {"1": [0.05, 0.01, 0.0, 0.0], "4": [2.0, 1.0, 0.5, 0.2],
+                   "16": [2.5, 0.3, 0.1, 0.02]}}
+    assert steps_to(r) == 75                       # period 16, not 1 (first) or 4
+    assert steps_to(r, level=0.5) == 50
+    r["curve"]["16"] = [2.5, 2.4, None, 0.9]       # never under: the budget
+    assert steps_to(r) == 100
+
+
+def test_the_steps_sweep_runs_new_seeds_at_the_best_and_the_chapters_rate():
+    from phaselib.multiscale_runs import STEPS_RULES, STEPS_SEEDS, sweep
+    from phaselib.sweep import get_spec
+
+    cells = get_spec("f3-steps").cells
+    assert not set(STEPS_SEEDS) & {c["seed"] for c in sweep().cells}
+    assert len(cells) == 2 * 2 * 2 * len(STEPS_SEEDS)
+    assert {c.get("lr") for c in cells} == {"best", None}
+    assert {c["model"] for c in cells} == {"level0", "pyramid"}
+    parts = STEPS_RULES["f3-long-range"]
+    assert set(parts) == {"steps, scales 1, 4, 16", "steps, scales 1, 3, 12"}
+    assert all(r["unit"] == "decades" and r["direction"] == 1 for r in parts.values())
