@@ -20,12 +20,13 @@ import torch
 
 from .branching import (MLP, evaluate, expert_width_for_budget, make_model, n_params,
                         select_batch, slope_bound)
+from .rates import step_past
 from .train import TrainConfig, train
 
 __all__ = ["LR", "BATCH", "VARIANTS", "PRODUCT_STEPS", "PRODUCT_SEEDS",
            "REGISTERED_PRODUCT_SEEDS", "train_model", "run_cell", "cell_params",
            "find_stored", "stored_or_run", "run_f8_cell", "sweep", "SWITCH_SEEDS",
-           "SWITCH_RATES", "SWITCH_VAL_SEED", "SWITCH_OUT", "SWITCH_RULES",
+           "SWITCH_REGISTERED_RATES", "SWITCH_ADDED_RATES", "SWITCH_RATES", "SWITCH_VAL_SEED", "SWITCH_OUT", "SWITCH_RULES",
            "run_switch_cell", "sweep_switch"]
 
 LR, BATCH = 3e-3, 256          # every run of the sweep (run_cell's defaults)
@@ -47,7 +48,13 @@ PRODUCT_SEEDS = REGISTERED_PRODUCT_SEEDS + tuple(range(5, 10))
 # is lowest. The parts, predicted above the threshold (a blended output), are judged
 # like the top-1 router's; a null's control is the budget MLP's band.
 SWITCH_SEEDS = (0, 1, 2, 3, 4)
-SWITCH_RATES = (1e-3, 3e-3, 1e-2)
+SWITCH_REGISTERED_RATES = (1e-3, 3e-3, 1e-2)
+# Amended 2026-12-07 (stop 54) after its runs, before any run at the added rate: both
+# arms' mean choice lay at the top of the registered rates, so the grid grows by one
+# step past it for every seed and arm; the verdict reads the choice over the grown grid,
+# whatever it gives, and the chapter says if a choice lies at its new edge.
+SWITCH_ADDED_RATES = (step_past(SWITCH_REGISTERED_RATES, "high"),)
+SWITCH_RATES = SWITCH_REGISTERED_RATES + SWITCH_ADDED_RATES
 SWITCH_VAL_SEED = 5000
 SWITCH_OUT = "book/part2/results/f8_switch.json"
 _SWITCH = ("log10 of the Switch-style router's transition width in grid steps (the "
@@ -234,11 +241,12 @@ def run_switch_cell(seed: int, factored: bool, lr: float) -> dict:
 def sweep_switch(seeds=SWITCH_SEEDS):
     """Sweep `f8-switch` (registered with SWITCH_RULES before its runs; see their
     comment): the Switch-style router, free and factored experts, every seed at every
-    rate of SWITCH_RATES, at the chapter's 2000 steps."""
+    rate of SWITCH_RATES (the registered ones first), at the chapter's 2000 steps."""
     from .sweep import SweepSpec
 
-    cells = [{"seed": s, "factored": fac, "lr": lr} for fac in (False, True)
-             for lr in SWITCH_RATES for s in seeds]
+    cells = [{"seed": s, "factored": fac, "lr": lr}
+             for rates in (SWITCH_REGISTERED_RATES, SWITCH_ADDED_RATES)
+             for fac in (False, True) for lr in rates for s in seeds]
     return SweepSpec(name="f8-switch", out=SWITCH_OUT, cells=cells, run=run_switch_cell,
                      description="F8: the Switch-style router (output scaled by the "
                                  "chosen expert's probability), free and factored "

@@ -86,6 +86,10 @@ def test_run_cell_with_a_margin_scores_next_to_the_margin(one_thread):
 def test_the_switch_sweep_runs_every_seed_at_every_rate_for_both_expert_kinds():
     cells = sweep_switch().cells
     assert len(SWITCH_RATES) >= 3
+    # The grid grew by one step past the registered top (fixed before those runs).
+    from phaselib.branching_runs import SWITCH_ADDED_RATES, SWITCH_REGISTERED_RATES
+    assert SWITCH_RATES[:len(SWITCH_REGISTERED_RATES)] == SWITCH_REGISTERED_RATES
+    assert SWITCH_ADDED_RATES == (3e-2,)
     assert len(cells) == 2 * len(SWITCH_SEEDS) * len(SWITCH_RATES)
     assert {(c["seed"], c["factored"], c["lr"]) for c in cells} == {
         (s, f, lr) for s in SWITCH_SEEDS for f in (False, True) for lr in SWITCH_RATES}
