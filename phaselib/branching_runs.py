@@ -224,10 +224,10 @@ def sweep(seeds=(0, 1, 2), product_seeds=PRODUCT_SEEDS):
                      "hard gate); the product task (MLP, scored and linear-score gates)")
 
 
-def run_switch_cell(seed: int, factored: bool, lr: float) -> dict:
+def run_switch_cell(seed: int, factored: bool, lr: float, return_model: bool = False):
     """One cell of `f8-switch`: `run_cell` for the Switch-style router on the width-32
     MLP's budget, with "val_mse", its error on uniform validation points
-    (SWITCH_VAL_SEED), which chooses the rate."""
+    (SWITCH_VAL_SEED), which chooses the rate; (dict, model) with return_model."""
     budget = n_params(MLP(32))
     width = expert_width_for_budget(budget, "switch_router", factored=factored)
     res, model = run_cell(seed, "switch_router", width, lr=lr, factored=factored,
@@ -235,7 +235,8 @@ def run_switch_cell(seed: int, factored: bool, lr: float) -> dict:
     x, y = select_batch(4096, torch.Generator().manual_seed(SWITCH_VAL_SEED))
     with torch.no_grad():
         res["val_mse"] = torch.nn.functional.mse_loss(model(x)[0], y).item()
-    return res | {"width": width}
+    res["width"] = width
+    return (res, model) if return_model else res
 
 
 def sweep_switch(seeds=SWITCH_SEEDS):

@@ -48,6 +48,7 @@ AUDITED = {
     "f7-delay": ("val_loss", False),
     "f7-chain": ("val_loss", False),
     "f8": ("val_mse", False),
+    "f8-switch": ("val_mse", False),
     "slots-rates": ("val_acc", True),
     "selection-rates": ("val_acc", True),
     "selection-anneal": ("val_acc", True),
@@ -130,6 +131,9 @@ PLAN: tuple[tuple[str, dict], ...] = (
     *_at("mqar-probe", 0.0003, [{**_PROBE, "model": m} for m in ("fused",
                                                                  "phase-window")]),
     *_at("mqar-probe", 0.03, [{**_PROBE, "model": "linear-conv"}]),
+    # Added 2026-12-07 (stop 54), before its run: f8-switch's free arm, whose choice
+    # lay at the top of its grown grid (3e-2; its chapter reads that and says so).
+    *_at("f8-switch", 0.09, [{"factored": False}]),
 )
 PLAN_ADDED = "2026-12-07"
 
@@ -273,7 +277,8 @@ CHAPTERS = {
     "f7-lookup": "book/part2/f7-preconditioning",
     "f7-delay": "book/part2/f7-preconditioning",
     "f7-chain": "book/part2/f7-preconditioning",
-    "f8": "book/part2/f8-continuous-decoders", "slots-rates": "book/part4/slots",
+    "f8": "book/part2/f8-continuous-decoders",
+    "f8-switch": "book/part2/f8-continuous-decoders", "slots-rates": "book/part4/slots",
     "selection-rates": "book/part4/selection",
     "selection-anneal": "book/part4/selection",
     "long-range": "book/part4/phase-lm", "lm": "book/part4/phase-lm",

@@ -105,3 +105,14 @@ def test_a_switch_router_cell_records_its_choice_and_validation_error(one_thread
     r = run_cell(0, "switch_router", 4, steps=30, factored=True)
     assert r["one_expert_share"] == 1.0 and 1 <= r["experts_used"] <= 4
     assert 0.25 <= r["p_chosen"] < 1.0
+
+
+def test_the_records_judge_the_switch_sweep_by_its_registered_rules():
+    """SWITCH_RULES was committed before f8-switch ran; the chapter's record states
+    those parts unchanged."""
+    from phaselib.claims import load_claims
+
+    claims = load_claims()
+    for claim_id, parts in SWITCH_RULES.items():
+        for part, rule in parts.items():
+            assert claims[claim_id].rules[part] == rule, (claim_id, part)
