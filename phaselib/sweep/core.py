@@ -38,6 +38,7 @@ SWEEPS: dict[str, str] = {
     "f3": "phaselib.multiscale_runs:sweep",
     "f3-steps": "phaselib.multiscale_runs:sweep_steps",
     "f4": "phaselib.partitions_runs:sweep",
+    "f4-same": "phaselib.partitions_runs:sweep_same",
     "f5": "phaselib.context_collapse:sweep",
     "f5-history": "phaselib.history:sweep",
     "f6": "phaselib.drift_runs:sweep",

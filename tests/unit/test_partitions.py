@@ -234,3 +234,19 @@ def test_near_loss_gives_the_same_characters_gap_as_two_models_scored_together()
         run_f4(0, "geometric", lr="best", **hp)
     with pytest.raises(ValueError, match="lr must be a positive float"):
         run_f4(0, "geometric", lr=-1.0, **hp)
+
+
+def test_the_same_characters_sweep_runs_both_pairs_on_new_seeds_at_their_best_rates():
+    from phaselib.partitions_runs import (F4_SWEEP_STEPS, SAME_CHARS_PAIRS, SAME_RULES,
+                                          SAME_SEEDS, sweep)
+    from phaselib.sweep import get_spec
+
+    cells = get_spec("f4-same").cells
+    assert not set(SAME_SEEDS) & {c["seed"] for c in sweep().cells}
+    names = {n for pair in SAME_CHARS_PAIRS.values() for n in pair}
+    assert {(c["seed"], c["partition"]) for c in cells} == {
+        (s, n) for s in SAME_SEEDS for n in names}
+    assert {c["lr"] for c in cells} == {"best"}
+    assert {c["steps"] for c in cells} == {F4_SWEEP_STEPS}
+    rule = SAME_RULES["f4-misaligned"]["word starts, same characters"]
+    assert (rule["threshold"], rule["direction"]) == (0.01, 1)
