@@ -14,7 +14,10 @@ Book: Part II, "F6 In-place evolution". The measurements themselves are in
   lengths, and a planted loss of legibility (a share of the windows carry another tag at
   the top) that the same probe must see;
 - `planted_hijack`: the share of windows whose top-1 becomes a token when the context
-  just before is written to predict it, the bomb instrument's positive control.
+  just before is written to predict it, the bomb instrument's positive control;
+- `context_loss`: the next-token loss at the last position with a bomb, with the same
+  span of other text, and with all the context before the gap replaced (the context
+  lost by construction, the measure's positive control).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .taps import capture
 from .transformer import TinyTransformer
 
 __all__ = ["history_neutral", "span_attention", "tag_legibility", "planted_hijack",
-           "untrained_like"]
+           "context_loss", "untrained_like"]
 
 
 def _check_model(model) -> None:
@@ -149,6 +152,37 @@ def planted_hijack(model: TinyTransformer, x: torch.Tensor, context: list[int],
     _, lg_p = residual_streams(model, planted)
     clean = (lg[:, -1].argmax(-1) == token).double().mean()
     return float((lg_p[:, -1].argmax(-1) == token).double().mean() - clean)
+
+
+@torch.no_grad()
+def context_loss(model: TinyTransformer, x: torch.Tensor, y: torch.Tensor,
+                 others: torch.Tensor, bomb: int, *, length: int = 8,
+                 gap: int = 8) -> dict:
+    """What a bomb costs the prediction: the mean next-token loss (nats) at the last
+    position of windows x [B, T] (next tokens y [B]), "clean"; with `length` copies of
+    `bomb` ending `gap` real tokens before the last position, "bomb"; with the same
+    span taken from others [B, T] (other real text), "other"; and with every token
+    before those last `gap` + 1 taken from others, "lost": the context removed, the
+    local tokens kept."""
+    _check_model(model)
+    if x.dim() != 2 or others.shape != x.shape or y.shape != x.shape[:1]:
+        raise ValueError(f"x and others must have shape [B, T] and y shape [B], got "
+                         f"{tuple(x.shape)}, {tuple(others.shape)} and {tuple(y.shape)}")
+    T = x.shape[1]
+    check_positive_int("length", length)
+    if not (isinstance(gap, int) and 0 <= gap) or gap + length + 1 > T:
+        raise ValueError(f"gap must be an int >= 0 with gap + length + 1 <= T={T}, got "
+                         f"gap={gap!r}, length={length}")
+    lo, hi = T - 1 - gap - length, T - 1 - gap
+    bombed, other, lost = x.clone(), x.clone(), x.clone()
+    bombed[:, lo:hi] = bomb
+    other[:, lo:hi] = others[:, lo:hi]
+    lost[:, :hi] = others[:, :hi]
+    out = {}
+    for name, w in (("clean", x), ("bomb", bombed), ("other", other), ("lost", lost)):
+        _, lg = residual_streams(model, w)
+        out[name] = float(torch.nn.functional.cross_entropy(lg[:, -1], y))
+    return out
 
 
 def untrained_like(model: TinyTransformer, seed: int) -> TinyTransformer:

@@ -15,7 +15,29 @@ from .drift import (bomb_effect, cosine, drift_windows, inject, late_correction,
                     probe_by_layer, residual_streams, tag_vectors)
 from .transformer import TinyTransformer
 
-__all__ = ["train_char_model", "measure_drift", "run_cell", "sweep"]
+__all__ = ["train_char_model", "measure_drift", "run_cell", "sweep", "CONTEXT_SEEDS",
+           "CONTEXT_OUT", "CONTEXT_RULES", "run_context_cell", "sweep_context"]
+
+# What a bomb does to the context (`sweep_context`, sweep `f6-context`), registered
+# 2026-12-07 (stop 54) before any of its cells ran. A referee found f6-bomb-dominates
+# judged on the share of windows predicting the bomb character, where the seed's
+# consequence is that the context is forgotten, and its control planted at the last
+# position while the effect is read eight characters later. The new part reads the
+# next-character loss at the last position, a bomb of eight copies of the commonest
+# letter minus the same span of other real text, eight real characters between it and
+# the prediction; its positive control, at the same gap, replaces every character
+# before those eight (the context lost, the local characters kept), minus the same
+# span of other text. The chapter's model on CONTEXT_SEEDS, each trained as the f6
+# sweep trains it.
+CONTEXT_SEEDS = (0, 1, 2, 3, 4)
+CONTEXT_OUT = "book/part2/results/f6_context.json"
+CONTEXT_RULES = {"f6-bomb-dominates": {"forgets context": {
+    "effect": "next-character loss at the last position, a bomb of eight copies of the "
+              "commonest letter minus the same span of other real text, eight real "
+              "characters before the prediction, mean over held-out windows; control: "
+              "every character before those eight replaced by other text, minus the "
+              "same span",
+    "unit": "nats", "threshold": 0.1, "direction": 1}}}
 
 
 def train_char_model(seed: int, *, n_layer: int = 4, n_embd: int = 48, n_head: int = 4,
@@ -92,3 +114,28 @@ def sweep(seeds=(0, 1, 2)):
                      description="F6: cosine drift, token/tag probes, logit lens, late "
                                  "correction and token bombs by layer, 4-layer char "
                                  "model")
+
+
+def run_context_cell(seed: int, *, bomb_char: str = "e", span: int = 8,
+                     gap: int = 8) -> dict:
+    """One cell of `f6-context`: the chapter's char model trained as `run_cell` trains
+    it, then `context_loss` on its held-out windows (`drift_windows`, `seed`)."""
+    from .drift_controls import context_loss
+
+    model, tok, va, loss = train_char_model(seed)
+    x, y, other, _ = drift_windows(va, model.cfg.block_size, seed=seed)
+    return {"val_loss": loss, "gap": gap, "length": span,
+            **context_loss(model, x, y[:, -1], other, tok.stoi[bomb_char],
+                           length=span, gap=gap)}
+
+
+def sweep_context(seeds=CONTEXT_SEEDS):
+    """Sweep `f6-context` (registered with CONTEXT_RULES before its runs; see their
+    comment)."""
+    from .sweep import SweepSpec
+
+    return SweepSpec(name="f6-context", out=CONTEXT_OUT,
+                     cells=[{"seed": s} for s in seeds], run=run_context_cell,
+                     description="F6: next-character loss with a token bomb, with "
+                                 "other text in its place, and with the context "
+                                 "removed, eight characters before the prediction")

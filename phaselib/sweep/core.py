@@ -42,6 +42,7 @@ SWEEPS: dict[str, str] = {
     "f5": "phaselib.context_collapse:sweep",
     "f5-history": "phaselib.history:sweep",
     "f6": "phaselib.drift_runs:sweep",
+    "f6-context": "phaselib.drift_runs:sweep_context",
     "f7": "phaselib.preconditioning_runs:sweep",
     "f7-lookup": "phaselib.preconditioning_runs:sweep_lookup",
     "f7-lookup-long": "phaselib.preconditioning_runs:sweep_lookup_long",

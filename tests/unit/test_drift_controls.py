@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from phaselib.drift import late_correction
-from phaselib.drift_controls import (history_neutral, planted_hijack, span_attention,
-                                     tag_legibility, untrained_like)
+from phaselib.drift_controls import (context_loss, history_neutral, planted_hijack,
+                                     span_attention, tag_legibility, untrained_like)
 from phaselib.testing import tiny_random_transformer
 from phaselib.transformer import TinyTransformer
 
@@ -85,3 +85,30 @@ def test_untrained_like_is_the_fresh_model_of_that_seed():
     assert not u.training
     for a, b in zip(u.parameters(), want.parameters()):
         assert torch.equal(a, b)
+
+
+def test_context_loss_of_the_windows_own_text_is_the_clean_loss_and_a_bomb_moves_it():
+    m = tiny()
+    x, y = windows(9, 7), windows(1, 8, T=9)[0]
+    r = context_loss(m, x, y, x.clone(), bomb=4, length=3, gap=2)
+    # Other text that is the window's own text changes nothing, context or span.
+    assert r["other"] == pytest.approx(r["clean"]) and r["lost"] == pytest.approx(
+        r["clean"])
+    assert r["bomb"] != pytest.approx(r["clean"])
+    # Text from other windows: the span and the whole context both change the loss.
+    r2 = context_loss(m, x, y, windows(9, 9), bomb=4, length=3, gap=2)
+    assert r2["other"] != pytest.approx(r["clean"]) and r2["lost"] != r2["other"]
+    with pytest.raises(ValueError, match="gap"):
+        context_loss(m, x, y, x, bomb=4, length=3, gap=10)
+    with pytest.raises(ValueError, match="shape"):
+        context_loss(m, x, y[:3], x, bomb=4)
+
+
+def test_the_context_sweep_runs_the_chapters_model_on_five_seeds():
+    from phaselib.drift_runs import CONTEXT_RULES, CONTEXT_SEEDS
+    from phaselib.sweep import get_spec
+
+    cells = get_spec("f6-context").cells
+    assert [c["seed"] for c in cells] == list(CONTEXT_SEEDS) and len(CONTEXT_SEEDS) >= 5
+    rule = CONTEXT_RULES["f6-bomb-dominates"]["forgets context"]
+    assert (rule["unit"], rule["threshold"], rule["direction"]) == ("nats", 0.1, 1)
