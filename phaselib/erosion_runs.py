@@ -165,6 +165,22 @@ MEM_COPIES = (256, 1024)
 # the copies of the smaller count, and at the default passage with fewer copies.
 MEM_LENGTHS = (400, 800, 1600)       # characters, at MEM_COPIES[0] copies
 MEM_FEW_COPIES = (16, 64)            # at the default MEM_PASSAGE_CHARS
+# Added 2026-12-07 (stop 54), registered before they ran. A referee found passage
+# length not isolated (at MEM_COPIES[0] copies no passage is recalled, whatever its
+# length) and the record's quote cut before its reason, "to memorize a sufficiently
+# large passage the model must have enough dimensions and depth". So: the largest model
+# on a passage four times the default, inserted MEM_COPIES[-1] times, the copies at
+# which the default passage is recalled. The copies are held; the passage's share of
+# the training text is larger, which should help recall, not hurt it.
+MEM_LONG_AT_MOST = (4 * MEM_PASSAGE_CHARS,)   # characters, at MEM_COPIES[-1] copies
+MEM_RULES = {"f9-memorisation-100m": {"recall of a longer passage at the most copies": {
+    "effect": "share of a passage four times the default length after its prompt that "
+              "the largest model reproduces exactly, inserted the most times (the "
+              "copies of the positive control, so a larger share of the text); judged "
+              "as an absence of memorisation, with the same model's recall of the "
+              "default passage at the most copies as its positive control",
+    "unit": "of the passage", "threshold": 0.5, "direction": -1,
+    "registered": "2026-12-07"}}}
 
 
 def sweep(seeds=(0, 1, 2, 3, 4)):
@@ -179,7 +195,8 @@ def sweep(seeds=(0, 1, 2, 3, 4)):
     record f9-memorisation-100m gains two parts judged as absences of memorisation
     (`judge_absence`, threshold: half the passage): the recall share at the longest
     passage, and at the fewest copies; their positive control is the same model's
-    recall of the 200-character passage at the most copies."""
+    recall of the 200-character passage at the most copies. Added last (stop 54), the
+    same model on MEM_LONG_AT_MOST at MEM_COPIES[-1] copies (MEM_RULES)."""
     from .sweep import SweepSpec
 
     cells = [{"seed": s, "kind": "curves"} for s in seeds]
@@ -191,6 +208,9 @@ def sweep(seeds=(0, 1, 2, 3, 4)):
               for s in seeds for n in MEM_LENGTHS]
     cells += [{"seed": s, "kind": "memorise", "n_layer": L, "n_embd": E, "copies": c}
               for s in seeds for c in MEM_FEW_COPIES]
+    cells += [{"seed": s, "kind": "memorise", "n_layer": L, "n_embd": E,
+               "copies": MEM_COPIES[-1], "passage_chars": n}
+              for s in seeds for n in MEM_LONG_AT_MOST]
     return SweepSpec(name="f9", out="book/part2/results/f9.json", cells=cells,
                      run=run_cell,
                      description="F9: local skills, held-out loss and the "

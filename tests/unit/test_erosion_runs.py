@@ -2,8 +2,9 @@
 
 import pytest
 
-from phaselib.erosion_runs import (MEM_COPIES, MEM_FEW_COPIES, MEM_LENGTHS, MEM_SIZES,
-                                   run_cell, run_curves, run_memorise, sweep)
+from phaselib.erosion_runs import (MEM_COPIES, MEM_FEW_COPIES, MEM_LENGTHS,
+                                   MEM_LONG_AT_MOST, MEM_SIZES, run_cell, run_curves,
+                                   run_memorise, sweep)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -34,12 +35,16 @@ def test_the_f9_sweep_has_one_curve_and_every_memorisation_cell_per_seed():
     spec = sweep(seeds=(0, 1))
     assert sorted({c["seed"] for c in sweep().cells}) == [0, 1, 2, 3, 4]   # the default
     kinds = [c["kind"] for c in spec.cells]
-    extra = len(MEM_LENGTHS) + len(MEM_FEW_COPIES)     # the largest model only
+    extra = len(MEM_LENGTHS) + len(MEM_FEW_COPIES) + len(MEM_LONG_AT_MOST)  # largest
     assert kinds.count("curves") == 2 and kinds.count("memorise") == 2 * (3 * 2 + extra)
     assert spec.out == "book/part2/results/f9.json"
     longer = [c for c in spec.cells if "passage_chars" in c]
-    assert {c["passage_chars"] for c in longer} == set(MEM_LENGTHS)
-    assert all(c["copies"] == MEM_COPIES[0] for c in longer)
+    fewer = [c for c in longer if c["copies"] == MEM_COPIES[0]]
+    assert sorted(c["passage_chars"] for c in fewer) == sorted(MEM_LENGTHS * 2)
+    # The longer passage at the most copies: the positive control's copies, 4x its length.
+    most = [c for c in longer if c["copies"] == MEM_COPIES[-1]]
+    assert sorted(c["passage_chars"] for c in most) == sorted(MEM_LONG_AT_MOST * 2)
+    assert len(fewer) + len(most) == len(longer)
     big = MEM_SIZES[-1]
     assert all((c["n_layer"], c["n_embd"]) == big for c in longer)
     few = [c for c in spec.cells if c.get("copies") in MEM_FEW_COPIES]
