@@ -3,8 +3,8 @@
 import pytest
 
 from phaselib.erosion_runs import (MEM_COPIES, MEM_FEW_COPIES, MEM_LENGTHS,
-                                   MEM_LONG_AT_MOST, MEM_SIZES, run_cell, run_curves,
-                                   run_memorise, sweep)
+                                   MEM_LONG_ADDED_SEEDS, MEM_LONG_AT_MOST, MEM_SIZES,
+                                   run_cell, run_curves, run_memorise, sweep)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -36,14 +36,17 @@ def test_the_f9_sweep_has_one_curve_and_every_memorisation_cell_per_seed():
     assert sorted({c["seed"] for c in sweep().cells}) == [0, 1, 2, 3, 4]   # the default
     kinds = [c["kind"] for c in spec.cells]
     extra = len(MEM_LENGTHS) + len(MEM_FEW_COPIES) + len(MEM_LONG_AT_MOST)  # largest
-    assert kinds.count("curves") == 2 and kinds.count("memorise") == 2 * (3 * 2 + extra)
+    added = len(MEM_LONG_ADDED_SEEDS) * len(MEM_LONG_AT_MOST)    # that cell's seeds
+    assert kinds.count("curves") == 2
+    assert kinds.count("memorise") == 2 * (3 * 2 + extra) + added
     assert spec.out == "book/part2/results/f9.json"
     longer = [c for c in spec.cells if "passage_chars" in c]
     fewer = [c for c in longer if c["copies"] == MEM_COPIES[0]]
     assert sorted(c["passage_chars"] for c in fewer) == sorted(MEM_LENGTHS * 2)
     # The longer passage at the most copies: the positive control's copies, 4x its length.
     most = [c for c in longer if c["copies"] == MEM_COPIES[-1]]
-    assert sorted(c["passage_chars"] for c in most) == sorted(MEM_LONG_AT_MOST * 2)
+    assert sorted(c["seed"] for c in most) == [0, 1, *MEM_LONG_ADDED_SEEDS]
+    assert {c["passage_chars"] for c in most} == set(MEM_LONG_AT_MOST)
     assert len(fewer) + len(most) == len(longer)
     big = MEM_SIZES[-1]
     assert all((c["n_layer"], c["n_embd"]) == big for c in longer)
