@@ -40,6 +40,7 @@ SWEEPS: dict[str, str] = {
     "f4": "phaselib.partitions_runs:sweep",
     "f4-same": "phaselib.partitions_runs:sweep_same",
     "f5": "phaselib.context_collapse:sweep",
+    "f5-bombs": "phaselib.engineered_bombs:sweep",
     "f5-history": "phaselib.history:sweep",
     "f6": "phaselib.drift_runs:sweep",
     "f6-context": "phaselib.drift_runs:sweep_context",
