@@ -26,7 +26,8 @@ from .train import TrainConfig, train
 __all__ = ["LR", "BATCH", "VARIANTS", "PRODUCT_STEPS", "PRODUCT_SEEDS",
            "REGISTERED_PRODUCT_SEEDS", "train_model", "run_cell", "cell_params",
            "find_stored", "stored_or_run", "run_f8_cell", "sweep", "SWITCH_SEEDS",
-           "SWITCH_REGISTERED_RATES", "SWITCH_ADDED_RATES", "SWITCH_RATES", "SWITCH_VAL_SEED", "SWITCH_OUT", "SWITCH_RULES",
+           "SWITCH_REGISTERED_RATES", "SWITCH_ADDED_RATES", "SWITCH_RATES",
+           "SWITCH_EDGE_RATE", "SWITCH_VAL_SEED", "SWITCH_OUT", "SWITCH_RULES",
            "run_switch_cell", "sweep_switch"]
 
 LR, BATCH = 3e-3, 256          # every run of the sweep (run_cell's defaults)
@@ -55,6 +56,12 @@ SWITCH_REGISTERED_RATES = (1e-3, 3e-3, 1e-2)
 # whatever it gives, and the chapter says if a choice lies at its new edge.
 SWITCH_ADDED_RATES = (step_past(SWITCH_REGISTERED_RATES, "high"),)
 SWITCH_RATES = SWITCH_REGISTERED_RATES + SWITCH_ADDED_RATES
+# Amended 2026-12-07 (stop 54), after the free arm's mean choice lay at the top of the
+# grown grid and the ledger's check of seed 0 one step past it (rate_edges.PLAN) did
+# better there, before any other seed ran at it: the free arm runs every seed at that
+# rate, and its choice is read over SWITCH_RATES and it; if it wins, the arm is at the
+# new edge and the chapter says so (no further step).
+SWITCH_EDGE_RATE = step_past(SWITCH_RATES, "high")
 SWITCH_VAL_SEED = 5000
 SWITCH_OUT = "book/part2/results/f8_switch.json"
 _SWITCH = ("log10 of the Switch-style router's transition width in grid steps (the "
@@ -248,6 +255,7 @@ def sweep_switch(seeds=SWITCH_SEEDS):
     cells = [{"seed": s, "factored": fac, "lr": lr}
              for rates in (SWITCH_REGISTERED_RATES, SWITCH_ADDED_RATES)
              for fac in (False, True) for lr in rates for s in seeds]
+    cells += [{"seed": s, "factored": False, "lr": SWITCH_EDGE_RATE} for s in seeds]
     return SweepSpec(name="f8-switch", out=SWITCH_OUT, cells=cells, run=run_switch_cell,
                      description="F8: the Switch-style router (output scaled by the "
                                  "chosen expert's probability), free and factored "

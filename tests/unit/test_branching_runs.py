@@ -90,9 +90,14 @@ def test_the_switch_sweep_runs_every_seed_at_every_rate_for_both_expert_kinds():
     from phaselib.branching_runs import SWITCH_ADDED_RATES, SWITCH_REGISTERED_RATES
     assert SWITCH_RATES[:len(SWITCH_REGISTERED_RATES)] == SWITCH_REGISTERED_RATES
     assert SWITCH_ADDED_RATES == (3e-2,)
-    assert len(cells) == 2 * len(SWITCH_SEEDS) * len(SWITCH_RATES)
-    assert {(c["seed"], c["factored"], c["lr"]) for c in cells} == {
-        (s, f, lr) for s in SWITCH_SEEDS for f in (False, True) for lr in SWITCH_RATES}
+    from phaselib.branching_runs import SWITCH_EDGE_RATE
+    edge = [c for c in cells if c["lr"] == SWITCH_EDGE_RATE]
+    assert {(c["seed"], c["factored"]) for c in edge} == {(s, False) for s in SWITCH_SEEDS}
+    assert SWITCH_EDGE_RATE == 0.09 and len(cells) == 2 * len(SWITCH_SEEDS) * len(
+        SWITCH_RATES) + len(SWITCH_SEEDS)
+    assert {(c["seed"], c["factored"], c["lr"]) for c in cells if c["lr"] in SWITCH_RATES
+            } == {(s, f, lr) for s in SWITCH_SEEDS for f in (False, True)
+                  for lr in SWITCH_RATES}
     # Its parts are judged like the straight-through router's (same unit and threshold).
     from phaselib.claims import load_claims
     old = load_claims()["f8-moe-soft-gate"].rules["experts factored"]
@@ -101,10 +106,14 @@ def test_the_switch_sweep_runs_every_seed_at_every_rate_for_both_expert_kinds():
             old["unit"], old["threshold"], old["direction"])
 
 
-def test_a_switch_router_cell_records_its_choice_and_validation_error(one_thread):
+def test_a_switch_router_cell_records_the_weight_on_its_chosen_expert(one_thread):
     r = run_cell(0, "switch_router", 4, steps=30, factored=True)
     assert r["one_expert_share"] == 1.0 and 1 <= r["experts_used"] <= 4
     assert 0.25 <= r["p_chosen"] < 1.0
+    # The straight-through router of the same seed: one-hot, so no weight to record,
+    # and an output that is not the Switch router's.
+    t = run_cell(0, "top1_router", 4, steps=30, factored=True)
+    assert "p_chosen" not in t and t["mse"] != r["mse"]
 
 
 def test_the_records_judge_the_switch_sweep_by_its_registered_rules():
