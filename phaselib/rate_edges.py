@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from .rates import step_past
 
 __all__ = ["AUDITED", "EXTERNAL", "CHAPTERS", "PLAN", "PLAN_FIXED", "PLAN_ADDED",
-           "GROWN",
+           "GROWN", "TAKEN_IN",
            "RATE_EDGES_OUT",
            "GridModel", "EdgeCheck", "SweepEdges", "audit", "checks", "past_edge",
            "run_cell", "sweep", "sweep_edges", "model_words"]
@@ -74,6 +74,9 @@ PLAN_FIXED = "2026-12-07"
 # it, and `checks` no longer reads them (a rate inside the grid is no check of it).
 GROWN = ("f1-rates", "f3", "slots-rates", "selection-rates", "selection-anneal",
          "f7-chain", "f7", "mqar-binding")
+# PLAN rows whose rate one model's grid then took in (every seed of that model ran at
+# it), where the sweep is not in GROWN: its other models' grids did not grow.
+TAKEN_IN = (("f8-switch", 0.09),)
 
 
 def _at(sweep: str, lr: float, models) -> tuple:
@@ -135,6 +138,10 @@ PLAN: tuple[tuple[str, dict], ...] = (
     # Added 2026-12-07 (stop 54), before its run: f8-switch's free arm, whose choice
     # lay at the top of its grown grid (3e-2; its chapter reads that and says so).
     *_at("f8-switch", 0.09, [{"factored": False}]),
+    # Added 2026-12-07 (stop 54), before its run: the free arm's grid then grew to 0.09
+    # on every seed (its chapter chooses by the mean over seeds, 3e-2, inside it), and
+    # seed 0's own choice lies at that new top; one step past it, for this audit.
+    *_at("f8-switch", 0.3, [{"factored": False}]),
 )
 PLAN_ADDED = "2026-12-07"
 
