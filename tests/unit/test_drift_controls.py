@@ -98,6 +98,16 @@ def test_context_loss_of_the_windows_own_text_is_the_clean_loss_and_a_bomb_moves
     # Text from other windows: the span and the whole context both change the loss.
     r2 = context_loss(m, x, y, windows(9, 9), bomb=4, length=3, gap=2)
     assert r2["other"] != pytest.approx(r["clean"]) and r2["lost"] != r2["other"]
+    # "lost" replaces exactly the positions before the last gap + 1: others that differ
+    # from x only inside those last gap + 1 positions leave it at the clean loss, and a
+    # difference one position earlier does not.
+    near = x.clone()
+    near[:, -3:] = (near[:, -3:] + 1) % 11           # gap = 2: the last three positions
+    r3 = context_loss(m, x, y, near, bomb=4, length=3, gap=2)
+    assert r3["lost"] == pytest.approx(r3["clean"])
+    near[:, -4] = (near[:, -4] + 1) % 11             # the position just before them
+    assert context_loss(m, x, y, near, bomb=4, length=3, gap=2)["lost"] != pytest.approx(
+        r3["clean"])
     with pytest.raises(ValueError, match="gap"):
         context_loss(m, x, y, x, bomb=4, length=3, gap=10)
     with pytest.raises(ValueError, match="shape"):
