@@ -369,18 +369,25 @@ def sweep_chain(seeds=(0,) + CHAIN_SEEDS):
     steps each. Seed 0 at every rate of CHAIN_RATES (RATES extended downward, see
     its comment) chooses each model's rate by validation loss; the verdicts read
     CHAIN_SEEDS at that rate."""
+    return _chain_spec("f7-chain", CHAIN_OUT, 8,
+                       (("input", 0), ("every", 0), ("slots", 0),
+                        ("every", CHAIN_PLANT_FIRST), ("every", CHAIN_PLANT)), seeds,
+                       "F7 chain task (two lookups before the tag can act): solve step "
+                       "and use by block, three routes at depth 8, with a planted late "
+                       "tag")
+
+
+def _chain_spec(name: str, out: str, depth: int, models, seeds, description: str):
+    """A chain sweep: each (variant, withhold) of `models` at `depth` for CHAIN_STEPS,
+    seed 0 at every rate of CHAIN_RATES, the other `seeds` at seed 0's best."""
     from .rates import rates_then_best
     from .sweep import SweepSpec
 
-    base = [{"depth": 8, "variant": v, "steps": CHAIN_STEPS, "withhold": w}
-            for v, w in (("input", 0), ("every", 0), ("slots", 0),
-                         ("every", CHAIN_PLANT_FIRST), ("every", CHAIN_PLANT))]
-    return SweepSpec(name="f7-chain", out=CHAIN_OUT,
-                     cells=rates_then_best(base, CHAIN_RATES, seeds, CHAIN_OUT),
-                     run=run_chain_cell,
-                     description="F7 chain task (two lookups before the tag can act): "
-                                 "solve step and use by block, three routes at depth "
-                                 "8, with a planted late tag")
+    base = [{"depth": depth, "variant": v, "steps": CHAIN_STEPS, "withhold": w}
+            for v, w in models]
+    return SweepSpec(name=name, out=out, cells=rates_then_best(base, CHAIN_RATES, seeds,
+                                                               out),
+                     run=run_chain_cell, description=description)
 
 
 def sweep_chain_depth(seeds=(0,) + CHAIN_SEEDS):
@@ -390,14 +397,8 @@ def sweep_chain_depth(seeds=(0,) + CHAIN_SEEDS):
     route with the tag withheld for CHAIN_PLANT steps) at CHAIN_DEPTH, CHAIN_STEPS
     steps each; seed 0 at every rate of CHAIN_RATES chooses each model's rate by
     validation loss, and CHAIN_SEEDS train at it."""
-    from .rates import rates_then_best
-    from .sweep import SweepSpec
-
-    base = [{"depth": CHAIN_DEPTH, "variant": v, "steps": CHAIN_STEPS, "withhold": w}
-            for v, w in (("input", 0), ("every", 0), ("every", CHAIN_PLANT))]
-    return SweepSpec(name="f7-chain-depth", out=CHAIN_DEPTH_OUT,
-                     cells=rates_then_best(base, CHAIN_RATES, seeds, CHAIN_DEPTH_OUT),
-                     run=run_chain_cell,
-                     description="F7 chain task at depth two: solve step of the "
-                                 "input-only and re-injected routes and a planted "
-                                 "late tag, beside the chain sweep's depth eight")
+    return _chain_spec("f7-chain-depth", CHAIN_DEPTH_OUT, CHAIN_DEPTH,
+                       (("input", 0), ("every", 0), ("every", CHAIN_PLANT)), seeds,
+                       "F7 chain task at depth two: solve step of the input-only and "
+                       "re-injected routes and a planted late tag, beside the chain "
+                       "sweep's depth eight")
