@@ -16,7 +16,8 @@ from .drift import (bomb_effect, cosine, drift_windows, inject, late_correction,
 from .transformer import TinyTransformer
 
 __all__ = ["train_char_model", "measure_drift", "run_cell", "sweep", "CONTEXT_SEEDS",
-           "CONTEXT_OUT", "CONTEXT_RULES", "run_context_cell", "sweep_context"]
+           "CONTEXT_OUT", "CONTEXT_RULES", "CONTEXT_LARGE", "CONTEXT_LARGE_RULES",
+           "run_context_cell", "sweep_context"]
 
 # What a bomb does to the context (`sweep_context`, sweep `f6-context`), registered
 # 2026-12-07 (stop 54) before any of its cells ran. A referee found f6-bomb-dominates
@@ -35,6 +36,19 @@ CONTEXT_RULES = {"f6-bomb-dominates": {"forgets context": {
     "effect": "next-character loss at the last position, a bomb of eight copies of the "
               "commonest letter minus the same span of other real text, eight real "
               "characters before the prediction, mean over held-out windows; control: "
+              "every character before those eight replaced by other text, minus the "
+              "same span",
+    "unit": "nats", "threshold": 0.1, "direction": 1}}}
+# Registered 2026-12-07 (stop 54), after the cells above had been read and before any
+# run of these: the chapter's model barely reads eight characters back (removing the
+# context costs it less than the threshold), so it cannot test the claim. The same
+# measure on a model that may read more of its context: a window of 64, width 64,
+# trained CONTEXT_LARGE["steps"] steps, the same seeds; a part of its own, with the same
+# threshold and control. If its control fails too, the part is inconclusive again.
+CONTEXT_LARGE = {"T": 64, "n_embd": 64, "steps": 1500}
+CONTEXT_LARGE_RULES = {"f6-bomb-dominates": {"forgets context, a larger model": {
+    "effect": "the same next-character loss difference as 'forgets context', on a char "
+              "model with a window of 64 and width 64 trained for 1500 steps; control: "
               "every character before those eight replaced by other text, minus the "
               "same span",
     "unit": "nats", "threshold": 0.1, "direction": 1}}}
@@ -116,13 +130,17 @@ def sweep(seeds=(0, 1, 2)):
                                  "model")
 
 
-def run_context_cell(seed: int, *, bomb_char: str = "e", span: int = 8,
-                     gap: int = 8) -> dict:
+def run_context_cell(seed: int, *, size: str = "chapter", bomb_char: str = "e",
+                     span: int = 8, gap: int = 8) -> dict:
     """One cell of `f6-context`: the chapter's char model trained as `run_cell` trains
-    it, then `context_loss` on its held-out windows (`drift_windows`, `seed`)."""
+    it (size "chapter"), or the larger one of CONTEXT_LARGE (size "large"), then
+    `context_loss` on its held-out windows (`drift_windows`, `seed`)."""
     from .drift_controls import context_loss
 
-    model, tok, va, loss = train_char_model(seed)
+    if size not in ("chapter", "large"):
+        raise ValueError(f"size must be 'chapter' or 'large', got {size!r}")
+    model, tok, va, loss = train_char_model(
+        seed, **(CONTEXT_LARGE if size == "large" else {}))
     x, y, other, _ = drift_windows(va, model.cfg.block_size, seed=seed)
     return {"val_loss": loss, "gap": gap, "length": span,
             **context_loss(model, x, y[:, -1], other, tok.stoi[bomb_char],
@@ -134,8 +152,10 @@ def sweep_context(seeds=CONTEXT_SEEDS):
     comment)."""
     from .sweep import SweepSpec
 
-    return SweepSpec(name="f6-context", out=CONTEXT_OUT,
-                     cells=[{"seed": s} for s in seeds], run=run_context_cell,
+    cells = [{"seed": s} for s in seeds]
+    cells += [{"seed": s, "size": "large"} for s in seeds]       # CONTEXT_LARGE_RULES
+    return SweepSpec(name="f6-context", out=CONTEXT_OUT, cells=cells,
+                     run=run_context_cell,
                      description="F6: next-character loss with a token bomb, with "
                                  "other text in its place, and with the context "
                                  "removed, eight characters before the prediction")

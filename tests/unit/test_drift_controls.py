@@ -119,7 +119,14 @@ def test_the_context_sweep_runs_the_chapters_model_on_five_seeds():
     from phaselib.sweep import get_spec
 
     cells = get_spec("f6-context").cells
-    assert [c["seed"] for c in cells] == list(CONTEXT_SEEDS) and len(CONTEXT_SEEDS) >= 5
+    assert len(CONTEXT_SEEDS) >= 5
+    assert [c["seed"] for c in cells if "size" not in c] == list(CONTEXT_SEEDS)
+    assert [c["seed"] for c in cells if c.get("size") == "large"] == list(CONTEXT_SEEDS)
+    from phaselib.drift_runs import CONTEXT_LARGE_RULES, run_context_cell
+    big = CONTEXT_LARGE_RULES["f6-bomb-dominates"]["forgets context, a larger model"]
+    assert (big["unit"], big["threshold"], big["direction"]) == ("nats", 0.1, 1)
+    with pytest.raises(ValueError, match="size"):
+        run_context_cell(0, size="huge")
     rule = CONTEXT_RULES["f6-bomb-dominates"]["forgets context"]
     assert (rule["unit"], rule["threshold"], rule["direction"]) == ("nats", 0.1, 1)
 
