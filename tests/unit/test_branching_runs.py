@@ -114,14 +114,3 @@ def test_a_switch_router_cell_records_the_weight_on_its_chosen_expert(one_thread
     # and an output that is not the Switch router's.
     t = run_cell(0, "top1_router", 4, steps=30, factored=True)
     assert "p_chosen" not in t and t["mse"] != r["mse"]
-
-
-def test_the_records_judge_the_switch_sweep_by_its_registered_rules():
-    """SWITCH_RULES was committed before f8-switch ran; the chapter's record states
-    those parts unchanged."""
-    from phaselib.claims import load_claims
-
-    claims = load_claims()
-    for claim_id, parts in SWITCH_RULES.items():
-        for part, rule in parts.items():
-            assert claims[claim_id].rules[part] == rule, (claim_id, part)

@@ -129,23 +129,3 @@ def test_the_context_sweep_runs_the_chapters_model_on_five_seeds():
         run_context_cell(0, size="huge")
     rule = CONTEXT_RULES["f6-bomb-dominates"]["forgets context"]
     assert (rule["unit"], rule["threshold"], rule["direction"]) == ("nats", 0.1, 1)
-
-
-def test_the_records_judge_the_context_sweep_by_its_registered_rules():
-    from phaselib.claims import load_claims
-    from phaselib.drift_runs import CONTEXT_RULES
-
-    claims = load_claims()
-    for claim_id, parts in CONTEXT_RULES.items():
-        for part, rule in parts.items():
-            assert claims[claim_id].rules[part] == rule, (claim_id, part)
-
-
-def test_the_records_judge_the_larger_context_model_by_its_registered_rule():
-    from phaselib.claims import load_claims
-    from phaselib.drift_runs import CONTEXT_LARGE_RULES
-
-    claims = load_claims()
-    for claim_id, parts in CONTEXT_LARGE_RULES.items():
-        for part, rule in parts.items():
-            assert claims[claim_id].rules[part] == rule, (claim_id, part)

@@ -62,13 +62,3 @@ def test_run_curves_gives_a_paired_noise_floor_after_step_zero():
                      held_chars=1024)
     se = res["in_word_paired_se"]
     assert math.isnan(se[0]) and all(0 <= v < 0.5 for v in se[1:])
-
-
-def test_the_records_judge_the_last_memorisation_cells_by_their_registered_rule():
-    from phaselib.claims import load_claims
-    from phaselib.erosion_runs import MEM_RULES
-
-    claims = load_claims()
-    for claim_id, parts in MEM_RULES.items():
-        for part, rule in parts.items():
-            assert claims[claim_id].rules[part] == rule, (claim_id, part)

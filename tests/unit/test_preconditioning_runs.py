@@ -209,20 +209,6 @@ def test_a_chain_cell_needs_the_tag_after_block_zero(one_thread):
         run_chain_cell(0, 2, "input", "fast", steps=3)
 
 
-def test_the_records_judge_the_chain_sweep_by_its_registered_rules():
-    """CHAIN_RULES and CHAIN_DEPTH_RULES were committed before their sweeps ran; the
-    chapter's records must state those parts unchanged (threshold, direction, effect
-    and unit)."""
-    from phaselib.claims import load_claims
-    from phaselib.preconditioning_runs import CHAIN_DEPTH_RULES, CHAIN_RULES
-
-    claims = load_claims()
-    for claim_id, parts in (*CHAIN_RULES.items(), *CHAIN_DEPTH_RULES.items()):
-        rules = claims[claim_id].rules
-        for part, rule in parts.items():
-            assert rules[part] == rule, (claim_id, part)
-
-
 def test_the_depth_two_chain_arm_mirrors_the_chain_sweep_but_for_its_depth():
     """f7-chain-depth (registered before its runs) runs the chain sweep's input-only
     and re-injected routes and its planted control at depth two: the same budget, rates
