@@ -33,7 +33,7 @@ __all__ = ["KINDS", "select_targets", "select_batch", "MLP", "straight_through_s
            "HardGate", "Top1Router", "SwitchRouter", "n_params",
            "expert_width_for_budget", "make_model", "transition_width",
            "transition_center", "profile", "boundary_pairs", "evaluate", "slope_bound",
-           "choice_readout", "MIN_GAP"]
+           "choice_readout", "route_purity", "MIN_GAP"]
 
 EPS = (1.0, 0.3, 0.1, 0.03, 0.01)   # half-widths of the test bands |s| < eps
 MIN_GAP = 0.5                       # choice_readout scores points with |a - b| >= this
@@ -186,3 +186,21 @@ def evaluate(model: nn.Module, n_test: int = 4096, eps=EPS, n_pairs: int = 16,
         else math.nan
     out["widths"] = widths
     return out
+
+
+def route_purity(choice: torch.Tensor, s: torch.Tensor) -> float:
+    """How far a router's choice follows the condition: each expert is credited with the
+    examples on the side of s = 0 (s > 0, or not) where most of its own examples lie,
+    and the share credited is returned. choice [N, n_experts] one-hot (a router's
+    `choice(x)`), s [N]. 1 when every expert's examples lie on one side; a choice that
+    ignores s gives about one half (a little more on a finite sample)."""
+    check_float_tensor("choice", choice, ndim=2, shape_doc="of shape [N, n_experts]")
+    check_float_tensor("s", s, ndim=1, shape_doc="of shape [N]")
+    if s.shape[0] != choice.shape[0]:
+        raise ValueError(f"s must have shape [{choice.shape[0]}] (one per row of choice), "
+                         f"got {tuple(s.shape)}")
+    if not bool(((choice == 0) | (choice == 1)).all() and (choice.sum(1) == 1).all()):
+        raise ValueError("choice must be one-hot: one 1 per row, zeros elsewhere")
+    pos = (s > 0).to(choice.dtype)[:, None]
+    on_pos, on_neg = (choice * pos).sum(0), (choice * (1 - pos)).sum(0)
+    return (torch.maximum(on_pos, on_neg).sum() / choice.shape[0]).item()

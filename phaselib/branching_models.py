@@ -9,11 +9,13 @@ parameter count; `slope_bound` bounds how steeply an MLP can rise along its inpu
 their gradient from a soft surrogate (straight-through; {cite}`bengio2013estimating`).
 `SwitchRouter` chooses one expert as Switch Transformers do {cite}`fedus2022switch`: the
 chosen expert's output scaled by its softmax probability, which carries the router's
-gradient. The task and the measurements are in `phaselib.branching`
-(which re-exports these names).
+gradient, optionally with Switch's load-balancing loss. The task and the measurements
+are in `phaselib.branching` (which re-exports these names).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -143,13 +145,41 @@ class SwitchRouter(Top1Router):
     the highest score, its output multiplied by its softmax probability p_i(x). The
     router's gradient is the gradient of that product, not a surrogate; the weight on
     the chosen expert is p_i(x) < 1, so the output is continuous in x wherever the
-    choice does not change, and jumps where it does. No load-balancing loss."""
+    choice does not change, and jumps where it does.
+
+    balance > 0 adds Switch's load-balancing loss to the training loss (`balance_loss`):
+    balance * n_experts * sum_i f_i P_i, with f_i the share of the batch sent to expert
+    i and P_i the batch's mean probability of i (Switch Transformers use 0.01). It is
+    smallest, equal to `balance`, when the batch is spread evenly over the experts.
+    balance = 0 (the default): no such loss."""
+
+    def __init__(self, expert_width: int, n_experts: int = 4, depth: int = 2,
+                 d_in: int = 3, factored: bool = False, balance: float = 0.0):
+        super().__init__(expert_width, n_experts, depth, d_in, factored)
+        if not (isinstance(balance, (int, float)) and math.isfinite(balance)
+                and balance >= 0):
+            raise ValueError(f"balance must be a finite number >= 0, got {balance!r}")
+        self.balance = float(balance)
 
     def weights(self, x):
         """Routing weights [N, n_experts]: the chosen expert's softmax probability,
         zero elsewhere."""
         p = torch.softmax(self.router(x), -1)
         return p * F.one_hot(p.argmax(-1), p.shape[-1]).to(p.dtype)
+
+    def balance_loss(self, x):
+        """n_experts * sum_i f_i P_i over the batch x (not scaled by `balance`): f_i, the
+        share of x whose chosen expert is i, carries no gradient; P_i, the mean softmax
+        probability of i, does. 1 when the batch is spread evenly."""
+        p = torch.softmax(self.router(x), -1)
+        f = F.one_hot(p.argmax(-1), p.shape[-1]).to(p.dtype).mean(0)
+        return p.shape[-1] * (f * p.mean(0)).sum()
+
+    def forward(self, x, y=None):
+        pred, loss = super().forward(x, y)
+        if loss is not None and self.balance > 0:
+            loss = loss + self.balance * self.balance_loss(x)
+        return pred, loss
 
 
 def slope_bound(model: MLP, column: int = 2) -> float:
@@ -186,11 +216,15 @@ def expert_width_for_budget(budget: int, kind: str, n_experts: int = 4, depth: i
 
 
 def make_model(kind: str, width: int, n_experts: int = 4, depth: int = 2,
-               d_in: int = 3, factored: bool = False) -> nn.Module:
+               d_in: int = 3, factored: bool = False, balance: float = 0.0) -> nn.Module:
     """kind in KINDS; `width` is the MLP's width, or each expert's for the others;
-    factored: the experts read only the values (not for the MLP, which has no experts)."""
+    factored: the experts read only the values (not for the MLP, which has no experts);
+    balance: the Switch router's load-balancing weight (`SwitchRouter`; that kind only)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if balance and kind != "switch_router":
+        raise ValueError(f"balance is the load-balancing weight of kind='switch_router', "
+                         f"got balance={balance!r} for kind={kind!r}")
     if kind == "mlp":
         if factored:
             raise ValueError("factored=True needs experts; kind='mlp' has none")
@@ -198,5 +232,5 @@ def make_model(kind: str, width: int, n_experts: int = 4, depth: int = 2,
     if kind == "top1_router":
         return Top1Router(width, n_experts, depth, d_in, factored)
     if kind == "switch_router":
-        return SwitchRouter(width, n_experts, depth, d_in, factored)
+        return SwitchRouter(width, n_experts, depth, d_in, factored, balance)
     return HardGate(width, depth, d_in, hard=kind == "hard_gate", factored=factored)

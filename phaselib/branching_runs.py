@@ -79,12 +79,14 @@ SWITCH_RULES = {"f8-moe-soft-gate": {
 
 def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float = LR,
                 batch: int = BATCH, depth: int = 2, n_experts: int = 4,
-                factored: bool = False, device="cpu", margin: float = 0.0):
+                factored: bool = False, device="cpu", margin: float = 0.0,
+                balance: float = 0.0):
     """Train one model on the select task with phaselib.train: (model, History).
-    margin > 0 trains on |s| > margin only (the margin control)."""
+    margin > 0 trains on |s| > margin only (the margin control); balance > 0 adds the
+    Switch router's load-balancing loss (kind "switch_router" only)."""
     torch.manual_seed(seed)
     model = make_model(kind, width, n_experts=n_experts, depth=depth,
-                       factored=factored).to(device)
+                       factored=factored, balance=balance).to(device)
     gen = torch.Generator().manual_seed(seed)
     hist = train(model, lambda step: select_batch(batch, gen, device=device,
                                                   s_min=margin),
@@ -94,14 +96,15 @@ def train_model(seed: int, kind: str, width: int, steps: int = 2000, lr: float =
 
 def run_cell(seed: int, kind: str, width: int, steps: int = 2000, lr: float = LR,
              batch: int = BATCH, depth: int = 2, n_experts: int = 4, factored: bool = False,
-             device="cpu", return_model: bool = False, margin: float = 0.0):
+             device="cpu", return_model: bool = False, margin: float = 0.0,
+             balance: float = 0.0):
     """Train one model (`train_model`) and measure it (`evaluate`): a dict of results, or
     (dict, model) with return_model=True. margin > 0 trains on |s| > margin and adds
     "mse_edge", the test MSE on margin < |s| < margin + 0.01 (next to the margin).
     A gate's result has "gate_s_share", |w_s| / ||w|| of its score (1 when it reads
-    only s)."""
+    only s). With balance > 0, "final_loss" includes the load-balancing term."""
     model, hist = train_model(seed, kind, width, steps, lr, batch, depth, n_experts,
-                              factored, device, margin)
+                              factored, device, margin, balance)
     res = evaluate(model)
     if margin > 0:
         x, y = select_batch(4096, torch.Generator().manual_seed(999), margin + 0.01,

@@ -52,6 +52,7 @@ SWEEPS: dict[str, str] = {
     "f7-chain-depth": "phaselib.preconditioning_runs:sweep_chain_depth",
     "f8": "phaselib.branching_runs:sweep",
     "f8-switch": "phaselib.branching_runs:sweep_switch",
+    "f8-balance": "phaselib.branching_balance:sweep_balance",
     "f9": "phaselib.erosion_runs:sweep",
     "f9-minimum": "phaselib.erosion_minimum:sweep",
     "slots-rates": "phaselib.mode_memory:sweep_rates",

@@ -11,7 +11,7 @@ from phaselib.branching import (MLP, HardGate, SwitchRouter, Top1Router, evaluat
                                 slope_bound,
                                 expert_width_for_budget, make_model, n_params, profile,
                                 select_batch, select_targets, straight_through_step,
-                                transition_center, transition_width)
+                                route_purity, transition_center, transition_width)
 
 
 def test_select_targets_on_a_hand_example():
@@ -228,3 +228,65 @@ def test_select_batch_leaves_a_margin_around_the_boundary():
     assert torch.equal(y, select_targets(x))
     with pytest.raises(ValueError, match="s_min"):
         select_batch(8, s_range=0.1, s_min=0.1)
+
+
+def test_switch_load_balancing_loss_is_switch_transformers_formula():
+    """n_experts * sum_i f_i P_i: a router with zero weights sends every example to
+    expert 0 (argmax of ties) with probability 1/4 each, so the loss is 4 * (1 * 1/4)."""
+    m = SwitchRouter(5, n_experts=4, balance=0.01)
+    with torch.no_grad():
+        m.router.weight.zero_()
+        m.router.bias.zero_()
+    x, y = select_batch(64, torch.Generator().manual_seed(0))
+    assert m.balance_loss(x).item() == pytest.approx(1.0)
+    # A router that splits on the sign of s: f = P = (share s > 0, share s <= 0, 0, 0)
+    # once its scores are large, so the loss is 4 (q^2 + (1 - q)^2), above 1 for 4 experts.
+    with torch.no_grad():
+        m.router.weight[:, 2] = torch.tensor([1e4, -1e4, 0.0, 0.0])
+        m.router.bias[:] = torch.tensor([0.0, 0.0, -1e4, -1e4])
+    q = (x[:, 2] > 0).float().mean().item()
+    assert m.balance_loss(x).item() == pytest.approx(4 * (q ** 2 + (1 - q) ** 2), rel=1e-4)
+    # It enters the training loss times `balance`, and not when balance is 0.
+    plain = SwitchRouter(5, n_experts=4)
+    plain.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        mse = torch.nn.functional.mse_loss(m(x)[0], y).item()
+        assert m(x, y)[1].item() == pytest.approx(mse + 0.01 * m.balance_loss(x).item())
+        assert plain(x, y)[1].item() == pytest.approx(mse)
+    # Its gradient reaches the router through P (f carries none); a router of moderate
+    # scores (the one above is saturated).
+    torch.manual_seed(0)
+    m.router.reset_parameters()
+    m.zero_grad()
+    m.balance_loss(x).backward()
+    assert m.router.weight.grad.abs().sum() > 0
+
+
+def test_balance_is_checked_and_belongs_to_the_switch_router():
+    with pytest.raises(ValueError, match="balance"):
+        SwitchRouter(5, balance=-0.1)
+    with pytest.raises(ValueError, match="balance"):
+        SwitchRouter(5, balance=float("nan"))
+    with pytest.raises(ValueError, match="switch_router"):
+        make_model("top1_router", 5, balance=0.01)
+    assert make_model("switch_router", 5, balance=0.01).balance == 0.01
+
+
+def test_route_purity_reads_how_far_the_choice_follows_the_sign_of_s():
+    s = torch.tensor([-0.5, -0.2, 0.1, 0.4, 0.7, -0.9])
+    by_sign = torch.nn.functional.one_hot((s > 0).long(), 4).float()
+    assert route_purity(by_sign, s) == 1.0
+    # Split each side over two experts: still pure.
+    four = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 2, 0]), 4).float()
+    assert route_purity(four, s) == 1.0
+    # One expert for everything: its majority side (three of six, a tie) is credited.
+    one = torch.nn.functional.one_hot(torch.zeros(6, dtype=torch.long), 4).float()
+    assert route_purity(one, s) == 0.5
+    # Expert 0 takes s = -0.5, -0.2, 0.1 (two of three negative), expert 1 the rest
+    # (two of three positive): 4 of 6 credited.
+    mixed = torch.nn.functional.one_hot(torch.tensor([0, 0, 0, 1, 1, 1]), 4).float()
+    assert route_purity(mixed, s) == pytest.approx(4 / 6)
+    with pytest.raises(ValueError, match="one-hot"):
+        route_purity(by_sign * 0.5, s)
+    with pytest.raises(ValueError, match="s must have shape"):
+        route_purity(by_sign, s[:3])
