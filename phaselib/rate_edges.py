@@ -50,6 +50,7 @@ AUDITED = {
     "f7-chain-depth": ("val_loss", False),
     "f8": ("val_mse", False),
     "f8-switch": ("val_mse", False),
+    "f8-balance": ("val_mse", False),
     "slots-rates": ("val_acc", True),
     "selection-rates": ("val_acc", True),
     "selection-anneal": ("val_acc", True),
@@ -142,6 +143,10 @@ PLAN: tuple[tuple[str, dict], ...] = (
     # on every seed (its chapter chooses by the mean over seeds, 3e-2, inside it), and
     # seed 0's own choice lies at that new top; one step past it, for this audit.
     *_at("f8-switch", 0.3, [{"factored": False}]),
+    # Added 2026-12-08 (stop 55), before their runs: f8-balance's two arms, whose seed-0
+    # choices (and the chapter's, by the mean over seeds) lie at the top of the grid,
+    # 0.09; its registration took no further step, so this is the audit's check only.
+    *_at("f8-balance", 0.3, [{"router": "switch", "factored": f} for f in (False, True)]),
 )
 PLAN_ADDED = "2026-12-07"
 
@@ -287,7 +292,8 @@ CHAPTERS = {
     "f7-chain": "book/part2/f7-preconditioning",
     "f7-chain-depth": "book/part2/f7-preconditioning",
     "f8": "book/part2/f8-continuous-decoders",
-    "f8-switch": "book/part2/f8-continuous-decoders", "slots-rates": "book/part4/slots",
+    "f8-switch": "book/part2/f8-continuous-decoders",
+    "f8-balance": "book/part2/f8-continuous-decoders", "slots-rates": "book/part4/slots",
     "selection-rates": "book/part4/selection",
     "selection-anneal": "book/part4/selection",
     "long-range": "book/part4/phase-lm", "lm": "book/part4/phase-lm",
