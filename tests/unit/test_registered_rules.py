@@ -10,6 +10,7 @@ from phaselib.claims import load_claims
 REGISTERED = [("phaselib.preconditioning_runs", "CHAIN_RULES"),
               ("phaselib.preconditioning_runs", "CHAIN_DEPTH_RULES"),
               ("phaselib.branching_runs", "SWITCH_RULES"),
+              ("phaselib.branching_balance", "BALANCE_RULES"),
               ("phaselib.multiscale_runs", "STEPS_RULES"),
               ("phaselib.partitions_runs", "SAME_RULES"),
               ("phaselib.drift_runs", "CONTEXT_RULES"),
