@@ -28,7 +28,7 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["machine_info", "cpu_capability", "cpu_model", "git_commit", "provenance",
+__all__ = ["machine_info", "cpu_capability", "cpu_model", "computed_here", "git_commit", "provenance",
            "atomic_write_text", "atomic_write_json", "atomic_torch_save", "finite_json",
            "json_text",
            "require_clean", "DirtyTreeError", "in_book", "RESULTS_PATHSPEC"]
@@ -66,6 +66,18 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def computed_here(machine: dict) -> bool:
+    """Whether a result whose `machine_info` is `machine` was computed on a CPU of this
+    vector capability and model (`cpu_capability`, `cpu_model`), the only place where a
+    training run repeats it to the bit; False for a GPU's result or an unrecorded CPU."""
+    if not isinstance(machine, dict):
+        raise TypeError(f"machine must be a dict (machine_info's), got "
+                        f"{type(machine).__name__}")
+    return (not str(machine.get("device", "cpu")).startswith("cuda")
+            and machine.get("cpu_capability") == cpu_capability()
+            and machine.get("cpu_model") == cpu_model())
 
 
 def machine_info(device: str = "cpu") -> dict:

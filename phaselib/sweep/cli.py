@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from ..provenance import DirtyTreeError, cpu_capability
+from ..provenance import DirtyTreeError, cpu_capability, cpu_model
 from .core import SWEEPS, get_spec, run_sweep, select_cells
 from .store import merge_sweep_files
 from .verify import OTHER_MODEL_RTOL, verify_sweep
@@ -93,10 +93,10 @@ def verify_main(args: list[str]) -> int:
         return 1
     if other:
         print(f"verify: {len(other)} cell(s) differ but were computed on a CPU of another "
-              f"(or an unrecorded) vector capability than this one "
-              f"({cpu_capability()}), or of another model within a relative "
-              f"{OTHER_MODEL_RTOL:g}, so they cannot be compared to the bit here; "
-              f"re-run them here, or verify on such a CPU: {', '.join(other)}")
+              f"(or an unrecorded) vector capability or model than this one "
+              f"({cpu_capability()}, {cpu_model()}), so they cannot be compared to the "
+              f"bit here (the lines above say which lie within a relative "
+              f"{OTHER_MODEL_RTOL:g}); verify them on such a CPU: {', '.join(other)}")
     print(f"verify: every cell re-run reproduces its stored result or was computed on "
           f"another CPU ({', '.join(names)})")
     return 0

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..provenance import atomic_write_json, provenance, require_clean
+from ..provenance import atomic_write_json, computed_here, provenance, require_clean
 from ..results_files import results_path
 from ..results_provenance import is_legacy, records
 
@@ -61,6 +61,12 @@ class StoredCell:
     def origin(self) -> str:
         """"<short commit> on <date>", the words a chapter shows beside a result."""
         return f"{str(self.commit)[:7]} on {self.date}"
+
+    @property
+    def here(self) -> bool:
+        """Computed on a CPU of this vector capability and model (`computed_here`): a
+        live re-run of the cell repeats it to the bit only then."""
+        return computed_here(self.machine)
 
 
 @dataclass
