@@ -33,7 +33,7 @@ __all__ = ["KINDS", "select_targets", "select_batch", "MLP", "straight_through_s
            "HardGate", "Top1Router", "SwitchRouter", "n_params",
            "expert_width_for_budget", "make_model", "transition_width",
            "transition_center", "profile", "boundary_pairs", "evaluate", "slope_bound",
-           "choice_readout", "route_purity", "MIN_GAP"]
+           "choice_readout", "route_purity", "rise_where_choice_holds", "MIN_GAP"]
 
 EPS = (1.0, 0.3, 0.1, 0.03, 0.01)   # half-widths of the test bands |s| < eps
 MIN_GAP = 0.5                       # choice_readout scores points with |a - b| >= this
@@ -204,3 +204,25 @@ def route_purity(choice: torch.Tensor, s: torch.Tensor) -> float:
     pos = (s > 0).to(choice.dtype)[:, None]
     on_pos, on_neg = (choice * pos).sum(0), (choice * (1 - pos)).sum(0)
     return (torch.maximum(on_pos, on_neg).sum() / choice.shape[0]).item()
+
+
+@torch.no_grad()
+def rise_where_choice_holds(model: nn.Module, a: float, b: float,
+                            s: torch.Tensor) -> float:
+    """How much of a router's profile along s (`profile`) moves where its choice of
+    expert holds: the profile's total variation over the steps of the grid s [G] whose
+    two ends choose the same expert, over its total variation. 0 when the output moves
+    only where the choice changes (a one-hot router's switch); near 1 when it moves
+    while the same expert stays chosen (a weight that follows s). `model` must have
+    `choice(x)` (a router); the variation must not be zero."""
+    if not hasattr(model, "choice"):
+        raise TypeError(f"model must be a router with choice(x), got "
+                        f"{type(model).__name__}")
+    p = profile(model, a, b, s)
+    x = torch.stack([torch.full_like(s, a), torch.full_like(s, b), s], dim=1)
+    c = model.choice(x.to(next(model.parameters()).device)).argmax(1).cpu()
+    step = (p[1:] - p[:-1]).abs()
+    total = step.sum().item()
+    if total == 0:
+        raise ValueError("the profile does not move along s: nothing to split")
+    return step[c[1:] == c[:-1]].sum().item() / total

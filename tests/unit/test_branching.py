@@ -11,7 +11,8 @@ from phaselib.branching import (MLP, HardGate, SwitchRouter, Top1Router, evaluat
                                 slope_bound,
                                 expert_width_for_budget, make_model, n_params, profile,
                                 select_batch, select_targets, straight_through_step,
-                                route_purity, transition_center, transition_width)
+                                rise_where_choice_holds, route_purity, transition_center,
+                                transition_width)
 
 
 def test_select_targets_on_a_hand_example():
@@ -290,3 +291,38 @@ def test_route_purity_reads_how_far_the_choice_follows_the_sign_of_s():
         route_purity(by_sign * 0.5, s)
     with pytest.raises(ValueError, match="s must have shape"):
         route_purity(by_sign, s[:3])
+
+
+def test_rise_where_choice_holds_splits_a_switch_from_a_weight_that_follows_s():
+    """Two constant experts (a = 1, b = -1) and a router scoring +-k s: the one-hot
+    router moves only where its choice flips (0); the Switch router's output there is
+    +-sigma(2 k |s|), so it also moves while the choice holds, by the share computed
+    here from that closed form."""
+    s = torch.linspace(-0.5, 0.5, 201)
+
+    def closed_form_share(k):
+        sg = s.double().numpy()
+        out = np.where(sg >= 0, 1 / (1 + np.exp(-2 * k * sg)),
+                       -1 / (1 + np.exp(2 * k * sg)))
+        held = (sg[1:] >= 0) == (sg[:-1] >= 0)
+        step = np.abs(np.diff(out))
+        return step[held].sum() / step.sum()
+
+    for cls, k in ((Top1Router, 50.0), (SwitchRouter, 50.0), (SwitchRouter, 1.0)):
+        m = cls(3, n_experts=2, factored=True)
+        with torch.no_grad():
+            for e, v in zip(m.experts, (1.0, -1.0)):
+                for layer in e:
+                    if isinstance(layer, torch.nn.Linear):
+                        layer.weight.zero_()
+                        layer.bias.zero_()
+                e[-1].bias.fill_(v)
+            m.router.weight.zero_()
+            m.router.bias.zero_()
+            m.router.weight[:, 2] = torch.tensor([k, -k])
+        share = rise_where_choice_holds(m, 1.0, -1.0, s)
+        want = 0.0 if cls is Top1Router else closed_form_share(k)
+        assert share == pytest.approx(want, abs=1e-5), (cls.__name__, k)
+    assert closed_form_share(50.0) > 0.4 and closed_form_share(1.0) < 0.35
+    with pytest.raises(TypeError, match="router"):
+        rise_where_choice_holds(MLP(4), 1.0, -1.0, s)
