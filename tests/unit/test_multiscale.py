@@ -308,8 +308,19 @@ def test_the_steps_sweep_runs_new_seeds_at_the_best_and_the_chapters_rate():
 
     cells = get_spec("f3-steps").cells
     assert not set(STEPS_SEEDS) & {c["seed"] for c in sweep().cells}
-    assert len(cells) == 2 * 2 * 2 * len(STEPS_SEEDS)
+    assert len(cells) == 3 * 2 * 2 * len(STEPS_SEEDS)
     assert {c.get("lr") for c in cells} == {"best", None}
+    # The control (no rate: the chapter's) at both budgets, the longer one added later.
+    from phaselib.multiscale_runs import F3_STEPS, STEPS_CONTROL_STEPS
+    ctl = [c for c in cells if "lr" not in c]
+    assert STEPS_CONTROL_STEPS > F3_STEPS
+    assert sorted({c["steps"] for c in ctl}) == [F3_STEPS, STEPS_CONTROL_STEPS]
+    assert all(c["steps"] == F3_STEPS for c in cells if "lr" in c)
+    for n in (F3_STEPS, STEPS_CONTROL_STEPS):
+        assert {(c["seed"], tuple(c["scales"]), c["model"]) for c in ctl
+                if c["steps"] == n} == {(s, sc, m) for s in STEPS_SEEDS
+                                        for sc in ((1, 4, 16), (1, 3, 12))
+                                        for m in ("level0", "pyramid")}
     assert {c["model"] for c in cells} == {"level0", "pyramid"}
     parts = STEPS_RULES["f3-long-range"]
     assert set(parts) == {"steps, scales 1, 4, 16", "steps, scales 1, 3, 12"}
