@@ -7,7 +7,9 @@ For each notebook listed in the table of contents:
   `remove-input`), unless it is an exercise stub or a solution;
 - every figure has a title and both axis labels, set in the cell itself or by one of
   the package's plot helpers that sets them (checked below by calling the helpers);
-- the cell after a figure is markdown: the figure's caption.
+- the cell after a figure is markdown: the figure's caption;
+- no name imported from phaselib is defined again in the chapter (a local function of
+  the same name once shadowed a sweep's registered measure).
 
 A notebook that another helper is still fixing may be listed in XFAIL with the reason;
 the mark is strict, so the entry must go once the notebook passes.
@@ -15,6 +17,7 @@ the mark is strict, so the entry must go once the notebook passes.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -251,3 +254,42 @@ def test_plot_attention_draws_its_colour_scale_when_asked():
     assert len(bars) == 1 and bars[0].get_ylabel() == "attention weight"
     with pytest.raises(ValueError, match="weights must be a"):
         plot_attention(ax, torch.rand(4))
+
+
+def _imported_and_defined(nb: Path) -> tuple[set, dict]:
+    """Names a chapter imports from phaselib, and {name: [cell, ...]} of the names its
+    cells define at top level (def, class, or a plain assignment)."""
+    imported, defined = set(), {}
+    for i, _, src in code_cells(nb):
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:            # a cell with IPython syntax
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "phaselib"):
+                imported |= {a.asname or a.name for a in node.names}
+        for node in tree.body:
+            names = ([node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                     else [t.id for t in getattr(node, "targets", [])
+                           if isinstance(t, ast.Name)])
+            for name in names:
+                defined.setdefault(name, []).append(i)
+    return imported, defined
+
+
+def test_the_shadow_check_sees_a_redefined_import(tmp_path):
+    nb = tmp_path / "x.ipynb"
+    cells = [{"cell_type": "code", "source": ["from phaselib.x import a, b as c\n"]},
+             {"cell_type": "code", "source": ["def a(r):\n", "    return r\n"]},
+             {"cell_type": "code", "source": ["d = 1\n", "%time d\n"]}]
+    nb.write_text(json.dumps({"cells": cells}))
+    imported, defined = _imported_and_defined(nb)
+    assert imported == {"a", "c"} and defined == {"a": [1]}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: str(nb.relative_to(ROOT)))
+def test_a_chapter_does_not_redefine_a_name_it_imports_from_phaselib(nb):
+    imported, defined = _imported_and_defined(nb)
+    both = {name: defined[name] for name in sorted(imported & set(defined))}
+    assert not both, f"{nb.name}: imported from phaselib and defined again: {both}"
