@@ -196,11 +196,13 @@ def route_purity(choice: torch.Tensor, s: torch.Tensor) -> float:
     ignores s gives about one half (a little more on a finite sample)."""
     check_float_tensor("choice", choice, ndim=2, shape_doc="of shape [N, n_experts]")
     check_float_tensor("s", s, ndim=1, shape_doc="of shape [N]")
-    if s.shape[0] != choice.shape[0]:
-        raise ValueError(f"s must have shape [{choice.shape[0]}] (one per row of choice), "
-                         f"got {tuple(s.shape)}")
+    if choice.shape[0] == 0 or s.shape[0] != choice.shape[0]:
+        raise ValueError(f"s must have shape [N] with N = choice's rows >= 1, got s "
+                         f"{tuple(s.shape)} and choice {tuple(choice.shape)}")
     if not bool(((choice == 0) | (choice == 1)).all() and (choice.sum(1) == 1).all()):
         raise ValueError("choice must be one-hot: one 1 per row, zeros elsewhere")
+    if not bool(torch.isfinite(s).all()):
+        raise ValueError("s must be finite (a NaN has no side of s = 0)")
     pos = (s > 0).to(choice.dtype)[:, None]
     on_pos, on_neg = (choice * pos).sum(0), (choice * (1 - pos)).sum(0)
     return (torch.maximum(on_pos, on_neg).sum() / choice.shape[0]).item()
@@ -218,6 +220,10 @@ def rise_where_choice_holds(model: nn.Module, a: float, b: float,
     if not hasattr(model, "choice"):
         raise TypeError(f"model must be a router with choice(x), got "
                         f"{type(model).__name__}")
+    check_float_tensor("s", s, ndim=1, shape_doc="of shape [G]")
+    if s.shape[0] < 2 or not bool((s[1:] > s[:-1]).all()):
+        raise ValueError(f"s must be an increasing grid of at least 2 points, got shape "
+                         f"{tuple(s.shape)}")
     p = profile(model, a, b, s)
     x = torch.stack([torch.full_like(s, a), torch.full_like(s, b), s], dim=1)
     c = model.choice(x.to(next(model.parameters()).device)).argmax(1).cpu()

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import torch
 
-from .branching import MLP, expert_width_for_budget, n_params, route_purity, select_batch
-from .branching_runs import LR, SWITCH_EDGE_RATE, SWITCH_RATES, SWITCH_VAL_SEED, run_cell
+from .branching import (MLP, expert_width_for_budget, n_params, route_purity,
+                        select_batch)
+from .branching_runs import (LR, SWITCH_EDGE_RATE, SWITCH_RATES, SWITCH_VAL_SEED,
+                             run_cell)
 
 __all__ = ["BALANCE", "BALANCE_SEEDS", "BALANCE_RATES", "ROUTERS", "PURITY_SEED",
            "BALANCE_OUT", "BALANCE_RULES", "run_balance_cell", "sweep_balance"]

@@ -149,15 +149,16 @@ class SwitchRouter(Top1Router):
 
     balance > 0 adds Switch's load-balancing loss to the training loss (`balance_loss`):
     balance * n_experts * sum_i f_i P_i, with f_i the share of the batch sent to expert
-    i and P_i the batch's mean probability of i (Switch Transformers use 0.01). It is
-    smallest, equal to `balance`, when the batch is spread evenly over the experts.
-    balance = 0 (the default): no such loss."""
+    i and P_i the batch's mean probability of i (Switch Transformers use 0.01). It equals
+    `balance` when the batch is sent evenly over the experts (f uniform), and grows as
+    the batch crowds onto experts the router also rates high. balance = 0 (the
+    default): no such loss."""
 
     def __init__(self, expert_width: int, n_experts: int = 4, depth: int = 2,
                  d_in: int = 3, factored: bool = False, balance: float = 0.0):
         super().__init__(expert_width, n_experts, depth, d_in, factored)
-        if not (isinstance(balance, (int, float)) and math.isfinite(balance)
-                and balance >= 0):
+        if not (isinstance(balance, (int, float)) and not isinstance(balance, bool)
+                and math.isfinite(balance) and balance >= 0):
             raise ValueError(f"balance must be a finite number >= 0, got {balance!r}")
         self.balance = float(balance)
 
@@ -168,9 +169,9 @@ class SwitchRouter(Top1Router):
         return p * F.one_hot(p.argmax(-1), p.shape[-1]).to(p.dtype)
 
     def balance_loss(self, x):
-        """n_experts * sum_i f_i P_i over the batch x (not scaled by `balance`): f_i, the
-        share of x whose chosen expert is i, carries no gradient; P_i, the mean softmax
-        probability of i, does. 1 when the batch is spread evenly."""
+        """n_experts * sum_i f_i P_i over the batch x (not scaled by `balance`): f_i,
+        the share of x whose chosen expert is i, carries no gradient; P_i, the mean
+        softmax probability of i, does. 1 when f is uniform."""
         p = torch.softmax(self.router(x), -1)
         f = F.one_hot(p.argmax(-1), p.shape[-1]).to(p.dtype).mean(0)
         return p.shape[-1] * (f * p.mean(0)).sum()
@@ -216,10 +217,12 @@ def expert_width_for_budget(budget: int, kind: str, n_experts: int = 4, depth: i
 
 
 def make_model(kind: str, width: int, n_experts: int = 4, depth: int = 2,
-               d_in: int = 3, factored: bool = False, balance: float = 0.0) -> nn.Module:
+               d_in: int = 3, factored: bool = False,
+               balance: float = 0.0) -> nn.Module:
     """kind in KINDS; `width` is the MLP's width, or each expert's for the others;
     factored: the experts read only the values (not for the MLP, which has no experts);
-    balance: the Switch router's load-balancing weight (`SwitchRouter`; that kind only)."""
+    balance: the Switch router's load-balancing weight (`SwitchRouter`; that kind
+    only)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if balance and kind != "switch_router":

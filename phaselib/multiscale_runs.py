@@ -18,7 +18,8 @@ from .transformer import TinyTransformer, TransformerConfig
 
 __all__ = ["F3_DEFAULTS", "F3_MODELS", "F3_RATES", "REGISTERED_RATES", "ADDED_RATES",
            "NEXT_RATE", "RATES_EXTENDED", "SHARED_RATE", "CHOICE_SEEDS", "F3_STEPS",
-           "F3_LONG_STEPS", "STEPS_SEEDS", "STEPS_LEVEL", "STEPS_CONTROL_STEPS", "STEPS_OUT", "STEPS_RULES",
+           "F3_LONG_STEPS", "STEPS_SEEDS", "STEPS_LEVEL", "STEPS_CONTROL_STEPS",
+           "STEPS_OUT", "STEPS_RULES",
            "build_f3_model", "run_f3", "sweep", "steps_to", "sweep_steps"]
 
 # The F3 experiment, run per cell by the sweep (`python -m phaselib.sweep f3`) and live

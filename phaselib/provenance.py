@@ -28,7 +28,8 @@ from typing import Iterator
 
 import torch
 
-__all__ = ["machine_info", "cpu_capability", "cpu_model", "computed_here", "git_commit", "provenance",
+__all__ = ["machine_info", "cpu_capability", "cpu_model", "computed_here", "git_commit",
+           "provenance",
            "atomic_write_text", "atomic_write_json", "atomic_torch_save", "finite_json",
            "json_text",
            "require_clean", "DirtyTreeError", "in_book", "RESULTS_PATHSPEC"]

@@ -20,7 +20,8 @@ EXTERNAL), which `checks` reads the same way; F8's product task extended its gri
 place, and so did F1's and F3's, slots-rates, the selection sweeps, F7's tag and
 chain sweeps and Part III's binding test after their checks here (GROWN); the
 language-model sweep `lm` and the GPU probe `mqar-probe` (its checks run on the CPU)
-joined PLAN later (PLAN_ADDED).
+joined PLAN later, and so did F8's two router sweeps, `f8-switch` and `f8-balance`
+(each row's comment dates it; PLAN_ADDED is the latest).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ PLAN: tuple[tuple[str, dict], ...] = (
     *_at("mqar-binding", 0.0003, [{"model": "fused", **_MQAR}]),
     *_at("mqar-binding", 0.03, [{"model": m, **_MQAR}
                                 for m in ("linear", "linear-conv")]),
-    # Added PLAN_ADDED (stop 51), before their runs: the language-model sweep's two
+    # Added 2026-12-07 (stop 51), before their runs: the language-model sweep's two
     # models at an edge, once left out as too slow (a cell takes four CPU-minutes).
     *_at("lm", 0.0003, [{"variant": v, "budget": "steps", "block": b,
                          "base_steps": 2000}
@@ -146,9 +147,11 @@ PLAN: tuple[tuple[str, dict], ...] = (
     # Added 2026-12-08 (stop 55), before their runs: f8-balance's two arms, whose seed-0
     # choices (and the chapter's, by the mean over seeds) lie at the top of the grid,
     # 0.09; its registration took no further step, so this is the audit's check only.
-    *_at("f8-balance", 0.3, [{"router": "switch", "factored": f} for f in (False, True)]),
+    *_at("f8-balance", 0.3, [{"router": "switch", "factored": f}
+                             for f in (False, True)]),
 )
-PLAN_ADDED = "2026-12-07"
+# The day the latest row joined PLAN (each added row's comment dates it).
+PLAN_ADDED = "2026-12-08"
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def verify_main(args: list[str]) -> int:
     if a.out and len(names) > 1:
         p.error("--out needs exactly one sweep")
     only = parse_only(p, a.only)
-    bad, other = [], []
+    bad, other, here, compared = [], [], set(), set()
     for name in names:
         spec = get_spec(name)
         if a.names == ["all"] and not a.out and not results_exists(spec.out):
@@ -86,6 +86,15 @@ def verify_main(args: list[str]) -> int:
                               max_seconds=a.max_seconds)
         bad += [f"{name} {c.key}" for c in checks if not c.ok]
         other += [f"{name} {c.key}" for c in checks if c.other_cpu]
+        here |= {name for c in checks if c.here}
+        compared |= {name for c in checks}
+    if compared:
+        far = sorted(compared - here)
+        print(f"verify: {len(here)} of the {len(compared)} sweeps re-run compared a cell "
+              f"computed on this CPU ({cpu_capability()}, {cpu_model()}) to the bit"
+              + (f"; the others' cells were computed on other (or unrecorded) CPUs: "
+                 f"{', '.join(far)}" if far
+                 else ""))
     if bad:
         print(f"verify: {len(bad)} cell(s) no longer reproduce their stored results:")
         for b in bad:

@@ -8,13 +8,17 @@ tolerance is zero (runs that are deterministic on the CPU), else within its `rto
 Only a CPU of the cell's vector capability and model re-runs it to the bit, so the cells
 chosen are the cheapest computed on this CPU (capability and model) where the sweep has
 any within the time budget, else the cheapest. A cell from a CPU of another vector
-capability or another model that differs is reported (OTHER CPU), with whether the
-difference lies within a relative OTHER_MODEL_RTOL, and not counted: a training run
+capability or another recorded model that differs is reported (OTHER CPU), with whether
+the difference lies within a relative OTHER_MODEL_RTOL, and not counted: a training run
 amplifies other kernels' last digits, so on another CPU a change of code cannot be told
-from one of the machine. Such a cell is checked on a CPU like the one that stored it.
+from one of the machine, and only `make verify` on a CPU like the one that stored the
+cell checks it. A cell whose model was never recorded passes within OTHER_MODEL_RTOL
+only. The command's summary says how many sweeps it compared to the bit here and which
+it could not compare.
 Timings (`SweepSpec.volatile`) are not compared. Nothing is written: the stored file is
 the reference. CI verifies one cell of every sweep, so a change that moves a published
-number fails there, with the cell and the field that moved.
+number fails there, with the cell and the field that moved, wherever CI's CPU is like
+the one that stored the cell.
 """
 
 from __future__ import annotations
@@ -170,8 +174,11 @@ class CellCheck:
     seconds: float = 0.0
     added: list[str] = field(default_factory=list)
     # True when the cell differs but was computed on a CPU of another (or an unrecorded)
-    # vector capability or model: reported and not counted as failed.
+    # vector capability, or of another recorded model (or an unrecorded one, within
+    # OTHER_MODEL_RTOL): reported and not counted as failed.
     other_cpu: bool = False
+    # True when the cell was computed on this CPU (`stored_here`): compared to the bit.
+    here: bool = False
 
 
 def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int = 1,
@@ -229,16 +236,19 @@ def verify_sweep(spec: SweepSpec, *, path: str | Path | None = None, cells: int 
                                         atol=spec.atol, skip=spec.volatile, added=added)
         stored_cpu = cell.get("machine", {}).get("cpu_capability", "unrecorded")
         stored_model = cell.get("machine", {}).get("cpu_model", "unrecorded")
+        within = not compare_results(cell["result"], new,
+                                     rtol=max(spec.rtol, OTHER_MODEL_RTOL),
+                                     atol=spec.atol, skip=spec.volatile)[0]
+        # Another recorded model: reported, not counted. A model never recorded (cells
+        # stored before it was kept): within OTHER_MODEL_RTOL only, as before.
         other_model = (bool(mism) and stored_cpu == cpu_capability()
-                       and stored_model != cpu_model())
+                       and stored_model != cpu_model()
+                       and (stored_model != "unrecorded" or within))
         other_cpu = bool(mism) and (stored_cpu != cpu_capability() or other_model)
         check = CellCheck(cell["key"], not mism or other_cpu, largest, mism, seconds,
-                          added, other_cpu)
+                          added, other_cpu, stored_here(cell))
         origin = f"stored at {str(cell.get('git_commit'))[:12]}"
         if other_model:
-            within = not compare_results(cell["result"], new,
-                                         rtol=max(spec.rtol, OTHER_MODEL_RTOL),
-                                         atol=spec.atol, skip=spec.volatile)[0]
             log(f"  OTHER CPU {cell['key']} ({origin} on a CPU of this capability, "
                 f"{stored_cpu}, but model {stored_model}, here {cpu_model()}: "
                 f"{len(mism)} field(s) differ, max |diff| {largest:.3g}, "

@@ -232,35 +232,43 @@ def test_select_batch_leaves_a_margin_around_the_boundary():
 
 
 def test_switch_load_balancing_loss_is_switch_transformers_formula():
-    """n_experts * sum_i f_i P_i: a router with zero weights sends every example to
-    expert 0 (argmax of ties) with probability 1/4 each, so the loss is 4 * (1 * 1/4)."""
+    """n_experts * sum_i f_i P_i, f from the argmax (no gradient), P the mean
+    probability. A router with zero weights ties every score: argmax sends every
+    example to expert 0 (f = (1, 0, 0, 0)), P = 1/4 each, so the loss is 4 * 1/4 = 1."""
     m = SwitchRouter(5, n_experts=4, balance=0.01)
     with torch.no_grad():
         m.router.weight.zero_()
         m.router.bias.zero_()
     x, y = select_batch(64, torch.Generator().manual_seed(0))
     assert m.balance_loss(x).item() == pytest.approx(1.0)
-    # A router that splits on the sign of s: f = P = (share s > 0, share s <= 0, 0, 0)
-    # once its scores are large, so the loss is 4 (q^2 + (1 - q)^2), above 1 for 4 experts.
+    # f differs from P: biases (log 0.6, log 0.4) for two experts send every example to
+    # expert 0 (f = (1, 0)) with P = (0.6, 0.4): 2 * (1 * 0.6) = 1.2, where a loss of
+    # n * sum P_i^2 would give 1.04 and n * sum f_i^2 would give 2.
+    two = SwitchRouter(5, n_experts=2)
     with torch.no_grad():
-        m.router.weight[:, 2] = torch.tensor([1e4, -1e4, 0.0, 0.0])
-        m.router.bias[:] = torch.tensor([0.0, 0.0, -1e4, -1e4])
-    q = (x[:, 2] > 0).float().mean().item()
-    assert m.balance_loss(x).item() == pytest.approx(4 * (q ** 2 + (1 - q) ** 2), rel=1e-4)
+        two.router.weight.zero_()
+        two.router.bias.copy_(torch.tensor([0.6, 0.4]).log())
+    assert two.balance_loss(x).item() == pytest.approx(1.2, rel=1e-6)
     # It enters the training loss times `balance`, and not when balance is 0.
+    torch.manual_seed(0)
+    m.router.reset_parameters()
     plain = SwitchRouter(5, n_experts=4)
     plain.load_state_dict(m.state_dict())
     with torch.no_grad():
         mse = torch.nn.functional.mse_loss(m(x)[0], y).item()
         assert m(x, y)[1].item() == pytest.approx(mse + 0.01 * m.balance_loss(x).item())
         assert plain(x, y)[1].item() == pytest.approx(mse)
-    # Its gradient reaches the router through P (f carries none); a router of moderate
-    # scores (the one above is saturated).
-    torch.manual_seed(0)
-    m.router.reset_parameters()
+    # Its gradient is that of n * sum_i f_i P_i with f held fixed: through P alone,
+    # written out here from the softmax.
     m.zero_grad()
     m.balance_loss(x).backward()
-    assert m.router.weight.grad.abs().sum() > 0
+    got = m.router.weight.grad.clone()
+    w = m.router.weight.detach().clone().requires_grad_(True)
+    logits = x @ w.T + m.router.bias.detach()
+    p = torch.softmax(logits, -1)
+    f = torch.zeros(4).index_add_(0, logits.argmax(-1), torch.ones(len(x))) / len(x)
+    (4 * (f * p.mean(0)).sum()).backward()
+    assert got.abs().sum() > 0 and torch.allclose(got, w.grad, atol=1e-6)
 
 
 def test_balance_is_checked_and_belongs_to_the_switch_router():
@@ -268,6 +276,8 @@ def test_balance_is_checked_and_belongs_to_the_switch_router():
         SwitchRouter(5, balance=-0.1)
     with pytest.raises(ValueError, match="balance"):
         SwitchRouter(5, balance=float("nan"))
+    with pytest.raises(ValueError, match="balance"):
+        SwitchRouter(5, balance=True)
     with pytest.raises(ValueError, match="switch_router"):
         make_model("top1_router", 5, balance=0.01)
     assert make_model("switch_router", 5, balance=0.01).balance == 0.01
@@ -291,6 +301,10 @@ def test_route_purity_reads_how_far_the_choice_follows_the_sign_of_s():
         route_purity(by_sign * 0.5, s)
     with pytest.raises(ValueError, match="s must have shape"):
         route_purity(by_sign, s[:3])
+    with pytest.raises(ValueError, match="s must have shape"):
+        route_purity(by_sign[:0], s[:0])
+    with pytest.raises(ValueError, match="finite"):
+        route_purity(by_sign, torch.where(s > 0.5, float("nan"), s))
 
 
 def test_rise_where_choice_holds_splits_a_switch_from_a_weight_that_follows_s():
@@ -326,3 +340,6 @@ def test_rise_where_choice_holds_splits_a_switch_from_a_weight_that_follows_s():
     assert closed_form_share(50.0) > 0.4 and closed_form_share(1.0) < 0.35
     with pytest.raises(TypeError, match="router"):
         rise_where_choice_holds(MLP(4), 1.0, -1.0, s)
+    for bad in (s.flip(0), s[:1]):
+        with pytest.raises(ValueError, match="increasing grid"):
+            rise_where_choice_holds(m, 1.0, -1.0, bad)

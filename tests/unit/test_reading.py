@@ -256,36 +256,56 @@ def test_plot_attention_draws_its_colour_scale_when_asked():
         plot_attention(ax, torch.rand(4))
 
 
+def _module_level_names(node) -> list[str]:
+    """Names a statement binds in the notebook's namespace: def and class names, and
+    every name stored (assignments, tuple unpacking, for and with targets, annotated
+    assignments), but not inside a function, class, lambda or comprehension."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                         ast.GeneratorExp)):
+        return []
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+        return [node.id]
+    return [n for child in ast.iter_child_nodes(node) for n in _module_level_names(child)]
+
+
 def _imported_and_defined(nb: Path) -> tuple[set, dict]:
     """Names a chapter imports from phaselib, and {name: [cell, ...]} of the names its
-    cells define at top level (def, class, or a plain assignment)."""
+    cells bind at module level (`_module_level_names`). IPython lines (% and !) are
+    dropped before parsing."""
     imported, defined = set(), {}
     for i, _, src in code_cells(nb):
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:            # a cell with IPython syntax
-            continue
+        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                         for line in src.split("\n"))
+        tree = ast.parse(code)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
                     "phaselib"):
                 imported |= {a.asname or a.name for a in node.names}
-        for node in tree.body:
-            names = ([node.name] if isinstance(node, (ast.FunctionDef, ast.ClassDef))
-                     else [t.id for t in getattr(node, "targets", [])
-                           if isinstance(t, ast.Name)])
-            for name in names:
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                continue
+            for name in _module_level_names(stmt):
                 defined.setdefault(name, []).append(i)
     return imported, defined
 
 
 def test_the_shadow_check_sees_a_redefined_import(tmp_path):
     nb = tmp_path / "x.ipynb"
-    cells = [{"cell_type": "code", "source": ["from phaselib.x import a, b as c\n"]},
-             {"cell_type": "code", "source": ["def a(r):\n", "    return r\n"]},
-             {"cell_type": "code", "source": ["d = 1\n", "%time d\n"]}]
+    cells = [{"cell_type": "code",
+              "source": ["from phaselib.x import a, b as c, e, f, g, h\n"]},
+             {"cell_type": "code", "source": ["def a(r):\n", "    e = r\n",
+                                              "    return [h for h in r]\n"]},
+             {"cell_type": "code", "source": ["%time d = 1\n", "x, c = 1, 2\n"]},
+             {"cell_type": "code", "source": ["for e in range(2):\n", "    pass\n",
+                                              "f: int = 3\n", "with open('x') as g:\n",
+                                              "    pass\n"]}]
     nb.write_text(json.dumps({"cells": cells}))
     imported, defined = _imported_and_defined(nb)
-    assert imported == {"a", "c"} and defined == {"a": [1]}
+    assert imported == {"a", "c", "e", "f", "g", "h"}
+    assert {k: v for k, v in defined.items() if k in imported} == {
+        "a": [1], "c": [2], "e": [3], "f": [3], "g": [3]}
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: str(nb.relative_to(ROOT)))

@@ -293,6 +293,24 @@ def test_a_cell_from_another_cpu_model_is_reported_not_failed(tmp_path, monkeypa
     doc["cells"][0]["machine"]["cpu_model"] = cpu_model()
     assert _verify_doc(out, doc) == 1
     assert "DIFFERS" in capsys.readouterr().out
+    # A model never recorded (a cell stored before it was kept): beyond the millionth
+    # it fails, as before.
+    del doc["cells"][0]["machine"]["cpu_model"]
+    assert _verify_doc(out, doc) == 1
+    assert "DIFFERS" in capsys.readouterr().out
+
+
+def test_the_summary_counts_the_sweeps_compared_on_this_cpu(tmp_path, monkeypatch,
+                                                           capsys):
+    out, doc = _toy_sweep(tmp_path, monkeypatch)
+    assert _verify_doc(out, doc) == 0
+    assert "1 of the 1 sweeps re-run compared a cell computed on this CPU" in (
+        capsys.readouterr().out)
+    for c in doc["cells"]:
+        c["machine"]["cpu_model"] = "SOME-OTHER-MODEL"
+    assert _verify_doc(out, doc) == 0
+    text = capsys.readouterr().out
+    assert "0 of the 1 sweeps" in text and "other (or unrecorded) CPUs: toy" in text
 
 
 def test_cells_computed_on_this_cpu_are_chosen_first_within_the_budget():
