@@ -138,14 +138,19 @@ def choice_readout(pred: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
             "n": int(keep.sum())}
 
 
+def _along_s(model: nn.Module, a: float, b: float, s: torch.Tensor) -> torch.Tensor:
+    """The inputs (a, b, s_g) for each point s_g of the grid s, on the model's device."""
+    x = torch.stack([torch.full_like(s, a), torch.full_like(s, b), s], dim=1)
+    return x.to(next(model.parameters()).device)
+
+
 @torch.no_grad()
 def profile(model: nn.Module, a: float, b: float, s: torch.Tensor) -> torch.Tensor:
     """p(s) = (f(a, b, s) - b) / (a - b) along the grid s [G]: 0 at b, 1 at a."""
     check_float_tensor("s", s, ndim=1, shape_doc="of shape [G]")
     if a == b:
         raise ValueError("a and b must differ (the profile divides by a - b)")
-    x = torch.stack([torch.full_like(s, a), torch.full_like(s, b), s], dim=1)
-    pred, _ = model(x.to(next(model.parameters()).device))
+    pred, _ = model(_along_s(model, a, b, s))
     return (pred[:, 0].cpu() - b) / (a - b)
 
 
@@ -225,8 +230,7 @@ def rise_where_choice_holds(model: nn.Module, a: float, b: float,
         raise ValueError(f"s must be an increasing grid of at least 2 points, got shape "
                          f"{tuple(s.shape)}")
     p = profile(model, a, b, s)
-    x = torch.stack([torch.full_like(s, a), torch.full_like(s, b), s], dim=1)
-    c = model.choice(x.to(next(model.parameters()).device)).argmax(1).cpu()
+    c = model.choice(_along_s(model, a, b, s)).argmax(1).cpu()
     step = (p[1:] - p[:-1]).abs()
     total = step.sum().item()
     if total == 0:

@@ -18,8 +18,8 @@ import torch
 
 from .branching import (MLP, expert_width_for_budget, n_params, route_purity,
                         select_batch)
-from .branching_runs import (LR, SWITCH_EDGE_RATE, SWITCH_RATES, SWITCH_VAL_SEED,
-                             run_cell)
+from .branching_runs import (LR, SWITCH_EDGE_RATE, SWITCH_RATES, run_cell,
+                             switch_val_mse)
 
 __all__ = ["BALANCE", "BALANCE_SEEDS", "BALANCE_RATES", "ROUTERS", "PURITY_SEED",
            "BALANCE_OUT", "BALANCE_RULES", "run_balance_cell", "sweep_balance"]
@@ -79,11 +79,9 @@ def run_balance_cell(seed: int, router: str, factored: bool, lr: float,
     width = expert_width_for_budget(n_params(MLP(32)), kind, factored=factored)
     res, model = run_cell(seed, kind, width, steps=steps, lr=lr, factored=factored,
                           balance=balance, return_model=True)
-    with torch.no_grad():
-        x, y = select_batch(4096, torch.Generator().manual_seed(SWITCH_VAL_SEED))
-        res["val_mse"] = torch.nn.functional.mse_loss(model(x)[0], y).item()
-        x, _ = select_batch(4096, torch.Generator().manual_seed(PURITY_SEED))
-        c = model.choice(x)
+    res["val_mse"] = switch_val_mse(model)
+    x, _ = select_batch(4096, torch.Generator().manual_seed(PURITY_SEED))
+    c = model.choice(x)
     res["route_purity"] = route_purity(c, x[:, 2])
     res["load"] = sorted(c.mean(0).tolist(), reverse=True)
     res.update(width=width, balance=balance)

@@ -28,7 +28,7 @@ __all__ = ["LR", "BATCH", "VARIANTS", "PRODUCT_STEPS", "PRODUCT_SEEDS",
            "find_stored", "stored_or_run", "run_f8_cell", "sweep", "SWITCH_SEEDS",
            "SWITCH_REGISTERED_RATES", "SWITCH_ADDED_RATES", "SWITCH_RATES",
            "SWITCH_EDGE_RATE", "SWITCH_VAL_SEED", "SWITCH_OUT", "SWITCH_RULES",
-           "run_switch_cell", "sweep_switch"]
+           "switch_val_mse", "run_switch_cell", "sweep_switch"]
 
 LR, BATCH = 3e-3, 256          # every run of the sweep (run_cell's defaults)
 # The models compared on the budget of the width-32 MLP: (kind, factored).
@@ -234,6 +234,14 @@ def sweep(seeds=(0, 1, 2), product_seeds=PRODUCT_SEEDS):
                      "hard gate); the product task (MLP, scored and linear-score gates)")
 
 
+@torch.no_grad()
+def switch_val_mse(model) -> float:
+    """A router's error on the uniform validation points of SWITCH_VAL_SEED (the score
+    that chooses the Switch sweeps' rates)."""
+    x, y = select_batch(4096, torch.Generator().manual_seed(SWITCH_VAL_SEED))
+    return torch.nn.functional.mse_loss(model(x)[0], y).item()
+
+
 def run_switch_cell(seed: int, factored: bool, lr: float, return_model: bool = False):
     """One cell of `f8-switch`: `run_cell` for the Switch-style router on the width-32
     MLP's budget, with "val_mse", its error on uniform validation points
@@ -242,9 +250,7 @@ def run_switch_cell(seed: int, factored: bool, lr: float, return_model: bool = F
     width = expert_width_for_budget(budget, "switch_router", factored=factored)
     res, model = run_cell(seed, "switch_router", width, lr=lr, factored=factored,
                           return_model=True)
-    x, y = select_batch(4096, torch.Generator().manual_seed(SWITCH_VAL_SEED))
-    with torch.no_grad():
-        res["val_mse"] = torch.nn.functional.mse_loss(model(x)[0], y).item()
+    res["val_mse"] = switch_val_mse(model)
     res["width"] = width
     return (res, model) if return_model else res
 
